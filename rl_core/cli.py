@@ -1,0 +1,211 @@
+"""``python -m rl_core``: train, evaluate, baseline, presets (and more as the app grows).
+
+Every command prints one JSON line as its last line of output. Bad arguments or a bad agent
+folder end with exit code 2 and a one-line message on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from .config import PRESET_NAMES, SUPPORTED_ENVS, ConfigError, preset, presets_as_json
+
+
+class CliError(Exception):
+    """A user mistake: reported as one line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # argparse would print usage and exit itself
+        raise CliError(f"{self.prog}: {message}")
+
+
+def _parse_set(items: Sequence[str]) -> dict[str, Any]:
+    """--set key=value pairs; values are read as JSON when they parse, else kept as text."""
+    values: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise CliError(f"--set expects key=value, got {item!r}")
+        try:
+            values[key.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            values[key.strip()] = raw
+    return values
+
+
+def _print_json(data: dict[str, Any]) -> None:
+    print(json.dumps(data, allow_nan=False, default=lambda v: None), flush=True)
+
+
+class ProgressBar:
+    """A one-line progress bar on a terminal's stderr; silent when stderr is not a terminal."""
+
+    def __init__(self, total: int, enabled: bool):
+        self.total, self.enabled = total, enabled
+        self.last_eval = ""
+        self._last_draw = 0.0
+
+    def __call__(self, event: Any) -> None:
+        from .training import EvalRecord
+
+        if not self.enabled:
+            return
+        if isinstance(event, EvalRecord):
+            self.last_eval = f" eval {event.mean:.1f}"
+            return
+        now = time.monotonic()
+        if now - self._last_draw < 0.1 and event.episode < self.total:
+            return
+        self._last_draw = now
+        done = int(30 * event.episode / self.total)
+        sys.stderr.write(
+            f"\r[{'#' * done}{'.' * (30 - done)}] episode {event.episode}/{self.total} "
+            f"reward {event.reward:.0f} eps {event.epsilon:.2f}{self.last_eval} {event.seconds:.0f}s   "
+        )
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            sys.stderr.write("\n")
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    import torch
+
+    from .agent import QAgent
+    from .storage import save_agent
+    from .training import train, training_metrics
+
+    overrides = _parse_set(args.set or [])
+    overrides["env_id"] = args.env
+    if args.seed is not None:
+        overrides["seed"] = args.seed
+    if args.episodes is not None:
+        overrides["n_episodes"] = args.episodes
+    config = preset(args.preset, **overrides).validate()
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise CliError(f"--out {out}: exists and is not a folder")
+    torch.set_num_threads(args.threads)
+    agent = QAgent(config)
+    bar = ProgressBar(config.n_episodes, enabled=sys.stderr.isatty() and not args.quiet)
+    result = train(agent, callback=bar)
+    bar.close()
+    metrics = training_metrics(agent, result)
+    if result.status == "diverged":
+        print(result.message, file=sys.stderr)
+        _print_json({**metrics, "saved_to": None})
+        return 1
+    save_agent(agent, out, metrics=metrics, history=result.episodes)
+    _print_json({**metrics, "saved_to": str(out)})
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .evaluation import evaluate
+    from .storage import load_agent
+
+    saved = load_agent(args.folder)
+    result = evaluate(saved.agent, saved.agent.config.env_id, n_episodes=args.episodes, seed=args.seed,
+                      epsilon=args.epsilon)
+    _print_json({"agent": str(args.folder), "env_id": result.env_id, **result.to_dict()})
+    return 0
+
+
+def cmd_baseline(args: argparse.Namespace) -> int:
+    from .agent import RandomAgent
+    from .evaluation import evaluate
+
+    result = evaluate(RandomAgent(args.env, seed=args.seed), args.env, n_episodes=args.episodes, seed=args.seed)
+    _print_json({"agent": "random", "env_id": args.env, **result.to_dict()})
+    return 0
+
+
+def cmd_presets(args: argparse.Namespace) -> int:
+    print(json.dumps(json.loads(presets_as_json())))
+    return 0
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer seed >= 0, got {text!r}") from None
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"expected an integer seed in 0..{2**32 - 1}, got {value}")
+    return value
+
+
+def _probability(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m rl_core", description="Q-Lab: parametric Q-learning on classic control.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("train", help="train an agent and save its folder")
+    p.add_argument("--env", default="CartPole-v1", choices=SUPPORTED_ENVS)
+    p.add_argument("--preset", default="deep-fast", choices=PRESET_NAMES)
+    p.add_argument("--seed", type=_seed)
+    p.add_argument("--episodes", type=_positive_int)
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any hyperparameter")
+    p.add_argument("--out", required=True, help="the agent folder to write")
+    p.add_argument("--threads", type=_positive_int, default=1, help="torch threads (1 is fastest for small nets)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="greedy evaluation of a saved agent")
+    p.add_argument("folder")
+    p.add_argument("--episodes", type=_positive_int, default=1000)
+    p.add_argument("--seed", type=_seed, default=0)
+    p.add_argument("--epsilon", type=_probability, default=0.0)
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("baseline", help="the random agent's evaluation")
+    p.add_argument("--env", default="CartPole-v1", choices=SUPPORTED_ENVS)
+    p.add_argument("--episodes", type=_positive_int, default=1000)
+    p.add_argument("--seed", type=_seed, default=0)
+    p.set_defaults(func=cmd_baseline)
+
+    p = sub.add_parser("presets", help="every preset with its values, as JSON")
+    p.set_defaults(func=cmd_presets)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from .storage import AgentFolderError
+
+    try:
+        args = build_parser().parse_args(argv)
+        return args.func(args)
+    except (CliError, ConfigError, AgentFolderError, ValueError) as exc:
+        message = " ".join(str(exc).split())  # one line, whatever the exception held
+        print(f"error: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130

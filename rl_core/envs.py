@@ -1,0 +1,107 @@
+"""Making environments, reading their sizes from their spaces, and the state normaliser."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import gymnasium as gym
+import numpy as np
+
+from .config import SUPPORTED_ENVS
+
+
+def ensure_headless_display() -> None:
+    """pygame needs a video driver; on a machine with no display use SDL's dummy one."""
+    if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+        os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+
+
+def check_env_id(env_id: str) -> None:
+    if env_id not in SUPPORTED_ENVS:
+        raise ValueError(f"env_id must be one of {', '.join(SUPPORTED_ENVS)}, got {env_id!r}")
+
+
+def make_env(env_id: str, render_mode: str | None = None) -> gym.Env:
+    check_env_id(env_id)
+    if render_mode is not None:
+        ensure_headless_display()
+    return gym.make(env_id, render_mode=render_mode)
+
+
+@dataclass(frozen=True)
+class EnvSpec:
+    """What an agent needs to know about an env: sizes, time limit and what counts as solved."""
+
+    env_id: str
+    obs_dim: int
+    n_actions: int
+    max_episode_steps: int
+    solved_reward: float  # an episode at or above this counts as solved
+    obs_low: np.ndarray
+    obs_high: np.ndarray
+
+
+# An episode that counts as a success: CartPole balanced to the time limit, MountainCar reaching
+# the flag (terminating before 200 steps), Acrobot swinging up in at most 100 steps (Gymnasium's
+# own reward threshold).
+_SOLVED_REWARD = {"CartPole-v1": 500.0, "MountainCar-v0": -199.0, "Acrobot-v1": -100.0}
+
+
+def env_spec(env_id: str) -> EnvSpec:
+    check_env_id(env_id)
+    env = gym.make(env_id)
+    try:
+        obs_space, act_space = env.observation_space, env.action_space
+        if not isinstance(act_space, gym.spaces.Discrete):
+            raise ValueError(f"{env_id} has a {type(act_space).__name__} action space; Q agents need a discrete one")
+        if not isinstance(obs_space, gym.spaces.Box) or len(obs_space.shape) != 1:
+            raise ValueError(f"{env_id} must have a flat Box observation space")
+        return EnvSpec(
+            env_id=env_id,
+            obs_dim=int(obs_space.shape[0]),
+            n_actions=int(act_space.n),
+            max_episode_steps=int(env.spec.max_episode_steps),
+            solved_reward=_SOLVED_REWARD[env_id],
+            obs_low=np.asarray(obs_space.low, dtype=np.float64),
+            obs_high=np.asarray(obs_space.high, dtype=np.float64),
+        )
+    finally:
+        env.close()
+
+
+def random_states(env_id: str, n_steps: int, seed: int) -> np.ndarray:
+    """States visited by the random policy over ``n_steps`` steps (episodes reset as they end)."""
+    env = make_env(env_id)
+    rng = np.random.default_rng(seed)
+    n_actions = int(env.action_space.n)
+    states = np.empty((n_steps, env.observation_space.shape[0]), dtype=np.float32)
+    obs, _ = env.reset(seed=seed)
+    for t in range(n_steps):
+        states[t] = obs
+        obs, _, terminated, truncated, _ = env.step(int(rng.integers(n_actions)))
+        if terminated or truncated:
+            obs, _ = env.reset()
+    env.close()
+    return states
+
+
+@dataclass
+class StateNormalizer:
+    """Standardises states with a mean and std estimated from exploration, not from the declared
+    bounds: CartPole declares its velocities unbounded, so those bounds say nothing."""
+
+    mean: np.ndarray
+    std: np.ndarray
+
+    @classmethod
+    def fit_random(cls, env_id: str, n_steps: int, seed: int) -> "StateNormalizer":
+        states = random_states(env_id, n_steps, seed).astype(np.float64)
+        std = states.std(axis=0)
+        return cls(mean=states.mean(axis=0).astype(np.float32), std=np.maximum(std, 1e-6).astype(np.float32))
+
+    def __call__(self, states: np.ndarray) -> np.ndarray:
+        return ((states - self.mean) / self.std).astype(np.float32, copy=False)
+
+    def to_dict(self) -> dict[str, list[float]]:
+        return {"mean": [float(v) for v in self.mean], "std": [float(v) for v in self.std]}

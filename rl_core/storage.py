@@ -1,0 +1,272 @@
+"""Agent folders on disk: atomic save, validating load, and listing the agents' roots.
+
+An agent folder (DESIGN.md) holds hparams.json, model.pt (the Q-network's state_dict only),
+normalizer.json (only with normalize_state), metrics.json and history.csv. Loading trusts
+nothing: every file is checked, and model.pt is read with ``torch.load(weights_only=True)``,
+which refuses anything but tensors and plain containers, so no code in a file ever runs.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import shutil
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .agent import QAgent
+from .config import AgentConfig, ConfigError, from_dict
+from .envs import StateNormalizer, env_spec
+from .networks import expected_shapes
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PRETRAINED_DIR = PROJECT_ROOT / "pretrained"
+HISTORY_COLUMNS = ("episode", "reward", "steps", "epsilon", "loss", "seconds")
+MAX_MODEL_BYTES = 64 * 1024 * 1024  # the biggest network the config allows is far smaller
+MAX_JSON_BYTES = 1024 * 1024
+
+
+def runs_dir() -> Path:
+    """Where trained agents go: $QLAB_RUNS_DIR, or runs/ in the project."""
+    return Path(os.environ.get("QLAB_RUNS_DIR") or PROJECT_ROOT / "runs")
+
+
+def agent_roots() -> list[Path]:
+    return [PRETRAINED_DIR, runs_dir()]
+
+
+class AgentFolderError(ValueError):
+    """An agent folder that cannot be trusted; the message names the file and the reason."""
+
+
+@dataclass
+class SavedAgent:
+    path: Path
+    agent: QAgent
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+# --- saving --------------------------------------------------------------------------------
+
+def save_agent(agent: QAgent, folder: str | Path, metrics: dict[str, Any] | None = None,
+               history: list[Any] | None = None) -> Path:
+    """Write the agent folder atomically: everything goes to a temporary sibling, then one rename.
+
+    ``history`` is a list of EpisodeRecord (or dicts with HISTORY_COLUMNS). An existing folder
+    of the same name is replaced only once the new one is complete.
+    """
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = folder.parent / f".{folder.name}.tmp-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        config = agent.config
+        _write_json(tmp / "hparams.json", {"agent_kind": config.agent_kind, **config.to_dict()})
+        torch.save(agent.q_net.state_dict(), tmp / "model.pt")
+        if agent.normalizer is not None:
+            _write_json(tmp / "normalizer.json", agent.normalizer.to_dict())
+        _write_json(tmp / "metrics.json", _json_safe(metrics or {}))
+        (tmp / "history.csv").write_text(history_to_csv(history or []))
+        if folder.exists():
+            old = folder.parent / f".{folder.name}.old-{uuid.uuid4().hex[:8]}"
+            folder.rename(old)
+            tmp.rename(folder)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return folder
+
+
+def _write_json(path: Path, data: Any) -> None:
+    with open(path, "w") as f:
+        json.dump(data, f, indent=2, allow_nan=False)
+        f.write("\n")
+
+
+def _json_safe(value: Any) -> Any:
+    """NaN and infinities become null, numpy scalars plain numbers, so files stay strict JSON."""
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, (np.floating, float)):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.ndarray):
+        return _json_safe(value.tolist())
+    return value
+
+
+# --- loading -------------------------------------------------------------------------------
+
+def _read_json(path: Path) -> Any:
+    if not path.is_file():
+        raise AgentFolderError(f"{path}: missing file")
+    if path.stat().st_size > MAX_JSON_BYTES:
+        raise AgentFolderError(f"{path}: too large ({path.stat().st_size:,} bytes; at most {MAX_JSON_BYTES:,})")
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise AgentFolderError(f"{path}: not valid JSON ({exc})") from None
+
+
+def _inside(path: Path, roots: list[Path]) -> bool:
+    return any(path == r.resolve() or path.is_relative_to(r.resolve()) for r in roots)
+
+
+def read_config(folder: str | Path) -> AgentConfig:
+    """The validated config of an agent folder (hparams.json)."""
+    path = Path(folder) / "hparams.json"
+    data = _read_json(path)
+    if not isinstance(data, dict):
+        raise AgentFolderError(f"{path}: must be a JSON object")
+    data = dict(data)
+    kind = data.pop("agent_kind", None)
+    try:
+        config = from_dict(data, require_all=True).validate()
+    except ConfigError as exc:
+        raise AgentFolderError(f"{path}: {exc}") from None
+    if kind is not None and kind != config.agent_kind:
+        raise AgentFolderError(f"{path}: agent_kind {kind!r} contradicts nn_hidden_layers {config.nn_hidden_layers}")
+    return config
+
+
+def load_agent(folder: str | Path, roots: list[Path] | None = None) -> SavedAgent:
+    """Load and check an agent folder; raise AgentFolderError naming the file and the reason.
+
+    With ``roots`` (the app passes the pretrained and runs folders) a folder outside them is refused.
+    """
+    folder = Path(folder)
+    resolved = folder.resolve()
+    if roots is not None and not _inside(resolved, roots):
+        raise AgentFolderError(f"{folder}: outside the agents' folders ({', '.join(str(r) for r in roots)})")
+    if not resolved.is_dir():
+        raise AgentFolderError(f"{folder}: not an agent folder (no such directory)")
+    config = read_config(resolved)
+    spec = env_spec(config.env_id)
+    state_dict = _read_state_dict(resolved / "model.pt", spec.obs_dim, spec.n_actions, config.nn_hidden_layers)
+    normalizer = _read_normalizer(resolved / "normalizer.json", spec.obs_dim) if config.normalize_state else None
+    metrics = _read_json(resolved / "metrics.json")
+    if not isinstance(metrics, dict):
+        raise AgentFolderError(f"{resolved / 'metrics.json'}: must be a JSON object")
+    agent = QAgent(config, normalizer=normalizer, spec=spec)
+    agent.q_net.load_state_dict(state_dict)  # copies in place: the numpy view stays current
+    agent.target_net.load_state_dict(state_dict)
+    return SavedAgent(path=folder, agent=agent, metrics=metrics)
+
+
+def _read_state_dict(path: Path, obs_dim: int, n_actions: int, hidden: list[int]) -> dict[str, torch.Tensor]:
+    if not path.is_file():
+        raise AgentFolderError(f"{path}: missing file")
+    if path.stat().st_size > MAX_MODEL_BYTES:
+        raise AgentFolderError(f"{path}: too large ({path.stat().st_size:,} bytes)")
+    try:
+        # weights_only=True: only tensors and plain containers are unpickled; a pickled module or
+        # any object whose unpickling would call code is refused before anything runs.
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises several types for refused or corrupt files
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise AgentFolderError(f"{path}: not a plain state_dict of tensors, refused ({reason[:200]})") from None
+    if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in data.items()):
+        raise AgentFolderError(f"{path}: must hold a state_dict (a dict of names to tensors), got {type(data).__name__}")
+    expected = expected_shapes(obs_dim, n_actions, hidden)
+    if set(data) != set(expected):
+        missing, unknown = sorted(set(expected) - set(data)), sorted(set(data) - set(expected))
+        raise AgentFolderError(f"{path}: tensors do not match nn_hidden_layers {hidden} (missing {missing}, unexpected {unknown})")
+    for key, shape in expected.items():
+        tensor = data[key]
+        if tuple(tensor.shape) != shape:
+            raise AgentFolderError(f"{path}: tensor {key} has shape {tuple(tensor.shape)}, expected {shape}")
+        if not tensor.is_floating_point():
+            raise AgentFolderError(f"{path}: tensor {key} has dtype {tensor.dtype}, expected a float")
+        if not torch.isfinite(tensor).all():
+            raise AgentFolderError(f"{path}: tensor {key} holds NaN or infinite values")
+    return {k: data[k].to(torch.float32) for k in expected}
+
+
+def _read_normalizer(path: Path, obs_dim: int) -> StateNormalizer:
+    data = _read_json(path)
+    try:
+        mean = np.asarray(data["mean"], dtype=np.float64)
+        std = np.asarray(data["std"], dtype=np.float64)
+    except (KeyError, TypeError, ValueError):
+        raise AgentFolderError(f"{path}: must be {{\"mean\": [...], \"std\": [...]}} of numbers") from None
+    if mean.shape != (obs_dim,) or std.shape != (obs_dim,):
+        raise AgentFolderError(f"{path}: mean and std must each have {obs_dim} numbers")
+    if not (np.isfinite(mean).all() and np.isfinite(std).all() and (std > 0).all()):
+        raise AgentFolderError(f"{path}: mean must be finite and std finite and positive")
+    return StateNormalizer(mean=mean.astype(np.float32), std=std.astype(np.float32))
+
+
+def read_history(folder: str | Path) -> list[dict[str, float]]:
+    """history.csv as a list of rows ([] when the folder has none)."""
+    path = Path(folder) / "history.csv"
+    if not path.is_file():
+        return []
+    rows = []
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f):
+            try:
+                rows.append({c: float(row[c]) if row[c] not in ("", None) else math.nan for c in HISTORY_COLUMNS})
+            except (KeyError, ValueError):
+                raise AgentFolderError(f"{path}: expected columns {', '.join(HISTORY_COLUMNS)} of numbers") from None
+    return rows
+
+
+# --- listing -------------------------------------------------------------------------------
+
+@dataclass
+class AgentEntry:
+    name: str
+    path: Path
+    source: str  # "pretrained" or "runs"
+    env_id: str
+    agent_kind: str
+    metrics: dict[str, Any]
+
+
+def list_agents(roots: list[Path] | None = None) -> list[AgentEntry]:
+    """Agent folders directly under each root (folders without hparams.json are skipped)."""
+    entries = []
+    for root in roots or agent_roots():
+        if not root.is_dir():
+            continue
+        source = "pretrained" if root.resolve() == PRETRAINED_DIR.resolve() else "runs"
+        for path in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            try:
+                hparams = json.loads((path / "hparams.json").read_text())
+                metrics = json.loads((path / "metrics.json").read_text()) if (path / "metrics.json").is_file() else {}
+            except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+                continue
+            if not isinstance(hparams, dict):
+                continue
+            entries.append(AgentEntry(path.name, path, source, str(hparams.get("env_id", "?")),
+                                      "deep" if hparams.get("nn_hidden_layers") else "linear",
+                                      metrics if isinstance(metrics, dict) else {}))
+    return entries
+
+
+def history_to_csv(history: list[Any]) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(HISTORY_COLUMNS)
+    for row in history:
+        d = row if isinstance(row, dict) else asdict(row)
+        writer.writerow([d[c] for c in HISTORY_COLUMNS])
+    return buf.getvalue()

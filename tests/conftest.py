@@ -1,0 +1,39 @@
+import os
+
+import pytest
+import torch
+
+os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+torch.set_num_threads(1)
+
+
+@pytest.fixture
+def runs_dir(tmp_path, monkeypatch):
+    """A private runs folder for the test."""
+    path = tmp_path / "runs"
+    path.mkdir()
+    monkeypatch.setenv("QLAB_RUNS_DIR", str(path))
+    return path
+
+
+def quick_learner_config(**changes):
+    """A small deep config that learns CartPole well past random in about ten seconds."""
+    from rl_core.config import AgentConfig
+
+    base = dict(nn_hidden_layers=[64], learning_rate=2e-3, batch_size=64, memory_size=20000,
+                freq_steps_train=2, freq_steps_update_target=200, n_steps_warm_up_memory=500,
+                epsilon_start=1.0, epsilon_end=0.05, steps_epsilon_decay=3000, n_episodes=400,
+                eval_every_episodes=5, eval_episodes=10, stop_at_reward=150, seed=4)
+    return AgentConfig(**{**base, **changes})
+
+
+@pytest.fixture(scope="session")
+def partly_trained_agent():
+    """Trained until a greedy evaluation averages 150: episodes of many different lengths."""
+    from rl_core.agent import QAgent
+    from rl_core.training import train
+
+    agent = QAgent(quick_learner_config())
+    result = train(agent)
+    assert result.status == "solved", result.summary()
+    return agent
