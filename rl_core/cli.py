@@ -128,6 +128,33 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_render(args: argparse.Namespace) -> int:
+    from .rendering import episode_gif, play_episode
+    from .storage import load_agent
+
+    start = time.perf_counter()
+    saved = load_agent(args.folder)
+    episode = play_episode(saved.agent, saved.agent.config.env_id, seed=args.seed, epsilon=args.epsilon)
+    gif = episode_gif(episode, speed=args.speed, stride=args.stride, width=args.width)
+    out = Path(args.out)
+    if out.parent and not out.parent.is_dir():
+        raise CliError(f"--out {out}: folder {out.parent} does not exist")
+    out.write_bytes(gif)
+    _print_json({"steps": episode.steps, "reward": episode.total_reward, "frames": len(episode.frames),
+                 "bytes": len(gif), "seconds": round(time.perf_counter() - start, 3), "out": str(out)})
+    return 0
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
+    return value
+
+
 def cmd_presets(args: argparse.Namespace) -> int:
     print(json.dumps(json.loads(presets_as_json())))
     return 0
@@ -191,18 +218,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_seed, default=0)
     p.set_defaults(func=cmd_baseline)
 
+    p = sub.add_parser("render", help="render one episode of a saved agent as a GIF")
+    p.add_argument("folder")
+    p.add_argument("--out", required=True, help="the .gif file to write")
+    p.add_argument("--seed", type=_seed, default=0)
+    p.add_argument("--epsilon", type=_probability, default=0.0)
+    p.add_argument("--width", type=_positive_int, default=300, help="GIF width in pixels")
+    p.add_argument("--speed", type=_positive_float, default=1.0, help="1 = real time, 0.25 = slow motion")
+    p.add_argument("--stride", type=_positive_int, default=None, help="keep every Nth frame")
+    p.set_defaults(func=cmd_render)
+
     p = sub.add_parser("presets", help="every preset with its values, as JSON")
     p.set_defaults(func=cmd_presets)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from .rendering import RenderError
     from .storage import AgentFolderError
 
     try:
         args = build_parser().parse_args(argv)
         return args.func(args)
-    except (CliError, ConfigError, AgentFolderError, ValueError) as exc:
+    except (CliError, ConfigError, AgentFolderError, ValueError, RenderError, OSError) as exc:
         message = " ".join(str(exc).split())  # one line, whatever the exception held
         print(f"error: {message}", file=sys.stderr)
         return 2

@@ -1,0 +1,117 @@
+import io
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from PIL import Image
+
+from rl_core.agent import QAgent, RandomAgent
+from rl_core.config import AgentConfig
+from rl_core.evaluation import evaluate
+from rl_core.rendering import (
+    RenderError, episode_gif, frame_duration_ms, frames_to_gif, play_episode,
+)
+
+
+class Balancer:
+    """A hand-made linear controller that balances CartPole: long episodes without training."""
+
+    def greedy_actions(self, states):
+        s = np.asarray(states)
+        return (s[:, 2] + 0.3 * s[:, 3] + 0.01 * s[:, 0] + 0.1 * s[:, 1] > 0).astype(np.int64)
+
+
+def decode(gif: bytes):
+    image = Image.open(io.BytesIO(gif))
+    durations = []
+    for i in range(image.n_frames):
+        image.seek(i)
+        durations.append(image.info["duration"])
+    return image, durations
+
+
+def test_episode_frames_states_and_actions_line_up():
+    episode = play_episode(Balancer(), "CartPole-v1", seed=3, max_steps=60)
+    assert episode.steps == 60 and len(episode.frames) == 61 and episode.states.shape == (61, 4)
+    assert episode.frames[0].shape == (400, 600, 3) and episode.fps == 50
+
+
+def test_a_greedy_episode_is_episode_zero_of_the_evaluation():
+    agent = QAgent(AgentConfig(nn_hidden_layers=[8], seed=1))
+    episode = play_episode(agent, "CartPole-v1", seed=42)
+    assert episode.total_reward == evaluate(agent, n_episodes=1, seed=42).rewards[0]
+    assert episode.q_values.shape == (episode.steps, 2)
+
+
+def test_gif_decodes_loops_forever_and_plays_at_real_speed():
+    episode = play_episode(Balancer(), "CartPole-v1", seed=0, max_steps=40)
+    image, durations = decode(episode_gif(episode))
+    assert image.format == "GIF" and image.info["loop"] == 0
+    assert image.n_frames == 41
+    assert set(durations) == {20}  # 50 fps: the env's real speed, at the browsers' floor
+    assert image.size == (300, 200)
+
+
+@pytest.mark.parametrize("stride,expected_frames", [(1, 41), (2, 21), (3, 15), (7, 7)])
+def test_stride_keeps_every_nth_frame_and_the_last(stride, expected_frames):
+    episode = play_episode(Balancer(), "CartPole-v1", seed=0, max_steps=40)
+    image, durations = decode(episode_gif(episode, stride=stride))
+    assert image.n_frames == expected_frames
+    assert durations[0] == max(20, 20 * stride)
+
+
+def test_slow_motion_and_speed_up():
+    assert frame_duration_ms(50, speed=0.25) == 80
+    assert frame_duration_ms(50, speed=4, stride=4) == 20
+    assert frame_duration_ms(50, speed=4, stride=1) == 20  # never under the 20 ms floor
+    episode = play_episode(Balancer(), "CartPole-v1", seed=0, max_steps=20)
+    _, durations = decode(episode_gif(episode, speed=0.5))
+    assert set(durations) == {40}
+    image, _ = decode(episode_gif(episode, speed=2.0))  # auto stride 2 keeps real 2x speed
+    assert image.n_frames == 11
+
+
+def test_same_seed_same_gif():
+    one = episode_gif(play_episode(Balancer(), "CartPole-v1", seed=5, max_steps=30))
+    two = episode_gif(play_episode(Balancer(), "CartPole-v1", seed=5, max_steps=30))
+    assert one == two
+    other = episode_gif(play_episode(Balancer(), "CartPole-v1", seed=6, max_steps=30))
+    assert other != one
+
+
+def test_overlay_draws_on_the_frame():
+    episode = play_episode(Balancer(), "CartPole-v1", seed=0, max_steps=5)
+    with_text, _ = decode(episode_gif(episode, overlay=True))
+    without, _ = decode(episode_gif(episode, overlay=False))
+    a = np.asarray(with_text.convert("RGB"))[:20, :120]
+    b = np.asarray(without.convert("RGB"))[:20, :120]
+    assert (a != b).any()
+
+
+@pytest.mark.parametrize("env_id", ["MountainCar-v0", "Acrobot-v1"])
+def test_other_envs_render(env_id):
+    episode = play_episode(RandomAgent(env_id), env_id, seed=0, max_steps=10)
+    image, _ = decode(episode_gif(episode, width=120))
+    assert image.n_frames == 11 and image.size[0] == 120
+
+
+def test_an_env_that_cannot_render_gives_a_clear_error(monkeypatch):
+    real_make = gym.make
+
+    def make_without_renderer(env_id, **kwargs):
+        env = real_make(env_id, **kwargs)
+        env.metadata = {**env.metadata, "render_modes": []}
+        return env
+
+    monkeypatch.setattr(gym, "make", make_without_renderer)
+    with pytest.raises(RenderError, match="CartPole-v1 cannot render rgb_array frames"):
+        play_episode(Balancer(), "CartPole-v1")
+
+
+def test_bad_gif_arguments():
+    with pytest.raises(ValueError, match="no frames"):
+        frames_to_gif([], fps=50)
+    with pytest.raises(ValueError, match="speed must be positive"):
+        frame_duration_ms(50, speed=0)
+    with pytest.raises(ValueError, match="unknown|env_id"):
+        play_episode(Balancer(), "Pong-v5")
