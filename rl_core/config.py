@@ -291,10 +291,10 @@ _PRESETS: dict[str, dict[str, Any]] = {
 
 # Our own presets, tuned on this project's machine (bench/RESULTS.md has how they behave across seeds).
 _PRESETS["deep-fast"] = {
-    "learning_rate": 1e-3, "discount_factor": 0.99, "batch_size": 64, "memory_size": 50000,
-    "freq_steps_train": 4, "freq_steps_update_target": 500, "n_steps_warm_up_memory": 1000,
-    "n_gradient_steps": 2, "nn_hidden_layers": [128, 128], "max_grad_norm": 10, "normalize_state": False,
-    "epsilon_start": 1.0, "epsilon_end": 0.02, "steps_epsilon_decay": 10000, "seed": 0,
+    "learning_rate": 2.5e-3, "discount_factor": 0.99, "batch_size": 128, "memory_size": 50000,
+    "freq_steps_train": 4, "freq_steps_update_target": 250, "n_steps_warm_up_memory": 1000,
+    "n_gradient_steps": 1, "nn_hidden_layers": [64, 64], "max_grad_norm": 10, "normalize_state": False,
+    "epsilon_start": 1.0, "epsilon_end": 0.02, "steps_epsilon_decay": 5000, "seed": 0,
     "loss": "mse", "double_dqn": True, "n_episodes": 400, "eval_every_episodes": 5, "eval_episodes": 20,
     "keep_best": True, "stop_at_reward": 500.0,
 }
