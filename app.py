@@ -1,11 +1,18 @@
-"""Q-Lab's Streamlit entry point (the full multipage app lands with the app issue)."""
+"""Q-Lab: the router. Holds only what every page shares (page config, navigation)."""
+
+import os
 
 import streamlit as st
 
-st.set_page_config(page_title="Q-Lab", page_icon="🎯")
-st.title("Q-Lab")
-st.write(
-    "Learn parametric Q-learning by doing it. The library `rl_core` already trains linear and deep Q "
-    "agents on CartPole-v1, MountainCar-v0 and Acrobot-v1; the pages for live training, evaluation, "
-    "replays and comparison are coming next. Meanwhile: `python -m rl_core --help`."
-)
+os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # pygame renders headless on a server
+
+st.set_page_config(page_title="Q-Lab", page_icon="🎯", layout="wide")
+
+pages = [
+    st.Page("pages/home.py", title="Home", icon="🏠", default=True),
+    st.Page("pages/environment.py", title="Environment", icon="🌍"),
+    st.Page("pages/train.py", title="Train", icon="🏋️"),
+    st.Page("pages/evaluate.py", title="Evaluate & replay", icon="🎬"),
+    st.Page("pages/compare.py", title="Compare", icon="⚖️"),
+]
+st.navigation(pages).run()

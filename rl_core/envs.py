@@ -70,6 +70,38 @@ def env_spec(env_id: str) -> EnvSpec:
         env.close()
 
 
+STATE_NAMES: dict[str, tuple[str, ...]] = {
+    "CartPole-v1": ("cart position x", "cart velocity v", "pole angle theta", "pole angular velocity omega"),
+    "MountainCar-v0": ("position", "velocity"),
+    "Acrobot-v1": ("cos theta1", "sin theta1", "cos theta2", "sin theta2", "angular velocity 1", "angular velocity 2"),
+}
+ACTION_NAMES: dict[str, tuple[str, ...]] = {
+    "CartPole-v1": ("push left", "push right"),
+    "MountainCar-v0": ("accelerate left", "coast", "accelerate right"),
+    "Acrobot-v1": ("torque -1", "torque 0", "torque +1"),
+}
+
+
+def observed_ranges(env_id: str, n_steps: int = 10_000, seed: int = 0) -> tuple[list[dict], np.ndarray]:
+    """The declared observation bounds beside what the random policy actually visits.
+
+    Returns one row per state dimension and the visited states themselves (for histograms).
+    """
+    if not 1 <= n_steps <= 1_000_000:
+        raise ValueError(f"n_steps must be in 1..1,000,000, got {n_steps}")
+    spec = env_spec(env_id)
+    states = random_states(env_id, n_steps, seed)
+    rows = []
+    for i, name in enumerate(STATE_NAMES[env_id]):
+        column = states[:, i].astype(np.float64)
+        rows.append({
+            "state": name, "declared low": float(spec.obs_low[i]), "declared high": float(spec.obs_high[i]),
+            "observed min": float(column.min()), "observed max": float(column.max()),
+            "observed mean": float(column.mean()), "observed std": float(column.std()),
+        })
+    return rows, states
+
+
 def random_states(env_id: str, n_steps: int, seed: int) -> np.ndarray:
     """States visited by the random policy over ``n_steps`` steps (episodes reset as they end)."""
     env = make_env(env_id)

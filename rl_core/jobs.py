@@ -15,6 +15,7 @@ import traceback
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from .config import AgentConfig
@@ -145,6 +146,7 @@ class JobRegistry:
         self._waiting: list[str] = []  # job ids, first come first served
         self._running: set[str] = set()
         self._names: set[str] = set()
+        self._reaper: threading.Thread | None = None
         self._cond = threading.Condition()
 
     def submit(self, owner: str, config: AgentConfig, name: str | None = None) -> str:
@@ -216,6 +218,34 @@ class JobRegistry:
         with self._cond:
             self._running.discard(job.job_id)
             self._cond.notify_all()
+
+    def start_reaper(self, is_alive: Callable[[str], bool], interval: float = 5.0, grace: float = 20.0) -> None:
+        """Stop the jobs of owners that ``is_alive`` says are gone for longer than ``grace`` seconds.
+
+        The grace period lets a browser that briefly lost its connection come back to its runs.
+        """
+        if self._reaper is not None:
+            return
+
+        def reap() -> None:
+            missing_since: dict[str, float] = {}
+            while True:
+                time.sleep(interval)
+                owners = {job.owner for job in list(self._jobs.values()) if not job.snapshot().done}
+                now = time.monotonic()
+                for owner in owners:
+                    try:
+                        alive = is_alive(owner)
+                    except Exception:
+                        alive = True  # never stop work on a failed check
+                    if alive:
+                        missing_since.pop(owner, None)
+                    elif now - missing_since.setdefault(owner, now) >= grace:
+                        self.stop_owner(owner)
+                        missing_since.pop(owner, None)
+
+        self._reaper = threading.Thread(target=reap, name="job-reaper", daemon=True)
+        self._reaper.start()
 
     def wait(self, job_id: str, timeout: float | None = None) -> JobSnapshot:
         """Block until the job ends (for tests and scripts)."""

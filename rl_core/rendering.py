@@ -10,17 +10,10 @@ import gymnasium as gym
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from .envs import check_env_id, ensure_headless_display
+from .envs import ACTION_NAMES, check_env_id, ensure_headless_display
 
 MIN_FRAME_MS = 20  # browsers play GIF frames shorter than 20 ms far slower, not faster
 DEFAULT_WIDTH = 300  # half of CartPole's 600: an exact 2x box reduction, cheap and clean
-
-ACTION_NAMES: dict[str, tuple[str, ...]] = {
-    "CartPole-v1": ("push left", "push right"),
-    "MountainCar-v0": ("accelerate left", "coast", "accelerate right"),
-    "Acrobot-v1": ("torque -1", "torque 0", "torque +1"),
-}
-
 
 class RenderError(RuntimeError):
     """An episode that cannot be rendered; the message says why."""

@@ -15,6 +15,7 @@ import math
 import os
 import shutil
 import uuid
+import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -270,3 +271,67 @@ def history_to_csv(history: list[Any]) -> str:
         d = row if isinstance(row, dict) else asdict(row)
         writer.writerow([d[c] for c in HISTORY_COLUMNS])
     return buf.getvalue()
+
+
+# --- zip export and upload -----------------------------------------------------------------
+
+AGENT_FILES = ("hparams.json", "model.pt", "normalizer.json", "metrics.json", "history.csv")
+MAX_UPLOAD_BYTES = 16 * 1024 * 1024
+
+
+def agent_zip_bytes(folder: str | Path) -> bytes:
+    """The agent folder as a zip (files under a folder of the agent's name)."""
+    folder = Path(folder)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name in AGENT_FILES:
+            if (folder / name).is_file():
+                zf.write(folder / name, f"{folder.name}/{name}")
+    return buffer.getvalue()
+
+
+def import_agent_zip(data: bytes, dest_root: str | Path, name: str) -> Path:
+    """Check an uploaded agent zip and, only if it loads cleanly, add it under ``dest_root``.
+
+    The zip may hold the agent files at its top level or inside one folder. Anything else (other
+    files, paths that climb out, oversized content, a model that fails validation) is refused with
+    AgentFolderError, and nothing is left behind.
+    """
+    from .jobs import unique_run_name
+
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise AgentFolderError(f"upload: {len(data):,} bytes is over the {MAX_UPLOAD_BYTES:,}-byte limit")
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile:
+        raise AgentFolderError("upload: not a zip file") from None
+    members = [m for m in archive.infolist() if not m.is_dir()]
+    if sum(m.file_size for m in members) > 4 * MAX_UPLOAD_BYTES:
+        raise AgentFolderError("upload: the zip unpacks to more than the allowed size")
+    files: dict[str, zipfile.ZipInfo] = {}
+    for member in members:
+        parts = Path(member.filename).parts
+        if member.filename.startswith("/") or ".." in parts or len(parts) > 2:
+            raise AgentFolderError(f"upload: unexpected path {member.filename!r} in the zip")
+        if parts[-1] not in AGENT_FILES:
+            raise AgentFolderError(f"upload: unexpected file {member.filename!r}; an agent zip holds only "
+                                   f"{', '.join(AGENT_FILES)}")
+        if parts[-1] in files:
+            raise AgentFolderError(f"upload: {parts[-1]} appears twice in the zip")
+        files[parts[-1]] = member
+    dest_root = Path(dest_root)
+    dest_root.mkdir(parents=True, exist_ok=True)
+    tmp = dest_root / f".upload-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        for file_name, member in files.items():
+            (tmp / file_name).write_bytes(archive.read(member))
+        try:
+            load_agent(tmp)
+        except AgentFolderError as exc:
+            raise AgentFolderError(f"upload: {str(exc).replace(str(tmp.resolve()) + '/', '')}") from None
+        final = dest_root / unique_run_name(dest_root, name)
+        tmp.rename(final)
+        return final
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -91,3 +91,15 @@ def test_run_names_are_safe_and_unique(tmp_path):
     ids = [registry.submit("alice", tiny(), name="same") for _ in range(2)]
     names = {registry.wait(i, timeout=60).saved_path.name for i in ids}
     assert names == {"same", "same-2"}
+
+
+def test_the_reaper_stops_jobs_of_sessions_that_are_gone(tmp_path):
+    registry = JobRegistry(max_running=2, out_dir=tmp_path)
+    alive = {"here": True, "gone": False}
+    registry.start_reaper(lambda owner: alive[owner], interval=0.05, grace=0.2)
+    gone = registry.submit("gone", tiny(n_episodes=100_000))
+    here = registry.submit("here", tiny(n_episodes=100_000))
+    assert registry.wait(gone, timeout=30).state == "stopped"
+    assert not registry.snapshot(here).done
+    registry.stop(here)
+    registry.wait(here, timeout=30)

@@ -165,3 +165,44 @@ def test_list_agents(tmp_path):
     entries = list_agents([tmp_path])
     assert [e.name for e in entries] == ["agent"]
     assert entries[0].env_id == "CartPole-v1" and entries[0].agent_kind == "deep"
+
+
+def test_zip_round_trip_through_an_upload(tmp_path):
+    from rl_core.storage import agent_zip_bytes, import_agent_zip
+
+    agent, folder = make_saved(tmp_path)
+    data = agent_zip_bytes(folder)
+    dest = tmp_path / "runs"
+    imported = import_agent_zip(data, dest, "uploaded agent")
+    assert imported == dest / "uploaded-agent"
+    np.testing.assert_array_equal(load_agent(imported).agent.q_values(STATES), agent.q_values(STATES))
+    assert [p.name for p in dest.iterdir()] == ["uploaded-agent"]
+
+
+def _zip_of(files):
+    import io
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        for name, content in files.items():
+            zf.writestr(name, content)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("make_upload,needle", [
+    (lambda folder: b"hello", "upload: not a zip file"),
+    (lambda folder: _zip_of({"../evil/hparams.json": "{}"}), "unexpected path"),
+    (lambda folder: _zip_of({"agent/run.sh": "rm -rf /"}), "unexpected file 'agent/run.sh'"),
+    (lambda folder: _zip_of({"hparams.json": (folder / "hparams.json").read_text()}), "model.pt: missing file"),
+    (lambda folder: _zip_of({name: (folder / name).read_bytes() if name != "model.pt" else pickle.dumps(RunsCode("x"))
+                             for name in ("hparams.json", "model.pt", "metrics.json")}), "model.pt: not a plain state_dict"),
+])
+def test_bad_uploads_are_refused_and_leave_nothing(tmp_path, make_upload, needle):
+    from rl_core.storage import import_agent_zip
+
+    _, folder = make_saved(tmp_path)
+    dest = tmp_path / "runs"
+    with pytest.raises(AgentFolderError) as info:
+        import_agent_zip(make_upload(folder), dest, "up")
+    assert needle in str(info.value) and str(info.value).startswith("upload: ")
+    assert list(dest.iterdir()) == [] if dest.exists() else True

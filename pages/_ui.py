@@ -1,0 +1,103 @@
+"""What every page shares: the job registry, the session's id, cached loads, evaluations and GIFs.
+
+Widgets and layout only; the work itself is done by rl_core.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import streamlit as st
+
+from rl_core.evaluation import EvalResult, evaluate
+from rl_core.jobs import JobRegistry
+from rl_core.rendering import episode_gif, play_episode
+from rl_core.storage import AgentEntry, SavedAgent, agent_roots, list_agents, load_agent
+
+PRETRAINED_DEEP = "cartpole-deep-q"
+
+
+def _session_alive(session_id: str) -> bool:
+    from streamlit.runtime import Runtime
+
+    if not Runtime.exists():  # under AppTest there is no server runtime
+        return True
+    return Runtime.instance().is_active_session(session_id)
+
+
+@st.cache_resource
+def job_registry() -> JobRegistry:
+    """One registry for the whole server process: at most as many trainings as cores at once."""
+    registry = JobRegistry(max_running=int(os.environ.get("QLAB_MAX_TRAININGS", os.cpu_count() or 1)))
+    registry.start_reaper(_session_alive)
+    return registry
+
+
+def session_id() -> str:
+    """This browser session's id: it owns the jobs it starts."""
+    if "owner" not in st.session_state:
+        from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+        ctx = get_script_run_ctx()
+        st.session_state.owner = ctx.session_id if ctx else "local"
+    return st.session_state.owner
+
+
+def agent_entries() -> list[AgentEntry]:
+    return list_agents(agent_roots())
+
+
+def entry_label(entry: AgentEntry) -> str:
+    mean = (entry.metrics.get("final_evaluation") or entry.metrics.get("best_evaluation") or {}).get("mean")
+    score = f" · eval {mean:.1f}" if isinstance(mean, (int, float)) else ""
+    return f"{entry.source} / {entry.name} ({entry.env_id}, {entry.agent_kind}{score})"
+
+
+def _stamp(path: Path) -> float:
+    model = path / "model.pt"
+    return model.stat().st_mtime if model.exists() else 0.0
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def _load(path: str, stamp: float) -> SavedAgent:
+    return load_agent(path, roots=agent_roots())
+
+
+def load(path: Path) -> SavedAgent:
+    """A checked agent, cached until its model file changes; raises AgentFolderError."""
+    return _load(str(path), _stamp(path))
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _evaluate(path: str, stamp: float, n_episodes: int, seed: int) -> EvalResult:
+    agent = _load(path, stamp).agent
+    return evaluate(agent, agent.config.env_id, n_episodes=n_episodes, seed=seed)
+
+
+def evaluation(path: Path, n_episodes: int, seed: int) -> EvalResult:
+    return _evaluate(str(path), _stamp(path), n_episodes, seed)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _gif(path: str, stamp: float, seed: int, speed: float, width: int) -> tuple[bytes, int, float]:
+    agent = _load(path, stamp).agent
+    episode = play_episode(agent, agent.config.env_id, seed=seed)
+    return episode_gif(episode, speed=speed, width=width), episode.steps, episode.total_reward
+
+
+def replay_gif(path: Path, seed: int, speed: float = 1.0, width: int = 300) -> tuple[bytes, int, float]:
+    """(GIF bytes, steps, reward) of one greedy episode."""
+    return _gif(str(path), _stamp(path), seed, speed, width)
+
+
+def show_gif(gif: bytes, caption: str | None = None) -> None:
+    # width="content": a GIF shown smaller than its own size is re-encoded to its first frame only
+    st.image(gif, caption=caption, width="content")
+
+
+def find_entry(entries: list[AgentEntry], name: str, source: str | None = None) -> AgentEntry | None:
+    for entry in entries:
+        if entry.name == name and (source is None or entry.source == source):
+            return entry
+    return None

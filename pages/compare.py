@@ -1,0 +1,66 @@
+"""Compare: several agents on the same evaluation episodes, their training curves and replays."""
+
+import pandas as pd
+import streamlit as st
+
+from pages._ui import agent_entries, entry_label, evaluation, load, replay_gif, show_gif
+from rl_core.plots import curves_figure, reward_histogram
+from rl_core.storage import AgentFolderError, read_history
+
+ss = st.session_state
+st.title("⚖️ Compare agents")
+entries = agent_entries()
+paths = [str(e.path) for e in entries]
+labels = {str(e.path): entry_label(e) for e in entries}
+if "compare_selection" in ss:
+    ss.compare_agents = [p for p in ss.pop("compare_selection") if p in paths]
+elif "compare_agents" not in ss:
+    ss.compare_agents = [p for p, e in zip(paths, entries) if e.source == "pretrained"][:2]
+chosen = st.multiselect("Agents", paths, format_func=labels.get, key="compare_agents")
+if len(chosen) < 2:
+    st.info("Pick two or more agents to compare.")
+    st.stop()
+
+col_n, col_seed = st.columns(2)
+n_episodes = col_n.slider("episodes (the same for every agent)", 10, 1000, 1000, step=10, key="compare_n")
+seed = int(col_seed.number_input("first episode's seed", 0, 10**9, 0, key="compare_seed"))
+
+results, rows, histories, solved_reward = {}, [], {}, None
+for path in chosen:
+    entry = entries[paths.index(path)]
+    try:
+        saved = load(entry.path)
+    except AgentFolderError as exc:
+        st.error(f"{entry.name}: {exc}")
+        continue
+    result = evaluation(entry.path, n_episodes, seed)
+    results[entry.name] = result.rewards
+    solved_reward = result.solved_reward
+    rows.append({"agent": entry.name, "source": entry.source, "env": saved.agent.config.env_id,
+                 "kind": saved.agent.config.agent_kind, "parameters": saved.agent.n_parameters,
+                 "mean": round(result.mean, 2), "std": round(result.std, 2), "min": result.min, "max": result.max,
+                 "solved share": f"{100 * result.solved_share:.1f}%",
+                 "training seconds": saved.metrics.get("seconds")})
+    history = read_history(entry.path)
+    if history:
+        histories[entry.name] = history
+
+st.dataframe(pd.DataFrame(rows).set_index("agent"), width="stretch")
+st.plotly_chart(reward_histogram(results, solved_reward=solved_reward), key="compare_hist")
+if histories:
+    st.plotly_chart(curves_figure(histories, solved_reward=solved_reward), key="compare_curves")
+
+st.header("Same episode, side by side")
+replay_seed = int(st.number_input("episode seed", 0, 10**9, seed, key="compare_replay_seed"))
+if st.button("🎞️ Render replays", key="compare_render"):
+    ss.compare_gif_seed = replay_seed
+if "compare_gif_seed" in ss:
+    columns = st.columns(len(chosen))
+    for column, path in zip(columns, chosen):
+        entry = entries[paths.index(path)]
+        with column, st.spinner(f"Rendering {entry.name}..."):
+            try:
+                gif, steps, reward = replay_gif(entry.path, seed=ss.compare_gif_seed)
+                show_gif(gif, caption=f"{entry.name}: {steps} steps, reward {reward:.0f}")
+            except AgentFolderError as exc:
+                st.error(str(exc))

@@ -1,0 +1,91 @@
+"""Evaluate & replay: any agent over many episodes, its reward distribution, and GIFs of its episodes."""
+
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from pages._ui import agent_entries, entry_label, evaluation, load, replay_gif, show_gif
+from rl_core.plots import reward_histogram, training_figure
+from rl_core.storage import MAX_UPLOAD_BYTES, AgentFolderError, agent_zip_bytes, import_agent_zip, read_history, runs_dir
+
+ss = st.session_state
+st.title("🎬 Evaluate & replay")
+
+with st.expander("Upload an agent (.zip of an agent folder)"):
+    upload = st.file_uploader("agent zip", type=["zip"], key="eval_upload",
+                              max_upload_size=MAX_UPLOAD_BYTES // (1024 * 1024))
+    if upload is not None and ss.get("eval_upload_done") != upload.file_id:
+        try:
+            path = import_agent_zip(upload.getvalue(), runs_dir(), name=f"uploaded-{Path(upload.name).stem}")
+            ss.evaluate_selection = str(path)
+            st.success(f"Checked and added as **{path.name}**.")
+        except AgentFolderError as exc:
+            st.error(str(exc))
+        ss.eval_upload_done = upload.file_id
+
+entries = agent_entries()
+if not entries:
+    st.warning("No agents yet: train one on the Train page, or rebuild the pretrained ones.")
+    st.stop()
+paths = [str(e.path) for e in entries]
+if ss.get("evaluate_selection") in paths:
+    ss.eval_agent = ss.pop("evaluate_selection")
+labels = {str(e.path): entry_label(e) for e in entries}
+chosen = st.selectbox("Agent", paths, format_func=labels.get, key="eval_agent")
+entry = entries[paths.index(chosen)]
+
+try:
+    saved = load(entry.path)
+except AgentFolderError as exc:
+    st.error(f"This agent cannot be loaded: {exc}")
+    st.stop()
+agent = saved.agent
+config = agent.config
+st.caption(f"{config.env_id} · {config.agent_kind} · {agent.n_parameters:,} parameters · "
+           f"hidden layers {config.nn_hidden_layers or 'none'}")
+
+st.header("Evaluation")
+col_n, col_seed = st.columns(2)
+n_episodes = col_n.slider("episodes", 10, 1000, 1000, step=10, key="eval_n")
+seed = col_seed.number_input("first episode's seed", 0, 10**9, 0, key="eval_seed",
+                             help="Episode i starts from reset(seed = this + i): same seed, same episodes")
+with st.spinner(f"Playing {n_episodes} episodes..."):
+    result = evaluation(entry.path, n_episodes, int(seed))
+c1, c2, c3, c4, c5 = st.columns(5)
+c1.metric("mean reward", f"{result.mean:.2f}")
+c2.metric("std", f"{result.std:.2f}")
+c3.metric("min", f"{result.min:.0f}")
+c4.metric("max", f"{result.max:.0f}")
+c5.metric("solved share", f"{100 * result.solved_share:.1f}%",
+          help=f"episodes with reward >= {result.solved_reward:g}")
+st.caption(f"{result.n_episodes} greedy episodes in {result.seconds:.2f} s, all played at once.")
+st.plotly_chart(reward_histogram({entry.name: result.rewards}, solved_reward=result.solved_reward),
+                key="eval_hist")
+
+st.header("Replay an episode")
+col_s, col_v = st.columns(2)
+replay_seed = col_s.number_input("episode seed", 0, 10**9, int(seed), key="eval_replay_seed")
+speed = col_v.select_slider("speed", options=[0.1, 0.25, 0.5, 1.0, 2.0], value=1.0, key="eval_speed",
+                            format_func=lambda s: "real time" if s == 1.0 else f"{s}x")
+if st.button("🎞️ Render GIF", key="eval_render"):
+    ss.eval_gif_request = (str(entry.path), int(replay_seed), float(speed))
+request = ss.get("eval_gif_request")
+if request and request[0] == str(entry.path):
+    with st.spinner("Rendering..."):
+        gif, steps, reward = replay_gif(Path(request[0]), seed=request[1], speed=request[2])
+    show_gif(gif, caption=f"seed {request[1]}: {steps} steps, reward {reward:.0f}, speed {request[2]}x")
+    st.download_button("Download GIF", gif, file_name=f"{entry.name}-seed{request[1]}.gif", mime="image/gif",
+                       key="eval_download_gif")
+
+st.header("The agent")
+st.download_button("Download agent (.zip)", agent_zip_bytes(entry.path), file_name=f"{entry.name}.zip",
+                   mime="application/zip", key="eval_download_zip")
+history = read_history(entry.path)
+if history:
+    evaluations = saved.metrics.get("evaluations") or []
+    st.plotly_chart(training_figure(history, evaluations, solved_reward=result.solved_reward,
+                                    title="How it trained"), key="eval_history")
+with st.expander("Hyperparameters"):
+    st.dataframe(pd.DataFrame({"value": [str(v) for v in config.to_dict().values()]},
+                              index=list(config.to_dict())), width="stretch")

@@ -1,0 +1,247 @@
+"""Train: pick an agent and a preset, move any hyperparameter, start, watch it learn live, stop."""
+
+import math
+import time
+
+import streamlit as st
+
+from pages._ui import PRETRAINED_DEEP, agent_entries, find_entry, job_registry, session_id
+from rl_core.config import PRESET_DESCRIPTIONS, PRESET_NAMES, SUPPORTED_ENVS, AgentConfig, ConfigError, preset
+from rl_core.envs import env_spec
+from rl_core.plots import epsilon_loss_figure, training_figure
+
+PRESETS_BY_KIND = {
+    "deep": [p for p in PRESET_NAMES if p.startswith("deep")],
+    "linear": [p for p in PRESET_NAMES if p.startswith("linear")],
+}
+DEFAULT_PRESET = {"deep": "deep-fast", "linear": "linear-fast"}
+CHOICES = {  # slider stops; a preset's own value is always added
+    "batch_size": [16, 32, 64, 128, 256, 512],
+    "memory_size": [1_000, 5_000, 10_000, 20_000, 50_000, 100_000, 200_000, 500_000],
+    "freq_steps_train": [1, 2, 4, 8, 16, 32, 64, 128, 256],
+    "freq_steps_update_target": [1, 10, 50, 100, 250, 500, 1_000, 2_000, 5_000],
+    "n_steps_warm_up_memory": [32, 64, 128, 256, 500, 1_000, 2_000, 5_000, 10_000],
+    "n_gradient_steps": [1, 2, 4, 8, 16, 32],
+    "max_grad_norm": [0.1, 0.5, 1.0, 2.0, 5.0, 10.0, 100.0],
+    "steps_epsilon_decay": [100, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000, 200_000],
+}
+WIDTHS = [8, 16, 32, 64, 128, 256, 512]
+
+registry = job_registry()
+owner = session_id()
+ss = st.session_state
+
+
+def apply_preset(name: str) -> None:
+    """Fill every hyperparameter widget from a preset (keeps the chosen environment)."""
+    config = preset(name, env_id=ss.get("hp_env_id", "CartPole-v1"))
+    for field, value in config.to_dict().items():
+        if field != "nn_hidden_layers":
+            ss[f"hp_{field}"] = value
+    ss.hp_lr_log = round(math.log10(config.learning_rate), 2)
+    ss.hp_layers_n = len(config.nn_hidden_layers) or 2
+    for i, width in enumerate(config.nn_hidden_layers):
+        ss[f"hp_width_{i}"] = width
+    ss.hp_stop_on = config.stop_at_reward is not None
+    ss.hp_stop_at_reward = config.stop_at_reward if config.stop_at_reward is not None else float(
+        env_spec(config.env_id).solved_reward)
+    ss.train_kind = config.agent_kind
+    ss.train_preset = name
+
+
+def on_kind_change() -> None:
+    apply_preset(DEFAULT_PRESET[ss.train_kind])
+
+
+def on_preset_change() -> None:
+    apply_preset(ss.train_preset)
+
+
+def on_lr_slider() -> None:
+    ss.hp_learning_rate = float(f"{10 ** ss.hp_lr_log:.3g}")
+
+
+def on_lr_input() -> None:
+    if ss.hp_learning_rate > 0:
+        ss.hp_lr_log = min(-1.0, max(-6.0, round(math.log10(ss.hp_learning_rate), 2)))
+
+
+def config_from_widgets() -> AgentConfig:
+    hidden = [int(ss.get(f"hp_width_{i}", 64)) for i in range(int(ss.hp_layers_n))] if ss.train_kind == "deep" else []
+    values = {field: ss[f"hp_{field}"] for field in AgentConfig().to_dict() if f"hp_{field}" in ss}
+    values["nn_hidden_layers"] = hidden
+    values["stop_at_reward"] = float(ss.hp_stop_at_reward) if ss.hp_stop_on else None
+    return AgentConfig(**values)
+
+
+if "train_preset" not in ss:
+    ss.hp_env_id = "CartPole-v1"
+    apply_preset("deep-fast")
+
+st.title("🏋️ Train an agent")
+config = config_from_widgets()
+errors = config.errors()
+base_preset = preset(ss.train_preset, env_id=config.env_id)
+is_custom = config.to_dict() != base_preset.to_dict()
+
+
+def error_for(field: str) -> None:
+    if field in errors:
+        st.error(errors[field], icon="⚠️")
+
+
+settings, live_area = st.columns([2, 3], gap="large")
+
+with settings:
+    st.selectbox("Environment", SUPPORTED_ENVS, key="hp_env_id")
+    st.radio("Agent", ["linear", "deep"], key="train_kind", horizontal=True, on_change=on_kind_change,
+             format_func=lambda k: "Linear Q (no hidden layer)" if k == "linear" else "Deep Q (MLP)")
+    st.selectbox("Preset", PRESETS_BY_KIND[ss.train_kind], key="train_preset", on_change=on_preset_change)
+    st.caption(PRESET_DESCRIPTIONS[ss.train_preset])
+    if is_custom:
+        st.info(f"✏️ **custom**: started from `{ss.train_preset}`, changed: "
+                + ", ".join(k for k, v in config.to_dict().items() if base_preset.to_dict()[k] != v))
+
+    def choice(field: str, label: str, help_text: str | None = None) -> None:
+        options = sorted(set(CHOICES[field]) | {ss[f"hp_{field}"]})
+        st.select_slider(label, options=options, key=f"hp_{field}", help=help_text)
+        error_for(field)
+
+    with st.expander("Learning", expanded=True):
+        col_a, col_b = st.columns(2)
+        col_a.slider("learning rate (log10)", -6.0, -1.0, step=0.05, key="hp_lr_log", on_change=on_lr_slider,
+                     help="Adam's step size on a log scale: 1e-3 is -3")
+        col_b.number_input("learning_rate", key="hp_learning_rate", format="%.3e", min_value=0.0,
+                           step=1e-4, on_change=on_lr_input)
+        error_for("learning_rate")
+        st.slider("discount_factor (gamma)", 0.80, 1.0, step=0.001, key="hp_discount_factor", format="%.3f",
+                  help="How much future reward counts: 0.99 looks ~100 steps ahead")
+        error_for("discount_factor")
+        choice("batch_size", "batch_size")
+        choice("n_gradient_steps", "n_gradient_steps (per training call)")
+        choice("freq_steps_train", "freq_steps_train (env steps between training calls)")
+        choice("max_grad_norm", "max_grad_norm (gradient clipping)")
+        col_c, col_d = st.columns(2)
+        col_c.radio("loss", ["mse", "huber"], key="hp_loss", horizontal=True)
+        col_d.toggle("Double DQN", key="hp_double_dqn",
+                     help="The online net picks the next action, the target net scores it: less over-estimation")
+    with st.expander("Network", expanded=ss.train_kind == "deep"):
+        if ss.train_kind == "linear":
+            st.caption("A linear agent has no hidden layer: Q(s, a) = w_a · s + b_a.")
+        else:
+            st.slider("hidden layers", 1, 4, key="hp_layers_n")
+            cols = st.columns(int(ss.hp_layers_n))
+            for i, col in enumerate(cols):
+                ss.setdefault(f"hp_width_{i}", 64)
+                col.select_slider(f"width {i + 1}", options=sorted(set(WIDTHS) | {ss[f"hp_width_{i}"]}),
+                                  key=f"hp_width_{i}")
+        error_for("nn_hidden_layers")
+        st.toggle("normalize_state (mean/std from random play)", key="hp_normalize_state")
+    with st.expander("Memory and target network"):
+        choice("memory_size", "memory_size (replay memory)")
+        choice("n_steps_warm_up_memory", "n_steps_warm_up_memory (steps before training)")
+        choice("freq_steps_update_target", "freq_steps_update_target (env steps between target copies)")
+    with st.expander("Exploration"):
+        st.slider("epsilon_start", 0.0, 1.0, step=0.01, key="hp_epsilon_start")
+        error_for("epsilon_start")
+        st.slider("epsilon_end", 0.0, 1.0, step=0.01, key="hp_epsilon_end")
+        error_for("epsilon_end")
+        choice("steps_epsilon_decay", "steps_epsilon_decay (env steps to go from start to end)")
+    with st.expander("Run", expanded=True):
+        col_e, col_f = st.columns(2)
+        col_e.number_input("seed", 0, 2**32 - 1, key="hp_seed")
+        col_f.number_input("episodes", 1, 100_000, key="hp_n_episodes")
+        error_for("n_episodes")
+        col_g, col_h = st.columns(2)
+        col_g.number_input("evaluate every N episodes (0 = never)", 0, 10_000, key="hp_eval_every_episodes")
+        col_h.number_input("evaluation episodes", 1, 1000, key="hp_eval_episodes")
+        error_for("eval_every_episodes")
+        col_i, col_j = st.columns(2)
+        col_i.toggle("keep the best evaluated weights", key="hp_keep_best")
+        col_j.toggle("stop once an evaluation reaches", key="hp_stop_on")
+        if ss.hp_stop_on:
+            st.number_input("target reward", key="hp_stop_at_reward", step=10.0)
+        st.text_input("run name (optional)", key="train_run_name", placeholder="e.g. my-first-deep-agent")
+
+    start_col, stop_col = st.columns(2)
+    job_id = ss.get("train_job")
+    current = registry.snapshot(job_id) if job_id else None
+    busy = current is not None and not current.done
+    if start_col.button("▶ Start training", type="primary", disabled=bool(errors) or busy, key="train_start"):
+        try:
+            ss.train_job = registry.submit(owner, config.validate(), name=ss.train_run_name or None)
+            ss.train_last_state = None
+            st.rerun()
+        except ConfigError as exc:
+            st.error(f"Cannot start: {exc}")
+    if stop_col.button("■ Stop", disabled=not busy, key="train_stop"):
+        registry.stop(job_id)
+        st.toast("Stopping: the agent keeps what it learned so far.")
+    if errors:
+        st.warning(f"Fix {len(errors)} setting(s) above to start.")
+
+with live_area:
+    st.subheader("Live training")
+    job_id = ss.get("train_job")
+    snap = registry.snapshot(job_id) if job_id else None
+
+    @st.fragment(run_every=0.75 if snap is not None and not snap.done else None)
+    def live_view() -> None:
+        snap = registry.snapshot(ss.train_job)
+        if snap is None:
+            return
+        large = bool(ss.get("presentation", False))
+        solved = env_spec(snap.config.env_id).solved_reward
+        if snap.state == "queued":
+            st.info(f"⏳ Queued: position {snap.queue_position} (at most {registry.max_running} trainings run at once "
+                    "on this server).")
+        elif snap.state == "running":
+            eta = snap.eta_seconds
+            st.markdown(
+                f"**{snap.name}** · episode **{snap.episode}** of {snap.config.n_episodes} · "
+                f"{snap.env_steps:,} env steps · {snap.seconds:.0f} s elapsed"
+                + (f" · at most ~{eta:.0f} s left" if eta is not None else "")
+            )
+            st.progress(min(1.0, snap.episode / snap.config.n_episodes))
+        else:
+            icon = {"finished": "✅", "solved": "🏆", "stopped": "⏹️", "diverged": "💥", "failed": "❌"}[snap.state]
+            text = f"{icon} **{snap.state}**: {snap.message}"
+            (st.error if snap.state in ("diverged", "failed") else st.success)(text)
+        if snap.episodes:
+            st.plotly_chart(training_figure(snap.episodes, snap.evaluations, solved_reward=solved, large=large),
+                            key="live_rewards")
+            st.plotly_chart(epsilon_loss_figure(snap.episodes, large=large), key="live_eps_loss")
+            last = snap.episodes[-1]
+            best = max((e.mean for e in snap.evaluations), default=None)
+            m1, m2, m3 = st.columns(3)
+            m1.metric("last episode reward", f"{last.reward:.0f}")
+            m2.metric("epsilon", f"{last.epsilon:.3f}")
+            m3.metric("best evaluation", f"{best:.1f}" if best is not None else "-")
+        previous = ss.get("train_last_state")
+        ss.train_last_state = snap.state
+        if snap.done and previous in ("queued", "running"):
+            st.rerun(scope="app")  # refresh the buttons and the end-of-run actions
+
+    if snap is None:
+        st.caption("Set things up on the left and press **Start**. Charts appear here and update as it learns; "
+                   "the rest of the page stays usable.")
+    else:
+        live_view()
+        if snap.done and snap.saved_path is not None:
+            st.markdown(f"Saved as **{snap.name}**: find it in *Evaluate & replay* and *Compare*.")
+            go_compare, go_eval = st.columns(2)
+            pretrained = find_entry(agent_entries(), PRETRAINED_DEEP, "pretrained")
+            if go_compare.button("⚖️ Compare with the pretrained agent", type="primary", key="train_compare",
+                                 disabled=pretrained is None):
+                ss.compare_selection = [str(pretrained.path), str(snap.saved_path)]
+                st.switch_page("pages/compare.py")
+            if go_eval.button("🎬 Evaluate & replay it", key="train_evaluate"):
+                ss.evaluate_selection = str(snap.saved_path)
+                st.switch_page("pages/evaluate.py")
+
+    mine = [j.snapshot() for j in registry.jobs_of(owner)]
+    if len(mine) > 1:
+        with st.expander(f"Your runs in this session ({len(mine)})"):
+            for s in reversed(mine):
+                where = f" (queue position {s.queue_position})" if s.state == "queued" else ""
+                st.write(f"- **{s.name}**: {s.state}{where}, {s.episode} episodes, {s.seconds:.0f} s")
