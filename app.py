@@ -6,13 +6,13 @@ import streamlit as st
 
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # pygame renders headless on a server
 
-st.set_page_config(page_title="Q-Lab", page_icon="🎯", layout="wide")
+st.set_page_config(page_title="Q-Lab", page_icon=":material/target:", layout="wide")
 
 pages = [
-    st.Page("pages/home.py", title="Home", icon="🏠", default=True),
-    st.Page("pages/environment.py", title="Environment", icon="🌍"),
-    st.Page("pages/train.py", title="Train", icon="🏋️"),
-    st.Page("pages/evaluate.py", title="Evaluate & replay", icon="🎬"),
-    st.Page("pages/compare.py", title="Compare", icon="⚖️"),
+    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("pages/environment.py", title="Environment", icon=":material/public:"),
+    st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
+    st.Page("pages/evaluate.py", title="Evaluate & replay", icon=":material/movie:"),
+    st.Page("pages/compare.py", title="Compare", icon=":material/compare:"),
 ]
 st.navigation(pages).run()

@@ -8,7 +8,7 @@ from rl_core.plots import curves_figure, reward_histogram
 from rl_core.storage import AgentFolderError, read_history
 
 ss = st.session_state
-st.title("⚖️ Compare agents")
+st.title(":material/compare: Compare agents")
 entries = agent_entries()
 paths = [str(e.path) for e in entries]
 labels = {str(e.path): entry_label(e) for e in entries}
@@ -52,7 +52,7 @@ if histories:
 
 st.header("Same episode, side by side")
 replay_seed = int(st.number_input("episode seed", 0, 10**9, seed, key="compare_replay_seed"))
-if st.button("🎞️ Render replays", key="compare_render"):
+if st.button("Render replays", key="compare_render", icon=":material/gif:"):
     ss.compare_gif_seed = replay_seed
 if "compare_gif_seed" in ss:
     columns = st.columns(len(chosen))

@@ -34,7 +34,7 @@ between them. It sees the **cos and sin of both angles** and both **angular velo
 costs **-1** until the free end swings above a line one link-length over the pivot, or 500 steps pass.""",
 }
 
-st.title("🌍 The environment")
+st.title(":material/public: The environment")
 env_id = st.selectbox("Environment", SUPPORTED_ENVS, key="env_page_env")
 spec = env_spec(env_id)
 st.markdown(ABOUT[env_id])

@@ -10,7 +10,7 @@ from rl_core.plots import reward_histogram, training_figure
 from rl_core.storage import MAX_UPLOAD_BYTES, AgentFolderError, agent_zip_bytes, import_agent_zip, read_history, runs_dir
 
 ss = st.session_state
-st.title("🎬 Evaluate & replay")
+st.title(":material/movie: Evaluate & replay")
 
 with st.expander("Upload an agent (.zip of an agent folder)"):
     upload = st.file_uploader("agent zip", type=["zip"], key="eval_upload",
@@ -68,7 +68,7 @@ col_s, col_v = st.columns(2)
 replay_seed = col_s.number_input("episode seed", 0, 10**9, int(seed), key="eval_replay_seed")
 speed = col_v.select_slider("speed", options=[0.1, 0.25, 0.5, 1.0, 2.0], value=1.0, key="eval_speed",
                             format_func=lambda s: "real time" if s == 1.0 else f"{s}x")
-if st.button("🎞️ Render GIF", key="eval_render"):
+if st.button("Render GIF", key="eval_render", icon=":material/gif:"):
     ss.eval_gif_request = (str(entry.path), int(replay_seed), float(speed))
 request = ss.get("eval_gif_request")
 if request and request[0] == str(entry.path):

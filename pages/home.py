@@ -4,7 +4,7 @@ import streamlit as st
 
 from pages._ui import PRETRAINED_DEEP, agent_entries, find_entry, replay_gif, show_gif
 
-st.title("🎯 Q-Lab")
+st.title(":material/target: Q-Lab")
 st.markdown(
     "**Learn parametric Q-learning by doing it.** An agent looks at the state of a cart carrying a pole, "
     "pushes left or right, and learns from the reward which push is worth more: its *Q-values*. "
@@ -17,7 +17,7 @@ left, right = st.columns(2, gap="large")
 with left:
     st.subheader("Watch a trained agent")
     st.caption("The pretrained deep Q agent balances the pole for all 500 steps of every episode we tried.")
-    if st.button("▶ Watch the pretrained agent", type="primary", key="watch_pretrained"):
+    if st.button("Watch the pretrained agent", type="primary", key="watch_pretrained", icon=":material/play_arrow:"):
         st.session_state.home_watch = True
     if st.session_state.get("home_watch"):
         entry = find_entry(agent_entries(), PRETRAINED_DEEP, "pretrained")
@@ -30,7 +30,7 @@ with left:
 with right:
     st.subheader("Train your own")
     st.caption("Pick linear or deep, start from the course's hyperparameters or ours, and watch it learn.")
-    if st.button("🏋️ Train your own", key="go_train"):
+    if st.button("Train your own", key="go_train", icon=":material/model_training:"):
         st.switch_page("pages/train.py")
     st.markdown(
         "- **Environment**: what the agent sees and why its inputs need scaling\n"

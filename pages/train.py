@@ -78,7 +78,7 @@ if "train_preset" not in ss:
     ss.hp_env_id = "CartPole-v1"
     apply_preset("deep-fast")
 
-st.title("🏋️ Train an agent")
+st.title(":material/model_training: Train an agent")
 config = config_from_widgets()
 errors = config.errors()
 base_preset = preset(ss.train_preset, env_id=config.env_id)
@@ -87,7 +87,7 @@ is_custom = config.to_dict() != base_preset.to_dict()
 
 def error_for(field: str) -> None:
     if field in errors:
-        st.error(errors[field], icon="⚠️")
+        st.error(errors[field], icon=":material/error:")
 
 
 settings, live_area = st.columns([2, 3], gap="large")
@@ -99,7 +99,7 @@ with settings:
     st.selectbox("Preset", PRESETS_BY_KIND[ss.train_kind], key="train_preset", on_change=on_preset_change)
     st.caption(PRESET_DESCRIPTIONS[ss.train_preset])
     if is_custom:
-        st.info(f"✏️ **custom**: started from `{ss.train_preset}`, changed: "
+        st.info(f"**custom**: started from `{ss.train_preset}`, changed: "
                 + ", ".join(k for k, v in config.to_dict().items() if base_preset.to_dict()[k] != v))
 
     def choice(field: str, label: str, help_text: str | None = None) -> None:
@@ -167,14 +167,14 @@ with settings:
     job_id = ss.get("train_job")
     current = registry.snapshot(job_id) if job_id else None
     busy = current is not None and not current.done
-    if start_col.button("▶ Start training", type="primary", disabled=bool(errors) or busy, key="train_start"):
+    if start_col.button("Start training", type="primary", disabled=bool(errors) or busy, key="train_start", icon=":material/play_arrow:"):
         try:
             ss.train_job = registry.submit(owner, config.validate(), name=ss.train_run_name or None)
             ss.train_last_state = None
             st.rerun()
         except ConfigError as exc:
             st.error(f"Cannot start: {exc}")
-    if stop_col.button("■ Stop", disabled=not busy, key="train_stop"):
+    if stop_col.button("Stop", disabled=not busy, key="train_stop", icon=":material/stop:"):
         registry.stop(job_id)
         st.toast("Stopping: the agent keeps what it learned so far.")
     if errors:
@@ -193,7 +193,7 @@ with live_area:
         large = bool(ss.get("presentation", False))
         solved = env_spec(snap.config.env_id).solved_reward
         if snap.state == "queued":
-            st.info(f"⏳ Queued: position {snap.queue_position} (at most {registry.max_running} trainings run at once "
+            st.info(f"Queued: position {snap.queue_position} (at most {registry.max_running} trainings run at once "
                     "on this server).")
         elif snap.state == "running":
             eta = snap.eta_seconds
@@ -204,8 +204,7 @@ with live_area:
             )
             st.progress(min(1.0, snap.episode / snap.config.n_episodes))
         else:
-            icon = {"finished": "✅", "solved": "🏆", "stopped": "⏹️", "diverged": "💥", "failed": "❌"}[snap.state]
-            text = f"{icon} **{snap.state}**: {snap.message}"
+            text = f"**{snap.state}**: {snap.message}"
             (st.error if snap.state in ("diverged", "failed") else st.success)(text)
         if snap.episodes:
             st.plotly_chart(training_figure(snap.episodes, snap.evaluations, solved_reward=solved, large=large),
@@ -231,11 +230,11 @@ with live_area:
             st.markdown(f"Saved as **{snap.name}**: find it in *Evaluate & replay* and *Compare*.")
             go_compare, go_eval = st.columns(2)
             pretrained = find_entry(agent_entries(), PRETRAINED_DEEP, "pretrained")
-            if go_compare.button("⚖️ Compare with the pretrained agent", type="primary", key="train_compare",
+            if go_compare.button("Compare with the pretrained agent", type="primary", key="train_compare", icon=":material/compare:",
                                  disabled=pretrained is None):
                 ss.compare_selection = [str(pretrained.path), str(snap.saved_path)]
                 st.switch_page("pages/compare.py")
-            if go_eval.button("🎬 Evaluate & replay it", key="train_evaluate"):
+            if go_eval.button("Evaluate & replay it", key="train_evaluate", icon=":material/movie:"):
                 ss.evaluate_selection = str(snap.saved_path)
                 st.switch_page("pages/evaluate.py")
 

@@ -1,0 +1,136 @@
+"""End to end in real headless Chromium: the running app, driven as a person would.
+
+Needs Debian's chromium at /usr/bin/chromium (Playwright never downloads a browser here). Without
+it the test is skipped, except under CI=true, where a missing browser fails the run.
+"""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = os.environ.get("QLAB_CHROMIUM", "/usr/bin/chromium")
+LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+               "--disable-component-update", "--no-first-run"]
+
+if not Path(CHROMIUM).exists():
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{CHROMIUM} is missing: .ci/run installs Debian's chromium", pytrace=False)
+    pytest.skip(f"no browser at {CHROMIUM}", allow_module_level=True)
+
+from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
+
+expect.set_options(timeout=30_000)  # a cold server imports torch on its first page
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory):
+    port = free_port()
+    runs = tmp_path_factory.mktemp("e2e-runs")
+    env = {**os.environ, "QLAB_RUNS_DIR": str(runs), "SDL_VIDEODRIVER": "dummy"}
+    log = open(runs.parent / "streamlit.log", "w")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).status == 200:
+                break
+        except OSError:
+            time.sleep(0.3)
+    else:
+        server.kill()
+        pytest.fail("streamlit did not start within 60 s")
+    yield url
+    server.terminate()
+    server.wait(timeout=20)
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def page(app_url):
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        page = context.new_page()
+        page.set_default_timeout(60_000)
+        yield page
+        browser.close()
+
+
+def open_page(page: Page, url: str, heading: str) -> None:
+    page.goto(url)
+    expect(page.get_by_role("heading", name=heading)).to_be_visible()
+    expect(page.get_by_test_id("stException")).to_have_count(0)
+
+
+def chart_points(page: Page) -> int:
+    """How many episodes the live reward chart holds (Plotly keeps its data on the div)."""
+    return page.evaluate("""() => {
+        const plot = document.querySelector('.js-plotly-plot');
+        return plot && plot.data && plot.data.length ? plot.data[0].x.length : 0;
+    }""")
+
+
+def test_every_page_opens(page, app_url):
+    open_page(page, app_url, "Q-Lab")
+    open_page(page, f"{app_url}/environment", "The environment")
+    open_page(page, f"{app_url}/train", "Train an agent")
+    open_page(page, f"{app_url}/evaluate", "Evaluate & replay")
+    open_page(page, f"{app_url}/compare", "Compare agents")
+
+
+def test_home_plays_the_pretrained_agent_in_one_click(page, app_url):
+    open_page(page, app_url, "Q-Lab")
+    page.get_by_role("button", name="Watch the pretrained agent").click()
+    gif = page.locator("img[src*='.gif']").first
+    expect(gif).to_be_visible(timeout=60_000)
+    assert page.evaluate("(img) => img.naturalWidth", gif.element_handle()) == 300
+
+
+def test_train_live_then_stop(page, app_url):
+    open_page(page, f"{app_url}/train", "Train an agent")
+    episodes = page.get_by_label("episodes", exact=True)
+    episodes.fill("100000")
+    episodes.press("Enter")
+    page.get_by_label("run name (optional)").fill("e2e-run")
+    page.get_by_label("run name (optional)").press("Enter")
+    # never stop early: the run must still be going when we press Stop
+    page.get_by_text("stop once an evaluation reaches").click()
+    start = page.get_by_role("button", name="Start training")
+    expect(start).to_be_enabled()
+    start.click()
+    expect(page.get_by_text("Live training")).to_be_visible()
+    page.wait_for_function("() => { const p = document.querySelector('.js-plotly-plot');"
+                           " return p && p.data && p.data[0].x.length >= 3; }", timeout=60_000)
+    first = chart_points(page)
+    page.wait_for_function(f"() => document.querySelector('.js-plotly-plot').data[0].x.length > {first}",
+                           timeout=30_000)
+    assert chart_points(page) > first  # the chart follows the training thread
+    page.get_by_role("button", name="Stop").click()
+    expect(page.get_by_text("stopped", exact=False).first).to_be_visible(timeout=30_000)
+    expect(page.get_by_role("button", name="Compare with the pretrained agent")).to_be_visible()
+
+
+def test_render_a_gif_on_the_evaluate_page(page, app_url):
+    open_page(page, f"{app_url}/evaluate", "Evaluate & replay")
+    expect(page.get_by_text("mean reward")).to_be_visible()
+    page.get_by_role("button", name="Render GIF").click()
+    gif = page.locator("img[src*='.gif']").first
+    expect(gif).to_be_visible(timeout=60_000)
+    assert page.evaluate("(img) => img.complete && img.naturalWidth > 0", gif.element_handle())
