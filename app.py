@@ -14,5 +14,7 @@ pages = [
     st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
     st.Page("pages/evaluate.py", title="Evaluate & replay", icon=":material/movie:"),
     st.Page("pages/compare.py", title="Compare", icon=":material/compare:"),
+    st.Page("pages/imitation.py", title="Imitation", icon=":material/school:"),
+    st.Page("pages/tune.py", title="Tune", icon=":material/tune:"),
 ]
 st.navigation(pages).run()

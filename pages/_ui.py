@@ -5,11 +5,14 @@ Widgets and layout only; the work itself is done by rl_core.
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
 import streamlit as st
 
+from rl_core.config import AgentConfig
+from rl_core.envs import env_spec
 from rl_core.evaluation import EvalResult, evaluate
 from rl_core.jobs import JobRegistry
 from rl_core.rendering import episode_gif, play_episode
@@ -94,6 +97,23 @@ def replay_gif(path: Path, seed: int, speed: float = 1.0, width: int = 300) -> t
 def show_gif(gif: bytes, caption: str | None = None) -> None:
     # width="content": a GIF shown smaller than its own size is re-encoded to its first frame only
     st.image(gif, caption=caption, width="content")
+
+
+def fill_train_widgets(config: AgentConfig, preset_name: str) -> None:
+    """Set every Train-page widget to ``config`` (a preset's, or one sent from another page)."""
+    ss = st.session_state
+    for field, value in config.to_dict().items():
+        if field != "nn_hidden_layers":
+            ss[f"hp_{field}"] = value
+    ss.hp_lr_log = min(-1.0, max(-6.0, round(math.log10(config.learning_rate), 2)))
+    ss.hp_layers_n = len(config.nn_hidden_layers) or 2
+    for i, width in enumerate(config.nn_hidden_layers):
+        ss[f"hp_width_{i}"] = width
+    ss.hp_stop_on = config.stop_at_reward is not None
+    ss.hp_stop_at_reward = float(config.stop_at_reward if config.stop_at_reward is not None
+                                 else env_spec(config.env_id).solved_reward)
+    ss.train_kind = config.agent_kind
+    ss.train_preset = preset_name
 
 
 def find_entry(entries: list[AgentEntry], name: str, source: str | None = None) -> AgentEntry | None:

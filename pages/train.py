@@ -5,7 +5,7 @@ import time
 
 import streamlit as st
 
-from pages._ui import PRETRAINED_DEEP, agent_entries, find_entry, job_registry, session_id
+from pages._ui import PRETRAINED_DEEP, agent_entries, fill_train_widgets, find_entry, job_registry, session_id
 from rl_core.config import PRESET_DESCRIPTIONS, PRESET_NAMES, SUPPORTED_ENVS, AgentConfig, ConfigError, preset
 from rl_core.envs import env_spec
 from rl_core.plots import epsilon_loss_figure, training_figure
@@ -34,19 +34,7 @@ ss = st.session_state
 
 def apply_preset(name: str) -> None:
     """Fill every hyperparameter widget from a preset (keeps the chosen environment)."""
-    config = preset(name, env_id=ss.get("hp_env_id", "CartPole-v1"))
-    for field, value in config.to_dict().items():
-        if field != "nn_hidden_layers":
-            ss[f"hp_{field}"] = value
-    ss.hp_lr_log = round(math.log10(config.learning_rate), 2)
-    ss.hp_layers_n = len(config.nn_hidden_layers) or 2
-    for i, width in enumerate(config.nn_hidden_layers):
-        ss[f"hp_width_{i}"] = width
-    ss.hp_stop_on = config.stop_at_reward is not None
-    ss.hp_stop_at_reward = config.stop_at_reward if config.stop_at_reward is not None else float(
-        env_spec(config.env_id).solved_reward)
-    ss.train_kind = config.agent_kind
-    ss.train_preset = name
+    fill_train_widgets(preset(name, env_id=ss.get("hp_env_id", "CartPole-v1")), name)
 
 
 def on_kind_change() -> None:
@@ -207,7 +195,8 @@ with live_area:
             text = f"**{snap.state}**: {snap.message}"
             (st.error if snap.state in ("diverged", "failed") else st.success)(text)
         if snap.episodes:
-            st.plotly_chart(training_figure(snap.episodes, snap.evaluations, solved_reward=solved, large=large),
+            st.plotly_chart(training_figure(snap.episodes, snap.evaluations, solved_reward=solved, large=large,
+                                            meta={"updated_at": snap.updated_at, "episode": snap.episode}),
                             key="live_rewards")
             st.plotly_chart(epsilon_loss_figure(snap.episodes, large=large), key="live_eps_loss")
             last = snap.episodes[-1]

@@ -155,6 +155,81 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def cmd_imitate(args: argparse.Namespace) -> int:
+    import torch
+
+    from .imitation import evaluate_as_policy, expert_data, train_classifier
+    from .storage import load_agent
+
+    torch.set_num_threads(args.threads)
+    hidden = _parse_widths(args.hidden)
+    expert = load_agent(args.expert).agent
+    env_id = expert.config.env_id
+    start = time.perf_counter()
+    train_rows = expert_data(expert, env_id, n_rows=args.rows, seed=args.data_seed)
+    test_rows = expert_data(expert, env_id, n_rows=args.test_rows, seed=args.data_seed + 1)
+    result = train_classifier(train_rows, test_rows, hidden, epochs=args.epochs, seed=args.seed, env_id=env_id)
+    policy = evaluate_as_policy(result, env_id, n_episodes=args.eval_episodes)
+    _print_json({"hidden": hidden, "parameters": result.parameters, "rows": args.rows, "test_rows": args.test_rows,
+                 "epochs": args.epochs, "train_acc": round(result.train_acc, 4), "test_acc": round(result.test_acc, 4),
+                 "policy_mean_reward": policy.mean, "policy_std_reward": round(policy.std, 2),
+                 "seconds": round(time.perf_counter() - start, 2)})
+    return 0
+
+
+def _parse_widths(text: str) -> list[int]:
+    text = text.strip().strip("[]").strip()
+    if text in ("", "linear", "none"):
+        return []
+    try:
+        widths = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise CliError(f"--hidden expects widths such as 256,256 (or 'linear'), got {text!r}") from None
+    if any(w <= 0 or w > 4096 for w in widths):
+        raise CliError(f"--hidden widths must be in 1..4096, got {widths}")
+    return widths
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    import torch
+
+    from .tuning import COURSE_SPACE, TuningSetup, run_worker
+
+    torch.set_num_threads(1)
+    space = dict(COURSE_SPACE)
+    if args.params is not None:
+        names = [n.strip() for n in args.params.split(",") if n.strip()]
+        unknown = [n for n in names if n not in COURSE_SPACE]
+        if unknown:
+            raise CliError(f"--params: {unknown[0]!r} is not in the search space ({', '.join(COURSE_SPACE)})")
+        space = {n: COURSE_SPACE[n] for n in names}
+    setup = TuningSetup(study_name=args.study, storage_url=args.storage, base_preset=args.preset, env_id=args.env,
+                        space=space, episodes=args.episodes, eval_episodes=args.eval_episodes,
+                        target=args.target, fixed=_parse_set(args.set or []))
+
+    def progress(trial) -> None:
+        if not args.quiet:
+            value = "pruned" if trial.value is None else f"{trial.value:.2f}"
+            print(f"trial {trial.number}: {trial.state.name.lower()} {value}", file=sys.stderr, flush=True)
+
+    _print_json(run_worker(setup, n_trials=args.trials, on_trial=progress))
+    return 0
+
+
+def cmd_seeds(args: argparse.Namespace) -> int:
+    from .tuning import parse_seed_list, seed_sensitivity
+
+    seeds = parse_seed_list(args.seeds)
+    overrides = _parse_set(args.set or [])
+    if args.episodes is not None:
+        overrides["n_episodes"] = args.episodes
+    config = preset(args.preset, env_id=args.env, **overrides).validate()
+    summary = seed_sensitivity(config, seeds, workers=args.workers, eval_episodes=args.eval_episodes)
+    summary.pop("rows")
+    _print_json({"preset": args.preset, **summary})
+    return 0
+
+
 def cmd_presets(args: argparse.Namespace) -> int:
     print(json.dumps(json.loads(presets_as_json())))
     return 0
@@ -227,6 +302,42 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--speed", type=_positive_float, default=1.0, help="1 = real time, 0.25 = slow motion")
     p.add_argument("--stride", type=_positive_int, default=None, help="keep every Nth frame")
     p.set_defaults(func=cmd_render)
+
+    p = sub.add_parser("imitate", help="learn an expert agent's policy by supervised learning")
+    p.add_argument("--expert", default="pretrained/cartpole-deep-q")
+    p.add_argument("--rows", type=_positive_int, default=1000, help="training rows")
+    p.add_argument("--test-rows", type=_positive_int, default=1000)
+    p.add_argument("--hidden", default="256,256", help="hidden widths, e.g. 256,256; 'linear' for none")
+    p.add_argument("--epochs", type=_positive_int, default=150)
+    p.add_argument("--seed", type=_seed, default=0, help="the network's initialisation and shuffling")
+    p.add_argument("--data-seed", type=_seed, default=0, help="train rows' env seed; test rows use the next one")
+    p.add_argument("--eval-episodes", type=_positive_int, default=1000)
+    p.add_argument("--threads", type=_positive_int, default=1)
+    p.set_defaults(func=cmd_imitate)
+
+    p = sub.add_parser("tune", help="one Optuna worker: run trials of a (shared) study")
+    p.add_argument("--study", required=True)
+    p.add_argument("--storage", default=None, help="an Optuna storage URL; default: a SQLite file under runs/")
+    p.add_argument("--preset", default="deep-fast", choices=PRESET_NAMES, help="values for what is not searched")
+    p.add_argument("--env", default="CartPole-v1", choices=SUPPORTED_ENVS)
+    p.add_argument("--params", default=None, help="comma-separated hyperparameters to search (default: all)")
+    p.add_argument("--trials", type=_positive_int, default=20)
+    p.add_argument("--episodes", type=_positive_int, default=200, help="training episodes per trial")
+    p.add_argument("--eval-episodes", type=_positive_int, default=1000)
+    p.add_argument("--target", type=float, default=500.0, help="stop the study once a trial reaches this")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="fix a hyperparameter in every trial")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_tune)
+
+    p = sub.add_parser("seeds", help="train one config on many seeds in parallel; how much does the seed matter?")
+    p.add_argument("--preset", default="deep-fast", choices=PRESET_NAMES)
+    p.add_argument("--env", default="CartPole-v1", choices=SUPPORTED_ENVS)
+    p.add_argument("--seeds", default="0-9", help="e.g. 0-9 or 0,3,5")
+    p.add_argument("--episodes", type=_positive_int, default=None)
+    p.add_argument("--eval-episodes", type=_positive_int, default=1000)
+    p.add_argument("--workers", type=_positive_int, default=None, help="processes (at most the cores)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE")
+    p.set_defaults(func=cmd_seeds)
 
     p = sub.add_parser("presets", help="every preset with its values, as JSON")
     p.set_defaults(func=cmd_presets)

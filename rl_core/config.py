@@ -299,21 +299,29 @@ _PRESETS["deep-fast"] = {
     "keep_best": True, "stop_at_reward": 500.0,
 }
 _PRESETS["linear-fast"] = {
-    "learning_rate": 1e-3, "discount_factor": 0.99, "batch_size": 64, "memory_size": 50000,
+    # A shorter horizon (gamma 0.95) keeps the linear fit's targets small, a large step size lets the
+    # 10 weights move between the few policies a linear Q can express, and frequent greedy
+    # evaluations keep the best of them.
+    "learning_rate": 0.05, "discount_factor": 0.95, "batch_size": 64, "memory_size": 50000,
     "freq_steps_train": 4, "freq_steps_update_target": 500, "n_steps_warm_up_memory": 1000,
     "n_gradient_steps": 1, "nn_hidden_layers": [], "max_grad_norm": 10, "normalize_state": True,
     "epsilon_start": 1.0, "epsilon_end": 0.02, "steps_epsilon_decay": 10000, "seed": 0,
-    "loss": "mse", "double_dqn": False, "n_episodes": 500, "eval_every_episodes": 10, "eval_episodes": 20,
+    "loss": "mse", "double_dqn": False, "n_episodes": 1000, "eval_every_episodes": 5, "eval_episodes": 20,
     "keep_best": True, "stop_at_reward": None,
 }
 
-PRESET_DESCRIPTIONS: dict[str, str] = {
-    "linear-bad": "The course's linear agent that fails (reported 9.42 +- 0.77).",
-    "linear-good": "The course's best linear agent (reported 164.65 +- 39.46 on its one seed).",
-    "deep-bad": "The course's deep agent that half-works (reported 177.89 +- 21.50).",
-    "deep-good": "The course's deep agent that solved CartPole on its one seed (reported 500 +- 0).",
-    "deep-fast": "Our deep default: Double DQN, keeps the best evaluated weights, stops once solved.",
-    "linear-fast": "Our linear default: normalised states, keeps the best evaluated weights.",
+PRESET_DESCRIPTIONS: dict[str, str] = {  # measured across seeds in bench/RESULTS.md
+    "linear-bad": "The course's failing linear agent (it reports 9.42 +- 0.77).",
+    "linear-good": "The course's linear agent: 164.65 +- 39.46 on its one seed. On seeds 0-4 here it scored "
+                   "9 to 45: epsilon reaches its end at step 1000, before any training, and it often locks into "
+                   "pushing one way.",
+    "deep-bad": "The course's half-working deep agent (it reports 177.89 +- 21.50).",
+    "deep-good": "The course's deep agent: 500 on its one seed. On seeds 0-4 here it scored 11 to 198 and solved "
+                 "none, in about 40 s each: a single lucky seed is not a recipe.",
+    "deep-fast": "Ours: Double DQN, batch 128, keeps the best evaluated weights and stops once solved. Solved 10 "
+                 "of 10 seeds, median 15 s of training.",
+    "linear-fast": "Ours: normalised states, gamma 0.95, a large step size, keeps the best evaluated weights. "
+                   "Beat the course's 164.65 on 7 of 10 seeds and reached a perfect 500 on 3.",
 }
 
 PRESET_NAMES: tuple[str, ...] = tuple(_PRESETS)

@@ -1,4 +1,4 @@
-"""Background training: a thread per job, a lock-protected progress snapshot, a process-wide registry.
+"""Background work: a thread per job, a lock-protected progress snapshot, a process-wide registry.
 
 The worker thread only ever touches its own job object; readers (a Streamlit fragment, a test)
 take a ``snapshot()``, a consistent copy made under the job's lock. At most ``max_running`` jobs
@@ -57,27 +57,73 @@ class JobSnapshot:
         return per_episode * (self.config.n_episodes - len(self.episodes))
 
 
-class TrainingJob:
-    """One training run in its own thread; saves its agent folder when it ends."""
+class BackgroundJob:
+    """A piece of work in its own thread: queued, then running, then one of FINISHED_STATES.
 
-    def __init__(self, registry: "JobRegistry", owner: str, config: AgentConfig, name: str, out_dir: Path):
+    Subclasses implement ``work()``, which returns the final (state, message), records its
+    progress under ``self._lock``, and checks ``self.stop_event``. Any exception becomes the
+    state "failed" with its one-line reason: a crash never leaves the thread or the app.
+    """
+
+    def __init__(self, registry: "JobRegistry", owner: str, name: str):
         self.registry = registry
         self.job_id = uuid.uuid4().hex[:12]
         self.owner = owner
-        self.config = config
         self.name = name
-        self.out_dir = out_dir
         self.stop_event = threading.Event()
         self._lock = threading.Lock()
         self._state = "queued"
-        self._message = "waiting for a free training slot"
+        self._message = "waiting for a free slot"
+        self._updated_at = time.time()
+        self.thread = threading.Thread(target=self._run, name=f"job-{self.job_id}", daemon=True)
+
+    @property
+    def done(self) -> bool:
+        with self._lock:
+            return self._state in FINISHED_STATES
+
+    def stop(self) -> None:
+        self.stop_event.set()
+
+    def _set(self, **values: Any) -> None:
+        with self._lock:
+            for key, value in values.items():
+                setattr(self, f"_{key}", value)
+            self._updated_at = time.time()
+
+    def work(self) -> tuple[str, str]:
+        raise NotImplementedError
+
+    def _run(self) -> None:
+        if not self.registry.acquire_slot(self):
+            self._set(state="stopped", message="stopped before it started")
+            return
+        try:
+            import torch
+
+            torch.set_num_threads(1)  # one core per job: jobs share the machine's cores
+            self._set(state="running", message="starting")
+            state, message = self.work()
+            self._set(state=state, message=message)
+        except Exception as exc:  # the thread must report, never take the app down
+            detail = traceback.format_exception_only(type(exc), exc)[-1].strip()
+            self._set(state="failed", message=f"failed: {detail}")
+        finally:
+            self.registry.release_slot(self)
+
+
+class TrainingJob(BackgroundJob):
+    """One Q-learning run; saves its agent folder when it ends (unless it diverged)."""
+
+    def __init__(self, registry: "JobRegistry", owner: str, config: AgentConfig, name: str, out_dir: Path):
+        super().__init__(registry, owner, name)
+        self.config = config
+        self.out_dir = out_dir
         self._episodes: list[EpisodeRecord] = []
         self._evaluations: list[EvalRecord] = []
         self._env_steps = 0
         self._seconds = 0.0
         self._saved_path: Path | None = None
-        self._updated_at = time.time()
-        self.thread = threading.Thread(target=self._run, name=f"train-{self.job_id}", daemon=True)
 
     def snapshot(self) -> JobSnapshot:
         with self._lock:
@@ -88,15 +134,6 @@ class TrainingJob:
                 env_steps=self._env_steps, seconds=self._seconds, saved_path=self._saved_path,
                 updated_at=self._updated_at,
             )
-
-    def stop(self) -> None:
-        self.stop_event.set()
-
-    def _set(self, **values: Any) -> None:
-        with self._lock:
-            for key, value in values.items():
-                setattr(self, f"_{key}", value)
-            self._updated_at = time.time()
 
     def _on_event(self, event: TrainEvent) -> None:
         with self._lock:
@@ -109,31 +146,18 @@ class TrainingJob:
                 self._evaluations.append(event)
             self._updated_at = time.time()
 
-    def _run(self) -> None:
-        if not self.registry.acquire_slot(self):
-            self._set(state="stopped", message="stopped before it started")
-            return
-        try:
-            import torch
+    def work(self) -> tuple[str, str]:
+        from .agent import QAgent
+        from .storage import save_agent
 
-            torch.set_num_threads(1)  # one core per job: jobs share the machine's cores
-            self._set(state="running", message="starting")
-            from .agent import QAgent
-            from .storage import save_agent
-
-            agent = QAgent(self.config)
-            result = train(agent, callback=self._on_event, stop_event=self.stop_event)
-            saved = None
-            if result.status != "diverged" and result.episodes:
-                saved = save_agent(agent, self.out_dir / self.name, metrics=training_metrics(agent, result),
-                                   history=result.episodes)
-            message = result.message + (f"; saved as {self.name}" if saved else "; nothing saved")
-            self._set(state=result.status, message=message, saved_path=saved, seconds=result.seconds)
-        except Exception as exc:  # the thread must report, never take the app down
-            detail = traceback.format_exception_only(type(exc), exc)[-1].strip()
-            self._set(state="failed", message=f"training failed: {detail}")
-        finally:
-            self.registry.release_slot(self)
+        agent = QAgent(self.config)
+        result = train(agent, callback=self._on_event, stop_event=self.stop_event)
+        saved = None
+        if result.status != "diverged" and result.episodes:
+            saved = save_agent(agent, self.out_dir / self.name, metrics=training_metrics(agent, result),
+                               history=result.episodes)
+        self._set(saved_path=saved, seconds=result.seconds)
+        return result.status, result.message + (f"; saved as {self.name}" if saved else "; nothing saved")
 
 
 class JobRegistry:
@@ -149,6 +173,14 @@ class JobRegistry:
         self._reaper: threading.Thread | None = None
         self._cond = threading.Condition()
 
+    def add(self, job: BackgroundJob) -> str:
+        """Queue any background job and start its thread."""
+        with self._cond:
+            self._jobs[job.job_id] = job
+            self._waiting.append(job.job_id)
+        job.thread.start()
+        return job.job_id
+
     def submit(self, owner: str, config: AgentConfig, name: str | None = None) -> str:
         from .storage import runs_dir
 
@@ -158,20 +190,16 @@ class JobRegistry:
             # names are reserved at submit time: two runs started in the same second must not collide
             run_name = unique_run_name(out_dir, name or default_run_name(config), taken=self._names)
             self._names.add(run_name)
-            job = TrainingJob(self, owner, config, run_name, out_dir)
-            self._jobs[job.job_id] = job
-            self._waiting.append(job.job_id)
-        job.thread.start()
-        return job.job_id
+        return self.add(TrainingJob(self, owner, config, run_name, out_dir))
 
-    def get(self, job_id: str) -> TrainingJob | None:
+    def get(self, job_id: str) -> BackgroundJob | None:
         return self._jobs.get(job_id)
 
-    def snapshot(self, job_id: str) -> JobSnapshot | None:
+    def snapshot(self, job_id: str) -> Any:
         job = self._jobs.get(job_id)
         return job.snapshot() if job else None
 
-    def jobs_of(self, owner: str) -> list[TrainingJob]:
+    def jobs_of(self, owner: str) -> list[BackgroundJob]:
         return [job for job in list(self._jobs.values()) if job.owner == owner]
 
     def stop(self, job_id: str) -> None:
@@ -185,7 +213,7 @@ class JobRegistry:
         """Stop every job of a session that went away; returns how many were still going."""
         count = 0
         for job in self.jobs_of(owner):
-            if not job.snapshot().done:
+            if not job.done:
                 self.stop(job.job_id)
                 count += 1
         return count
@@ -199,7 +227,7 @@ class JobRegistry:
     def running_count(self) -> int:
         return len(self._running)
 
-    def acquire_slot(self, job: TrainingJob) -> bool:
+    def acquire_slot(self, job: BackgroundJob) -> bool:
         """Block until this job is first in the queue and a slot is free; False if stopped meanwhile."""
         with self._cond:
             while True:
@@ -214,7 +242,7 @@ class JobRegistry:
                     return True
                 self._cond.wait(timeout=0.5)
 
-    def release_slot(self, job: TrainingJob) -> None:
+    def release_slot(self, job: BackgroundJob) -> None:
         with self._cond:
             self._running.discard(job.job_id)
             self._cond.notify_all()
@@ -231,7 +259,7 @@ class JobRegistry:
             missing_since: dict[str, float] = {}
             while True:
                 time.sleep(interval)
-                owners = {job.owner for job in list(self._jobs.values()) if not job.snapshot().done}
+                owners = {job.owner for job in list(self._jobs.values()) if not job.done}
                 now = time.monotonic()
                 for owner in owners:
                     try:
@@ -247,7 +275,7 @@ class JobRegistry:
         self._reaper = threading.Thread(target=reap, name="job-reaper", daemon=True)
         self._reaper.start()
 
-    def wait(self, job_id: str, timeout: float | None = None) -> JobSnapshot:
+    def wait(self, job_id: str, timeout: float | None = None) -> Any:
         """Block until the job ends (for tests and scripts)."""
         job = self._jobs[job_id]
         job.thread.join(timeout)

@@ -40,8 +40,12 @@ def _layout(fig: go.Figure, title: str, large: bool, height: int) -> go.Figure:
 
 def training_figure(episodes: Sequence[Any], evaluations: Sequence[Any] = (), window: int = 20,
                     solved_reward: float | None = None, title: str = "Reward per episode",
-                    large: bool = False) -> go.Figure:
-    """Reward per episode, its rolling mean, and the periodic greedy evaluations (mean +- std)."""
+                    large: bool = False, meta: dict[str, Any] | None = None) -> go.Figure:
+    """Reward per episode, its rolling mean, and the periodic greedy evaluations (mean +- std).
+
+    ``meta`` rides along in the figure's layout (the live page stores when its data was produced,
+    so a browser-side benchmark can measure how far the chart lags behind training).
+    """
     eps, evs = _rows(episodes), _rows(evaluations)
     width = 4 if large else 2
     fig = go.Figure()
@@ -60,6 +64,8 @@ def training_figure(episodes: Sequence[Any], evaluations: Sequence[Any] = (), wi
         fig.add_hline(y=solved_reward, line=dict(color="#2ca02c", dash="dash", width=width), annotation_text="solved")
     fig.update_xaxes(title="episode")
     fig.update_yaxes(title="reward")
+    if meta:
+        fig.update_layout(meta=meta)
     return _layout(fig, title, large, 360)
 
 
@@ -128,3 +134,35 @@ def state_histograms(states: np.ndarray, names: Sequence[str], large: bool = Fal
                       row=i // cols + 1, col=i % cols + 1)
     fig.update_layout(showlegend=False)
     return _layout(fig, "States visited by the random policy", large, 220 * rows)
+
+
+def imitation_figure(curves: Mapping[str, Sequence[Any]], large: bool = False) -> go.Figure:
+    """Per architecture: train (solid) and test (dashed) loss and accuracy over the epochs."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("cross-entropy loss", "accuracy"))
+    width = 4 if large else 2
+    for i, (label, epochs) in enumerate(curves.items()):
+        rows = _rows(epochs)
+        x = [r["epoch"] for r in rows]
+        color = PALETTE[i % len(PALETTE)]
+        for split, dash in (("train", "solid"), ("test", "dash")):
+            fig.add_trace(go.Scatter(x=x, y=[r[f"{split}_loss"] for r in rows], mode="lines", name=f"{label} {split}",
+                                     legendgroup=label, line=dict(color=color, dash=dash, width=width)), row=1, col=1)
+            fig.add_trace(go.Scatter(x=x, y=[r[f"{split}_acc"] for r in rows], mode="lines", name=f"{label} {split}",
+                                     legendgroup=label, showlegend=False,
+                                     line=dict(color=color, dash=dash, width=width)), row=1, col=2)
+    fig.update_xaxes(title="epoch")
+    fig.update_yaxes(range=[0.4, 1.0], row=1, col=2)
+    return _layout(fig, "", large, 360)
+
+
+def seeds_figure(rows: Sequence[Mapping[str, Any]], solved_at: float | None = None, large: bool = False) -> go.Figure:
+    """One point per seed (its evaluation mean) over a box of their spread."""
+    means = [r["mean"] for r in rows]
+    labels = [f"seed {r['seed']}" for r in rows]
+    fig = go.Figure(go.Box(y=means, boxpoints="all", jitter=0.4, pointpos=0, text=labels, name="evaluation mean",
+                           marker=dict(color=PALETTE[0], size=12 if large else 8), line=dict(color=PALETTE[0]),
+                           hovertemplate="%{text}: %{y:.1f}<extra></extra>"))
+    if solved_at is not None:
+        fig.add_hline(y=solved_at, line=dict(color="#2ca02c", dash="dash"), annotation_text="solved")
+    fig.update_yaxes(title="greedy evaluation mean")
+    return _layout(fig, "One config, many seeds", large, 360)

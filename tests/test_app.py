@@ -130,3 +130,44 @@ def test_compare_page_puts_agents_side_by_side(runs_dir):
     assert len(at.dataframe) == 1
     at.button(key="compare_render").click().run()
     assert len(at.image) == 2
+
+
+def test_imitation_page_generates_data_and_trains_a_tiny_model(runs_dir):
+    at = open_page("pages/imitation.py")
+    assert len(at.dataframe) == 1
+    assert {"imit_dl_train", "imit_dl_test"} <= {b.key for b in at.get("download_button")}
+    at.multiselect(key="imit_archs").set_value(["linear"]).run()
+    at.slider(key="imit_epochs").set_value(2).run()
+    at.button(key="imit_start").click().run()
+    deadline = time.time() + 90
+    while time.time() < deadline and not any("finished" in s.value for s in at.success):
+        time.sleep(0.5)
+        at.run()
+    assert any("finished" in s.value for s in at.success)
+    assert len(at.dataframe) == 2  # the preview and the results table
+    at.number_input(key="imit_test_seed").set_value(0).run()
+    assert any("must differ" in e.value for e in at.error)
+
+
+def test_tune_page_runs_a_tiny_study(runs_dir):
+    at = open_page("pages/tune.py")
+    at.text_input(key="tune_study").set_value("apptest-study").run()
+    at.multiselect(key="tune_params").set_value(["learning_rate"]).run()
+    at.number_input(key="tune_trials").set_value(2).run()
+    at.number_input(key="tune_episodes").set_value(10).run()
+    at.number_input(key="tune_eval_episodes").set_value(10).run()
+    at.button(key="tune_start").click().run()
+    deadline = time.time() + 120
+    while time.time() < deadline and not any("finished" in s.value for s in at.success):
+        time.sleep(1)
+        at.run()
+    assert any("finished" in s.value for s in at.success), [e.value for e in at.error]
+    assert len(at.dataframe) >= 1
+    assert (runs_dir / "tuning" / "apptest-study" / "trial-0001" / "model.pt").is_file()
+
+
+def test_tune_page_flags_an_empty_search_space(runs_dir):
+    at = open_page("pages/tune.py")
+    at.multiselect(key="tune_params").set_value([]).run()
+    assert any("search space is empty" in e.value for e in at.error)
+    assert at.button(key="tune_start").disabled

@@ -1,0 +1,133 @@
+"""The app under load, measured from a real headless Chromium.
+
+    python bench/app_latency.py [--seconds 30]
+
+1. Cold start: from spawning ``streamlit run`` to the home page's heading painted in the browser.
+2. Chart lag, with one training running: every time the live reward chart shows a new episode,
+   the browser's clock minus the moment the training thread recorded that data (both clocks are
+   this machine's; the page puts the thread's timestamp in the figure's layout.meta).
+3. Interaction latency during that training: flipping a toggle on the Train page until the page
+   shows the consequence (the "custom" notice appears or goes), median and p95 over repeats.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from _common import machine  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+               "--disable-component-update", "--no-first-run"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def main() -> None:
+    from playwright.sync_api import sync_playwright
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=30, help="how long to watch the live chart")
+    parser.add_argument("--clicks", type=int, default=20)
+    args = parser.parse_args()
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    runs = tempfile.mkdtemp(prefix="qlab-bench-runs-")
+    env = {**os.environ, "QLAB_RUNS_DIR": runs, "SDL_VIDEODRIVER": "dummy"}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=LAUNCH_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(120_000)
+        spawn = time.time()
+        server = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
+             "--server.address", "127.0.0.1", "--server.headless", "true"],
+            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            while True:
+                try:
+                    urllib.request.urlopen(f"{url}/_stcore/health", timeout=1)
+                    break
+                except OSError:
+                    time.sleep(0.05)
+            server_ready = time.time() - spawn
+            page.goto(url)
+            page.get_by_role("heading", name="Q-Lab").wait_for()
+            cold_start = time.time() - spawn
+
+            page.goto(f"{url}/train")
+            page.get_by_role("heading", name="Train an agent").wait_for()
+            episodes = page.get_by_label("episodes", exact=True)
+            episodes.fill("100000")
+            episodes.press("Enter")
+            page.get_by_text("stop once an evaluation reaches").click()
+            page.get_by_role("button", name="Start training").click()
+            page.wait_for_function("() => { const p = document.querySelector('.js-plotly-plot');"
+                                   " return p && p.layout && p.layout.meta; }")
+            # Sample the chart from inside the page every 20 ms: record each new episode count once.
+            lags = page.evaluate("""async (ms) => {
+                const lags = []; let seen = -1; const end = Date.now() + ms;
+                while (Date.now() < end) {
+                    const p = document.querySelector('.js-plotly-plot');
+                    const meta = p && p.layout && p.layout.meta;
+                    if (meta && meta.episode !== seen) {
+                        if (seen !== -1) lags.push(Date.now() / 1000 - meta.updated_at);
+                        seen = meta.episode;
+                    }
+                    await new Promise(r => setTimeout(r, 20));
+                }
+                return lags;
+            }""", int(args.seconds * 1000))
+
+            toggle = page.get_by_text("Double DQN")
+            custom = page.get_by_text("custom", exact=False).first
+            latencies = []
+            for i in range(args.clicks):
+                was_custom = custom.is_visible()
+                start = time.perf_counter()
+                toggle.click()
+                if was_custom:
+                    custom.wait_for(state="hidden")
+                else:
+                    custom.wait_for(state="visible")
+                latencies.append(time.perf_counter() - start)
+                time.sleep(0.2)
+            page.get_by_role("button", name="Stop").click()
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+            browser.close()
+    print(f"# {machine()}")
+    print(json.dumps({
+        "cold_start_seconds": round(cold_start, 2), "server_ready_seconds": round(server_ready, 2),
+        "chart_updates_seen": len(lags),
+        "chart_lag_median_s": round(statistics.median(lags), 3) if lags else None,
+        "chart_lag_p95_s": round(percentile(lags, 0.95), 3) if lags else None,
+        "interaction_median_s": round(statistics.median(latencies), 3),
+        "interaction_p95_s": round(percentile(latencies, 0.95), 3),
+    }))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,173 @@
+"""Tune: search hyperparameters with Optuna in the background, and see how much the seed matters."""
+
+import pandas as pd
+import streamlit as st
+
+from pages._ui import PRETRAINED_DEEP, agent_entries, fill_train_widgets, find_entry, job_registry, session_id
+from rl_core.config import PRESET_NAMES, preset
+from rl_core.plots import seeds_figure
+from rl_core.tuning import COURSE_SPACE, ParamSpec, SeedsJob, TuningJob, TuningSetup, load_or_create_study, \
+    parse_seed_list, trials_table
+
+ss = st.session_state
+registry = job_registry()
+owner = session_id()
+st.title(":material/tune: Tune")
+st.markdown(
+    "Hand-tuning a Q agent is slow and misleading: one good run can be a lucky seed. Here an Optuna study "
+    "samples hyperparameters from a search space, trains an agent for each *trial*, prunes trials whose "
+    "periodic evaluations trail the others, and keeps every trial's agent. Then check the winner on other seeds."
+)
+
+st.header("1. A study")
+c1, c2 = st.columns(2)
+study_name = c1.text_input("study name", "cartpole-deep", key="tune_study")
+kind = c2.radio("agent", ["deep", "linear"], horizontal=True, key="tune_kind")
+base = "deep-fast" if kind == "deep" else "linear-fast"
+st.caption(f"What is not searched comes from `{base}`. Studies are stored in a SQLite file under the runs "
+           "folder; from the command line, any Optuna storage URL (PostgreSQL) lets several machines share one.")
+searchable = [n for n in COURSE_SPACE if n != "seed"]
+chosen = st.multiselect("hyperparameters to search", searchable + ["seed"],
+                        default=["learning_rate", "discount_factor", "batch_size", "freq_steps_train",
+                                 "freq_steps_update_target", "n_gradient_steps", "steps_epsilon_decay"],
+                        key="tune_params")
+space: dict[str, ParamSpec] = {}
+errors: list[str] = []
+with st.expander("ranges", expanded=False):
+    for name in chosen:
+        spec = COURSE_SPACE[name]
+        if spec.kind == "categorical":
+            picked = st.multiselect(name, list(spec.choices), default=list(spec.choices), key=f"tune_choice_{name}")
+            space[name] = ParamSpec("categorical", choices=tuple(picked))
+        else:
+            lo_col, hi_col = st.columns(2)
+            fmt = "%.2e" if spec.kind == "loguniform" else ("%d" if spec.kind == "int" else "%.3f")
+            cast = int if spec.kind == "int" else float
+            low = lo_col.number_input(f"{name} low", value=cast(spec.low), format=fmt, key=f"tune_low_{name}")
+            high = hi_col.number_input(f"{name} high", value=cast(spec.high), format=fmt, key=f"tune_high_{name}")
+            space[name] = ParamSpec(spec.kind, low, high)
+        try:
+            space[name].check(name)
+        except ValueError as exc:
+            errors.append(str(exc))
+            st.error(str(exc))
+t1, t2, t3, t4 = st.columns(4)
+n_trials = t1.number_input("trials", 1, 200, 20, key="tune_trials")
+episodes = t2.number_input("episodes per trial", 10, 5000, 200, key="tune_episodes")
+eval_episodes = t3.number_input("evaluation episodes", 10, 1000, 200, key="tune_eval_episodes")
+target = t4.number_input("stop at", value=500.0, key="tune_target")
+setup = TuningSetup(study_name=study_name.strip(), base_preset=base, space=space, episodes=int(episodes),
+                    eval_episodes=int(eval_episodes), target=float(target))
+try:
+    setup.check()
+except ValueError as exc:
+    if str(exc) not in errors:
+        errors.append(str(exc))
+        st.error(str(exc))
+
+job_id = ss.get("tune_job")
+snap = registry.snapshot(job_id) if job_id else None
+busy = snap is not None and not snap["done"]
+b1, b2 = st.columns(2)
+if b1.button("Run study", type="primary", icon=":material/play_arrow:", key="tune_start", disabled=busy or bool(errors)):
+    ss.tune_job = registry.add(TuningJob(registry, owner, setup, int(n_trials)))
+    ss.tune_study_running = setup.study_name
+    ss.tune_last_state = None
+    st.rerun()
+if b2.button("Stop", icon=":material/stop:", key="tune_stop", disabled=not busy):
+    registry.stop(job_id)
+    st.toast("Stopping after the current trial.")
+
+
+@st.fragment(run_every=2.0 if busy else None)
+def study_view() -> None:
+    snap = registry.snapshot(ss.tune_job)
+    if snap["state"] == "queued":
+        st.info(f"Queued: position {snap['queue_position']}.")
+    elif snap["state"] == "running":
+        st.caption(snap["message"])
+    else:
+        (st.error if snap["state"] == "failed" else st.success)(f"**{snap['state']}**: {snap['message']}")
+    study = load_or_create_study(TuningSetup(study_name=ss.tune_study_running))
+    rows = trials_table(study)
+    if rows:
+        st.dataframe(pd.DataFrame(rows).set_index("trial"), width="stretch")
+    completed = [t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
+    if completed:
+        import optuna.visualization as vis
+
+        st.plotly_chart(vis.plot_optimization_history(study), key="tune_history")
+        if len(completed) >= 3:
+            try:
+                st.plotly_chart(vis.plot_param_importances(study), key="tune_importance")
+            except (RuntimeError, ValueError) as exc:
+                st.caption(f"parameter importances not available yet: {exc}")
+            st.plotly_chart(vis.plot_parallel_coordinate(study), key="tune_parallel")
+        best = study.best_trial
+        st.markdown(f"**Best: trial {best.number}**, {best.value:.2f}")
+        s1, s2 = st.columns(2)
+        if s1.button("Send to Train", icon=":material/model_training:", key="tune_to_train"):
+            params = {k: v for k, v in best.params.items()}
+            fill_train_widgets(preset(base, **params), base)
+            st.switch_page("pages/train.py")
+        agent_path = best.user_attrs.get("agent_path")
+        pretrained = find_entry(agent_entries(), PRETRAINED_DEEP, "pretrained")
+        if s2.button("Compare its agent", icon=":material/compare:", key="tune_to_compare",
+                     disabled=not agent_path or pretrained is None):
+            ss.compare_selection = [str(pretrained.path), agent_path]
+            st.switch_page("pages/compare.py")
+    previous, ss.tune_last_state = ss.get("tune_last_state"), snap["state"]
+    if snap["done"] and previous in ("queued", "running"):
+        st.rerun(scope="app")
+
+
+if snap is not None:
+    study_view()
+
+st.header("2. How much does the seed matter?")
+st.markdown("Train one config on several seeds at once (one process per core) and look at the spread. "
+            "The course's presets were each tuned on a single seed.")
+k1, k2, k3 = st.columns(3)
+seeds_preset = k1.selectbox("config", PRESET_NAMES, index=PRESET_NAMES.index("deep-fast"), key="seeds_preset")
+seeds_text = k2.text_input("seeds", "0-5", key="seeds_text")
+seeds_eval = k3.number_input("evaluation episodes", 10, 1000, 200, key="seeds_eval")
+seeds, seeds_error = [], None
+try:
+    seeds = parse_seed_list(seeds_text)
+    if len(seeds) > 50:
+        raise ValueError(f"at most 50 seeds at once, got {len(seeds)}")
+except ValueError as exc:
+    seeds_error = str(exc)
+    st.error(seeds_error)
+seeds_job = ss.get("seeds_job")
+seeds_snap = registry.snapshot(seeds_job) if seeds_job else None
+seeds_busy = seeds_snap is not None and not seeds_snap["done"]
+r1, r2 = st.columns(2)
+if r1.button("Train on these seeds", icon=":material/play_arrow:", key="seeds_start",
+             disabled=seeds_busy or seeds_error is not None):
+    ss.seeds_job = registry.add(SeedsJob(registry, owner, preset(seeds_preset), seeds, eval_episodes=int(seeds_eval)))
+    ss.seeds_last_state = None
+    st.rerun()
+if r2.button("Stop", icon=":material/stop:", key="seeds_stop", disabled=not seeds_busy):
+    registry.stop(seeds_job)
+
+
+@st.fragment(run_every=1.0 if seeds_busy else None)
+def seeds_view() -> None:
+    snap = registry.snapshot(ss.seeds_job)
+    if snap["state"] in ("queued", "running"):
+        st.caption(snap["message"])
+    else:
+        (st.error if snap["state"] == "failed" else st.success)(f"**{snap['state']}**: {snap['message']}")
+    if snap["rows"]:
+        config = preset(ss.seeds_preset)
+        solved_at = 475.0 if config.env_id == "CartPole-v1" else None
+        st.plotly_chart(seeds_figure(snap["rows"], solved_at=solved_at), key="seeds_plot")
+        st.dataframe(pd.DataFrame(snap["rows"]).set_index("seed"), width="stretch")
+    previous, ss.seeds_last_state = ss.get("seeds_last_state"), snap["state"]
+    if snap["done"] and previous in ("queued", "running"):
+        st.rerun(scope="app")
+
+
+if seeds_snap is not None:
+    seeds_view()

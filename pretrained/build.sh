@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Rebuilds every pretrained agent from scratch with the project's own CLI and rewrites the cards.
+#   bash pretrained/build.sh                  # all of them (a few minutes on 2 cores)
+#   bash pretrained/build.sh cartpole-deep-q  # just one
+# The agents, their commands and seeds are listed in pretrained/build.py.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-.venv/bin/python}
+[ -x "$PY" ] || PY=python3
+SDL_VIDEODRIVER=dummy exec "$PY" pretrained/build.py "$@"

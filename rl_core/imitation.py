@@ -1,0 +1,241 @@
+"""The supervised crash course: learn the perfect agent's policy from (state, action) pairs.
+
+Unlike Q-learning, the targets here are fixed: the expert's action in each state. That makes it
+the place to see under- and overfitting plainly before mixing networks with moving targets.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Dataset
+
+from .envs import make_env
+from .evaluation import EvalResult, evaluate
+from .jobs import FINISHED_STATES, BackgroundJob, JobRegistry
+from .networks import build_q_network, count_parameters
+
+READY_MADE: dict[str, list[int]] = {
+    "linear": [], "[256]": [256], "[256, 256]": [256, 256], "[256, 256, 256]": [256, 256, 256],
+}
+COLUMN_NAMES: dict[str, list[str]] = {
+    "CartPole-v1": ["x", "v", "theta", "omega"],
+    "MountainCar-v0": ["position", "velocity"],
+    "Acrobot-v1": ["cos1", "sin1", "cos2", "sin2", "omega1", "omega2"],
+}
+
+
+def expert_data(expert, env_id: str, n_rows: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """(state, action) rows from the expert's greedy episodes, the first reset with ``seed``.
+
+    Later episodes continue the env's random stream, so one seed fixes the whole table; rows
+    from two different seeds come from different episodes and never coincide.
+    """
+    if not 1 <= n_rows <= 1_000_000:
+        raise ValueError(f"n_rows must be in 1..1,000,000, got {n_rows}")
+    env = make_env(env_id)
+    states = np.empty((n_rows, env.observation_space.shape[0]), dtype=np.float32)
+    actions = np.empty(n_rows, dtype=np.int64)
+    episodes = np.empty(n_rows, dtype=np.int64)
+    obs, _ = env.reset(seed=seed)
+    episode = 0
+    for i in range(n_rows):
+        action = int(expert.greedy_actions(obs[None, :])[0])
+        states[i], actions[i], episodes[i] = obs, action, episode
+        obs, _, terminated, truncated, _ = env.step(action)
+        if terminated or truncated:
+            obs, _ = env.reset()
+            episode += 1
+    env.close()
+    table = pd.DataFrame(states, columns=COLUMN_NAMES[env_id])
+    table["action"] = actions
+    table["episode"] = episodes
+    return table
+
+
+class StateActionDataset(Dataset):
+    """A table of expert rows as torch tensors: state features in, action label out."""
+
+    def __init__(self, table: pd.DataFrame, feature_columns: Sequence[str]):
+        self.states = torch.tensor(table[list(feature_columns)].to_numpy(np.float32))
+        self.actions = torch.tensor(table["action"].to_numpy(np.int64))
+
+    def __len__(self) -> int:
+        return len(self.actions)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.states[i], self.actions[i]
+
+
+@dataclass
+class EpochRecord:
+    epoch: int  # 1-based
+    train_loss: float
+    train_acc: float
+    test_loss: float
+    test_acc: float
+    seconds: float
+
+
+@dataclass
+class ImitationResult:
+    hidden_layers: list[int]
+    parameters: int
+    epochs: list[EpochRecord] = field(default_factory=list)
+    model: torch.nn.Module | None = None
+    stopped: bool = False
+    seconds: float = 0.0
+
+    @property
+    def train_acc(self) -> float:
+        return self.epochs[-1].train_acc if self.epochs else math.nan
+
+    @property
+    def test_acc(self) -> float:
+        return self.epochs[-1].test_acc if self.epochs else math.nan
+
+
+class ClassifierPolicy:
+    """A trained classifier used as a greedy policy: the action with the highest logit."""
+
+    def __init__(self, model: torch.nn.Module):
+        self.model = model
+
+    def greedy_actions(self, states: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return self.model(torch.as_tensor(np.asarray(states, dtype=np.float32))).argmax(dim=1).numpy()
+
+
+def _measure(model: torch.nn.Module, dataset: StateActionDataset) -> tuple[float, float]:
+    with torch.no_grad():
+        logits = model(dataset.states)
+        loss = F.cross_entropy(logits, dataset.actions).item()
+        acc = (logits.argmax(dim=1) == dataset.actions).float().mean().item()
+    return loss, acc
+
+
+def train_classifier(train_table: pd.DataFrame, test_table: pd.DataFrame, hidden_layers: Sequence[int],
+                     epochs: int = 150, learning_rate: float = 1e-3, batch_size: int = 64, seed: int = 0,
+                     env_id: str = "CartPole-v1",
+                     callback: Callable[[EpochRecord], None] | None = None,
+                     stop_event: threading.Event | None = None) -> ImitationResult:
+    """Cross-entropy, Adam, mini-batches from a shuffling DataLoader; train and test metrics per epoch."""
+    if epochs <= 0:
+        raise ValueError(f"epochs must be positive, got {epochs}")
+    if any(w <= 0 for w in hidden_layers):
+        raise ValueError(f"hidden layer widths must be positive, got {list(hidden_layers)}")
+    columns = COLUMN_NAMES[env_id]
+    n_actions = int(make_env(env_id).action_space.n)
+    torch.manual_seed(seed)
+    model = build_q_network(len(columns), n_actions, list(hidden_layers))
+    optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
+    train_set, test_set = StateActionDataset(train_table, columns), StateActionDataset(test_table, columns)
+    loader = DataLoader(train_set, batch_size=batch_size, shuffle=True,
+                        generator=torch.Generator().manual_seed(seed))
+    result = ImitationResult(hidden_layers=list(hidden_layers), parameters=count_parameters(model), model=model)
+    start = time.perf_counter()
+    for epoch in range(1, epochs + 1):
+        if stop_event is not None and stop_event.is_set():
+            result.stopped = True
+            break
+        model.train()
+        for states, actions in loader:
+            loss = F.cross_entropy(model(states), actions)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        model.eval()
+        train_loss, train_acc = _measure(model, train_set)
+        test_loss, test_acc = _measure(model, test_set)
+        record = EpochRecord(epoch, train_loss, train_acc, test_loss, test_acc, time.perf_counter() - start)
+        result.epochs.append(record)
+        if callback:
+            callback(record)
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def evaluate_as_policy(result: ImitationResult, env_id: str = "CartPole-v1", n_episodes: int = 1000,
+                       seed: int = 0) -> EvalResult:
+    """How well the imitation balances the pole when it is in charge (fast vector evaluation)."""
+    return evaluate(ClassifierPolicy(result.model), env_id, n_episodes=n_episodes, seed=seed)
+
+
+
+# --- background runs for the app -----------------------------------------------------------
+
+@dataclass(frozen=True)
+class ImitationSnapshot:
+    job_id: str
+    name: str
+    state: str
+    message: str
+    queue_position: int | None
+    epochs: int
+    curves: dict[str, tuple[EpochRecord, ...]]  # architecture label -> its epochs so far
+    results: tuple[dict, ...]  # one row per finished architecture
+    updated_at: float
+
+    @property
+    def done(self) -> bool:
+        return self.state in FINISHED_STATES
+
+
+def architecture_label(hidden: Sequence[int]) -> str:
+    return "linear" if not hidden else str(list(hidden))
+
+
+class ImitationJob(BackgroundJob):
+    """Trains one or several architectures on the same rows, one after another, in the background."""
+
+    def __init__(self, registry: JobRegistry, owner: str, train_table: pd.DataFrame, test_table: pd.DataFrame,
+                 architectures: Sequence[Sequence[int]], epochs: int = 150, seed: int = 0,
+                 env_id: str = "CartPole-v1", eval_episodes: int = 1000):
+        super().__init__(registry, owner, name="imitation")
+        self.train_table, self.test_table = train_table, test_table
+        self.architectures = [list(a) for a in architectures]
+        self.epochs, self.seed, self.env_id, self.eval_episodes = epochs, seed, env_id, eval_episodes
+        self._curves: dict[str, list[EpochRecord]] = {}
+        self._results: list[dict] = []
+
+    def snapshot(self) -> ImitationSnapshot:
+        with self._lock:
+            return ImitationSnapshot(
+                job_id=self.job_id, name=self.name, state=self._state, message=self._message,
+                queue_position=self.registry.queue_position(self.job_id) if self._state == "queued" else None,
+                epochs=self.epochs, curves={k: tuple(v) for k, v in self._curves.items()},
+                results=tuple(self._results), updated_at=self._updated_at)
+
+    def work(self) -> tuple[str, str]:
+        for hidden in self.architectures:
+            label = architecture_label(hidden)
+            with self._lock:
+                self._curves[label] = []
+                self._message = f"training {label}"
+
+            def on_epoch(record: EpochRecord, label: str = label) -> None:
+                with self._lock:
+                    self._curves[label].append(record)
+                    self._message = f"{label}: epoch {record.epoch} of {self.epochs}"
+                    self._updated_at = time.time()
+
+            result = train_classifier(self.train_table, self.test_table, hidden, epochs=self.epochs, seed=self.seed,
+                                      env_id=self.env_id, callback=on_epoch, stop_event=self.stop_event)
+            if result.stopped:
+                return "stopped", f"stopped during {label}"
+            policy = evaluate_as_policy(result, self.env_id, n_episodes=self.eval_episodes)
+            with self._lock:
+                self._results.append({
+                    "architecture": label, "parameters": result.parameters,
+                    "train accuracy": round(result.train_acc, 4), "test accuracy": round(result.test_acc, 4),
+                    "policy mean reward": round(policy.mean, 2), "policy std": round(policy.std, 2),
+                    "solved share": round(policy.solved_share, 4), "seconds": round(result.seconds, 1)})
+        return "finished", f"trained {len(self.architectures)} architecture(s)"

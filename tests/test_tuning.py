@@ -1,0 +1,121 @@
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import optuna
+import pytest
+
+from rl_core.cli import main
+from rl_core.config import preset
+from rl_core.storage import load_agent
+from rl_core.tuning import COURSE_SPACE, ParamSpec, TuningSetup, open_storage, parse_seed_list, run_worker, \
+    seed_sensitivity
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = {"nn_hidden_layers": [8], "n_steps_warm_up_memory": 32, "batch_size": 16, "eval_every_episodes": 2,
+        "eval_episodes": 2, "memory_size": 1000}
+TINY_SET = [arg for k, v in TINY.items() for arg in ("--set", f"{k}={json.dumps(v)}")]
+
+
+def tiny_setup(name, storage_url, **changes):
+    return TuningSetup(study_name=name, storage_url=storage_url, base_preset="deep-fast",
+                       space={"learning_rate": ParamSpec("loguniform", 1e-4, 1e-2),
+                              "discount_factor": COURSE_SPACE["discount_factor"]},
+                       episodes=4, eval_episodes=3, target=None, fixed=TINY, **changes)
+
+
+def test_a_tiny_study_completes_and_saves_every_trials_agent(runs_dir, tmp_path):
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    summary = run_worker(tiny_setup("tiny", url), n_trials=3)
+    assert summary["trials_run"] == 3
+    study = optuna.load_study(study_name="tiny", storage=url)
+    assert len(study.trials) == 3
+    for trial in study.trials:
+        agent_path = Path(trial.user_attrs["agent_path"])
+        assert agent_path.parent == runs_dir / "tuning" / "tiny"
+        assert load_agent(agent_path).agent.config.learning_rate == pytest.approx(trial.params["learning_rate"])
+    assert summary["best"]["value"] == max(t.value for t in study.trials if t.value is not None)
+
+
+def test_the_study_stops_once_the_target_is_reached(runs_dir, tmp_path):
+    setup = tiny_setup("target", f"sqlite:///{tmp_path / 's.db'}", )
+    setup.target = 1.0  # any trial reaches it
+    summary = run_worker(setup, n_trials=5)
+    assert summary["trials_run"] == 1 and summary["target_reached"]
+
+
+def _worker(url, study, trials, runs):
+    env = {**os.environ, "QLAB_RUNS_DIR": str(runs), "SDL_VIDEODRIVER": "dummy"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "rl_core", "tune", "--study", study, "--storage", url, "--trials", str(trials),
+         "--episodes", "4", "--eval-episodes", "3", "--target", "1e9", "--params", "learning_rate,discount_factor",
+         "--quiet", *TINY_SET], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _two_workers_share(url, study, tmp_path):
+    workers = [_worker(url, study, 2, tmp_path / "runs") for _ in range(2)]
+    outputs = [w.communicate(timeout=300) for w in workers]
+    assert all(w.returncode == 0 for w in workers), [o[1] for o in outputs]
+    numbers = [json.loads(o[0].strip().splitlines()[-1])["trial_numbers"] for o in outputs]
+    assert len(numbers[0]) == len(numbers[1]) == 2
+    assert not set(numbers[0]) & set(numbers[1])  # each worker ran trials of its own
+    trials = optuna.load_study(study_name=study, storage=url).trials
+    assert sorted(t.number for t in trials) == [0, 1, 2, 3]
+
+
+def test_two_worker_processes_share_one_sqlite_study(tmp_path):
+    _two_workers_share(f"sqlite:///{tmp_path / 'shared.db'}", "shared", tmp_path)
+
+
+POSTGRES_URL = os.environ.get("QLAB_TEST_POSTGRES_URL")
+
+
+@pytest.mark.skipif(not POSTGRES_URL and os.environ.get("CI") != "true",
+                    reason="QLAB_TEST_POSTGRES_URL not set (.ci/run starts a PostgreSQL server)")
+def test_two_workers_share_a_study_in_postgresql(tmp_path):
+    assert POSTGRES_URL, "under CI, .ci/run must start PostgreSQL and set QLAB_TEST_POSTGRES_URL"
+    study = f"pg-{os.getpid()}-{tmp_path.name}"[:60]
+    _two_workers_share(POSTGRES_URL, study, tmp_path)
+    optuna.delete_study(study_name=study, storage=POSTGRES_URL)
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["tune", "--study", "x", "--storage", "nonsense://nowhere", "--trials", "1"], "storage 'nonsense://nowhere' cannot be used"),
+    (["tune", "--study", "x", "--params", ",", "--trials", "1"], "search space is empty"),
+    (["tune", "--study", "x", "--params", "colour", "--trials", "1"], "'colour' is not in the search space"),
+    (["seeds", "--seeds", "a-b"], "seeds must look like 0-9"),
+])
+def test_bad_tuning_arguments_exit_2_with_one_line(argv, needle, capsys, runs_dir):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert needle in err and len(err.strip().splitlines()) == 1
+
+
+def test_bad_ranges_are_refused():
+    with pytest.raises(ValueError, match="learning_rate needs low < high"):
+        TuningSetup("s", space={"learning_rate": ParamSpec("loguniform", 1e-2, 1e-4)}).check()
+    with pytest.raises(ValueError, match="log-uniform, so low must be > 0"):
+        TuningSetup("s", space={"learning_rate": ParamSpec("loguniform", 0, 1e-4)}).check()
+    with pytest.raises(ValueError, match="storage 'postgresql://"):
+        open_storage("postgresql://nobody@127.0.0.1:1/none")
+
+
+def test_seed_list_parsing():
+    assert parse_seed_list("0-3,7") == [0, 1, 2, 3, 7]
+    with pytest.raises(ValueError):
+        parse_seed_list("")
+
+
+def test_seed_sensitivity_in_parallel_processes():
+    config = preset("deep-fast", n_episodes=3, **TINY)
+    summary = seed_sensitivity(config, [0, 1, 2], workers=2, eval_episodes=3)
+    assert summary["seeds"] == [0, 1, 2] and summary["workers"] == 2
+    assert summary["solved_share"] == 0.0 and summary["min"] <= summary["mean_of_means"] <= summary["max"]
+
+
+def test_cli_seeds_prints_json(capsys):
+    code = main(["seeds", "--seeds", "0-1", "--episodes", "2", "--eval-episodes", "2", "--workers", "2", *TINY_SET])
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert code == 0 and result["seeds"] == [0, 1] and len(result["means"]) == 2 and "solved_share" in result
