@@ -16,5 +16,22 @@ pages = [
     st.Page("pages/compare.py", title="Compare", icon=":material/compare:"),
     st.Page("pages/imitation.py", title="Imitation", icon=":material/school:"),
     st.Page("pages/tune.py", title="Tune", icon=":material/tune:"),
+    st.Page("pages/runs.py", title="Runs", icon=":material/history:"),
 ]
-st.navigation(pages).run()
+page = st.navigation(pages)
+
+# Presentation mode: one switch, remembered across pages, for projecting to a room.
+# The mode lives in its own session key, so it holds even on a run that does not draw the toggle.
+st.sidebar.toggle("Presentation mode", value=st.session_state.get("presentation", False), key="presentation_toggle",
+                  on_change=lambda: st.session_state.update(presentation=st.session_state.presentation_toggle),
+                  help="Large type and chart text, thick lines, high contrast; settings tucked away")
+if st.session_state.get("presentation"):
+    st.html("""<style>
+      html, body, [data-testid="stAppViewContainer"] { font-size: 22px; }
+      [data-testid="stMarkdownContainer"] p, [data-testid="stMarkdownContainer"] li { font-size: 1.35rem; }
+      h1 { font-size: 3.2rem !important; } h2 { font-size: 2.4rem !important; }
+      [data-testid="stMetricValue"] { font-size: 3rem; }
+      [data-testid="stAppViewContainer"] { background: #ffffff; color: #000000; }
+      .stButton button { font-size: 1.3rem; padding: 0.6rem 1.4rem; }
+    </style>""")
+page.run()

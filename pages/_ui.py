@@ -9,12 +9,15 @@ import math
 import os
 from pathlib import Path
 
+import numpy as np
 import streamlit as st
 
 from rl_core.config import AgentConfig
-from rl_core.envs import env_spec
+from rl_core.envs import ACTION_NAMES, STATE_NAMES, env_spec
 from rl_core.evaluation import EvalResult, evaluate
 from rl_core.jobs import JobRegistry
+from rl_core.plots import q_heatmap_figure
+from rl_core.qfunction import DEFAULT_DIMS, SLICE_RANGES, q_slice
 from rl_core.rendering import episode_gif, play_episode
 from rl_core.storage import AgentEntry, SavedAgent, agent_roots, list_agents, load_agent
 
@@ -94,6 +97,19 @@ def replay_gif(path: Path, seed: int, speed: float = 1.0, width: int = 300) -> t
     return _gif(str(path), _stamp(path), seed, speed, width)
 
 
+@st.cache_data(max_entries=32, show_spinner=False)
+def _episode_steps(path: str, stamp: float, seed: int) -> dict:
+    agent = _load(path, stamp).agent
+    episode = play_episode(agent, agent.config.env_id, seed=seed, render=False)
+    return {"states": episode.states, "actions": episode.actions, "q_values": episode.q_values,
+            "reward": episode.total_reward}
+
+
+def episode_steps(path: Path, seed: int) -> dict:
+    """States, actions and Q-values of one greedy episode (no frames: they are drawn on demand)."""
+    return _episode_steps(str(path), _stamp(path), seed)
+
+
 def show_gif(gif: bytes, caption: str | None = None) -> None:
     # width="content": a GIF shown smaller than its own size is re-encoded to its first frame only
     st.image(gif, caption=caption, width="content")
@@ -114,6 +130,46 @@ def fill_train_widgets(config: AgentConfig, preset_name: str) -> None:
                                  else env_spec(config.env_id).solved_reward)
     ss.train_kind = config.agent_kind
     ss.train_preset = preset_name
+
+
+def q_inspector(q_function, env_id: str, key: str, seed: int = 0) -> None:
+    """Heatmap of the policy or Q-values over two chosen state dimensions, the others on sliders,
+    with a greedy episode's path drawn on top."""
+    names = STATE_NAMES[env_id]
+    dims_default = DEFAULT_DIMS[env_id]
+    large = bool(st.session_state.get("presentation"))
+    c1, c2, c3 = st.columns(3)
+    x_dim = c1.selectbox("x axis", range(len(names)), index=dims_default[0], format_func=names.__getitem__,
+                         key=f"{key}_x")
+    y_dim = c2.selectbox("y axis", range(len(names)), index=dims_default[1], format_func=names.__getitem__,
+                         key=f"{key}_y")
+    n_actions = len(ACTION_NAMES[env_id])
+
+    def show_label(option: str) -> str:
+        if option == "policy":
+            return "greedy policy"
+        if option == "value":
+            return "max Q"
+        return f"Q({ACTION_NAMES[env_id][int(option[1:])]})"
+
+    show = c3.selectbox("show", ["policy", "value"] + [f"q{a}" for a in range(n_actions)], format_func=show_label,
+                        key=f"{key}_show")
+    if x_dim == y_dim:
+        st.error("choose two different state dimensions for the axes")
+        return
+    base = np.zeros(len(names), dtype=np.float32)
+    others = [d for d in range(len(names)) if d not in (x_dim, y_dim)]
+    if others:
+        cols = st.columns(len(others))
+        for col, d in zip(cols, others):
+            lo, hi = SLICE_RANGES[env_id][d]
+            base[d] = col.slider(f"{names[d]} held at", float(lo), float(hi), 0.0, key=f"{key}_fix_{d}")
+    qs = q_slice(q_function, env_id, dims=(x_dim, y_dim), base_state=base, resolution=61)
+    path = play_episode(q_function, env_id, seed=seed, render=False).states
+    st.plotly_chart(q_heatmap_figure(qs, show=show, trajectory=path, action_names=ACTION_NAMES[env_id], large=large),
+                    key=f"{key}_heatmap")
+    st.caption(f"The path is a greedy episode from seed {seed}, drawn through these two dimensions (its other "
+               "dimensions vary along the way, while the heatmap holds them at the slider values).")
 
 
 def find_entry(entries: list[AgentEntry], name: str, source: str | None = None) -> AgentEntry | None:

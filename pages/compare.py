@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from pages._ui import agent_entries, entry_label, evaluation, load, replay_gif, show_gif
+from pages._ui import agent_entries, entry_label, evaluation, load, q_inspector, replay_gif, show_gif
 from rl_core.plots import curves_figure, reward_histogram
 from rl_core.storage import AgentFolderError, read_history
 
@@ -64,3 +64,11 @@ if "compare_gif_seed" in ss:
                 show_gif(gif, caption=f"{entry.name}: {steps} steps, reward {reward:.0f}")
             except AgentFolderError as exc:
                 st.error(str(exc))
+
+st.header("Look inside")
+inspect_path = st.selectbox("agent", chosen, format_func=labels.get, key="compare_inspect")
+try:
+    inspected = load(entries[paths.index(inspect_path)].path).agent
+    q_inspector(inspected, inspected.config.env_id, key="compare_q", seed=seed)
+except AgentFolderError as exc:
+    st.error(str(exc))

@@ -5,8 +5,10 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from pages._ui import agent_entries, entry_label, evaluation, load, replay_gif, show_gif
+from pages._ui import agent_entries, entry_label, episode_steps, evaluation, load, q_inspector, replay_gif, show_gif
+from rl_core.envs import ACTION_NAMES, STATE_NAMES
 from rl_core.plots import reward_histogram, training_figure
+from rl_core.rendering import render_state
 from rl_core.storage import MAX_UPLOAD_BYTES, AgentFolderError, agent_zip_bytes, import_agent_zip, read_history, runs_dir
 
 ss = st.session_state
@@ -77,6 +79,23 @@ if request and request[0] == str(entry.path):
     show_gif(gif, caption=f"seed {request[1]}: {steps} steps, reward {reward:.0f}, speed {request[2]}x")
     st.download_button("Download GIF", gif, file_name=f"{entry.name}-seed{request[1]}.gif", mime="image/gif",
                        key="eval_download_gif")
+
+st.header("Step through an episode")
+step_seed = int(st.number_input("episode seed", 0, 10**9, int(seed), key="eval_step_seed"))
+steps_data = episode_steps(entry.path, step_seed)
+t = st.slider("step", 0, max(0, len(steps_data["actions"]) - 1), 0, key="eval_step")
+frame_col, data_col = st.columns([3, 2])
+frame_col.image(render_state(config.env_id, steps_data["states"][t]), caption=f"step {t}", width="stretch")
+names = ACTION_NAMES[config.env_id]
+with data_col:
+    st.dataframe(pd.DataFrame({"value": steps_data["states"][t]}, index=list(STATE_NAMES[config.env_id])),
+                 width="stretch")
+    q = steps_data["q_values"][t]
+    st.dataframe(pd.DataFrame({"Q": q}, index=list(names)), width="stretch")
+    st.markdown(f"action taken: **{names[steps_data['actions'][t]]}** (Q gap {abs(float(q.max() - q.min())):.3f}); "
+                f"episode reward {steps_data['reward']:.0f} in {len(steps_data['actions'])} steps")
+with st.expander("Look inside: policy and Q-values over two state dimensions"):
+    q_inspector(agent, config.env_id, key="eval_q", seed=step_seed)
 
 st.header("The agent")
 st.download_button("Download agent (.zip)", agent_zip_bytes(entry.path), file_name=f"{entry.name}.zip",

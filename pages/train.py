@@ -5,9 +5,15 @@ import time
 
 import streamlit as st
 
-from pages._ui import PRETRAINED_DEEP, agent_entries, fill_train_widgets, find_entry, job_registry, session_id
-from rl_core.config import PRESET_DESCRIPTIONS, PRESET_NAMES, SUPPORTED_ENVS, AgentConfig, ConfigError, preset
+from pages._ui import (
+    PRETRAINED_DEEP, agent_entries, fill_train_widgets, find_entry, job_registry, q_inspector, session_id,
+)
+from rl_core.config import (
+    PRESET_DESCRIPTIONS, PRESET_NAMES, SUPPORTED_ENVS, AgentConfig, ConfigError, config_from_query, config_to_query,
+    preset,
+)
 from rl_core.envs import env_spec
+from rl_core.jobs import TrainingJob
 from rl_core.plots import epsilon_loss_figure, training_figure
 
 PRESETS_BY_KIND = {
@@ -63,11 +69,21 @@ def config_from_widgets() -> AgentConfig:
 
 
 if "train_preset" not in ss:
-    ss.hp_env_id = "CartPole-v1"
-    apply_preset("deep-fast")
+    if st.query_params:  # a shared link: restore its whole setup, or say why not
+        shared, shared_preset, notices = config_from_query(st.query_params.to_dict())
+        ss.hp_env_id = shared.env_id
+        fill_train_widgets(shared, shared_preset)
+        ss.train_link_notices = notices
+    else:
+        ss.hp_env_id = "CartPole-v1"
+        apply_preset("deep-fast")
 
 st.title(":material/model_training: Train an agent")
+for notice in ss.pop("train_link_notices", []):
+    st.warning(f"Shared link: {notice}", icon=":material/link_off:")
 config = config_from_widgets()
+# The address bar always holds the whole setup: copy it to share exactly this configuration.
+st.query_params.from_dict(config_to_query(config, ss.train_preset))
 errors = config.errors()
 base_preset = preset(ss.train_preset, env_id=config.env_id)
 is_custom = config.to_dict() != base_preset.to_dict()
@@ -78,7 +94,8 @@ def error_for(field: str) -> None:
         st.error(errors[field], icon=":material/error:")
 
 
-settings, live_area = st.columns([2, 3], gap="large")
+presenting = bool(ss.get("presentation"))  # a projector: settings tucked away, the run in front
+settings, live_area = st.columns([1, 3] if presenting else [2, 3], gap="large")
 
 with settings:
     st.selectbox("Environment", SUPPORTED_ENVS, key="hp_env_id")
@@ -95,7 +112,7 @@ with settings:
         st.select_slider(label, options=options, key=f"hp_{field}", help=help_text)
         error_for(field)
 
-    with st.expander("Learning", expanded=True):
+    with st.expander("Learning", expanded=not presenting):
         col_a, col_b = st.columns(2)
         col_a.slider("learning rate (log10)", -6.0, -1.0, step=0.05, key="hp_lr_log", on_change=on_lr_slider,
                      help="Adam's step size on a log scale: 1e-3 is -3")
@@ -113,7 +130,7 @@ with settings:
         col_c.radio("loss", ["mse", "huber"], key="hp_loss", horizontal=True)
         col_d.toggle("Double DQN", key="hp_double_dqn",
                      help="The online net picks the next action, the target net scores it: less over-estimation")
-    with st.expander("Network", expanded=ss.train_kind == "deep"):
+    with st.expander("Network", expanded=ss.train_kind == "deep" and not presenting):
         if ss.train_kind == "linear":
             st.caption("A linear agent has no hidden layer: Q(s, a) = w_a · s + b_a.")
         else:
@@ -135,7 +152,7 @@ with settings:
         st.slider("epsilon_end", 0.0, 1.0, step=0.01, key="hp_epsilon_end")
         error_for("epsilon_end")
         choice("steps_epsilon_decay", "steps_epsilon_decay (env steps to go from start to end)")
-    with st.expander("Run", expanded=True):
+    with st.expander("Run", expanded=not presenting):
         col_e, col_f = st.columns(2)
         col_e.number_input("seed", 0, 2**32 - 1, key="hp_seed")
         col_f.number_input("episodes", 1, 100_000, key="hp_n_episodes")
@@ -150,6 +167,7 @@ with settings:
         if ss.hp_stop_on:
             st.number_input("target reward", key="hp_stop_at_reward", step=10.0)
         st.text_input("run name (optional)", key="train_run_name", placeholder="e.g. my-first-deep-agent")
+        st.checkbox("also write TensorBoard logs (under runs/tensorboard/)", key="train_tensorboard")
 
     start_col, stop_col = st.columns(2)
     job_id = ss.get("train_job")
@@ -157,7 +175,8 @@ with settings:
     busy = current is not None and not current.done
     if start_col.button("Start training", type="primary", disabled=bool(errors) or busy, key="train_start", icon=":material/play_arrow:"):
         try:
-            ss.train_job = registry.submit(owner, config.validate(), name=ss.train_run_name or None)
+            ss.train_job = registry.submit(owner, config.validate(), name=ss.train_run_name or None,
+                                           tensorboard=bool(ss.get("train_tensorboard")))
             ss.train_last_state = None
             st.rerun()
         except ConfigError as exc:
@@ -199,6 +218,8 @@ with live_area:
                                             meta={"updated_at": snap.updated_at, "episode": snap.episode}),
                             key="live_rewards")
             st.plotly_chart(epsilon_loss_figure(snap.episodes, large=large), key="live_eps_loss")
+            if snap.q_function is not None and ss.get("train_show_q"):
+                q_inspector(snap.q_function, snap.config.env_id, key="live_q", seed=snap.config.seed)
             last = snap.episodes[-1]
             best = max((e.mean for e in snap.evaluations), default=None)
             m1, m2, m3 = st.columns(3)
@@ -210,6 +231,7 @@ with live_area:
         if snap.done and previous in ("queued", "running"):
             st.rerun(scope="app")  # refresh the buttons and the end-of-run actions
 
+    st.toggle("Look inside: the Q-function over two state dimensions, redrawn as it learns", key="train_show_q")
     if snap is None:
         st.caption("Set things up on the left and press **Start**. Charts appear here and update as it learns; "
                    "the rest of the page stays usable.")
@@ -227,7 +249,7 @@ with live_area:
                 ss.evaluate_selection = str(snap.saved_path)
                 st.switch_page("pages/evaluate.py")
 
-    mine = [j.snapshot() for j in registry.jobs_of(owner)]
+    mine = [j.snapshot() for j in registry.jobs_of(owner) if isinstance(j, TrainingJob)]
     if len(mine) > 1:
         with st.expander(f"Your runs in this session ({len(mine)})"):
             for s in reversed(mine):

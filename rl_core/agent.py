@@ -156,6 +156,34 @@ class QAgent:
         return total / n_steps
 
 
+class FrozenQ:
+    """A snapshot of a Q-network: its weights (copied), its normaliser, and greedy inference only.
+
+    What a training thread hands to readers: they can look at the Q-function while training goes
+    on, and nothing they do touches the live network.
+    """
+
+    def __init__(self, state_dict: dict[str, torch.Tensor], hidden_layers: list[int], spec: EnvSpec,
+                 normalizer: StateNormalizer | None = None):
+        self.spec = spec
+        self.normalizer = normalizer
+        self.net = build_q_network(spec.obs_dim, spec.n_actions, hidden_layers)
+        self.net.load_state_dict(state_dict)
+        self._fast_q = NumpyQNetwork(self.net)
+
+    @classmethod
+    def of(cls, agent: "QAgent") -> "FrozenQ":
+        weights = {k: v.detach().clone() for k, v in agent.q_net.state_dict().items()}
+        return cls(weights, agent.config.nn_hidden_layers, agent.spec, agent.normalizer)
+
+    def q_values(self, states: np.ndarray) -> np.ndarray:
+        states = np.asarray(states, dtype=np.float32)
+        return self._fast_q(self.normalizer(states) if self.normalizer is not None else states)
+
+    def greedy_actions(self, states: np.ndarray) -> np.ndarray:
+        return np.argmax(self.q_values(states), axis=-1)
+
+
 class RandomAgent:
     """Picks uniformly random actions: the baseline every agent must beat."""
 

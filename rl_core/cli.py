@@ -81,7 +81,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     from .agent import QAgent
     from .storage import save_agent
-    from .training import train, training_metrics
+    from .training import TensorBoardLogger, chain, train, training_metrics
 
     overrides = _parse_set(args.set or [])
     overrides["env_id"] = args.env
@@ -96,8 +96,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     agent = QAgent(config)
     bar = ProgressBar(config.n_episodes, enabled=sys.stderr.isatty() and not args.quiet)
-    result = train(agent, callback=bar)
+    board = TensorBoardLogger(args.tensorboard) if args.tensorboard else None
+    result = train(agent, callback=chain(bar, board))
     bar.close()
+    if board:
+        board.close()
     metrics = training_metrics(agent, result)
     if result.status == "diverged":
         print(result.message, file=sys.stderr)
@@ -278,6 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="the agent folder to write")
     p.add_argument("--threads", type=_positive_int, default=1, help="torch threads (1 is fastest for small nets)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--tensorboard", metavar="DIR", help="also write TensorBoard logs to DIR")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="greedy evaluation of a saved agent")

@@ -336,3 +336,63 @@ def preset(name: str, **overrides: Any) -> AgentConfig:
 
 def presets_as_json() -> str:
     return json.dumps({name: preset(name).to_dict() for name in PRESET_NAMES}, indent=2)
+
+
+# --- shareable links -----------------------------------------------------------------------
+
+def _query_value(value: Any) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)  # the shortest text that reads back as the same float
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value) or "linear"
+    return str(value)
+
+
+def config_to_query(config: AgentConfig, preset_name: str) -> dict[str, str]:
+    """Every field of ``config`` as URL query parameters (plus the preset it started from)."""
+    return {"preset": preset_name, **{k: _query_value(v) for k, v in config.to_dict().items()}}
+
+
+def config_from_query(params: dict[str, str]) -> tuple[AgentConfig, str, list[str]]:
+    """Read a shared link back: (config, preset name, notices). Never raises.
+
+    Missing fields come from the link's preset (``deep-fast`` when it names none or an unknown
+    one); a field that cannot be read keeps the preset's value; a combination that does not
+    validate falls back to the preset altogether. Each fallback adds a notice saying why.
+    """
+    notices: list[str] = []
+    name = params.get("preset", "deep-fast")
+    if name not in _PRESETS:
+        notices.append(f"unknown preset {name!r} in the link; using deep-fast")
+        name = "deep-fast"
+    base = preset(name, **({"env_id": params["env_id"]} if params.get("env_id") in SUPPORTED_ENVS else {}))
+    if "env_id" in params and params["env_id"] not in SUPPORTED_ENVS:
+        notices.append(f"unknown env_id {params['env_id']!r} in the link; using {base.env_id}")
+    values = base.to_dict()
+    for key, raw in params.items():
+        if key in ("preset", "env_id"):
+            continue
+        if key not in FIELD_TYPES:
+            notices.append(f"ignored unknown setting {key!r}")
+            continue
+        text = raw if isinstance(raw, str) else str(raw)
+        try:
+            if key == "nn_hidden_layers" and text == "linear":
+                values[key] = []
+            elif key == "stop_at_reward" and text == "none":
+                values[key] = None
+            else:
+                values[key] = _coerce(key, text)
+        except ValueError as exc:
+            notices.append(f"ignored {key}={text!r}: {exc}")
+    config = AgentConfig(**values)
+    errors = config.errors()
+    if errors:
+        notices.append("the link's settings do not fit together (" + "; ".join(errors.values())
+                       + f"); using the {name} preset")
+        config = base
+    return config, name, notices

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .config import AgentConfig
-from .training import EpisodeRecord, EvalRecord, TrainEvent, train, training_metrics
+from .training import EpisodeRecord, EvalRecord, TensorBoardLogger, TrainEvent, chain, train, training_metrics
 
 FINISHED_STATES = ("finished", "solved", "stopped", "diverged", "failed")
 
@@ -39,6 +39,7 @@ class JobSnapshot:
     seconds: float  # training time so far (0 while queued)
     saved_path: Path | None
     updated_at: float  # time.time() of the last event the worker recorded
+    q_function: Any = None  # a FrozenQ of the latest weights (refreshed at most twice a second)
 
     @property
     def done(self) -> bool:
@@ -115,15 +116,20 @@ class BackgroundJob:
 class TrainingJob(BackgroundJob):
     """One Q-learning run; saves its agent folder when it ends (unless it diverged)."""
 
-    def __init__(self, registry: "JobRegistry", owner: str, config: AgentConfig, name: str, out_dir: Path):
+    def __init__(self, registry: "JobRegistry", owner: str, config: AgentConfig, name: str, out_dir: Path,
+                 tensorboard_dir: Path | None = None):
         super().__init__(registry, owner, name)
         self.config = config
         self.out_dir = out_dir
+        self.tensorboard_dir = tensorboard_dir
         self._episodes: list[EpisodeRecord] = []
         self._evaluations: list[EvalRecord] = []
         self._env_steps = 0
         self._seconds = 0.0
         self._saved_path: Path | None = None
+        self._agent: Any = None
+        self._q_function: Any = None
+        self._frozen_at = 0.0
 
     def snapshot(self) -> JobSnapshot:
         with self._lock:
@@ -132,11 +138,20 @@ class TrainingJob(BackgroundJob):
                 queue_position=self.registry.queue_position(self.job_id) if self._state == "queued" else None,
                 config=self.config, episodes=tuple(self._episodes), evaluations=tuple(self._evaluations),
                 env_steps=self._env_steps, seconds=self._seconds, saved_path=self._saved_path,
-                updated_at=self._updated_at,
+                updated_at=self._updated_at, q_function=self._q_function,
             )
 
     def _on_event(self, event: TrainEvent) -> None:
+        from .agent import FrozenQ
+
+        frozen = None
+        now = time.monotonic()
+        if self._agent is not None and now - self._frozen_at >= 0.5:
+            # copied here, in the training thread, between two steps: never a half-updated network
+            frozen, self._frozen_at = FrozenQ.of(self._agent), now
         with self._lock:
+            if frozen is not None:
+                self._q_function = frozen
             if isinstance(event, EpisodeRecord):
                 self._episodes.append(event)
                 self._env_steps = event.env_steps
@@ -150,13 +165,20 @@ class TrainingJob(BackgroundJob):
         from .agent import QAgent
         from .storage import save_agent
 
-        agent = QAgent(self.config)
-        result = train(agent, callback=self._on_event, stop_event=self.stop_event)
+        agent = self._agent = QAgent(self.config)
+        board = TensorBoardLogger(self.tensorboard_dir) if self.tensorboard_dir else None
+        try:
+            result = train(agent, callback=chain(self._on_event, board), stop_event=self.stop_event)
+        finally:
+            if board:
+                board.close()
         saved = None
         if result.status != "diverged" and result.episodes:
             saved = save_agent(agent, self.out_dir / self.name, metrics=training_metrics(agent, result),
                                history=result.episodes)
-        self._set(saved_path=saved, seconds=result.seconds)
+        from .agent import FrozenQ
+
+        self._set(saved_path=saved, seconds=result.seconds, q_function=FrozenQ.of(agent))
         return result.status, result.message + (f"; saved as {self.name}" if saved else "; nothing saved")
 
 
@@ -181,7 +203,8 @@ class JobRegistry:
         job.thread.start()
         return job.job_id
 
-    def submit(self, owner: str, config: AgentConfig, name: str | None = None) -> str:
+    def submit(self, owner: str, config: AgentConfig, name: str | None = None, tensorboard: bool = False) -> str:
+        """Queue a training run; with ``tensorboard`` it also logs to <runs>/tensorboard/<name>."""
         from .storage import runs_dir
 
         config.validate()
@@ -190,7 +213,8 @@ class JobRegistry:
             # names are reserved at submit time: two runs started in the same second must not collide
             run_name = unique_run_name(out_dir, name or default_run_name(config), taken=self._names)
             self._names.add(run_name)
-        return self.add(TrainingJob(self, owner, config, run_name, out_dir))
+        board_dir = out_dir / "tensorboard" / run_name if tensorboard else None
+        return self.add(TrainingJob(self, owner, config, run_name, out_dir, tensorboard_dir=board_dir))
 
     def get(self, job_id: str) -> BackgroundJob | None:
         return self._jobs.get(job_id)

@@ -166,3 +166,41 @@ def seeds_figure(rows: Sequence[Mapping[str, Any]], solved_at: float | None = No
         fig.add_hline(y=solved_at, line=dict(color="#2ca02c", dash="dash"), annotation_text="solved")
     fig.update_yaxes(title="greedy evaluation mean")
     return _layout(fig, "One config, many seeds", large, 360)
+
+
+ACTION_COLORS = ("#4575b4", "#d73027", "#1a9850")
+
+
+def q_heatmap_figure(qslice: Any, show: str = "policy", trajectory: np.ndarray | None = None,
+                     action_names: Sequence[str] = (), large: bool = False) -> go.Figure:
+    """The greedy policy ("policy"), one action's Q ("q0", "q1", ...) or the max Q ("value") over
+    a 2-D slice, with an episode's path through the same two dimensions drawn on top."""
+    x_name, y_name = qslice.names
+    n_actions = qslice.q.shape[-1]
+    if show == "policy":
+        z = qslice.greedy
+        scale = [[i / max(1, n_actions - 1), ACTION_COLORS[i % 3]] for i in range(n_actions)]
+        if n_actions == 2:
+            scale = [[0, ACTION_COLORS[0]], [0.5, ACTION_COLORS[0]], [0.5, ACTION_COLORS[1]], [1, ACTION_COLORS[1]]]
+        names = list(action_names) or [str(a) for a in range(n_actions)]
+        heat = go.Heatmap(x=qslice.xs, y=qslice.ys, z=z, zmin=0, zmax=n_actions - 1, colorscale=scale,
+                          colorbar=dict(tickvals=list(range(n_actions)), ticktext=names, title="greedy action"),
+                          hovertemplate=f"{x_name}=%{{x:.3f}}<br>{y_name}=%{{y:.3f}}<br>action %{{z}}<extra></extra>")
+        title = "Greedy policy"
+    else:
+        z = qslice.q.max(axis=-1) if show == "value" else qslice.q[..., int(show[1:])]
+        heat = go.Heatmap(x=qslice.xs, y=qslice.ys, z=z, colorscale="Viridis", colorbar=dict(title="Q"),
+                          hovertemplate=f"{x_name}=%{{x:.3f}}<br>{y_name}=%{{y:.3f}}<br>Q=%{{z:.2f}}<extra></extra>")
+        title = "max Q (state value)" if show == "value" else f"Q of action {show[1:]}"
+    fig = go.Figure(heat)
+    if trajectory is not None and len(trajectory):
+        i, j = qslice.dims
+        fig.add_trace(go.Scatter(x=trajectory[:, i], y=trajectory[:, j], mode="lines+markers", name="episode",
+                                 line=dict(color="white", width=4 if large else 2),
+                                 marker=dict(size=4, color="black"), showlegend=False))
+        fig.add_trace(go.Scatter(x=[trajectory[0, i]], y=[trajectory[0, j]], mode="markers", name="start",
+                                 marker=dict(size=14, color="white", line=dict(color="black", width=2)),
+                                 showlegend=False))
+    fig.update_xaxes(title=x_name, range=[float(qslice.xs[0]), float(qslice.xs[-1])])
+    fig.update_yaxes(title=y_name, range=[float(qslice.ys[0]), float(qslice.ys[-1])])
+    return _layout(fig, title, large, 420)

@@ -42,8 +42,9 @@ class Episode:
         return float(self.rewards.sum())
 
 
-def play_episode(policy, env_id: str, seed: int = 0, epsilon: float = 0.0, max_steps: int | None = None) -> Episode:
-    """Play one episode from ``reset(seed=seed)`` and keep every rendered frame.
+def play_episode(policy, env_id: str, seed: int = 0, epsilon: float = 0.0, max_steps: int | None = None,
+                 render: bool = True) -> Episode:
+    """Play one episode from ``reset(seed=seed)`` and keep every rendered frame (none if not ``render``).
 
     Greedy unless ``epsilon`` > 0 (exploration draws from a generator seeded with ``seed``), so
     a greedy episode here is exactly episode 0 of ``evaluate(..., seed=seed)``.
@@ -54,10 +55,10 @@ def play_episode(policy, env_id: str, seed: int = 0, epsilon: float = 0.0, max_s
     ensure_headless_display()
     start = time.perf_counter()
     try:
-        env = gym.make(env_id, render_mode="rgb_array")
+        env = gym.make(env_id, render_mode="rgb_array" if render else None)
     except gym.error.DependencyNotInstalled as exc:
         raise RenderError(f"{env_id} cannot render: {exc} (install gymnasium[classic-control])") from None
-    if "rgb_array" not in env.metadata.get("render_modes", []):
+    if render and "rgb_array" not in env.metadata.get("render_modes", []):
         env.close()
         raise RenderError(f"{env_id} cannot render rgb_array frames")
     rng = np.random.default_rng(seed)
@@ -67,7 +68,8 @@ def play_episode(policy, env_id: str, seed: int = 0, epsilon: float = 0.0, max_s
     has_q = hasattr(policy, "q_values")
     terminated = truncated = False
     try:
-        frames.append(_frame(env))
+        if render:
+            frames.append(_frame(env))
         while not (terminated or truncated):
             if max_steps is not None and len(actions) >= max_steps:
                 break
@@ -80,7 +82,8 @@ def play_episode(policy, env_id: str, seed: int = 0, epsilon: float = 0.0, max_s
             if epsilon > 0 and rng.random() < epsilon:
                 action = int(rng.integers(n_actions))
             obs, reward, terminated, truncated, _ = env.step(action)
-            frames.append(_frame(env))
+            if render:
+                frames.append(_frame(env))
             states.append(obs)
             actions.append(action)
             rewards.append(float(reward))
@@ -170,3 +173,19 @@ def _font(size: int) -> ImageFont.ImageFont:
         return ImageFont.load_default(size=size)
     except TypeError:  # Pillow < 10.1 has one size
         return ImageFont.load_default()
+
+
+def render_state(env_id: str, observation: np.ndarray) -> np.ndarray:
+    """The rgb_array frame of one observed state (for stepping through an episode frame by frame)."""
+    check_env_id(env_id)
+    ensure_headless_display()
+    env = gym.make(env_id, render_mode="rgb_array")
+    try:
+        env.reset(seed=0)
+        obs = np.asarray(observation, dtype=np.float64)
+        if env_id == "Acrobot-v1":  # observed cos/sin of the angles; the renderer wants the angles
+            obs = np.array([np.arctan2(obs[1], obs[0]), np.arctan2(obs[3], obs[2]), obs[4], obs[5]])
+        env.unwrapped.state = obs
+        return _frame(env)
+    finally:
+        env.close()

@@ -335,3 +335,36 @@ def import_agent_zip(data: bytes, dest_root: str | Path, name: str) -> Path:
         return final
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+# --- the runs list -------------------------------------------------------------------------
+
+def _own_run(path: str | Path) -> Path:
+    """A folder directly under the runs folder (pretrained agents cannot be renamed or deleted)."""
+    path = Path(path).resolve()
+    root = runs_dir().resolve()
+    if path.parent != root or not (path / "hparams.json").is_file():
+        raise AgentFolderError(f"{path}: not a run in {root}")
+    return path
+
+
+def rename_agent(path: str | Path, new_name: str) -> Path:
+    """Rename a run; the new name is made safe and must not be taken."""
+    from .jobs import unique_run_name
+
+    path = _own_run(path)
+    safe = unique_run_name(path.parent, new_name)
+    if safe != new_name.strip():
+        if (path.parent / new_name.strip()).exists():
+            raise AgentFolderError(f"a run named {new_name.strip()!r} already exists")
+    target = path.parent / safe
+    path.rename(target)
+    return target
+
+
+def delete_agent(path: str | Path) -> None:
+    """Delete a run's folder (moved aside first, so a crash never leaves half of it listed)."""
+    path = _own_run(path)
+    trash = path.parent / f".{path.name}.deleted-{uuid.uuid4().hex[:8]}"
+    path.rename(trash)
+    shutil.rmtree(trash, ignore_errors=True)

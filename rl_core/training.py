@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from .agent import QAgent, TrainingDiverged
@@ -178,3 +179,42 @@ def training_metrics(agent: QAgent, result: TrainResult) -> dict[str, Any]:
         "evaluations": [asdict(e) for e in result.evaluations],
         "trained_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
+
+
+class TensorBoardLogger:
+    """A training callback that writes the course's TensorBoard scalars (needs the tensorboard package).
+
+    Use it alone or chained: ``train(agent, callback=chain(TensorBoardLogger(dir), other))``.
+    """
+
+    def __init__(self, log_dir: str | Path):
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            raise ValueError("TensorBoard logs need the tensorboard package: pip install tensorboard") from None
+        self.writer = SummaryWriter(log_dir=str(log_dir))
+
+    def __call__(self, event: TrainEvent) -> None:
+        if isinstance(event, EpisodeRecord):
+            self.writer.add_scalar("train/reward", event.reward, event.episode)
+            self.writer.add_scalar("train/steps", event.steps, event.episode)
+            self.writer.add_scalar("train/epsilon", event.epsilon, event.episode)
+            if math.isfinite(event.loss):
+                self.writer.add_scalar("train/loss", event.loss, event.episode)
+        else:
+            self.writer.add_scalar("eval/mean_reward", event.mean, event.episode)
+            self.writer.add_scalar("eval/std_reward", event.std, event.episode)
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def chain(*callbacks: Callable[[TrainEvent], None] | None) -> Callable[[TrainEvent], None]:
+    """One callback that calls each of the given ones in order."""
+    active = [c for c in callbacks if c is not None]
+
+    def call_all(event: TrainEvent) -> None:
+        for callback in active:
+            callback(event)
+
+    return call_all

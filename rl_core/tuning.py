@@ -97,14 +97,34 @@ def default_storage_url() -> str:
 
 
 def open_storage(url: str | None) -> optuna.storages.BaseStorage:
-    """An Optuna storage, or ValueError naming the URL and why it cannot be used."""
+    """An Optuna storage, or ValueError naming the URL and why it cannot be used.
+
+    Workers that start together on a fresh database race to create Optuna's tables; the loser
+    of that race sees a duplicate-object error and simply tries again.
+    """
+    import sqlalchemy.exc
+
     url = url or default_storage_url()
-    try:
-        return optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True}
-                                          if not url.startswith("sqlite") else {})
-    except Exception as exc:  # SQLAlchemy raises many kinds for bad URLs, drivers and servers
-        reason = " ".join(str(exc).split())[:200] or type(exc).__name__
-        raise ValueError(f"storage {url!r} cannot be used: {reason}") from None
+    kwargs = {} if url.startswith("sqlite") else {"engine_kwargs": {"pool_pre_ping": True}}
+    for attempt in range(4):
+        try:
+            return optuna.storages.RDBStorage(url, **kwargs)
+        except sqlalchemy.exc.DBAPIError as exc:
+            # duplicate type/table/index from a concurrent schema creation: retry; anything else is fatal
+            duplicate = isinstance(exc, (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError)) or \
+                "already exists" in str(exc)
+            if not duplicate:
+                raise ValueError(f"storage {url!r} cannot be used: {_one_line(exc)}") from None
+            if attempt == 3:
+                raise ValueError(f"storage {url!r} cannot be used: {_one_line(exc)}") from None
+            time.sleep(0.5 * (attempt + 1))
+        except Exception as exc:  # SQLAlchemy raises many kinds for bad URLs, drivers and servers
+            raise ValueError(f"storage {url!r} cannot be used: {_one_line(exc)}") from None
+    raise AssertionError("unreachable")
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:200] or type(exc).__name__
 
 
 @dataclass

@@ -103,8 +103,9 @@ def test_evaluate_page_evaluates_and_renders(runs_dir):
     at.slider(key="eval_n").set_value(50).run()
     mean = next(m for m in at.metric if m.label == "mean reward")
     assert float(mean.value) == 500.0
+    frames_before = len(at.image)  # the step-through view's frame
     at.button(key="eval_render").click().run()
-    assert not at.exception and len(at.image) == 1
+    assert not at.exception and len(at.image) == frames_before + 1
     assert {"eval_download_gif", "eval_download_zip"} <= {b.key for b in at.get("download_button")}
 
 
@@ -171,3 +172,80 @@ def test_tune_page_flags_an_empty_search_space(runs_dir):
     at.multiselect(key="tune_params").set_value([]).run()
     assert any("search space is empty" in e.value for e in at.error)
     assert at.button(key="tune_start").disabled
+
+
+def test_presentation_mode_is_one_switch_remembered_across_pages(runs_dir):
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    assert at.toggle(key="presentation_toggle").value is False
+    at.toggle(key="presentation_toggle").set_value(True).run()
+    assert at.session_state["presentation"] is True
+    at.switch_page("pages/train.py").run()
+    assert not at.exception and at.session_state["presentation"] is True
+    # settings are tucked away on Train while presenting
+    assert not any(e.proto.expanded for e in at.expander if e.label in ("Learning", "Run"))
+    at.switch_page("pages/evaluate.py").run()
+    assert not at.exception and at.session_state["presentation"] is True
+
+
+def test_a_shared_link_restores_the_train_setup(runs_dir):
+    from rl_core.config import config_to_query, preset
+
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params.update(config_to_query(preset("deep-good", seed=77, batch_size=64), "deep-good"))
+    at.run()
+    at.switch_page("pages/train.py").run()
+    assert not at.exception and not at.warning
+    assert at.selectbox(key="train_preset").value == "deep-good"
+    assert at.number_input(key="hp_seed").value == 77
+    assert at.select_slider(key="hp_batch_size").value == 64
+    assert any("custom" in i.value for i in at.info)
+
+
+def test_a_bad_link_falls_back_with_a_notice(runs_dir):
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params.update({"preset": "deep-fast", "learning_rate": "fast", "batch_size": "-3"})
+    at.run()
+    at.switch_page("pages/train.py").run()
+    assert not at.exception
+    assert any("learning_rate" in w.value for w in at.warning)
+    assert at.number_input(key="hp_learning_rate").value == pytest.approx(2.5e-3)
+
+
+def test_the_q_function_is_shown_during_and_after_training(runs_dir):
+    at = open_page("pages/train.py")
+    at.toggle(key="train_show_q").set_value(True).run()
+    at.number_input(key="hp_n_episodes").set_value(3).run()
+    at.button(key="train_start").click().run()
+    deadline = time.time() + 90
+    while time.time() < deadline and not any("finished" in s.value for s in at.success):
+        time.sleep(0.5)
+        at.run()
+    assert not at.exception
+    assert at.selectbox(key="live_q_x").value == 2 and at.selectbox(key="live_q_y").value == 3
+
+
+def test_evaluate_page_steps_through_an_episode(runs_dir):
+    at = open_page("pages/evaluate.py")
+    at.slider(key="eval_n").set_value(20).run()
+    at.slider(key="eval_step").set_value(10).run()
+    assert not at.exception
+    assert any("action taken" in m.value for m in at.markdown)
+    assert len(at.image) >= 1  # the frame of step 10
+
+
+def test_runs_page_lists_renames_and_deletes(runs_dir):
+    import shutil
+
+    from rl_core.storage import PRETRAINED_DIR
+
+    shutil.copytree(PRETRAINED_DIR / "cartpole-linear-q", runs_dir / "a-run")
+    at = open_page("pages/runs.py")
+    assert at.selectbox(key="runs_chosen").value == "a-run"
+    at.text_input(key="runs_new_name").set_value("renamed-run").run()
+    at.button(key="runs_rename").click().run()
+    assert not at.exception and (runs_dir / "renamed-run").is_dir()
+    assert at.selectbox(key="runs_chosen").value == "renamed-run"
+    at.checkbox(key="runs_sure").check().run()
+    at.button(key="runs_delete").click().run()
+    assert not at.exception and not (runs_dir / "renamed-run").exists()

@@ -8,7 +8,7 @@ import pytest
 from rl_core.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
-TINY = ["--set", "nn_hidden_layers=[16]", "--set", "n_steps_warm_up_memory=64", "--set", "eval_episodes=3",
+TINY = ["--set", "nn_hidden_layers=[16]", "--set", "n_steps_warm_up_memory=64", "--set", "batch_size=16", "--set", "eval_episodes=3",
         "--set", "eval_every_episodes=2"]
 
 
