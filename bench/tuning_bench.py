@@ -1,0 +1,81 @@
+"""Optuna on this machine, with 1 and with 2 worker processes sharing one SQLite study.
+
+    python bench/tuning_bench.py search      # trials and time until a trial reaches 500 (at most 20 trials)
+    python bench/tuning_bench.py speedup     # a fixed number of trials: wall time with 1 vs 2 workers
+
+Each worker is `python -m rl_core tune`, exactly what a student would start on each machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import optuna  # noqa: E402
+
+from _common import machine  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_study(workers: int, trials_per_worker: int, episodes: int, target: float, extra: list[str]) -> dict:
+    tmp = Path(tempfile.mkdtemp(prefix="qlab-tune-"))
+    url = f"sqlite:///{tmp / 'study.db'}"
+    env = {**os.environ, "QLAB_RUNS_DIR": str(tmp / "runs"), "SDL_VIDEODRIVER": "dummy"}
+    command = [sys.executable, "-m", "rl_core", "tune", "--study", "bench", "--storage", url,
+               "--trials", str(trials_per_worker), "--episodes", str(episodes), "--target", str(target),
+               "--quiet", *extra]
+    # create the study first so the workers do not race to create the tables
+    optuna.create_study(study_name="bench", storage=url, direction="maximize", load_if_exists=True)
+    start = time.perf_counter()
+    procs = [subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(workers)]
+    outputs = [p.communicate() for p in procs]
+    wall = time.perf_counter() - start
+    for p, (out, err) in zip(procs, outputs):
+        if p.returncode != 0:
+            raise SystemExit(f"worker failed: {err.strip()}")
+    trials = optuna.load_study(study_name="bench", storage=url).trials
+    finished = [t for t in trials if t.state.name in ("COMPLETE", "PRUNED", "FAIL")]
+    reached = sorted((t for t in trials if t.value is not None and t.value >= target),
+                     key=lambda t: t.datetime_complete)
+    first = reached[0] if reached else None
+    return {
+        "workers": workers, "wall_seconds": round(wall, 1), "trials_finished": len(finished),
+        "complete": sum(t.state.name == "COMPLETE" for t in trials), "pruned": sum(t.state.name == "PRUNED" for t in trials),
+        "best": max((t.value for t in trials if t.value is not None), default=None),
+        "first_reaching_target": None if first is None else {
+            "trial": first.number, "trials_started_before": sum(t.datetime_start <= first.datetime_start for t in trials),
+            "seconds_from_start": round((first.datetime_complete - min(t.datetime_start for t in trials)).total_seconds(), 1),
+            "params": first.params},
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("mode", choices=["search", "speedup"])
+    args = parser.parse_args()
+    print(f"# {machine()}", flush=True)
+    if args.mode == "search":
+        # the course's search space (deep, [256, 256]) and objective: 200 episodes, 1000 greedy episodes
+        for workers in (1, 2):
+            result = run_study(workers, 20 // workers, episodes=200, target=500.0,
+                               extra=["--set", "nn_hidden_layers=[256,256]"])
+            print(json.dumps({"mode": "search", **result}), flush=True)
+    else:
+        fixed = ["--params", "learning_rate,discount_factor,freq_steps_update_target", "--eval-episodes", "200"]
+        for workers in (1, 2):
+            result = run_study(workers, 8 // workers, episodes=60, target=1e9, extra=fixed)
+            print(json.dumps({"mode": "speedup", **result}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
