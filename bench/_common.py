@@ -23,12 +23,10 @@ def machine() -> str:
 
 
 def parse_seeds(text: str) -> list[int]:
-    """"0-9" or "0,3,5" or "0-4,10"."""
-    seeds: list[int] = []
-    for part in text.split(","):
-        lo, _, hi = part.partition("-")
-        seeds.extend(range(int(lo), int(hi) + 1) if hi else [int(lo)])
-    return seeds
+    """"0-9" or "0,3,5" or "0-4,10" (the library's own parser)."""
+    from rl_core.tuning import parse_seed_list
+
+    return parse_seed_list(text)
 
 
 def git_commit() -> str:

@@ -172,6 +172,15 @@ def q_inspector(q_function, env_id: str, key: str, seed: int = 0) -> None:
                "dimensions vary along the way, while the heatmap holds them at the slider values).")
 
 
+def rerun_when_finished(state_key: str, state: str, done: bool) -> None:
+    """Called from a polling fragment: rerun the whole page once, when its job has just ended, so
+    that buttons and end-of-run actions outside the fragment catch up."""
+    previous = st.session_state.get(state_key)
+    st.session_state[state_key] = state
+    if done and previous in ("queued", "running"):
+        st.rerun(scope="app")
+
+
 def find_entry(entries: list[AgentEntry], name: str, source: str | None = None) -> AgentEntry | None:
     for entry in entries:
         if entry.name == name and (source is None or entry.source == source):

@@ -3,7 +3,9 @@
 import pandas as pd
 import streamlit as st
 
-from pages._ui import PRETRAINED_DEEP, agent_entries, entry_label, job_registry, load, session_id
+from pages._ui import (
+    PRETRAINED_DEEP, agent_entries, entry_label, job_registry, load, rerun_when_finished, session_id,
+)
 from rl_core.imitation import READY_MADE, ImitationJob, expert_data
 from rl_core.plots import imitation_figure
 from rl_core.storage import AgentFolderError
@@ -104,9 +106,7 @@ def live() -> None:
         st.plotly_chart(imitation_figure(snap.curves, large=bool(ss.get("presentation"))), key="imit_curves")
     if snap.results:
         st.dataframe(pd.DataFrame(snap.results).set_index("architecture"), width="stretch")
-    previous, ss.imit_last_state = ss.get("imit_last_state"), snap.state
-    if snap.done and previous in ("queued", "running"):
-        st.rerun(scope="app")
+    rerun_when_finished("imit_last_state", snap.state, snap.done)
 
 
 if snap is not None:

@@ -1,12 +1,12 @@
 """Train: pick an agent and a preset, move any hyperparameter, start, watch it learn live, stop."""
 
 import math
-import time
 
 import streamlit as st
 
 from pages._ui import (
-    PRETRAINED_DEEP, agent_entries, fill_train_widgets, find_entry, job_registry, q_inspector, session_id,
+    PRETRAINED_DEEP, agent_entries, fill_train_widgets, find_entry, job_registry, q_inspector, rerun_when_finished,
+    session_id,
 )
 from rl_core.config import (
     PRESET_DESCRIPTIONS, PRESET_NAMES, SUPPORTED_ENVS, AgentConfig, ConfigError, config_from_query, config_to_query,
@@ -226,10 +226,7 @@ with live_area:
             m1.metric("last episode reward", f"{last.reward:.0f}")
             m2.metric("epsilon", f"{last.epsilon:.3f}")
             m3.metric("best evaluation", f"{best:.1f}" if best is not None else "-")
-        previous = ss.get("train_last_state")
-        ss.train_last_state = snap.state
-        if snap.done and previous in ("queued", "running"):
-            st.rerun(scope="app")  # refresh the buttons and the end-of-run actions
+        rerun_when_finished("train_last_state", snap.state, snap.done)
 
     st.toggle("Look inside: the Q-function over two state dimensions, redrawn as it learns", key="train_show_q")
     if snap is None:

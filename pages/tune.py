@@ -3,11 +3,15 @@
 import pandas as pd
 import streamlit as st
 
-from pages._ui import PRETRAINED_DEEP, agent_entries, fill_train_widgets, find_entry, job_registry, session_id
+from pages._ui import (
+    PRETRAINED_DEEP, agent_entries, fill_train_widgets, find_entry, job_registry, rerun_when_finished,
+    session_id,
+)
 from rl_core.config import PRESET_NAMES, preset
 from rl_core.plots import seeds_figure
-from rl_core.tuning import COURSE_SPACE, ParamSpec, SeedsJob, TuningJob, TuningSetup, load_or_create_study, \
-    parse_seed_list, trials_table
+from rl_core.tuning import (
+    SPACES, ParamSpec, SeedsJob, TuningJob, TuningSetup, load_or_create_study, parse_seed_list, trials_table,
+)
 
 ss = st.session_state
 registry = job_registry()
@@ -26,16 +30,16 @@ kind = c2.radio("agent", ["deep", "linear"], horizontal=True, key="tune_kind")
 base = "deep-fast" if kind == "deep" else "linear-fast"
 st.caption(f"What is not searched comes from `{base}`. Studies are stored in a SQLite file under the runs "
            "folder; from the command line, any Optuna storage URL (PostgreSQL) lets several machines share one.")
-searchable = [n for n in COURSE_SPACE if n != "seed"]
-chosen = st.multiselect("hyperparameters to search", searchable + ["seed"],
-                        default=["learning_rate", "discount_factor", "batch_size", "freq_steps_train",
-                                 "freq_steps_update_target", "n_gradient_steps", "steps_epsilon_decay"],
-                        key="tune_params")
+space_name = st.radio("search space", list(SPACES), horizontal=True, key="tune_space",
+                      format_func={"focused": "ours (around deep-fast)", "course": "the course's"}.get)
+base_space = SPACES[space_name]
+chosen = st.multiselect("hyperparameters to search", list(base_space), default=list(base_space),
+                        key=f"tune_params_{space_name}")
 space: dict[str, ParamSpec] = {}
 errors: list[str] = []
 with st.expander("ranges", expanded=False):
     for name in chosen:
-        spec = COURSE_SPACE[name]
+        spec = base_space[name]
         if spec.kind == "categorical":
             picked = st.multiselect(name, list(spec.choices), default=list(spec.choices), key=f"tune_choice_{name}")
             space[name] = ParamSpec("categorical", choices=tuple(picked))
@@ -116,9 +120,7 @@ def study_view() -> None:
                      disabled=not agent_path or pretrained is None):
             ss.compare_selection = [str(pretrained.path), agent_path]
             st.switch_page("pages/compare.py")
-    previous, ss.tune_last_state = ss.get("tune_last_state"), snap["state"]
-    if snap["done"] and previous in ("queued", "running"):
-        st.rerun(scope="app")
+    rerun_when_finished("tune_last_state", snap["state"], snap["done"])
 
 
 if snap is not None:
@@ -164,9 +166,7 @@ def seeds_view() -> None:
         solved_at = 475.0 if config.env_id == "CartPole-v1" else None
         st.plotly_chart(seeds_figure(snap["rows"], solved_at=solved_at), key="seeds_plot")
         st.dataframe(pd.DataFrame(snap["rows"]).set_index("seed"), width="stretch")
-    previous, ss.seeds_last_state = ss.get("seeds_last_state"), snap["state"]
-    if snap["done"] and previous in ("queued", "running"):
-        st.rerun(scope="app")
+    rerun_when_finished("seeds_last_state", snap["state"], snap["done"])
 
 
 if seeds_snap is not None:

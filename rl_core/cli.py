@@ -196,19 +196,19 @@ def _parse_widths(text: str) -> list[int]:
 def cmd_tune(args: argparse.Namespace) -> int:
     import torch
 
-    from .tuning import COURSE_SPACE, TuningSetup, run_worker
+    from .tuning import SPACES, TuningSetup, run_worker
 
     torch.set_num_threads(1)
-    space = dict(COURSE_SPACE)
+    space = dict(SPACES[args.space])
     if args.params is not None:
         names = [n.strip() for n in args.params.split(",") if n.strip()]
-        unknown = [n for n in names if n not in COURSE_SPACE]
+        unknown = [n for n in names if n not in space]
         if unknown:
-            raise CliError(f"--params: {unknown[0]!r} is not in the search space ({', '.join(COURSE_SPACE)})")
-        space = {n: COURSE_SPACE[n] for n in names}
+            raise CliError(f"--params: {unknown[0]!r} is not in the {args.space} search space ({', '.join(space)})")
+        space = {n: space[n] for n in names}
     setup = TuningSetup(study_name=args.study, storage_url=args.storage, base_preset=args.preset, env_id=args.env,
                         space=space, episodes=args.episodes, eval_episodes=args.eval_episodes,
-                        target=args.target, fixed=_parse_set(args.set or []))
+                        target=args.target, fixed=_parse_set(args.set or []), prune=not args.no_pruning)
 
     def progress(trial) -> None:
         if not args.quiet:
@@ -324,11 +324,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--storage", default=None, help="an Optuna storage URL; default: a SQLite file under runs/")
     p.add_argument("--preset", default="deep-fast", choices=PRESET_NAMES, help="values for what is not searched")
     p.add_argument("--env", default="CartPole-v1", choices=SUPPORTED_ENVS)
+    p.add_argument("--space", default="focused", choices=["focused", "course"],
+                   help="the search space: ours around deep-fast, or the course's")
     p.add_argument("--params", default=None, help="comma-separated hyperparameters to search (default: all)")
     p.add_argument("--trials", type=_positive_int, default=20)
     p.add_argument("--episodes", type=_positive_int, default=200, help="training episodes per trial")
     p.add_argument("--eval-episodes", type=_positive_int, default=1000)
     p.add_argument("--target", type=float, default=500.0, help="stop the study once a trial reaches this")
+    p.add_argument("--no-pruning", action="store_true", help="let every trial train all its episodes")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="fix a hyperparameter in every trial")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_tune)

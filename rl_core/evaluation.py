@@ -77,6 +77,26 @@ def _actions(policy: Policy, states: np.ndarray, epsilon: float, rng: np.random.
     return actions
 
 
+def _play_all(policy: Policy, venv, obs: np.ndarray, epsilon: float, rng: np.random.Generator,
+              n_actions: int) -> tuple[np.ndarray, np.ndarray]:
+    """Step every episode of a vector env until each has ended once, asking only the running ones
+    for actions. Finished envs auto-reset on their next step; masking ignores what follows."""
+    n = len(obs)
+    rewards = np.zeros(n)
+    lengths = np.zeros(n, dtype=np.int64)
+    running = np.ones(n, dtype=bool)
+    actions = np.zeros(n, dtype=np.int64)
+    while running.any():
+        idx = np.flatnonzero(running)
+        actions[idx] = _actions(policy, obs[idx], epsilon, rng, n_actions)
+        obs, reward, terminated, truncated, _ = venv.step(actions)
+        rewards[idx] += reward[idx]
+        lengths[idx] += 1
+        running[idx[terminated[idx] | truncated[idx]]] = False
+    venv.close()
+    return rewards, lengths
+
+
 def _cartpole_chunk(policy: Policy, seeds: range, epsilon: float, rng: np.random.Generator,
                     max_steps: int) -> tuple[np.ndarray, np.ndarray]:
     """Gymnasium's numpy CartPoleVectorEnv, its start states set to those of single-env resets."""
@@ -91,41 +111,14 @@ def _cartpole_chunk(policy: Policy, seeds: range, epsilon: float, rng: np.random
                         max_episode_steps=max_steps)
     venv.reset(seed=seeds.start)
     venv.unwrapped.state = starts
-    obs = starts.T.astype(np.float32)
-    rewards = np.zeros(n)
-    lengths = np.zeros(n, dtype=np.int64)
-    running = np.ones(n, dtype=bool)
-    actions = np.zeros(n, dtype=np.int64)
-    while running.any():
-        idx = np.flatnonzero(running)
-        actions[idx] = _actions(policy, obs[idx], epsilon, rng, 2)
-        obs, reward, terminated, truncated, _ = venv.step(actions)
-        # Finished envs are auto-reset by the vector env on the next step; masking ignores them.
-        rewards[idx] += reward[idx]
-        lengths[idx] += 1
-        running[idx[terminated[idx] | truncated[idx]]] = False
-    venv.close()
-    return rewards, lengths
+    return _play_all(policy, venv, starts.T.astype(np.float32), epsilon, rng, 2)
 
 
 def _generic_chunk(policy: Policy, env_id: str, seeds: range, epsilon: float, rng: np.random.Generator,
                    n_actions: int) -> tuple[np.ndarray, np.ndarray]:
-    n = len(seeds)
-    venv = gym.make_vec(env_id, num_envs=n, vectorization_mode="sync")
+    venv = gym.make_vec(env_id, num_envs=len(seeds), vectorization_mode="sync")
     obs, _ = venv.reset(seed=seeds.start)  # sub-env j is reset with seed start + j
-    rewards = np.zeros(n)
-    lengths = np.zeros(n, dtype=np.int64)
-    running = np.ones(n, dtype=bool)
-    actions = np.zeros(n, dtype=np.int64)
-    while running.any():
-        idx = np.flatnonzero(running)
-        actions[idx] = _actions(policy, obs[idx], epsilon, rng, n_actions)
-        obs, reward, terminated, truncated, _ = venv.step(actions)
-        rewards[idx] += reward[idx]
-        lengths[idx] += 1
-        running[idx[terminated[idx] | truncated[idx]]] = False
-    venv.close()
-    return rewards, lengths
+    return _play_all(policy, venv, obs, epsilon, rng, n_actions)
 
 
 def evaluate(policy: Policy, env_id: str = "CartPole-v1", n_episodes: int = 1000, seed: int = 0,

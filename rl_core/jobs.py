@@ -13,11 +13,12 @@ import threading
 import time
 import traceback
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from collections.abc import Callable
 from typing import Any
 
+from .agent import FrozenQ, QAgent
 from .config import AgentConfig
 from .training import EpisodeRecord, EvalRecord, TensorBoardLogger, TrainEvent, chain, train, training_metrics
 
@@ -142,8 +143,6 @@ class TrainingJob(BackgroundJob):
             )
 
     def _on_event(self, event: TrainEvent) -> None:
-        from .agent import FrozenQ
-
         frozen = None
         now = time.monotonic()
         if self._agent is not None and now - self._frozen_at >= 0.5:
@@ -162,8 +161,7 @@ class TrainingJob(BackgroundJob):
             self._updated_at = time.time()
 
     def work(self) -> tuple[str, str]:
-        from .agent import QAgent
-        from .storage import save_agent
+        from .storage import save_agent  # storage imports this module for run names
 
         agent = self._agent = QAgent(self.config)
         board = TensorBoardLogger(self.tensorboard_dir) if self.tensorboard_dir else None
@@ -176,8 +174,6 @@ class TrainingJob(BackgroundJob):
         if result.status != "diverged" and result.episodes:
             saved = save_agent(agent, self.out_dir / self.name, metrics=training_metrics(agent, result),
                                history=result.episodes)
-        from .agent import FrozenQ
-
         self._set(saved_path=saved, seconds=result.seconds, q_function=FrozenQ.of(agent))
         return result.status, result.message + (f"; saved as {self.name}" if saved else "; nothing saved")
 

@@ -123,7 +123,7 @@ def episode_gif(episode: Episode, speed: float = 1.0, stride: int | None = None,
     labels = None
     if overlay:
         names = ACTION_NAMES.get(episode.env_id)
-        labels = [f"step 0  start"] + [
+        labels = ["step 0  start"] + [
             f"step {t + 1}  {names[a] if names else a}" for t, a in enumerate(episode.actions.tolist())]
     return frames_to_gif(episode.frames, fps=episode.fps, speed=speed, stride=stride, width=width, labels=labels)
 

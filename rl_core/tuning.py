@@ -15,7 +15,6 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import optuna
@@ -74,6 +73,21 @@ COURSE_SPACE: dict[str, ParamSpec] = {
     "steps_epsilon_decay": ParamSpec("categorical", choices=(1000, 10_000, 100_000)),
     "seed": ParamSpec("int", 0, 2**30 - 1),
 }
+
+
+# Ours: the region around deep-fast that tuning it showed to work (bench/RESULTS.md), still wide
+# enough that a student sees good and bad trials.
+FOCUSED_SPACE: dict[str, ParamSpec] = {
+    "learning_rate": ParamSpec("loguniform", 5e-4, 5e-3),
+    "discount_factor": ParamSpec("categorical", choices=(0.95, 0.99)),
+    "batch_size": ParamSpec("categorical", choices=(64, 128)),
+    "freq_steps_train": ParamSpec("categorical", choices=(1, 2, 4, 8)),
+    "freq_steps_update_target": ParamSpec("categorical", choices=(100, 250, 500)),
+    "n_gradient_steps": ParamSpec("categorical", choices=(1, 2)),
+    "steps_epsilon_decay": ParamSpec("categorical", choices=(2000, 5000, 10_000)),
+    "seed": ParamSpec("int", 0, 2**30 - 1),
+}
+SPACES: dict[str, dict[str, ParamSpec]] = {"focused": FOCUSED_SPACE, "course": COURSE_SPACE}
 
 
 def suggest(trial: optuna.Trial, space: Mapping[str, ParamSpec]) -> dict[str, Any]:
@@ -140,6 +154,7 @@ class TuningSetup:
     eval_episodes: int = 1000
     target: float | None = 500.0
     fixed: dict[str, Any] = field(default_factory=dict)  # overrides kept the same in every trial
+    prune: bool = True  # stop trials whose periodic evaluations trail the median of earlier ones
 
     def check(self) -> None:
         if not self.study_name or not self.study_name.strip():
@@ -164,10 +179,11 @@ class TrialDiverged(RuntimeError):
 
 
 def load_or_create_study(setup: TuningSetup) -> optuna.Study:
-    return optuna.create_study(
-        study_name=setup.study_name, storage=open_storage(setup.storage_url), direction="maximize",
-        load_if_exists=True, pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=50),
-    )
+    # DQN often takes off only after ~100 episodes: judging earlier prunes the late bloomers
+    pruner = (optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=100) if setup.prune
+              else optuna.pruners.NopPruner())
+    return optuna.create_study(study_name=setup.study_name, storage=open_storage(setup.storage_url),
+                               direction="maximize", load_if_exists=True, pruner=pruner)
 
 
 def run_worker(setup: TuningSetup, n_trials: int, stop_event: threading.Event | None = None,

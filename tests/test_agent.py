@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from rl_core.agent import QAgent, RandomAgent, TrainingDiverged
+from rl_core.agent import QAgent, RandomAgent
 from rl_core.config import AgentConfig, ConfigError, preset
 from rl_core.evaluation import evaluate
 from rl_core.training import EpisodeRecord, EvalRecord, train

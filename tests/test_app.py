@@ -153,7 +153,7 @@ def test_imitation_page_generates_data_and_trains_a_tiny_model(runs_dir):
 def test_tune_page_runs_a_tiny_study(runs_dir):
     at = open_page("pages/tune.py")
     at.text_input(key="tune_study").set_value("apptest-study").run()
-    at.multiselect(key="tune_params").set_value(["learning_rate"]).run()
+    at.multiselect(key="tune_params_focused").set_value(["learning_rate"]).run()
     at.number_input(key="tune_trials").set_value(2).run()
     at.number_input(key="tune_episodes").set_value(10).run()
     at.number_input(key="tune_eval_episodes").set_value(10).run()
@@ -169,7 +169,7 @@ def test_tune_page_runs_a_tiny_study(runs_dir):
 
 def test_tune_page_flags_an_empty_search_space(runs_dir):
     at = open_page("pages/tune.py")
-    at.multiselect(key="tune_params").set_value([]).run()
+    at.multiselect(key="tune_params_focused").set_value([]).run()
     assert any("search space is empty" in e.value for e in at.error)
     assert at.button(key="tune_start").disabled
 

@@ -1,6 +1,5 @@
 """Issue 7's library side: the Q-function slice, shareable links, lasting runs, TensorBoard."""
 
-import json
 import subprocess
 import sys
 from pathlib import Path

@@ -79,6 +79,13 @@ def open_page(page: Page, url: str, heading: str) -> None:
     expect(page.get_by_test_id("stException")).to_have_count(0)
 
 
+def settled(locator):
+    """The element once the page has settled: during a rerun Streamlit briefly shows the old
+    element beside its replacement, and acting on either then is a race."""
+    expect(locator).to_have_count(1)
+    return locator
+
+
 def chart_points(page: Page) -> int:
     """How many episodes the live reward chart holds (Plotly keeps its data on the div)."""
     return page.evaluate("""() => {
@@ -105,14 +112,16 @@ def test_home_plays_the_pretrained_agent_in_one_click(page, app_url):
 
 def test_train_live_then_stop(page, app_url):
     open_page(page, f"{app_url}/train", "Train an agent")
-    episodes = page.get_by_label("episodes", exact=True)
+    episodes = settled(page.get_by_label("episodes", exact=True))
     episodes.fill("100000")
     episodes.press("Enter")
-    page.get_by_label("run name (optional)").fill("e2e-run")
-    page.get_by_label("run name (optional)").press("Enter")
+    expect(episodes).to_have_value("100000")
+    run_name = settled(page.get_by_label("run name (optional)"))
+    run_name.fill("e2e-run")
+    run_name.press("Enter")
     # never stop early: the run must still be going when we press Stop
-    page.get_by_text("stop once an evaluation reaches").click()
-    start = page.get_by_role("button", name="Start training")
+    settled(page.get_by_text("stop once an evaluation reaches")).click()
+    start = settled(page.get_by_role("button", name="Start training"))
     expect(start).to_be_enabled()
     start.click()
     expect(page.get_by_text("Live training")).to_be_visible()

@@ -84,7 +84,7 @@ def test_two_workers_share_a_study_in_postgresql(tmp_path):
 @pytest.mark.parametrize("argv,needle", [
     (["tune", "--study", "x", "--storage", "nonsense://nowhere", "--trials", "1"], "storage 'nonsense://nowhere' cannot be used"),
     (["tune", "--study", "x", "--params", ",", "--trials", "1"], "search space is empty"),
-    (["tune", "--study", "x", "--params", "colour", "--trials", "1"], "'colour' is not in the search space"),
+    (["tune", "--study", "x", "--params", "colour", "--trials", "1"], "'colour' is not in the focused search space"),
     (["seeds", "--seeds", "a-b"], "seeds must look like 0-9"),
 ])
 def test_bad_tuning_arguments_exit_2_with_one_line(argv, needle, capsys, runs_dir):
@@ -119,3 +119,11 @@ def test_cli_seeds_prints_json(capsys):
     code = main(["seeds", "--seeds", "0-1", "--episodes", "2", "--eval-episodes", "2", "--workers", "2", *TINY_SET])
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert code == 0 and result["seeds"] == [0, 1] and len(result["means"]) == 2 and "solved_share" in result
+
+
+def test_pruning_can_be_turned_off(tmp_path):
+    from rl_core.tuning import load_or_create_study
+
+    url = f"sqlite:///{tmp_path / 'p.db'}"
+    assert isinstance(load_or_create_study(tiny_setup("a", url)).pruner, optuna.pruners.MedianPruner)
+    assert isinstance(load_or_create_study(tiny_setup("b", url, prune=False)).pruner, optuna.pruners.NopPruner)
