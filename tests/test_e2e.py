@@ -131,6 +131,8 @@ def test_train_live_then_stop(page, app_url):
     page.wait_for_function(f"() => document.querySelector('.js-plotly-plot').data[0].x.length > {first}",
                            timeout=30_000)
     assert chart_points(page) > first  # the chart follows the training thread
+    # the navigation stays usable while the live fragment polls (it once vanished on every poll)
+    expect(page.get_by_role("link", name="Evaluate & replay")).to_be_visible()
     page.get_by_role("button", name="Stop").click()
     expect(page.get_by_text("stopped", exact=False).first).to_be_visible(timeout=30_000)
     expect(page.get_by_role("button", name="Compare with the pretrained agent")).to_be_visible()

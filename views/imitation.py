@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from pages._ui import (
+from views._ui import (
     PRETRAINED_DEEP, agent_entries, entry_label, job_registry, load, rerun_when_finished, session_id,
 )
 from rl_core.imitation import READY_MADE, ImitationJob, expert_data
@@ -119,9 +119,11 @@ st.markdown(
     "- **Overfitting.** A big network given few rows can drive its *training* loss towards zero while the "
     "*test* loss stops falling and then rises: it is memorising the rows instead of learning the rule. "
     "The gap between the solid (train) and dashed (test) curves is the sign.\n"
-    "- **More data** is the cure that always works: with ten times the rows, memorising stops paying and "
+    "- **More data** is the surest cure: with ten times the rows, memorising stops paying and "
     "the same network generalises. Try 10,000 training rows with [256, 256].\n"
-    "- **The surprise.** Look at the *policy mean reward* column: a classifier that agrees with the expert "
-    "90% of the time can still drop the pole, because its mistakes are not spread evenly. They pile up in "
-    "the states the expert rarely visits, and once it makes one, it drifts into more such states."
+    "- **Accuracy is not balance.** Compare the *test accuracy* and *policy mean reward* columns. In many "
+    "states both pushes keep the pole up, and a classifier can disagree with the expert there at no cost: a "
+    "model that gets one state in six 'wrong' may still balance for all 500 steps. Elsewhere one wrong push "
+    "starts a drift into states the expert never visited, where the model has no examples and errs more: "
+    "the linear model loses the pole long before the time limit. What matters is *where* the mistakes fall.\n"
 )
