@@ -17,6 +17,19 @@ def open_page(page: str) -> AppTest:
     return at
 
 
+def finished(at: AppTest) -> bool:
+    return any("finished" in s.value for s in at.success)
+
+
+def rerun_until_finished(at: AppTest, timeout: float = 90) -> AppTest:
+    """Rerun the page, as the browser's polling would, until a background job reports finished."""
+    deadline = time.time() + timeout
+    while time.time() < deadline and not finished(at):
+        time.sleep(0.5)
+        at.run()
+    return at
+
+
 def keys(at: AppTest, kind: str) -> set:
     return {w.key for w in getattr(at, kind)}
 
@@ -84,11 +97,8 @@ def test_a_tiny_training_finishes_and_appears_in_evaluate(runs_dir):
     at.text_input(key="train_run_name").set_value("apptest-run").run()
     at.button(key="train_start").click().run()
     assert not at.exception
-    deadline = time.time() + 90
-    while time.time() < deadline and not any("finished" in s.value for s in at.success):
-        time.sleep(0.5)
-        at.run()
-    assert any("finished" in s.value for s in at.success), [m.value for m in at.markdown]
+    rerun_until_finished(at)
+    assert finished(at), [m.value for m in at.markdown]
     assert (runs_dir / "apptest-run" / "model.pt").is_file()
     assert {"train_compare", "train_evaluate"} <= keys(at, "button")
     at.switch_page("views/evaluate.py").run()
@@ -140,11 +150,8 @@ def test_imitation_page_generates_data_and_trains_a_tiny_model(runs_dir):
     at.multiselect(key="imit_archs").set_value(["linear"]).run()
     at.slider(key="imit_epochs").set_value(2).run()
     at.button(key="imit_start").click().run()
-    deadline = time.time() + 90
-    while time.time() < deadline and not any("finished" in s.value for s in at.success):
-        time.sleep(0.5)
-        at.run()
-    assert any("finished" in s.value for s in at.success)
+    rerun_until_finished(at)
+    assert finished(at)
     assert len(at.dataframe) == 2  # the preview and the results table
     at.number_input(key="imit_test_seed").set_value(0).run()
     assert any("must differ" in e.value for e in at.error)
@@ -158,11 +165,8 @@ def test_tune_page_runs_a_tiny_study(runs_dir):
     at.number_input(key="tune_episodes").set_value(10).run()
     at.number_input(key="tune_eval_episodes").set_value(10).run()
     at.button(key="tune_start").click().run()
-    deadline = time.time() + 120
-    while time.time() < deadline and not any("finished" in s.value for s in at.success):
-        time.sleep(1)
-        at.run()
-    assert any("finished" in s.value for s in at.success), [e.value for e in at.error]
+    rerun_until_finished(at, timeout=120)
+    assert finished(at), [e.value for e in at.error]
     assert len(at.dataframe) >= 1
     assert (runs_dir / "tuning" / "apptest-study" / "trial-0001" / "model.pt").is_file()
 
@@ -217,10 +221,7 @@ def test_the_q_function_is_shown_during_and_after_training(runs_dir):
     at.toggle(key="train_show_q").set_value(True).run()
     at.number_input(key="hp_n_episodes").set_value(3).run()
     at.button(key="train_start").click().run()
-    deadline = time.time() + 90
-    while time.time() < deadline and not any("finished" in s.value for s in at.success):
-        time.sleep(0.5)
-        at.run()
+    rerun_until_finished(at)
     assert not at.exception
     assert at.selectbox(key="live_q_x").value == 2 and at.selectbox(key="live_q_y").value == 3
 
