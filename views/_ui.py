@@ -172,6 +172,17 @@ def q_inspector(q_function, env_id: str, key: str, seed: int = 0) -> None:
                "dimensions vary along the way, while the heatmap holds them at the slider values).")
 
 
+def job_status(state: str, message: str, queue_position: int | None, running=None, queued_note: str = "") -> None:
+    """A background job's status line: its place in the queue, its progress (``running`` draws a
+    richer one), or how it ended."""
+    if state == "queued":
+        st.info(f"Queued: position {queue_position}{queued_note}.")
+    elif state == "running":
+        running() if running is not None else st.caption(message)
+    else:
+        (st.error if state in ("diverged", "failed") else st.success)(f"**{state}**: {message}")
+
+
 def rerun_when_finished(state_key: str, state: str, done: bool) -> None:
     """Called from a polling fragment: rerun the whole page once, when its job has just ended, so
     that buttons and end-of-run actions outside the fragment catch up."""

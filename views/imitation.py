@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from views._ui import (
-    PRETRAINED_DEEP, agent_entries, entry_label, job_registry, load, rerun_when_finished, session_id,
+    PRETRAINED_DEEP, agent_entries, entry_label, job_registry, job_status, load, rerun_when_finished, session_id,
 )
 from rl_core.imitation import READY_MADE, ImitationJob, expert_data
 from rl_core.plots import imitation_figure
@@ -96,12 +96,7 @@ if b2.button("Stop", icon=":material/stop:", key="imit_stop", disabled=not busy)
 @st.fragment(run_every=0.75 if busy else None)
 def live() -> None:
     snap = registry.snapshot(ss.imit_job)
-    if snap.state == "queued":
-        st.info(f"Queued: position {snap.queue_position}.")
-    elif snap.state == "running":
-        st.caption(snap.message)
-    else:
-        (st.error if snap.state == "failed" else st.success)(f"**{snap.state}**: {snap.message}")
+    job_status(snap.state, snap.message, snap.queue_position)
     if snap.curves:
         st.plotly_chart(imitation_figure(snap.curves, large=bool(ss.get("presentation"))), key="imit_curves")
     if snap.results:

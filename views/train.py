@@ -5,8 +5,8 @@ import math
 import streamlit as st
 
 from views._ui import (
-    PRETRAINED_DEEP, agent_entries, fill_train_widgets, find_entry, job_registry, q_inspector, rerun_when_finished,
-    session_id,
+    PRETRAINED_DEEP, agent_entries, fill_train_widgets, find_entry, job_registry, job_status, q_inspector,
+    rerun_when_finished, session_id,
 )
 from rl_core.config import (
     PRESET_DESCRIPTIONS, PRESET_NAMES, SUPPORTED_ENVS, AgentConfig, ConfigError, config_from_query, config_to_query,
@@ -199,10 +199,8 @@ with live_area:
             return
         large = bool(ss.get("presentation", False))
         solved = env_spec(snap.config.env_id).solved_reward
-        if snap.state == "queued":
-            st.info(f"Queued: position {snap.queue_position} (at most {registry.max_running} trainings run at once "
-                    "on this server).")
-        elif snap.state == "running":
+
+        def progress_line() -> None:
             eta = snap.eta_seconds
             st.markdown(
                 f"**{snap.name}** · episode **{snap.episode}** of {snap.config.n_episodes} · "
@@ -210,9 +208,9 @@ with live_area:
                 + (f" · at most ~{eta:.0f} s left" if eta is not None else "")
             )
             st.progress(min(1.0, snap.episode / snap.config.n_episodes))
-        else:
-            text = f"**{snap.state}**: {snap.message}"
-            (st.error if snap.state in ("diverged", "failed") else st.success)(text)
+
+        job_status(snap.state, snap.message, snap.queue_position, running=progress_line,
+                   queued_note=f" (at most {registry.max_running} trainings run at once on this server)")
         if snap.episodes:
             st.plotly_chart(training_figure(snap.episodes, snap.evaluations, solved_reward=solved, large=large,
                                             meta={"updated_at": snap.updated_at, "episode": snap.episode}),

@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from views._ui import (
-    PRETRAINED_DEEP, agent_entries, fill_train_widgets, find_entry, job_registry, rerun_when_finished,
+    PRETRAINED_DEEP, agent_entries, fill_train_widgets, find_entry, job_registry, job_status, rerun_when_finished,
     session_id,
 )
 from rl_core.config import PRESET_NAMES, preset
@@ -86,12 +86,7 @@ if b2.button("Stop", icon=":material/stop:", key="tune_stop", disabled=not busy)
 @st.fragment(run_every=2.0 if busy else None)
 def study_view() -> None:
     snap = registry.snapshot(ss.tune_job)
-    if snap["state"] == "queued":
-        st.info(f"Queued: position {snap['queue_position']}.")
-    elif snap["state"] == "running":
-        st.caption(snap["message"])
-    else:
-        (st.error if snap["state"] == "failed" else st.success)(f"**{snap['state']}**: {snap['message']}")
+    job_status(snap["state"], snap["message"], snap["queue_position"])
     study = load_or_create_study(TuningSetup(study_name=ss.tune_study_running))
     rows = trials_table(study)
     if rows:
@@ -111,8 +106,7 @@ def study_view() -> None:
         st.markdown(f"**Best: trial {best.number}**, {best.value:.2f}")
         s1, s2 = st.columns(2)
         if s1.button("Send to Train", icon=":material/model_training:", key="tune_to_train"):
-            params = {k: v for k, v in best.params.items()}
-            fill_train_widgets(preset(base, **params), base)
+            fill_train_widgets(preset(base, **best.params), base)
             st.switch_page("views/train.py")
         agent_path = best.user_attrs.get("agent_path")
         pretrained = find_entry(agent_entries(), PRETRAINED_DEEP, "pretrained")
@@ -157,10 +151,7 @@ if r2.button("Stop", icon=":material/stop:", key="seeds_stop", disabled=not seed
 @st.fragment(run_every=1.0 if seeds_busy else None)
 def seeds_view() -> None:
     snap = registry.snapshot(ss.seeds_job)
-    if snap["state"] in ("queued", "running"):
-        st.caption(snap["message"])
-    else:
-        (st.error if snap["state"] == "failed" else st.success)(f"**{snap['state']}**: {snap['message']}")
+    job_status(snap["state"], snap["message"], snap["queue_position"])
     if snap["rows"]:
         config = preset(ss.seeds_preset)
         solved_at = 475.0 if config.env_id == "CartPole-v1" else None
