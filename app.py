@@ -1,9 +1,4 @@
-"""Q-Lab: the router. Holds only what every page shares (page config, navigation, presentation mode).
-
-The pages live in views/, not pages/: Streamlit (1.67) wraps any app with a pages/ folder beside
-its entry script in its legacy multipage mode, which wipes the sidebar, navigation included,
-every time a fragment reruns, i.e. all the time while the live charts poll a training run.
-"""
+"""Q-Lab: the router. Holds only what every page shares (page config, navigation, presentation mode)."""
 
 import os
 
@@ -14,14 +9,14 @@ os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # pygame renders headless on 
 st.set_page_config(page_title="Q-Lab", page_icon=":material/target:", layout="wide")
 
 pages = [
-    st.Page("views/home.py", title="Home", icon=":material/home:", default=True),
-    st.Page("views/environment.py", title="Environment", icon=":material/public:"),
-    st.Page("views/train.py", title="Train", icon=":material/model_training:"),
-    st.Page("views/evaluate.py", title="Evaluate & replay", icon=":material/movie:"),
-    st.Page("views/compare.py", title="Compare", icon=":material/compare:"),
-    st.Page("views/imitation.py", title="Imitation", icon=":material/school:"),
-    st.Page("views/tune.py", title="Tune", icon=":material/tune:"),
-    st.Page("views/runs.py", title="Runs", icon=":material/history:"),
+    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("pages/environment.py", title="Environment", icon=":material/public:"),
+    st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
+    st.Page("pages/evaluate.py", title="Evaluate & replay", icon=":material/movie:"),
+    st.Page("pages/compare.py", title="Compare", icon=":material/compare:"),
+    st.Page("pages/imitation.py", title="Imitation", icon=":material/school:"),
+    st.Page("pages/tune.py", title="Tune", icon=":material/tune:"),
+    st.Page("pages/runs.py", title="Runs", icon=":material/history:"),
 ]
 page = st.navigation(pages)
 

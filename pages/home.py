@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from views._ui import PRETRAINED_DEEP, agent_entries, find_entry, replay_gif, show_gif
+from pages._ui import PRETRAINED_DEEP, agent_entries, find_entry, replay_gif, show_gif
 
 st.title(":material/target: Q-Lab")
 st.markdown(
@@ -31,7 +31,7 @@ with right:
     st.subheader("Train your own")
     st.caption("Pick linear or deep, start from the course's hyperparameters or ours, and watch it learn.")
     if st.button("Train your own", key="go_train", icon=":material/model_training:"):
-        st.switch_page("views/train.py")
+        st.switch_page("pages/train.py")
     st.markdown(
         "- **Environment**: what the agent sees and why its inputs need scaling\n"
         "- **Train**: every hyperparameter, live charts, stop any time\n"

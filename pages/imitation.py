@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from views._ui import (
+from pages._ui import (
     PRETRAINED_DEEP, agent_entries, entry_label, job_registry, job_status, load, rerun_when_finished, session_id,
 )
 from rl_core.imitation import READY_MADE, ImitationJob, expert_data

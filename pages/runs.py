@@ -5,7 +5,7 @@ import time
 import pandas as pd
 import streamlit as st
 
-from views._ui import fill_train_widgets
+from pages._ui import fill_train_widgets
 from rl_core.storage import AgentFolderError, delete_agent, list_agents, read_config, rename_agent, runs_dir
 
 ss = st.session_state
@@ -40,12 +40,12 @@ if a.button("Load its config into Train", icon=":material/model_training:", key=
     try:
         config = read_config(entry.path)
         fill_train_widgets(config, "deep-fast" if config.agent_kind == "deep" else "linear-fast")
-        st.switch_page("views/train.py")
+        st.switch_page("pages/train.py")
     except AgentFolderError as exc:
         st.error(str(exc))
 if b.button("Evaluate & replay", icon=":material/movie:", key="runs_evaluate"):
     ss.evaluate_selection = str(entry.path)
-    st.switch_page("views/evaluate.py")
+    st.switch_page("pages/evaluate.py")
 
 with c.popover("Rename or delete", icon=":material/edit:"):
     new_name = st.text_input("new name", value=entry.name, key="runs_new_name")

@@ -4,7 +4,7 @@ import math
 
 import streamlit as st
 
-from views._ui import (
+from pages._ui import (
     PRETRAINED_DEEP, agent_entries, fill_train_widgets, find_entry, job_registry, job_status, q_inspector,
     rerun_when_finished, session_id,
 )
@@ -239,10 +239,10 @@ with live_area:
             if go_compare.button("Compare with the pretrained agent", type="primary", key="train_compare", icon=":material/compare:",
                                  disabled=pretrained is None):
                 ss.compare_selection = [str(pretrained.path), str(snap.saved_path)]
-                st.switch_page("views/compare.py")
+                st.switch_page("pages/compare.py")
             if go_eval.button("Evaluate & replay it", key="train_evaluate", icon=":material/movie:"):
                 ss.evaluate_selection = str(snap.saved_path)
-                st.switch_page("views/evaluate.py")
+                st.switch_page("pages/evaluate.py")
 
     mine = [j.snapshot() for j in registry.jobs_of(owner) if isinstance(j, TrainingJob)]
     if len(mine) > 1:

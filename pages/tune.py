@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from views._ui import (
+from pages._ui import (
     PRETRAINED_DEEP, agent_entries, fill_train_widgets, find_entry, job_registry, job_status, rerun_when_finished,
     session_id,
 )
@@ -107,13 +107,13 @@ def study_view() -> None:
         s1, s2 = st.columns(2)
         if s1.button("Send to Train", icon=":material/model_training:", key="tune_to_train"):
             fill_train_widgets(preset(base, **best.params), base)
-            st.switch_page("views/train.py")
+            st.switch_page("pages/train.py")
         agent_path = best.user_attrs.get("agent_path")
         pretrained = find_entry(agent_entries(), PRETRAINED_DEEP, "pretrained")
         if s2.button("Compare its agent", icon=":material/compare:", key="tune_to_compare",
                      disabled=not agent_path or pretrained is None):
             ss.compare_selection = [str(pretrained.path), agent_path]
-            st.switch_page("views/compare.py")
+            st.switch_page("pages/compare.py")
     rerun_when_finished("tune_last_state", snap["state"], snap["done"])
 
 

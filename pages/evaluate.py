@@ -5,7 +5,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from views._ui import agent_entries, entry_label, episode_steps, evaluation, load, q_inspector, replay_gif, show_gif
+from pages._ui import agent_entries, entry_label, episode_steps, evaluation, load, q_inspector, replay_gif, show_gif
 from rl_core.envs import ACTION_NAMES, STATE_NAMES
 from rl_core.plots import reward_histogram, training_figure
 from rl_core.rendering import render_state
