@@ -186,7 +186,7 @@ def _parse_widths(text: str) -> list[int]:
 def cmd_tune(args: argparse.Namespace) -> int:
     import torch
 
-    from .tuning import SPACES, TuningSetup, run_worker
+    from .tuning import SPACES, TuningSetup, run_study
 
     torch.set_num_threads(1)
     space = dict(SPACES[args.space])
@@ -200,12 +200,12 @@ def cmd_tune(args: argparse.Namespace) -> int:
                         space=space, episodes=args.episodes, eval_episodes=args.eval_episodes,
                         target=args.target, fixed=_parse_set(args.set or []), prune=not args.no_pruning)
 
-    def progress(trial) -> None:
+    def progress(trial: dict) -> None:
         if not args.quiet:
-            value = "pruned" if trial.value is None else f"{trial.value:.2f}"
-            print(f"trial {trial.number}: {trial.state.name.lower()} {value}", file=sys.stderr, flush=True)
+            value = "" if trial["value"] is None else f" {trial['value']:.2f}"
+            print(f"trial {trial['number']}: {trial['state']}{value}", file=sys.stderr, flush=True)
 
-    _print_json(run_worker(setup, n_trials=args.trials, on_trial=progress))
+    _print_json(run_study(setup, n_trials=args.trials, workers=args.workers, on_trial=progress))
     return 0
 
 
@@ -319,7 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=_positive_int, default=1)
     p.set_defaults(func=cmd_imitate)
 
-    p = sub.add_parser("tune", help="one Optuna worker: run trials of a (shared) study")
+    p = sub.add_parser("tune", help="run trials of a (shared) Optuna study on Ray workers")
     p.add_argument("--study", required=True)
     p.add_argument("--storage", default=None, help="an Optuna storage URL; default: a SQLite file under runs/")
     p.add_argument("--preset", default="deep-fast", choices=PRESET_NAMES, help="values for what is not searched")
@@ -333,6 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", type=float, default=500.0, help="stop the study once a trial reaches this")
     p.add_argument("--no-pruning", action="store_true", help="let every trial train all its episodes")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="fix a hyperparameter in every trial")
+    p.add_argument("--workers", type=_positive_int, default=1, help="trials trained at once, one CPU each")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_tune)
 
@@ -342,7 +343,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", default="0-9", help="e.g. 0-9 or 0,3,5")
     p.add_argument("--episodes", type=_positive_int, default=None)
     p.add_argument("--eval-episodes", type=_positive_int, default=1000)
-    p.add_argument("--workers", type=_positive_int, default=None, help="processes (at most the cores)")
+    p.add_argument("--workers", type=_positive_int, default=None,
+                   help="seeds trained at once, one CPU each (default: every CPU of the Ray cluster)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE")
     p.set_defaults(func=cmd_seeds)
 
@@ -352,13 +354,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from .engine import EngineUnavailable
+    from .jobs import JobFailed, JobLimitReached
     from .rendering import RenderError
     from .storage import AgentFolderError
 
     try:
         args = build_parser().parse_args(argv)
         return args.func(args)
-    except (CliError, ConfigError, AgentFolderError, ValueError, RenderError, OSError) as exc:
+    except (CliError, ConfigError, AgentFolderError, ValueError, RenderError, OSError, EngineUnavailable, JobFailed,
+            JobLimitReached) as exc:
         message = " ".join(str(exc).split())  # one line, whatever the exception held
         print(f"error: {message}", file=sys.stderr)
         return 2

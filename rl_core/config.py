@@ -16,6 +16,11 @@ from typing import Any
 SUPPORTED_ENVS: tuple[str, ...] = ("CartPole-v1", "MountainCar-v0", "Acrobot-v1")
 LOSSES: tuple[str, ...] = ("mse", "huber")
 
+# --- background jobs (rl_core/jobs.py): how many may wait, how many finished ones are remembered ---
+MAX_QUEUED_JOBS_PER_OWNER = 4  # waiting jobs per user (a class shares the queue)
+MAX_QUEUED_JOBS_TOTAL = 64  # waiting jobs on the whole server
+MAX_FINISHED_JOBS_KEPT = 20  # per user; older finished jobs are forgotten (their agents stay on disk)
+
 
 class ConfigError(ValueError):
     """A config with one or more bad fields; ``errors`` maps each field to its message."""

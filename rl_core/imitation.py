@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -20,7 +21,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from .envs import make_env
 from .evaluation import EvalResult, evaluate
-from .jobs import FINISHED_STATES, BackgroundJob, JobRegistry
+from .jobs import FINISHED_STATES, SingleTaskJob, WorkerUpdate
 from .networks import build_q_network, count_parameters
 
 READY_MADE: dict[str, list[int]] = {
@@ -193,49 +194,77 @@ def architecture_label(hidden: Sequence[int]) -> str:
     return "linear" if not hidden else str(list(hidden))
 
 
-class ImitationJob(BackgroundJob):
-    """Trains one or several architectures on the same rows, one after another, in the background."""
+@dataclass
+class ImitationTask:
+    """What a worker runs: each architecture in turn on the same rows, reporting every epoch."""
 
-    def __init__(self, registry: JobRegistry, owner: str, train_table: pd.DataFrame, test_table: pd.DataFrame,
+    train_table: pd.DataFrame
+    test_table: pd.DataFrame
+    architectures: list[list[int]]
+    epochs: int
+    seed: int
+    env_id: str
+    eval_episodes: int
+
+    def run(self, progress: Any, stop_event: threading.Event) -> tuple[str, str]:
+        for hidden in self.architectures:
+            label = architecture_label(hidden)
+            progress.emit(("start", label, None))
+            result = train_classifier(self.train_table, self.test_table, hidden, epochs=self.epochs, seed=self.seed,
+                                      env_id=self.env_id, stop_event=stop_event,
+                                      callback=lambda record, label=label: progress.emit(("epoch", label, record)))
+            if result.stopped:
+                return "stopped", f"stopped during {label}"
+            policy = evaluate_as_policy(result, self.env_id, n_episodes=self.eval_episodes)
+            progress.emit(("result", label, {
+                "architecture": label, "parameters": result.parameters,
+                "train accuracy": round(result.train_acc, 4), "test accuracy": round(result.test_acc, 4),
+                "policy mean reward": round(policy.mean, 2), "policy std": round(policy.std, 2),
+                "solved share": round(policy.solved_share, 4), "seconds": round(result.seconds, 1)}))
+        return "finished", f"trained {len(self.architectures)} architecture(s)"
+
+
+class ImitationJob(SingleTaskJob):
+    """Trains one or several architectures on the same rows, one after another, on a worker."""
+
+    kind = "imitation"
+
+    def __init__(self, owner: str, train_table: pd.DataFrame, test_table: pd.DataFrame,
                  architectures: Sequence[Sequence[int]], epochs: int = 150, seed: int = 0,
                  env_id: str = "CartPole-v1", eval_episodes: int = 1000):
-        super().__init__(registry, owner, name="imitation")
-        self.train_table, self.test_table = train_table, test_table
-        self.architectures = [list(a) for a in architectures]
-        self.epochs, self.seed, self.env_id, self.eval_episodes = epochs, seed, env_id, eval_episodes
+        super().__init__(owner, name="imitation")
+        self.task = ImitationTask(train_table, test_table, [list(a) for a in architectures], epochs, seed, env_id,
+                                  eval_episodes)
+        self.epochs = epochs
         self._curves: dict[str, list[EpochRecord]] = {}
         self._results: list[dict] = []
+
+    def make_task(self) -> ImitationTask:
+        return self.task
+
+    def apply(self, update: WorkerUpdate) -> None:
+        with self._lock:
+            for kind, label, payload in update.events:
+                if kind == "start":
+                    self._curves[label] = []
+                    self._message = f"training {label}"
+                elif kind == "epoch":
+                    self._curves.setdefault(label, []).append(payload)
+                    self._message = f"{label}: epoch {payload.epoch} of {self.epochs}"
+                else:
+                    self._results.append(payload)
+            self._updated_at = time.time()
+
+    def complete(self, outcome: tuple[str, str]) -> tuple[str, str]:
+        return outcome
+
+    def on_finished(self) -> None:
+        self.task = None  # type: ignore[assignment]  (the tables are no longer needed)
 
     def snapshot(self) -> ImitationSnapshot:
         with self._lock:
             return ImitationSnapshot(
                 job_id=self.job_id, name=self.name, state=self._state, message=self._message,
-                queue_position=self.registry.queue_position(self.job_id) if self._state == "queued" else None,
-                epochs=self.epochs, curves={k: tuple(v) for k, v in self._curves.items()},
+                queue_position=self.queue_position(), epochs=self.epochs,
+                curves={k: tuple(v) for k, v in self._curves.items()},
                 results=tuple(self._results), updated_at=self._updated_at)
-
-    def work(self) -> tuple[str, str]:
-        for hidden in self.architectures:
-            label = architecture_label(hidden)
-            with self._lock:
-                self._curves[label] = []
-                self._message = f"training {label}"
-
-            def on_epoch(record: EpochRecord, label: str = label) -> None:
-                with self._lock:
-                    self._curves[label].append(record)
-                    self._message = f"{label}: epoch {record.epoch} of {self.epochs}"
-                    self._updated_at = time.time()
-
-            result = train_classifier(self.train_table, self.test_table, hidden, epochs=self.epochs, seed=self.seed,
-                                      env_id=self.env_id, callback=on_epoch, stop_event=self.stop_event)
-            if result.stopped:
-                return "stopped", f"stopped during {label}"
-            policy = evaluate_as_policy(result, self.env_id, n_episodes=self.eval_episodes)
-            with self._lock:
-                self._results.append({
-                    "architecture": label, "parameters": result.parameters,
-                    "train accuracy": round(result.train_acc, 4), "test accuracy": round(result.test_acc, 4),
-                    "policy mean reward": round(policy.mean, 2), "policy std": round(policy.std, 2),
-                    "solved share": round(policy.solved_share, 4), "seconds": round(result.seconds, 1)})
-        return "finished", f"trained {len(self.architectures)} architecture(s)"

@@ -1,29 +1,332 @@
-"""Background work: a thread per job, a lock-protected progress snapshot, a process-wide registry.
+"""Background work on Ray: every heavy job runs in Ray worker processes, never in this process.
 
-The worker thread only ever touches its own job object; readers (a Streamlit fragment, a test)
-take a ``snapshot()``, a consistent copy made under the job's lock. At most ``max_running`` jobs
-train at once; the rest wait in a first-come queue and know their place in it.
+Two halves:
+
+- In a worker process, a ``JobWorker`` actor runs one *task* (a training, an imitation run...) in
+  a thread of its own and keeps what the task reports (episodes, evaluations, the latest Q-function)
+  for whoever asks; ``stop()`` sets the task's stop flag. One actor holds one CPU.
+- In this process (the web app or the CLI), a ``JobRegistry`` keeps every job in a first-come
+  queue, starts as many as the cluster has CPUs, and runs one light *pump* thread that collects
+  progress from the actors a few times a second. Pages only read ``snapshot()``: consistent copies
+  made under the job's lock, never a Ray call on the page's thread.
+
+A finished agent travels back as bytes and is written by this process alone into its runs store,
+into the folder reserved for it when the job was submitted: no shared filesystem, and no job,
+rename or upload can take another's folder. A worker process that dies (``kill -9``, OOM) fails its
+job with a plain message and frees its slot; the other jobs go on.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import pickle
 import re
+import shutil
+import tempfile
 import threading
 import time
 import traceback
 import uuid
-from dataclasses import dataclass
-from pathlib import Path
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from .agent import FrozenQ, QAgent
-from .config import AgentConfig
-from .training import EpisodeRecord, EvalRecord, TensorBoardLogger, TrainEvent, chain, train, training_metrics
+from .config import MAX_FINISHED_JOBS_KEPT, MAX_QUEUED_JOBS_PER_OWNER, MAX_QUEUED_JOBS_TOTAL, AgentConfig
+from .engine import EngineUnavailable, cluster_cpus, engine_status, require_engine, start_engine
+from .training import EpisodeRecord, EvalRecord, TensorBoardLogger, TrainEvent, train, training_metrics
 
 FINISHED_STATES = ("finished", "solved", "stopped", "diverged", "failed")
+WORKER_DIED = "failed: the worker running it died (its process was killed or ran out of memory)"
+RESERVED_MARKER = ".qlab-reserved"  # a run folder that a submitted job holds until it saves
+SNAPSHOT_SECONDS = 0.5  # how often a training sends a copy of its Q-function
+REPORT_SECONDS = 0.25  # how often a worker sends its progress and hears whether to stop
+PUMP_SECONDS = 0.2  # how often the registry collects progress (chart lag stays well under 1.5 s)
 
+
+class JobFailed(RuntimeError):
+    """A job run to its end by a script or the CLI failed; the message is its one-line reason."""
+
+
+class JobLimitReached(RuntimeError):
+    """The queue is full for this user or for the whole server; the message says which."""
+
+
+def one_line(exc: BaseException) -> str:
+    return traceback.format_exception_only(type(exc), exc)[-1].strip().splitlines()[0][:300]
+
+
+# --- the worker side -----------------------------------------------------------------------
+
+class Progress:
+    """What a task reports from its worker: events in order, and a few 'latest' slots.
+
+    A reporter thread in the worker sends what accumulated to the hub every REPORT_SECONDS and
+    hears back whether to stop, so a stop reaches the task even in the middle of a long episode.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._events: list[Any] = []
+        self._latest: dict[str, Any] = {}
+
+    def emit(self, event: Any) -> None:
+        with self._lock:
+            self._events.append(event)
+
+    def set_latest(self, key: str, value: Any) -> None:
+        with self._lock:
+            self._latest[key] = value
+
+    def take(self) -> bytes | None:
+        """Everything since the last take, pickled (the hub keeps bytes and never imports torch)."""
+        with self._lock:
+            if not self._events and not self._latest:
+                return None
+            events, latest = self._events, self._latest
+            self._events, self._latest = [], {}
+        return pickle.dumps((events, latest), protocol=pickle.HIGHEST_PROTOCOL)
+
+
+class ProgressHub:
+    """One small actor per registry (no CPU held): workers push progress, the pump drains it."""
+
+    def __init__(self) -> None:
+        self.inbox: dict[str, list[bytes]] = {}
+        self.stops: set[str] = set()
+
+    def push(self, unit_id: str, payload: bytes | None) -> bool:
+        """Store a worker's progress; True tells the worker to stop."""
+        if payload is not None:
+            self.inbox.setdefault(unit_id, []).append(payload)
+        return unit_id in self.stops
+
+    def drain(self) -> dict[str, list[bytes]]:
+        inbox, self.inbox = self.inbox, {}
+        return inbox
+
+    def stop(self, unit_id: str) -> None:
+        self.stops.add(unit_id)
+
+    def forget(self, unit_id: str) -> None:
+        self.stops.discard(unit_id)
+        self.inbox.pop(unit_id, None)
+
+
+def run_task(task: Any, hub: Any, unit_id: str) -> Any:
+    """The body of a Ray task: run ``task`` while a thread reports its progress and hears stops."""
+    import ray
+    import torch
+
+    torch.set_num_threads(1)  # one CPU per worker: the scheduler counts on it
+    progress, stop_event, finished = Progress(), threading.Event(), threading.Event()
+    progress.set_latest("worker", {"pid": os.getpid(), "node_id": ray.get_runtime_context().get_node_id()})
+
+    def report() -> None:
+        try:
+            if ray.get(hub.push.remote(unit_id, progress.take())):
+                stop_event.set()
+        except Exception:  # a lost hub must not end the training: it still returns its agent
+            pass
+
+    def reporter() -> None:
+        while not finished.wait(REPORT_SECONDS):
+            report()
+
+    thread = threading.Thread(target=reporter, name="qlab-reporter", daemon=True)
+    thread.start()
+    try:
+        return task.run(progress, stop_event)
+    finally:
+        finished.set()
+        thread.join()
+        report()  # the last events arrive before the result does
+
+
+_remote: dict[str, Any] = {}
+
+
+def _remote_functions() -> dict[str, Any]:
+    """Ray's remote versions of run_task and ProgressHub (made lazily: importing this module must
+    not import Ray). A task holds one CPU and is never retried: a dead worker fails its job."""
+    if not _remote:
+        import ray
+
+        _remote["run_task"] = ray.remote(num_cpus=1, max_retries=0)(run_task)
+        _remote["hub"] = ray.remote(num_cpus=0, max_restarts=-1)(ProgressHub)
+    return _remote
+
+
+class HubClient:
+    """This process's end of the hub, drained without ever blocking the pump.
+
+    One drain call is in flight at a time; each pump tick collects it if it has arrived, files
+    its payloads into per-worker inboxes and sends the next. Drains are numbered, so that a worker
+    whose task has ended is closed only after a drain sent *after* that moment has arrived: its
+    last report, pushed before its result, is then surely in.
+    """
+
+    def __init__(self) -> None:
+        self.actor = _remote_functions()["hub"].remote()
+        self.inboxes: dict[str, list[bytes]] = {}
+        self.sent = 1
+        self.received = 0
+        self._in_flight = self.actor.drain.remote()
+
+    def drain(self) -> None:
+        import ray
+
+        if not ray.wait([self._in_flight], timeout=0)[0]:
+            return
+        try:
+            payloads = ray.get(self._in_flight)
+        except ray.exceptions.RayActorError:  # restarting (Ray restarts the hub): try again next tick
+            payloads = {}
+        for unit_id, items in payloads.items():
+            if unit_id in self.inboxes:
+                self.inboxes[unit_id].extend(items)
+        self.received = self.sent
+        self.sent += 1
+        self._in_flight = self.actor.drain.remote()
+
+
+@dataclass
+class WorkerUpdate:
+    events: list[Any] = field(default_factory=list)
+    latest: dict[str, Any] | None = None
+    finished: bool = False
+    outcome: Any = None
+    error: str | None = None  # set when the task raised or its worker died
+
+
+class WorkerHandle:
+    """This process's end of one Ray task: polled without blocking by the registry's pump."""
+
+    def __init__(self, task: Any, hub: HubClient):
+        self.unit_id = uuid.uuid4().hex
+        self.hub = hub
+        hub.inboxes[self.unit_id] = []
+        # SPREAD: on a cluster, concurrent jobs go to different nodes rather than filling the first
+        self.ref = _remote_functions()["run_task"].options(scheduling_strategy="SPREAD").remote(
+            task, hub.actor, self.unit_id)
+        self.closed = False
+        self.ended_at_drain: int | None = None  # the drain number in flight when the task was seen ended
+
+    def _take_inbox(self, update: WorkerUpdate) -> None:
+        for payload in self.hub.inboxes.get(self.unit_id, []):
+            events, latest = pickle.loads(payload)
+            update.events.extend(events)
+            if latest:
+                update.latest = {**(update.latest or {}), **latest}
+        self.hub.inboxes[self.unit_id] = []
+
+    def poll(self) -> WorkerUpdate:
+        """New progress since the last poll, and the outcome once the task has ended."""
+        import ray
+
+        update = WorkerUpdate()
+        if self.closed:
+            return update
+        self._take_inbox(update)
+        if self.ended_at_drain is None:
+            if not ray.wait([self.ref], timeout=0)[0]:
+                return update
+            self.ended_at_drain = self.hub.sent
+        if self.hub.received <= self.ended_at_drain:
+            return update  # the worker's last report may still be on its way: a tick or two
+        try:
+            update.outcome = ray.get(self.ref)
+        except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError,
+                ray.exceptions.RayActorError, ray.exceptions.OwnerDiedError):
+            update.error = WORKER_DIED
+        except ray.exceptions.TaskCancelledError:
+            update.error = "stopped"
+        except ray.exceptions.RayTaskError as exc:
+            update.error = f"failed: {one_line(exc.cause) if exc.cause else one_line(exc)}"
+        except Exception as exc:  # a Ray error of another kind: report it, never raise into the pump
+            update.error = f"failed: {one_line(exc)}"
+        update.finished = True
+        self.close()
+        return update
+
+    def stop(self) -> None:
+        """Ask the task to wind down (it returns what it has); reaches it within REPORT_SECONDS."""
+        if not self.closed:
+            self.hub.actor.stop.remote(self.unit_id)
+
+    def cancel(self) -> None:
+        """End the task at once, losing its work (for units whose partial result is worthless)."""
+        if not self.closed:
+            import ray
+
+            ray.cancel(self.ref, force=True)
+            self.close()
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.hub.inboxes.pop(self.unit_id, None)
+        self.hub.actor.forget.remote(self.unit_id)
+
+
+# --- tasks: what a worker runs -------------------------------------------------------------
+
+@dataclass
+class TrainingOutcome:
+    status: str
+    message: str
+    seconds: float
+    env_steps: int
+    episodes: int
+    files: dict[str, bytes] | None  # the agent folder, file by file (None when nothing is saved)
+    final_evaluation: dict[str, float] | None = None
+    q_function: Any = None
+
+
+@dataclass
+class TrainingTask:
+    """Train one agent; optionally evaluate it; send its folder back as bytes."""
+
+    config: AgentConfig
+    save: bool = True
+    final_eval_episodes: int = 0  # > 0: a greedy evaluation of the saved weights (seeds 0..n-1)
+    snapshots: bool = True  # send a Q-function copy every SNAPSHOT_SECONDS
+
+    def run(self, progress: Progress, stop_event: threading.Event) -> TrainingOutcome:
+        from .evaluation import evaluate
+        from .storage import save_agent
+
+        agent = QAgent(self.config)
+        frozen_at = 0.0
+
+        def on_event(event: TrainEvent) -> None:
+            nonlocal frozen_at
+            progress.emit(event)
+            now = time.monotonic()
+            if self.snapshots and now - frozen_at >= SNAPSHOT_SECONDS:
+                frozen_at = now  # copied between two steps: never a half-updated network
+                progress.set_latest("q_function", FrozenQ.of(agent))
+
+        result = train(agent, callback=on_event, stop_event=stop_event)
+        files = None
+        if self.save and result.status != "diverged" and result.episodes:
+            with tempfile.TemporaryDirectory(prefix="qlab-agent-") as tmp:
+                folder = save_agent(agent, Path(tmp) / "agent", metrics=training_metrics(agent, result),
+                                    history=result.episodes)
+                files = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+        final = None
+        if self.final_eval_episodes > 0 and result.status not in ("stopped", "diverged"):
+            ev = evaluate(agent, self.config.env_id, n_episodes=self.final_eval_episodes, seed=0)
+            final = {"mean": ev.mean, "std": ev.std, "min": ev.min, "max": ev.max, "solved_share": ev.solved_share}
+        return TrainingOutcome(result.status, result.message, result.seconds, result.env_steps, len(result.episodes),
+                               files, final,
+                               FrozenQ.of(agent) if self.snapshots else None)
+
+
+# --- the web-process side ------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class JobSnapshot:
@@ -39,8 +342,10 @@ class JobSnapshot:
     env_steps: int
     seconds: float  # training time so far (0 while queued)
     saved_path: Path | None
-    updated_at: float  # time.time() of the last event the worker recorded
-    q_function: Any = None  # a FrozenQ of the latest weights (refreshed at most twice a second)
+    updated_at: float  # time.time() of the last change
+    q_function: Any = None  # a FrozenQ of the latest weights (refreshed about twice a second)
+    kind: str = "training"
+    worker: dict[str, Any] | None = None  # where it runs: {"pid", "node_id"} once it has started
 
     @property
     def done(self) -> bool:
@@ -59,33 +364,38 @@ class JobSnapshot:
         return per_episode * (self.config.n_episodes - len(self.episodes))
 
 
-class BackgroundJob:
-    """A piece of work in its own thread: queued, then running, then one of FINISHED_STATES.
+class Job:
+    """A unit of background work as the registry sees it: queued, then running, then finished.
 
-    Subclasses implement ``work()``, which returns the final (state, message), records its
-    progress under ``self._lock``, and checks ``self.stop_event``. Any exception becomes the
-    state "failed" with its one-line reason: a crash never leaves the thread or the app.
+    Subclasses say how many CPUs they hold (``cpus``), start their workers (``start``), fold in
+    their progress (``poll``, called by the pump thread only) and stop them (``stop_workers``).
+    All state that readers see is changed under ``self._lock``.
     """
 
-    def __init__(self, registry: "JobRegistry", owner: str, name: str):
-        self.registry = registry
+    kind = "job"
+
+    def __init__(self, owner: str, name: str, cpus: int = 1):
         self.job_id = uuid.uuid4().hex[:12]
         self.owner = owner
         self.name = name
-        self.stop_event = threading.Event()
+        self.cpus = max(1, cpus)
+        self.registry: JobRegistry | None = None
+        self.stop_requested = False
         self._lock = threading.Lock()
         self._state = "queued"
         self._message = "waiting for a free slot"
         self._updated_at = time.time()
-        self.thread = threading.Thread(target=self._run, name=f"job-{self.job_id}", daemon=True)
+        self._finished_at: float | None = None
+        self._ended = threading.Event()
+
+    # state, as readers see it
+    @property
+    def state(self) -> str:
+        return self._state
 
     @property
     def done(self) -> bool:
-        with self._lock:
-            return self._state in FINISHED_STATES
-
-    def stop(self) -> None:
-        self.stop_event.set()
+        return self._state in FINISHED_STATES
 
     def _set(self, **values: Any) -> None:
         with self._lock:
@@ -93,150 +403,255 @@ class BackgroundJob:
                 setattr(self, f"_{key}", value)
             self._updated_at = time.time()
 
-    def work(self) -> tuple[str, str]:
+    def finish(self, state: str, message: str) -> None:
+        """Enter a final state (once): the pump frees the slot and the job lets go of its workers."""
+        if self.done:
+            return
+        self.stop_workers()
+        self._set(state=state, message=message, finished_at=time.time())
+        self.on_finished()
+        self._ended.set()
+
+    def queue_position(self) -> int | None:
+        return self.registry.queue_position(self.job_id) if self.registry and self._state == "queued" else None
+
+    # what subclasses implement
+    def start(self) -> None:
         raise NotImplementedError
 
-    def _run(self) -> None:
-        if not self.registry.acquire_slot(self):
-            self._set(state="stopped", message="stopped before it started")
+    def poll(self) -> None:
+        raise NotImplementedError
+
+    def stop_workers(self) -> None:
+        """Let go of the workers at once (the job is over)."""
+        raise NotImplementedError
+
+    def request_stop(self) -> None:
+        """Ask a running job to wind down (called on the asking thread; ``stop_requested`` is set
+        already, and ``poll`` on the pump thread acts on it)."""
+
+    def on_finished(self) -> None:
+        """Release what a finished job no longer needs (reservations, heavy objects)."""
+
+    def snapshot(self) -> Any:
+        raise NotImplementedError
+
+
+class SingleTaskJob(Job):
+    """A job that is one task on one worker: start it, fold in its progress, finish with its outcome."""
+
+    def __init__(self, owner: str, name: str):
+        super().__init__(owner, name)
+        self.worker: WorkerHandle | None = None
+
+    def make_task(self) -> Any:
+        raise NotImplementedError
+
+    def apply(self, update: WorkerUpdate) -> None:
+        """Fold new events (and latest slots) into the job's state, under its lock."""
+
+    def complete(self, outcome: Any) -> tuple[str, str]:
+        """The final (state, message) from the task's outcome."""
+        raise NotImplementedError
+
+    def failure_note(self) -> str:
+        return ""
+
+    def start(self) -> None:
+        assert self.registry is not None and self.registry.hub is not None
+        self._set(state="running", message="starting a worker")
+        self.worker = WorkerHandle(self.make_task(), self.registry.hub)
+
+    def poll(self) -> None:
+        if self.worker is None:
             return
-        try:
-            import torch
+        update = self.worker.poll()
+        if update.events or update.latest:
+            self.apply(update)
+        if update.finished:
+            if update.error:
+                self.finish("failed", update.error + self.failure_note())
+            else:
+                self.finish(*self.complete(update.outcome))
 
-            torch.set_num_threads(1)  # one core per job: jobs share the machine's cores
-            self._set(state="running", message="starting")
-            state, message = self.work()
-            self._set(state=state, message=message)
-        except Exception as exc:  # the thread must report, never take the app down
-            detail = traceback.format_exception_only(type(exc), exc)[-1].strip()
-            self._set(state="failed", message=f"failed: {detail}")
-        finally:
-            self.registry.release_slot(self)
+    def request_stop(self) -> None:
+        """Ask the worker to stop: it ends what it is doing and still returns what it has."""
+        if self.worker is not None:
+            self.worker.stop()
+
+    def stop_workers(self) -> None:
+        if self.worker is not None:
+            self.worker.cancel()
+            self.worker = None
 
 
-class TrainingJob(BackgroundJob):
-    """One Q-learning run; saves its agent folder when it ends (unless it diverged)."""
+class TrainingJob(SingleTaskJob):
+    """One Q-learning run on one worker; its agent is saved into the folder reserved at submit."""
 
-    def __init__(self, registry: "JobRegistry", owner: str, config: AgentConfig, name: str, out_dir: Path,
-                 tensorboard_dir: Path | None = None):
-        super().__init__(registry, owner, name)
+    kind = "training"
+
+    def __init__(self, owner: str, config: AgentConfig, name: str, folder: Path,
+                 tensorboard_dir: Path | None = None,
+                 on_saved: Callable[[Path, str], None] | None = None):
+        super().__init__(owner, name)
         self.config = config
-        self.out_dir = out_dir
+        self.folder = folder  # reserved on disk already
         self.tensorboard_dir = tensorboard_dir
+        self.on_saved = on_saved
+        self._board: TensorBoardLogger | None = None
         self._episodes: list[EpisodeRecord] = []
         self._evaluations: list[EvalRecord] = []
         self._env_steps = 0
         self._seconds = 0.0
         self._saved_path: Path | None = None
-        self._agent: Any = None
         self._q_function: Any = None
-        self._frozen_at = 0.0
+        self._worker: dict[str, Any] | None = None
 
     def snapshot(self) -> JobSnapshot:
         with self._lock:
             return JobSnapshot(
                 job_id=self.job_id, name=self.name, owner=self.owner, state=self._state, message=self._message,
-                queue_position=self.registry.queue_position(self.job_id) if self._state == "queued" else None,
-                config=self.config, episodes=tuple(self._episodes), evaluations=tuple(self._evaluations),
-                env_steps=self._env_steps, seconds=self._seconds, saved_path=self._saved_path,
-                updated_at=self._updated_at, q_function=self._q_function,
-            )
+                queue_position=self.queue_position(), config=self.config, episodes=tuple(self._episodes),
+                evaluations=tuple(self._evaluations), env_steps=self._env_steps, seconds=self._seconds,
+                saved_path=self._saved_path, updated_at=self._updated_at, q_function=self._q_function,
+                kind=self.kind, worker=self._worker)
 
-    def _on_event(self, event: TrainEvent) -> None:
-        frozen = None
-        now = time.monotonic()
-        if self._agent is not None and now - self._frozen_at >= 0.5:
-            # copied here, in the training thread, between two steps: never a half-updated network
-            frozen, self._frozen_at = FrozenQ.of(self._agent), now
+    def make_task(self) -> TrainingTask:
+        if self.tensorboard_dir is not None:
+            self._board = TensorBoardLogger(self.tensorboard_dir)  # written here: no shared filesystem
+        return TrainingTask(self.config)
+
+    def apply(self, update: WorkerUpdate) -> None:
         with self._lock:
-            if frozen is not None:
-                self._q_function = frozen
-            if isinstance(event, EpisodeRecord):
-                self._episodes.append(event)
-                self._env_steps = event.env_steps
-                self._seconds = event.seconds
-                self._message = f"episode {event.episode} of {self.config.n_episodes}"
-            else:
-                self._evaluations.append(event)
+            for event in update.events:
+                if isinstance(event, EpisodeRecord):
+                    self._episodes.append(event)
+                    self._env_steps, self._seconds = event.env_steps, event.seconds
+                    self._message = f"episode {event.episode} of {self.config.n_episodes}"
+                else:
+                    self._evaluations.append(event)
+            if update.latest:
+                self._q_function = update.latest.get("q_function", self._q_function)
+                self._worker = update.latest.get("worker", self._worker)
             self._updated_at = time.time()
+        if self._board is not None:
+            for event in update.events:
+                self._board(event)
 
-    def work(self) -> tuple[str, str]:
-        from .storage import save_agent  # storage imports this module for run names
-
-        agent = self._agent = QAgent(self.config)
-        board = TensorBoardLogger(self.tensorboard_dir) if self.tensorboard_dir else None
-        try:
-            result = train(agent, callback=chain(self._on_event, board), stop_event=self.stop_event)
-        finally:
-            if board:
-                board.close()
+    def complete(self, outcome: TrainingOutcome) -> tuple[str, str]:
         saved = None
-        if result.status != "diverged" and result.episodes:
-            saved = save_agent(agent, self.out_dir / self.name, metrics=training_metrics(agent, result),
-                               history=result.episodes)
-        self._set(saved_path=saved, seconds=result.seconds, q_function=FrozenQ.of(agent))
-        return result.status, result.message + (f"; saved as {self.name}" if saved else "; nothing saved")
+        if outcome.files:
+            saved = install_agent_files(outcome.files, self.folder)
+            if self.on_saved is not None:
+                self.on_saved(saved, self.owner)
+        self._set(saved_path=saved, seconds=outcome.seconds, env_steps=outcome.env_steps,
+                  q_function=outcome.q_function or self._q_function)
+        return outcome.status, outcome.message + (f"; saved as {saved.name}" if saved else "; nothing saved")
+
+    def failure_note(self) -> str:
+        return f" after {len(self._episodes)} episodes; nothing saved" if self._episodes else ""
+
+    def on_finished(self) -> None:
+        release_reservation(self.folder)
+        if self._board is not None:
+            self._board.close()
+            self._board = None
 
 
 class JobRegistry:
-    """Every job of the process, keyed by id; a session keeps the ids of its own."""
+    """Every job of this process: a first-come queue, CPU slots, and the pump that polls workers.
 
-    def __init__(self, max_running: int | None = None, out_dir: Path | None = None):
-        self.max_running = max(1, max_running or os.cpu_count() or 1)
+    ``capacity`` is the cluster's CPU count unless given (re-read as nodes join). A job holding
+    ``cpus`` CPUs starts once it is first in the queue and that many are free.
+    """
+
+    def __init__(self, out_dir: Path | None = None, capacity: int | None = None,
+                 max_queued_per_owner: int = MAX_QUEUED_JOBS_PER_OWNER,
+                 max_queued_total: int = MAX_QUEUED_JOBS_TOTAL,
+                 finished_kept: int = MAX_FINISHED_JOBS_KEPT,
+                 on_saved: Callable[[Path, str], None] | None = None):
         self.out_dir = out_dir
-        self._jobs: dict[str, TrainingJob] = {}
-        self._waiting: list[str] = []  # job ids, first come first served
+        self.fixed_capacity = capacity
+        self.max_queued_per_owner = max_queued_per_owner
+        self.max_queued_total = max_queued_total
+        self.finished_kept = finished_kept
+        self.on_saved = on_saved
+        self._jobs: dict[str, Job] = {}
+        self._waiting: list[str] = []
         self._running: set[str] = set()
-        self._names: set[str] = set()
-        self._reaper: threading.Thread | None = None
         self._cond = threading.Condition()
+        self._capacity = capacity or 0
+        self._capacity_read_at = 0.0
+        self._pump: threading.Thread | None = None
+        self.hub: HubClient | None = None  # made by the pump once the engine is up
+        start_engine()
 
-    def add(self, job: BackgroundJob) -> str:
-        """Queue any background job and start its thread."""
+    # --- submitting ---
+    def runs_root(self) -> Path:
+        from .storage import runs_dir
+
+        return self.out_dir or runs_dir()
+
+    def submit(self, owner: str, config: AgentConfig, name: str | None = None, tensorboard: bool = False) -> str:
+        """Queue a training run; its folder is reserved on disk now. With ``tensorboard`` it also
+        logs to <runs>/tensorboard/<name>."""
+        config.validate()
+        self._check_room(owner)
+        root = self.runs_root()
+        folder = reserve_run_folder(root, name or default_run_name(config), owner)
+        board = root / "tensorboard" / folder.name if tensorboard else None
+        try:
+            return self.add(TrainingJob(owner, config, folder.name, folder, tensorboard_dir=board,
+                                        on_saved=self.on_saved))
+        except BaseException:
+            release_reservation(folder)
+            raise
+
+    def _check_room(self, owner: str) -> None:
+        status = engine_status()
+        if status.state == "failed":
+            raise EngineUnavailable(status.message)
+        with self._cond:
+            waiting = [self._jobs[j] for j in self._waiting]
+            if len(waiting) >= self.max_queued_total:
+                raise JobLimitReached(f"The server's queue is full ({self.max_queued_total} jobs waiting); "
+                                      "try again when a run has finished.")
+            mine = sum(1 for job in waiting if job.owner == owner)
+            if mine >= self.max_queued_per_owner:
+                raise JobLimitReached(f"You already have {mine} jobs waiting (the most allowed is "
+                                      f"{self.max_queued_per_owner}); stop one or wait for it to start.")
+
+    def add(self, job: Job) -> str:
+        """Queue any job (the room check is the caller's: ``submit`` does it for trainings)."""
+        job.registry = self
         with self._cond:
             self._jobs[job.job_id] = job
             self._waiting.append(job.job_id)
-        job.thread.start()
+            self._prune_finished()
+            self._cond.notify_all()
+        self._ensure_pump()
         return job.job_id
 
-    def submit(self, owner: str, config: AgentConfig, name: str | None = None, tensorboard: bool = False) -> str:
-        """Queue a training run; with ``tensorboard`` it also logs to <runs>/tensorboard/<name>."""
-        from .storage import runs_dir
+    def add_checked(self, job: Job) -> str:
+        """Queue a job after the same room check as ``submit``."""
+        self._check_room(job.owner)
+        return self.add(job)
 
-        config.validate()
-        out_dir = self.out_dir or runs_dir()
-        with self._cond:
-            # names are reserved at submit time: two runs started in the same second must not collide
-            run_name = unique_run_name(out_dir, name or default_run_name(config), taken=self._names)
-            self._names.add(run_name)
-        board_dir = out_dir / "tensorboard" / run_name if tensorboard else None
-        return self.add(TrainingJob(self, owner, config, run_name, out_dir, tensorboard_dir=board_dir))
-
-    def get(self, job_id: str) -> BackgroundJob | None:
+    # --- reading ---
+    def get(self, job_id: str) -> Job | None:
         return self._jobs.get(job_id)
 
     def snapshot(self, job_id: str) -> Any:
         job = self._jobs.get(job_id)
         return job.snapshot() if job else None
 
-    def jobs_of(self, owner: str) -> list[BackgroundJob]:
+    def jobs_of(self, owner: str) -> list[Job]:
         return [job for job in list(self._jobs.values()) if job.owner == owner]
 
-    def stop(self, job_id: str) -> None:
-        job = self._jobs.get(job_id)
-        if job:
-            job.stop()
-            with self._cond:
-                self._cond.notify_all()
-
-    def stop_owner(self, owner: str) -> int:
-        """Stop every job of a session that went away; returns how many were still going."""
-        count = 0
-        for job in self.jobs_of(owner):
-            if not job.done:
-                self.stop(job.job_id)
-                count += 1
-        return count
+    def snapshots(self, owner: str | None = None, kind: str | None = None) -> list[Any]:
+        """Snapshots of every job (of one owner, of one kind), oldest first."""
+        return [job.snapshot() for job in list(self._jobs.values())
+                if (owner is None or job.owner == owner) and (kind is None or job.kind == kind)]
 
     def queue_position(self, job_id: str) -> int | None:
         try:
@@ -247,60 +662,127 @@ class JobRegistry:
     def running_count(self) -> int:
         return len(self._running)
 
-    def acquire_slot(self, job: BackgroundJob) -> bool:
-        """Block until this job is first in the queue and a slot is free; False if stopped meanwhile."""
-        with self._cond:
-            while True:
-                if job.stop_event.is_set():
-                    self._waiting.remove(job.job_id)
-                    self._cond.notify_all()
-                    return False
-                if self._waiting[0] == job.job_id and len(self._running) < self.max_running:
-                    self._waiting.pop(0)
-                    self._running.add(job.job_id)
-                    self._cond.notify_all()
-                    return True
-                self._cond.wait(timeout=0.5)
+    def capacity(self) -> int:
+        """CPUs jobs may hold at once: the cluster's, re-read every few seconds."""
+        if self.fixed_capacity:
+            return self.fixed_capacity
+        now = time.monotonic()
+        if now - self._capacity_read_at > 3.0 and engine_status().state == "ready":
+            self._capacity, self._capacity_read_at = cluster_cpus(), now
+        return max(1, self._capacity)
 
-    def release_slot(self, job: BackgroundJob) -> None:
+    @property
+    def max_running(self) -> int:
+        return self.capacity()
+
+    # --- stopping ---
+    def stop(self, job_id: str) -> None:
+        job = self._jobs.get(job_id)
+        if job is None or job.done:
+            return
+        job.stop_requested = True
+        if job.job_id in self._running:
+            job.request_stop()
         with self._cond:
-            self._running.discard(job.job_id)
             self._cond.notify_all()
 
-    def start_reaper(self, is_alive: Callable[[str], bool], interval: float = 5.0, grace: float = 20.0) -> None:
-        """Stop the jobs of owners that ``is_alive`` says are gone for longer than ``grace`` seconds.
-
-        The grace period lets a browser that briefly lost its connection come back to its runs.
-        """
-        if self._reaper is not None:
-            return
-
-        def reap() -> None:
-            missing_since: dict[str, float] = {}
-            while True:
-                time.sleep(interval)
-                owners = {job.owner for job in list(self._jobs.values()) if not job.done}
-                now = time.monotonic()
-                for owner in owners:
-                    try:
-                        alive = is_alive(owner)
-                    except Exception:
-                        alive = True  # never stop work on a failed check
-                    if alive:
-                        missing_since.pop(owner, None)
-                    elif now - missing_since.setdefault(owner, now) >= grace:
-                        self.stop_owner(owner)
-                        missing_since.pop(owner, None)
-
-        self._reaper = threading.Thread(target=reap, name="job-reaper", daemon=True)
-        self._reaper.start()
+    def stop_owner(self, owner: str) -> int:
+        """Stop every unfinished job of one owner; returns how many there were."""
+        jobs = [job for job in self.jobs_of(owner) if not job.done]
+        for job in jobs:
+            self.stop(job.job_id)
+        return len(jobs)
 
     def wait(self, job_id: str, timeout: float | None = None) -> Any:
-        """Block until the job ends (for tests and scripts)."""
+        """Block until the job ends (for the CLI, tests and scripts); returns its snapshot."""
         job = self._jobs[job_id]
-        job.thread.join(timeout)
+        job._ended.wait(timeout)
         return job.snapshot()
 
+    # --- the pump ---
+    def _ensure_pump(self) -> None:
+        with self._cond:
+            if self._pump is None:
+                self._pump = threading.Thread(target=self._pump_loop, name="qlab-job-pump", daemon=True)
+                self._pump.start()
+
+    def _pump_loop(self) -> None:
+        while True:
+            try:
+                self._pump_once()
+            except Exception:  # the pump must outlive any one job's trouble
+                traceback.print_exc()
+            with self._cond:
+                self._cond.wait(PUMP_SECONDS)
+
+    def _pump_once(self) -> None:
+        self._dispatch()
+        if self.hub is not None and self._running:
+            self.hub.drain()
+        for job_id in list(self._running):
+            job = self._jobs[job_id]
+            if not job.done:
+                try:
+                    job.poll()
+                except Exception as exc:
+                    job.finish("failed", f"failed: {one_line(exc)}")
+            if job.done:
+                with self._cond:
+                    self._running.discard(job_id)
+                    self._cond.notify_all()
+
+    def _dispatch(self) -> None:
+        """Start queued jobs, first come first served, while their CPUs fit; drop stopped ones."""
+        with self._cond:
+            for job_id in [j for j in self._waiting if self._jobs[j].stop_requested]:
+                self._waiting.remove(job_id)
+                self._jobs[job_id].finish("stopped", "stopped before it started")
+        if not self._waiting:
+            return
+        try:
+            require_engine(timeout=0.05)
+        except EngineUnavailable as exc:
+            if engine_status().state != "failed":
+                for job_id in list(self._waiting):
+                    self._jobs[job_id]._set(message="waiting for the compute engine to start")
+                return
+            with self._cond:
+                waiting, self._waiting = self._waiting, []
+            for job_id in waiting:
+                self._jobs[job_id].finish("failed", f"failed: {exc}")
+            return
+        if self.hub is None:
+            self.hub = HubClient()
+        capacity = self.capacity()
+        while True:
+            with self._cond:
+                if not self._waiting:
+                    return
+                job = self._jobs[self._waiting[0]]
+                held = sum(self._jobs[j].cpus for j in self._running)
+                job.cpus = min(job.cpus, capacity)  # a sweep wider than the cluster runs narrower
+                if held + job.cpus > capacity:
+                    return
+                self._waiting.pop(0)
+                self._running.add(job.job_id)
+            try:
+                job.start()
+            except Exception as exc:
+                job.finish("failed", f"failed to start: {one_line(exc)}")
+
+    def _prune_finished(self) -> None:
+        """Forget the oldest finished jobs beyond ``finished_kept`` per owner (their agents stay on disk)."""
+        by_owner: dict[str, list[Job]] = {}
+        for job in self._jobs.values():
+            if job.done:
+                by_owner.setdefault(job.owner, []).append(job)
+        for jobs in by_owner.values():
+            jobs.sort(key=lambda j: j._finished_at or 0.0)
+            for job in jobs[: max(0, len(jobs) - self.finished_kept)]:
+                del self._jobs[job.job_id]
+
+
+# --- run folders: names reserved on disk ---------------------------------------------------
 
 def default_run_name(config: AgentConfig) -> str:
     env = config.env_id.split("-")[0].lower()
@@ -315,3 +797,67 @@ def unique_run_name(out_dir: Path, name: str, taken: set[str] | frozenset[str] =
         candidate = f"{safe}-{n}"
         n += 1
     return candidate
+
+
+def reserve_run_folder(root: Path, name: str, owner: str) -> Path:
+    """Create the run's folder now (atomically: mkdir fails if it exists) and mark it reserved.
+
+    From this moment no other job, rename or upload can take the name; the saved agent replaces
+    the reservation, and a job that saves nothing removes it.
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    for _ in range(1000):
+        folder = root / unique_run_name(root, name)
+        try:
+            folder.mkdir()
+        except FileExistsError:
+            continue  # taken between the check and the mkdir: try the next candidate
+        (folder / RESERVED_MARKER).write_text(json.dumps({"owner": owner, "reserved_at": time.time()}))
+        return folder
+    raise RuntimeError(f"no free run name near {name!r}")
+
+
+def is_reserved(folder: Path) -> bool:
+    return (folder / RESERVED_MARKER).is_file()
+
+
+def release_reservation(folder: Path) -> None:
+    """Remove a reservation that no agent replaced (the folder holds nothing but the marker)."""
+    marker = folder / RESERVED_MARKER
+    try:
+        if marker.is_file() and [p.name for p in folder.iterdir()] == [RESERVED_MARKER]:
+            marker.unlink()
+            folder.rmdir()
+    except OSError:
+        pass
+
+
+def install_agent_files(files: dict[str, bytes], folder: Path) -> Path:
+    """Write an agent that came back from a worker into its reserved folder, atomically.
+
+    The files go to a hidden sibling first; the reservation is then swapped for it in one rename,
+    so a reader sees either the reservation or the whole agent. If the folder is no longer a
+    reservation of ours (something else is in it), the agent goes to a fresh name beside it.
+    """
+    from .storage import AGENT_FILES
+
+    unknown = sorted(set(files) - set(AGENT_FILES))
+    if unknown:
+        raise ValueError(f"a worker sent an unexpected file {unknown[0]!r}")
+    tmp = folder.parent / f".{folder.name}.tmp-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir(parents=True)
+    try:
+        for file_name, data in files.items():
+            (tmp / file_name).write_bytes(data)
+        marker = folder / RESERVED_MARKER
+        if marker.is_file() and [p.name for p in folder.iterdir()] == [RESERVED_MARKER]:
+            marker.unlink()
+            os.rename(tmp, folder)  # replaces the now-empty reserved folder
+            return folder
+        target = reserve_run_folder(folder.parent, folder.name, owner="")
+        (target / RESERVED_MARKER).unlink()
+        os.rename(tmp, target)
+        return target
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

@@ -8,23 +8,21 @@ periodic evaluations look hopeless, is scored by a greedy evaluation, and saves 
 
 from __future__ import annotations
 
-import os
+import math
 import statistics
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import optuna
 
-from .agent import QAgent
 from .config import AgentConfig, ConfigError, preset
-from .evaluation import evaluate
-from .jobs import FINISHED_STATES, BackgroundJob, JobRegistry
-from .storage import runs_dir, save_agent
-from .training import EvalRecord, train, training_metrics
+from .jobs import (FINISHED_STATES, Job, JobFailed, JobRegistry, TrainingOutcome, TrainingTask, WorkerHandle, WorkerUpdate,
+                   install_agent_files, reserve_run_folder)
+from .storage import runs_dir
+from .training import EvalRecord
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -186,73 +184,6 @@ def load_or_create_study(setup: TuningSetup) -> optuna.Study:
                                direction="maximize", load_if_exists=True, pruner=pruner)
 
 
-def run_worker(setup: TuningSetup, n_trials: int, stop_event: threading.Event | None = None,
-               on_trial: Callable[[optuna.trial.FrozenTrial], None] | None = None) -> dict[str, Any]:
-    """Run ``n_trials`` trials of the shared study (fewer if the target is reached or stop is set)."""
-    setup.check()
-    if n_trials <= 0:
-        raise ValueError(f"trials must be positive, got {n_trials}")
-    study = load_or_create_study(setup)
-    agents_dir = runs_dir() / "tuning" / setup.study_name
-    start = time.perf_counter()
-    done: list[int] = []
-
-    def objective(trial: optuna.Trial) -> float:
-        params = suggest(trial, setup.space)
-        try:
-            config = setup.trial_config(params).validate()
-        except ConfigError as exc:  # e.g. batch_size > memory_size: an impossible combination
-            trial.set_user_attr("invalid", str(exc))
-            raise optuna.TrialPruned(f"invalid combination: {exc}") from None
-        agent = QAgent(config)
-        trial_stop = threading.Event()
-
-        def on_event(event: Any) -> None:
-            if stop_event is not None and stop_event.is_set():
-                trial_stop.set()
-            if isinstance(event, EvalRecord):
-                trial.report(event.mean, step=event.episode)
-                if trial.should_prune():
-                    trial.set_user_attr("pruned_at_episode", event.episode)
-                    trial_stop.set()
-
-        result = train(agent, callback=on_event, stop_event=trial_stop)
-        folder = save_agent(agent, agents_dir / f"trial-{trial.number:04d}",
-                            metrics=training_metrics(agent, result), history=result.episodes)
-        trial.set_user_attr("agent_path", str(folder))
-        trial.set_user_attr("train_seconds", round(result.seconds, 2))
-        trial.set_user_attr("status", result.status)
-        if "pruned_at_episode" in trial.user_attrs:
-            raise optuna.TrialPruned()
-        if result.status == "diverged":
-            raise TrialDiverged(result.message)  # Optuna records the trial as failed and goes on
-        return evaluate(agent, config.env_id, n_episodes=setup.eval_episodes, seed=0).mean
-
-    def after_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        done.append(trial.number)
-        if on_trial:
-            on_trial(trial)
-        if stop_event is not None and stop_event.is_set():
-            study.stop()
-        if setup.target is not None:
-            try:
-                if study.best_value >= setup.target:
-                    study.stop()
-            except ValueError:  # no completed trial yet
-                pass
-
-    study.optimize(objective, n_trials=n_trials, callbacks=[after_trial], catch=(TrialDiverged,))
-    best = None
-    try:
-        best = {"number": study.best_trial.number, "value": study.best_value, "params": study.best_trial.params,
-                "agent_path": study.best_trial.user_attrs.get("agent_path")}
-    except ValueError:
-        pass
-    return {"study": setup.study_name, "trials_run": len(done), "trial_numbers": done,
-            "seconds": round(time.perf_counter() - start, 2), "best": best,
-            "target_reached": bool(best and setup.target is not None and best["value"] >= setup.target)}
-
-
 def trials_table(study: optuna.Study) -> list[dict[str, Any]]:
     rows = []
     for t in study.get_trials(deepcopy=False):
@@ -260,59 +191,6 @@ def trials_table(study: optuna.Study) -> list[dict[str, Any]]:
                      "seconds": t.user_attrs.get("train_seconds"), **t.params,
                      "agent": t.user_attrs.get("agent_path")})
     return rows
-
-
-# --- seed sensitivity ----------------------------------------------------------------------
-
-def _train_one_seed(config_dict: dict[str, Any], seed: int, eval_episodes: int) -> dict[str, Any]:
-    import torch
-
-    torch.set_num_threads(1)
-    config = AgentConfig.from_dict({**config_dict, "seed": seed}).validate()
-    agent = QAgent(config)
-    result = train(agent)
-    ev = evaluate(agent, config.env_id, n_episodes=eval_episodes, seed=0)
-    return {"seed": seed, "mean": ev.mean, "std": ev.std, "solved_share": ev.solved_share,
-            "train_seconds": round(result.seconds, 2), "episodes": len(result.episodes), "status": result.status}
-
-
-def seed_sensitivity(config: AgentConfig, seeds: Sequence[int], workers: int | None = None,
-                     eval_episodes: int = 1000, solved_at: float | None = None,
-                     on_result: Callable[[dict[str, Any]], None] | None = None,
-                     stop_event: threading.Event | None = None) -> dict[str, Any]:
-    """Train one config on many seeds in parallel processes (at most the cores) and summarise.
-
-    ``stop_event`` cancels the seeds not yet started; those already training finish first.
-    """
-    config.validate()
-    if not seeds:
-        raise ValueError("seeds must not be empty")
-    workers = max(1, min(workers or os.cpu_count() or 1, os.cpu_count() or 1, len(seeds)))
-    solved_at = solved_at if solved_at is not None else (475.0 if config.env_id == "CartPole-v1" else None)
-    start = time.perf_counter()
-    rows: list[dict[str, Any]] = []
-    import multiprocessing
-
-    # spawn: a fresh interpreter per worker, safe beside threads (the app) and torch
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = [pool.submit(_train_one_seed, config.to_dict(), s, eval_episodes) for s in seeds]
-        for future in futures:
-            if stop_event is not None and stop_event.is_set():
-                pool.shutdown(wait=True, cancel_futures=True)
-                break
-            row = future.result()
-            rows.append(row)
-            if on_result:
-                on_result(row)
-    if not rows:
-        raise RuntimeError("stopped before any seed finished")
-    means = [r["mean"] for r in rows]
-    solved = [r for r in rows if solved_at is not None and r["mean"] >= solved_at]
-    return {"seeds": [r["seed"] for r in rows], "means": means, "rows": rows,
-            "solved_share": len(solved) / len(rows) if solved_at is not None else None,
-            "mean_of_means": statistics.fmean(means), "std_of_means": statistics.pstdev(means),
-            "min": min(means), "max": max(means), "workers": workers,
-            "seconds": round(time.perf_counter() - start, 2)}
 
 
 def parse_seed_list(text: str) -> list[int]:
@@ -335,71 +213,277 @@ def space_from_dict(data: Mapping[str, Mapping[str, Any]]) -> dict[str, ParamSpe
 
 
 
-# --- background runs for the app -----------------------------------------------------------
+# --- studies and seed sweeps as background jobs on Ray ------------------------------------
 
-class TuningJob(BackgroundJob):
-    """One worker of a study, in the background; the page reads the trials from the storage."""
+def _trial_row(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
+    return {"number": trial.number, "state": trial.state.name.lower(), "value": trial.value}
 
-    def __init__(self, registry: JobRegistry, owner: str, setup: TuningSetup, n_trials: int):
+
+class TuningJob(Job):
+    """A study's trials, ``workers`` at a time, each trial a training on its own Ray worker.
+
+    Optuna's ask-and-tell runs here, in this process: each trial's periodic evaluations come back
+    as progress and are reported to the pruner, which may stop the trial's worker; a finished
+    trial sends back its agent (saved under <runs>/tuning/<study>/) and its final evaluation.
+    So the workers need no access to the study's storage, and several processes (or the CLI on
+    other machines) can still share one study through a database URL.
+    """
+
+    kind = "tuning"
+
+    def __init__(self, owner: str, setup: TuningSetup, n_trials: int, workers: int = 1,
+                 on_trial: Callable[[dict[str, Any]], None] | None = None):
         setup.check()
-        super().__init__(registry, owner, name=f"study {setup.study_name}")
-        self.setup, self.n_trials = setup, n_trials
+        if n_trials <= 0:
+            raise ValueError(f"trials must be positive, got {n_trials}")
+        if workers <= 0:
+            raise ValueError(f"workers must be positive, got {workers}")
+        super().__init__(owner, name=f"study {setup.study_name}", cpus=min(workers, n_trials))
+        self.setup, self.n_trials, self.on_trial = setup, n_trials, on_trial
+        self.study: optuna.Study | None = None
+        self.in_flight: dict[WorkerHandle, optuna.Trial] = {}
+        self.asked = 0
+        self.target_reached = False
+        self.started_at = 0.0
         self._finished_trials: list[int] = []
         self._summary: dict[str, Any] | None = None
 
+    def agents_dir(self) -> Path:
+        return runs_dir() / "tuning" / self.setup.study_name
+
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
-            return {"state": self._state, "message": self._message, "done": self._state in FINISHED_STATES,
-                    "queue_position": self.registry.queue_position(self.job_id) if self._state == "queued" else None,
-                    "finished_trials": list(self._finished_trials), "summary": self._summary,
-                    "updated_at": self._updated_at}
+            return {"job_id": self.job_id, "name": self.name, "owner": self.owner, "kind": self.kind,
+                    "state": self._state, "message": self._message, "done": self._state in FINISHED_STATES,
+                    "queue_position": self.queue_position(), "finished_trials": list(self._finished_trials),
+                    "summary": self._summary, "updated_at": self._updated_at}
 
-    def work(self) -> tuple[str, str]:
-        def on_trial(trial: optuna.trial.FrozenTrial) -> None:
-            with self._lock:
-                self._finished_trials.append(trial.number)
-                self._message = f"{len(self._finished_trials)} of {self.n_trials} trials done"
-                self._updated_at = time.time()
+    def start(self) -> None:
+        self.study = load_or_create_study(self.setup)
+        self.started_at = time.perf_counter()
+        self._set(state="running", message=f"0 of {self.n_trials} trials done")
+        self._launch()
 
-        summary = run_worker(self.setup, self.n_trials, stop_event=self.stop_event, on_trial=on_trial)
+    def _launch(self) -> None:
+        assert self.study is not None and self.registry is not None and self.registry.hub is not None
+        while (len(self.in_flight) < self.cpus and self.asked < self.n_trials and not self.stop_requested
+               and not self.target_reached):
+            trial = self.study.ask()
+            self.asked += 1
+            params = suggest(trial, self.setup.space)
+            try:
+                config = self.setup.trial_config(params).validate()
+            except ConfigError as exc:  # e.g. batch_size > memory_size: an impossible combination
+                trial.set_user_attr("invalid", str(exc))
+                self._told(self.study.tell(trial, state=optuna.trial.TrialState.PRUNED))
+                continue
+            task = TrainingTask(config, final_eval_episodes=self.setup.eval_episodes, snapshots=False)
+            self.in_flight[WorkerHandle(task, self.registry.hub)] = trial
+
+    def _told(self, frozen: optuna.trial.FrozenTrial) -> None:
+        with self._lock:
+            self._finished_trials.append(frozen.number)
+            self._message = f"{len(self._finished_trials)} of {self.n_trials} trials done"
+            self._updated_at = time.time()
+        if self.on_trial:
+            self.on_trial(_trial_row(frozen))
+        if self.setup.target is not None and frozen.value is not None and frozen.value >= self.setup.target:
+            self.target_reached = True
+
+    def poll(self) -> None:
+        assert self.study is not None
+        for handle, trial in list(self.in_flight.items()):
+            update = handle.poll()
+            for event in update.events:
+                if isinstance(event, EvalRecord) and "pruned_at_episode" not in trial.user_attrs:
+                    trial.report(event.mean, step=event.episode)
+                    if trial.should_prune():
+                        trial.set_user_attr("pruned_at_episode", event.episode)
+                        handle.stop()
+            if update.finished:
+                del self.in_flight[handle]
+                self._told(self._tell(trial, update))
+        if self.stop_requested:
+            for handle, trial in list(self.in_flight.items()):
+                handle.cancel()
+                trial.set_user_attr("status", "stopped")
+                self._told(self.study.tell(trial, state=optuna.trial.TrialState.FAIL))
+            self.in_flight.clear()
+        self._launch()
+        if not self.in_flight:
+            self._finish_study()
+
+    def _tell(self, trial: optuna.Trial, update: WorkerUpdate) -> optuna.trial.FrozenTrial:
+        assert self.study is not None
+        fail = optuna.trial.TrialState.FAIL
+        if update.error:
+            trial.set_user_attr("status", update.error)
+            return self.study.tell(trial, state=fail)
+        outcome: TrainingOutcome = update.outcome
+        if outcome.files:
+            folder = reserve_run_folder(self.agents_dir(), f"trial-{trial.number:04d}", self.owner)
+            folder = install_agent_files(outcome.files, folder)
+            trial.set_user_attr("agent_path", str(folder))
+        trial.set_user_attr("train_seconds", round(outcome.seconds, 2))
+        trial.set_user_attr("status", outcome.status)
+        if "pruned_at_episode" in trial.user_attrs:
+            return self.study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        if outcome.status == "diverged" or outcome.final_evaluation is None:
+            return self.study.tell(trial, state=fail)
+        return self.study.tell(trial, outcome.final_evaluation["mean"])
+
+    def _finish_study(self) -> None:
+        assert self.study is not None
+        best = None
+        try:
+            best = {"number": self.study.best_trial.number, "value": self.study.best_value,
+                    "params": self.study.best_trial.params,
+                    "agent_path": self.study.best_trial.user_attrs.get("agent_path")}
+        except ValueError:  # no completed trial yet
+            pass
+        summary = {"study": self.setup.study_name, "trials_run": len(self._finished_trials),
+                   "trial_numbers": list(self._finished_trials), "workers": self.cpus,
+                   "seconds": round(time.perf_counter() - self.started_at, 2), "best": best,
+                   "target_reached": bool(best and self.setup.target is not None
+                                          and best["value"] >= self.setup.target)}
         self._set(summary=summary)
-        if self.stop_event.is_set():
-            return "stopped", f"stopped after {summary['trials_run']} trials"
-        best = summary["best"]
+        if self.stop_requested:
+            self.finish("stopped", f"stopped after {summary['trials_run']} trials")
+            return
         reached = " (target reached)" if summary["target_reached"] else ""
-        return "finished", (f"{summary['trials_run']} trials; best {best['value']:.2f} (trial {best['number']}){reached}"
-                            if best else f"{summary['trials_run']} trials, none completed")
+        self.finish("finished", f"{summary['trials_run']} trials; best {best['value']:.2f} (trial {best['number']})"
+                    f"{reached}" if best else f"{summary['trials_run']} trials, none completed")
+
+    def stop_workers(self) -> None:
+        for handle in self.in_flight:
+            handle.cancel()
+        self.in_flight.clear()
+
+    def on_finished(self) -> None:
+        self.study = None
 
 
-class SeedsJob(BackgroundJob):
-    """One config on many seeds, in parallel processes, in the background."""
+class SeedsJob(Job):
+    """One config trained on many seeds, one Ray worker per seed, ``cpus`` seeds at a time."""
 
-    def __init__(self, registry: JobRegistry, owner: str, config: AgentConfig, seeds: Sequence[int],
-                 eval_episodes: int = 1000, workers: int | None = None):
+    kind = "seeds"
+
+    def __init__(self, owner: str, config: AgentConfig, seeds: Sequence[int], eval_episodes: int = 1000,
+                 workers: int | None = None, solved_at: float | None = None,
+                 on_result: Callable[[dict[str, Any]], None] | None = None):
         config.validate()
-        super().__init__(registry, owner, name="seed sensitivity")
-        self.config, self.seeds, self.eval_episodes, self.workers = config, list(seeds), eval_episodes, workers
+        if not seeds:
+            raise ValueError("seeds must not be empty")
+        if workers is not None and workers <= 0:
+            raise ValueError(f"workers must be positive, got {workers}")
+        super().__init__(owner, name="seed sensitivity", cpus=min(workers or len(seeds), len(seeds)))
+        self.config, self.seeds, self.eval_episodes = config, list(seeds), eval_episodes
+        self.solved_at = solved_at if solved_at is not None else (475.0 if config.env_id == "CartPole-v1" else None)
+        self.on_result = on_result
+        self.pending: list[int] = []
+        self.in_flight: dict[WorkerHandle, int] = {}
+        self.started_at = 0.0
         self._rows: list[dict[str, Any]] = []
         self._summary: dict[str, Any] | None = None
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
-            return {"state": self._state, "message": self._message, "done": self._state in FINISHED_STATES,
-                    "queue_position": self.registry.queue_position(self.job_id) if self._state == "queued" else None,
-                    "rows": list(self._rows), "summary": self._summary, "n_seeds": len(self.seeds)}
+            return {"job_id": self.job_id, "name": self.name, "owner": self.owner, "kind": self.kind,
+                    "state": self._state, "message": self._message, "done": self._state in FINISHED_STATES,
+                    "queue_position": self.queue_position(), "rows": list(self._rows), "summary": self._summary,
+                    "n_seeds": len(self.seeds), "updated_at": self._updated_at}
 
-    def work(self) -> tuple[str, str]:
-        def on_result(row: dict[str, Any]) -> None:
+    def start(self) -> None:
+        self.pending = list(self.seeds)
+        self.started_at = time.perf_counter()
+        self._set(state="running", message=f"training {min(self.cpus, len(self.seeds))} seeds at once")
+        self._launch()
+
+    def _launch(self) -> None:
+        assert self.registry is not None and self.registry.hub is not None
+        while len(self.in_flight) < self.cpus and self.pending and not self.stop_requested:
+            seed = self.pending.pop(0)
+            task = TrainingTask(replace(self.config, seed=seed), save=False,
+                                final_eval_episodes=self.eval_episodes, snapshots=False)
+            self.in_flight[WorkerHandle(task, self.registry.hub)] = seed
+
+    def poll(self) -> None:
+        for handle, seed in list(self.in_flight.items()):
+            update = handle.poll()
+            if not update.finished:
+                continue
+            del self.in_flight[handle]
+            if update.error:
+                self.finish("failed", f"{update.error} (seed {seed})")
+                return
+            outcome: TrainingOutcome = update.outcome
+            ev = outcome.final_evaluation or {"mean": math.nan, "std": math.nan, "solved_share": math.nan}
+            row = {"seed": seed, "mean": ev["mean"], "std": ev["std"], "solved_share": ev["solved_share"],
+                   "train_seconds": round(outcome.seconds, 2), "episodes": outcome.episodes, "status": outcome.status}
             with self._lock:
                 self._rows.append(row)
                 self._message = f"{len(self._rows)} of {len(self.seeds)} seeds done"
                 self._updated_at = time.time()
-
-        summary = seed_sensitivity(self.config, self.seeds, workers=self.workers, eval_episodes=self.eval_episodes,
-                                   on_result=on_result, stop_event=self.stop_event)
+            if self.on_result:
+                self.on_result(row)
+        if self.stop_requested:
+            self.stop_workers()
+        self._launch()
+        if self.in_flight:
+            return
+        rows = [r for r in self._rows if not math.isnan(r["mean"])]
+        if not rows:
+            self.finish("stopped" if self.stop_requested else "failed", "no seed finished")
+            return
+        summary = summarise_seeds(rows, self.solved_at, workers=self.cpus,
+                                  seconds=time.perf_counter() - self.started_at)
         self._set(summary=summary)
-        if self.stop_event.is_set():
-            return "stopped", f"stopped after {len(summary['rows'])} of {len(self.seeds)} seeds"
+        if self.stop_requested:
+            self.finish("stopped", f"stopped after {len(rows)} of {len(self.seeds)} seeds")
+            return
         share = summary["solved_share"]
-        return "finished", (f"{len(self.seeds)} seeds: mean of means {summary['mean_of_means']:.1f}"
-                            + (f", solved on {100 * share:.0f}%" if share is not None else ""))
+        self.finish("finished", f"{len(self.seeds)} seeds: mean of means {summary['mean_of_means']:.1f}"
+                    + (f", solved on {100 * share:.0f}%" if share is not None else ""))
+
+    def stop_workers(self) -> None:
+        for handle in self.in_flight:
+            handle.cancel()
+        self.in_flight.clear()
+
+
+def summarise_seeds(rows: Sequence[dict[str, Any]], solved_at: float | None, workers: int,
+                    seconds: float) -> dict[str, Any]:
+    means = [r["mean"] for r in rows]
+    solved = [r for r in rows if solved_at is not None and r["mean"] >= solved_at]
+    return {"seeds": [r["seed"] for r in rows], "means": means, "rows": list(rows),
+            "solved_share": len(solved) / len(rows) if solved_at is not None else None,
+            "mean_of_means": statistics.fmean(means), "std_of_means": statistics.pstdev(means),
+            "min": min(means), "max": max(means), "workers": workers, "seconds": round(seconds, 2)}
+
+
+def _run_to_end(job: Job) -> None:
+    registry = JobRegistry()
+    job_id = registry.add(job)
+    snapshot = registry.wait(job_id)
+    if snapshot["state"] == "failed":
+        raise JobFailed(snapshot["message"])
+
+
+def run_study(setup: TuningSetup, n_trials: int, workers: int = 1,
+              on_trial: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """Run ``n_trials`` trials of the study, ``workers`` at a time on Ray, and return the summary
+    (fewer trials when the target is reached first)."""
+    job = TuningJob("cli", setup, n_trials, workers=workers, on_trial=on_trial)
+    _run_to_end(job)
+    return job.snapshot()["summary"]
+
+
+def seed_sensitivity(config: AgentConfig, seeds: Sequence[int], workers: int | None = None,
+                     eval_episodes: int = 1000, solved_at: float | None = None,
+                     on_result: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """Train one config on many seeds, ``workers`` at a time on Ray (the cluster's CPUs by default),
+    and summarise how much the result depends on the seed."""
+    job = SeedsJob("cli", config, seeds, eval_episodes=eval_episodes, workers=workers, solved_at=solved_at,
+                   on_result=on_result)
+    _run_to_end(job)
+    return job.snapshot()["summary"]

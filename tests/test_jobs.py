@@ -1,10 +1,18 @@
+"""Background jobs on Ray: queue, progress, stop, faults, reproducibility, reserved names.
+
+One local Ray instance serves the whole test session (the engine starts it once per process).
+"""
+
+import os
+import signal
 import time
 
 import pytest
+import torch
 
 from rl_core.config import AgentConfig, ConfigError
-from rl_core.jobs import JobRegistry, unique_run_name
-from rl_core.storage import load_agent
+from rl_core.jobs import RESERVED_MARKER, WORKER_DIED, JobLimitReached, JobRegistry, unique_run_name
+from rl_core.storage import load_agent, read_history
 
 
 def tiny(**changes):
@@ -13,93 +21,156 @@ def tiny(**changes):
     return AgentConfig(**{**base, **changes})
 
 
-def test_a_job_trains_in_the_background_and_saves_its_agent(tmp_path):
-    registry = JobRegistry(max_running=1, out_dir=tmp_path)
-    job_id = registry.submit("alice", tiny(), name="my run")
-    snap = registry.wait(job_id, timeout=60)
-    assert snap.state == "finished" and snap.episode == 3 and len(snap.evaluations) == 2
-    assert snap.saved_path == tmp_path / "my-run"
-    assert load_agent(snap.saved_path).metrics["episodes"] == 3
+def endless(**changes):
+    return tiny(n_episodes=100_000, eval_every_episodes=0, **changes)
 
 
-def test_stop_ends_a_job_and_keeps_what_it_learned(tmp_path):
-    registry = JobRegistry(max_running=1, out_dir=tmp_path)
-    job_id = registry.submit("alice", tiny(n_episodes=100_000))
-    deadline = time.time() + 30
-    while registry.snapshot(job_id).episode < 2 and time.time() < deadline:
+def until(predicate, timeout=60.0, what="the condition"):
+    """Poll ``predicate`` until it holds; fail naming ``what`` after ``timeout`` seconds."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
         time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_a_job_trains_on_a_worker_process_and_its_agent_lands_in_the_runs_store(tmp_path):
+    registry = JobRegistry(out_dir=tmp_path)
+    job_id = registry.submit("alice", tiny(), name="my run")
+    snap = registry.wait(job_id, timeout=120)
+    assert snap.state == "finished", snap.message
+    assert snap.saved_path == tmp_path / "my-run"
+    assert snap.episode == 3 and len(snap.evaluations) == 2
+    assert snap.worker["pid"] != os.getpid()  # trained in a Ray worker, not in this process
+    assert not (snap.saved_path / RESERVED_MARKER).exists()
+    loaded = load_agent(snap.saved_path, roots=[tmp_path])
+    assert loaded.agent.config == tiny()
+    assert len(read_history(snap.saved_path)) == 3
+    assert snap.q_function is not None  # the final Q-function came back for the heatmap
+
+
+def test_stop_ends_a_running_job_and_keeps_what_it_learned(tmp_path):
+    registry = JobRegistry(out_dir=tmp_path)
+    job_id = registry.submit("alice", endless())
+    until(lambda: registry.snapshot(job_id).episode >= 2, what="two episodes")
     registry.stop(job_id)
     snap = registry.wait(job_id, timeout=30)
-    assert snap.state == "stopped" and 2 <= snap.episode < 100_000
-    assert snap.saved_path is not None and snap.saved_path.is_dir()
+    assert snap.state == "stopped"
+    assert snap.episode < 100_000 and snap.saved_path is not None
+    assert len(read_history(snap.saved_path)) == snap.episode
 
 
-def test_jobs_beyond_the_cap_wait_in_a_queue(tmp_path):
-    registry = JobRegistry(max_running=1, out_dir=tmp_path)
-    first = registry.submit("alice", tiny(n_episodes=100_000))
+def test_the_queue_is_first_come_first_served_and_shows_positions(tmp_path):
+    registry = JobRegistry(out_dir=tmp_path, capacity=1)
+    first = registry.submit("alice", endless())
     second = registry.submit("bob", tiny())
     third = registry.submit("carol", tiny())
-    time.sleep(0.3)
-    assert registry.snapshot(first).state == "running"
+    until(lambda: registry.snapshot(first).state == "running", what="the first job to start")
     assert registry.snapshot(second).state == "queued" and registry.snapshot(second).queue_position == 1
     assert registry.snapshot(third).queue_position == 2
+    third_folder = tmp_path / registry.snapshot(third).name
+    assert third_folder.is_dir()  # reserved at submit
     registry.stop(third)  # leaving the queue
     assert registry.wait(third, timeout=10).state == "stopped"
+    assert not third_folder.exists()  # the reservation is released
+    assert registry.snapshot(second).queue_position == 1
     registry.stop(first)
     assert registry.wait(second, timeout=60).state == "finished"
     assert registry.snapshot(third).saved_path is None
 
 
-def test_a_sessions_jobs_stop_when_it_goes_away(tmp_path):
-    registry = JobRegistry(max_running=2, out_dir=tmp_path)
-    mine = [registry.submit("gone", tiny(n_episodes=100_000)) for _ in range(2)]
-    other = registry.submit("stays", tiny(n_episodes=100_000))
-    time.sleep(0.3)
-    assert registry.stop_owner("gone") == 2
-    assert all(registry.wait(j, timeout=30).state == "stopped" for j in mine)
-    assert not registry.snapshot(other).done
-    registry.stop(other)
-    registry.wait(other, timeout=30)
+def test_a_killed_worker_fails_its_job_frees_its_slot_and_the_next_job_runs(tmp_path):
+    registry = JobRegistry(out_dir=tmp_path, capacity=1)
+    doomed = registry.submit("alice", endless())
+    following = registry.submit("bob", tiny())
+    worker = until(lambda: registry.snapshot(doomed).worker, what="the worker to report its pid")
+    until(lambda: registry.snapshot(doomed).episode >= 1, what="an episode")
+    os.kill(worker["pid"], signal.SIGKILL)
+    snap = registry.wait(doomed, timeout=30)
+    assert snap.state == "failed" and snap.message.startswith(WORKER_DIED), snap.message
+    assert not (tmp_path / snap.name).exists()  # no half agent, no stale reservation
+    assert registry.wait(following, timeout=60).state == "finished"
 
 
-def test_a_crash_in_the_thread_is_reported_not_raised(tmp_path, monkeypatch):
-    import rl_core.jobs as jobs
+def test_two_concurrent_jobs_with_the_same_seed_give_identical_weights(tmp_path):
+    registry = JobRegistry(out_dir=tmp_path)
+    config = tiny(n_episodes=6, seed=11)
+    ids = [registry.submit("alice", config) for _ in range(2)]
+    snaps = [registry.wait(i, timeout=120) for i in ids]
+    assert all(s.state == "finished" for s in snaps), [s.message for s in snaps]
+    a, b = (torch.load(s.saved_path / "model.pt", weights_only=True) for s in snaps)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    # and a different seed really gives different weights (the check above can fail)
+    other = registry.wait(registry.submit("alice", tiny(n_episodes=6, seed=12)), timeout=120)
+    c = torch.load(other.saved_path / "model.pt", weights_only=True)
+    assert not all(torch.equal(a[k], c[k]) for k in a)
 
-    def explode(*args, **kwargs):
-        raise RuntimeError("simulated crash")
 
-    monkeypatch.setattr(jobs, "train", explode)
-    registry = JobRegistry(max_running=1, out_dir=tmp_path)
-    snap = registry.wait(registry.submit("alice", tiny()), timeout=30)
-    assert snap.state == "failed" and "simulated crash" in snap.message
-    # the slot is free again for the next job
-    monkeypatch.undo()
-    assert registry.wait(registry.submit("alice", tiny()), timeout=60).state == "finished"
+def test_stop_with_eight_jobs_submitted_stops_every_one(tmp_path):
+    registry = JobRegistry(out_dir=tmp_path, max_queued_per_owner=8)
+    ids = [registry.submit(f"student{i % 4}", endless(seed=i)) for i in range(8)]
+    until(lambda: sum(registry.snapshot(i).episode >= 1 for i in ids) >= 2, what="two jobs to be training")
+    for job_id in ids:
+        registry.stop(job_id)
+    snaps = [registry.wait(i, timeout=30) for i in ids]
+    assert [s.state for s in snaps] == ["stopped"] * 8
+    started = [s for s in snaps if s.episode]
+    assert len(started) >= 2 and all(s.saved_path is not None for s in started)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(s.saved_path.name for s in started)
 
 
-def test_invalid_configs_are_refused_at_submit(tmp_path):
+def test_queue_caps_per_owner_and_overall_refuse_with_a_clear_message(tmp_path):
+    registry = JobRegistry(out_dir=tmp_path, capacity=1, max_queued_per_owner=2, max_queued_total=3)
+    running = registry.submit("alice", endless())
+    until(lambda: registry.snapshot(running).state == "running", what="the first job to start")
+    registry.submit("alice", tiny())
+    registry.submit("alice", tiny())
+    with pytest.raises(JobLimitReached, match="You already have 2 jobs waiting"):
+        registry.submit("alice", tiny())
+    registry.submit("bob", tiny())
+    with pytest.raises(JobLimitReached, match="queue is full"):
+        registry.submit("carol", tiny())
+    assert len([p for p in tmp_path.iterdir()]) == 4  # the refused ones reserved nothing
+    registry.stop_owner("alice")
+    registry.stop_owner("bob")
+
+
+def test_a_name_is_reserved_on_disk_at_submit_and_never_replaces_another_folder(tmp_path):
+    registry = JobRegistry(out_dir=tmp_path, capacity=1)
+    blocker = registry.submit("alice", endless())
+    queued = registry.submit("bob", tiny(), name="contested")
+    folder = tmp_path / "contested"
+    assert folder.is_dir() and (folder / RESERVED_MARKER).is_file()
+    # a second job asking for the same name gets another folder
+    second = registry.submit("carol", tiny(), name="contested")
+    assert registry.snapshot(second).name == "contested-2"
+    registry.stop(blocker)
+    snap = registry.wait(queued, timeout=60)
+    assert snap.state == "finished" and snap.saved_path == folder
+    assert registry.wait(second, timeout=60).saved_path == tmp_path / "contested-2"
+
+
+def test_an_agent_whose_folder_was_taken_meanwhile_goes_to_a_fresh_name(tmp_path):
+    from rl_core.jobs import install_agent_files, reserve_run_folder
+
+    folder = reserve_run_folder(tmp_path, "race", owner="bob")
+    (folder / "someone-elses.txt").write_text("keep me")  # the folder is no longer just our reservation
+    saved = install_agent_files({"hparams.json": b"{}"}, folder)
+    assert saved != folder and (folder / "someone-elses.txt").read_text() == "keep me"
+    with pytest.raises(ValueError, match="unexpected file"):
+        install_agent_files({"../evil.py": b""}, reserve_run_folder(tmp_path, "x", owner="bob"))
+
+
+def test_an_invalid_config_is_refused_before_queueing(tmp_path):
     with pytest.raises(ConfigError, match="learning_rate"):
         JobRegistry(out_dir=tmp_path).submit("alice", tiny(learning_rate=0))
+    assert list(tmp_path.iterdir()) == []
 
 
-def test_run_names_are_safe_and_unique(tmp_path):
-    (tmp_path / "run-a").mkdir()
-    assert unique_run_name(tmp_path, "run a") == "run-a-2"
+def test_unique_run_name_is_safe_and_does_not_collide(tmp_path):
+    (tmp_path / "a-run").mkdir()
+    assert unique_run_name(tmp_path, "a run") == "a-run-2"
     assert unique_run_name(tmp_path, "../../etc") == "etc"
-    assert unique_run_name(tmp_path, "x", taken={"x"}) == "x-2"
-    registry = JobRegistry(max_running=2, out_dir=tmp_path)
-    ids = [registry.submit("alice", tiny(), name="same") for _ in range(2)]
-    names = {registry.wait(i, timeout=60).saved_path.name for i in ids}
-    assert names == {"same", "same-2"}
-
-
-def test_the_reaper_stops_jobs_of_sessions_that_are_gone(tmp_path):
-    registry = JobRegistry(max_running=2, out_dir=tmp_path)
-    alive = {"here": True, "gone": False}
-    registry.start_reaper(lambda owner: alive[owner], interval=0.05, grace=0.2)
-    gone = registry.submit("gone", tiny(n_episodes=100_000))
-    here = registry.submit("here", tiny(n_episodes=100_000))
-    assert registry.wait(gone, timeout=30).state == "stopped"
-    assert not registry.snapshot(here).done
-    registry.stop(here)
-    registry.wait(here, timeout=30)
+    assert unique_run_name(tmp_path, "???") == "run"
