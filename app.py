@@ -4,9 +4,12 @@ import os
 
 import streamlit as st
 
+from rl_core.engine import start_engine
+
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # pygame renders headless on a server
 
 st.set_page_config(page_title="Q-Lab", page_icon=":material/target:", layout="wide")
+start_engine()  # Ray comes up in the background (once per process): the first page draws at once
 
 pages = [
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),

@@ -6,7 +6,6 @@ Widgets and layout only; the work itself is done by rl_core.
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +14,9 @@ import streamlit as st
 from rl_core.config import AgentConfig
 from rl_core.envs import ACTION_NAMES, STATE_NAMES, env_spec
 from rl_core.evaluation import EvalResult, evaluate
-from rl_core.jobs import JobRegistry
+from rl_core.config import ConfigError
+from rl_core.engine import EngineUnavailable, engine_status
+from rl_core.jobs import JobLimitReached, JobRegistry
 from rl_core.plots import q_heatmap_figure
 from rl_core.qfunction import DEFAULT_DIMS, SLICE_RANGES, q_slice
 from rl_core.rendering import episode_gif, play_episode
@@ -24,20 +25,25 @@ from rl_core.storage import AgentEntry, SavedAgent, agent_roots, list_agents, lo
 PRETRAINED_DEEP = "cartpole-deep-q"
 
 
-def _session_alive(session_id: str) -> bool:
-    from streamlit.runtime import Runtime
-
-    if not Runtime.exists():  # under AppTest there is no server runtime
-        return True
-    return Runtime.instance().is_active_session(session_id)
-
-
 @st.cache_resource
 def job_registry() -> JobRegistry:
-    """One registry for the whole server process: at most as many trainings as cores at once."""
-    registry = JobRegistry(max_running=int(os.environ.get("QLAB_MAX_TRAININGS", os.cpu_count() or 1)))
-    registry.start_reaper(_session_alive)
-    return registry
+    """One registry for the whole server process. The work runs on Ray (a local instance, or the
+    cluster named by RAY_ADDRESS): as many jobs at once as the cluster has CPUs, the rest queue."""
+    return JobRegistry()
+
+
+def engine_notice() -> bool:
+    """Say when training is unavailable (Ray cannot be started or reached); True if it is usable."""
+    status = engine_status()
+    if status.state == "failed":
+        st.error(status.message + " Training is off; everything else works.", icon=":material/cloud_off:")
+        return False
+    if status.state == "starting":
+        st.caption("Starting the compute engine (Ray)…")
+    return True
+
+
+SUBMIT_ERRORS = (ConfigError, EngineUnavailable, JobLimitReached, ValueError)
 
 
 def session_id() -> str:

@@ -5,6 +5,7 @@ import streamlit as st
 
 from pages._ui import (
     PRETRAINED_DEEP, agent_entries, entry_label, job_registry, job_status, load, rerun_when_finished, session_id,
+    SUBMIT_ERRORS, engine_notice,
 )
 from rl_core.imitation import READY_MADE, ImitationJob, expert_data
 from rl_core.plots import imitation_figure
@@ -12,6 +13,7 @@ from rl_core.storage import AgentFolderError
 
 ss = st.session_state
 registry = job_registry()
+engine_notice()
 st.title(":material/school: Imitation: networks with fixed targets")
 st.markdown(
     "Before mixing neural networks with Q-learning, try them on a problem whose answers stand still. "
@@ -85,10 +87,13 @@ busy = snap is not None and not snap.done
 b1, b2 = st.columns(2)
 if b1.button("Train", type="primary", icon=":material/play_arrow:", key="imit_start",
              disabled=busy or not architectures or custom_error is not None):
-    ss.imit_job = registry.add(ImitationJob(registry, session_id(), train_table, test_table, architectures,
-                                            epochs=int(epochs), seed=int(model_seed)))
-    ss.imit_last_state = None
-    st.rerun()
+    try:
+        ss.imit_job = registry.add_checked(ImitationJob(session_id(), train_table, test_table, architectures,
+                                                        epochs=int(epochs), seed=int(model_seed)))
+        ss.imit_last_state = None
+        st.rerun()
+    except SUBMIT_ERRORS as exc:
+        st.error(f"Cannot start: {exc}")
 if b2.button("Stop", icon=":material/stop:", key="imit_stop", disabled=not busy):
     registry.stop(job_id)
 

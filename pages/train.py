@@ -6,7 +6,7 @@ import streamlit as st
 
 from pages._ui import (
     PRETRAINED_DEEP, agent_entries, fill_train_widgets, find_entry, job_registry, job_status, q_inspector,
-    rerun_when_finished, session_id,
+    rerun_when_finished, session_id, SUBMIT_ERRORS, engine_notice,
 )
 from rl_core.config import (
     PRESET_DESCRIPTIONS, PRESET_NAMES, SUPPORTED_ENVS, AgentConfig, ConfigError, config_from_query, config_to_query,
@@ -34,6 +34,7 @@ CHOICES = {  # slider stops; a preset's own value is always added
 WIDTHS = [8, 16, 32, 64, 128, 256, 512]
 
 registry = job_registry()
+engine_notice()
 owner = session_id()
 ss = st.session_state
 
@@ -179,7 +180,7 @@ with settings:
                                            tensorboard=bool(ss.get("train_tensorboard")))
             ss.train_last_state = None
             st.rerun()
-        except ConfigError as exc:
+        except SUBMIT_ERRORS as exc:
             st.error(f"Cannot start: {exc}")
     if stop_col.button("Stop", disabled=not busy, key="train_stop", icon=":material/stop:"):
         registry.stop(job_id)
@@ -210,7 +211,7 @@ with live_area:
             st.progress(min(1.0, snap.episode / snap.config.n_episodes))
 
         job_status(snap.state, snap.message, snap.queue_position, running=progress_line,
-                   queued_note=f" (at most {registry.max_running} trainings run at once on this server)")
+                   queued_note=f" (at most {registry.max_running} trainings run at once on this server's CPUs)")
         if snap.episodes:
             st.plotly_chart(training_figure(snap.episodes, snap.evaluations, solved_reward=solved, large=large,
                                             meta={"updated_at": snap.updated_at, "episode": snap.episode}),

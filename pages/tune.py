@@ -5,7 +5,7 @@ import streamlit as st
 
 from pages._ui import (
     PRETRAINED_DEEP, agent_entries, fill_train_widgets, find_entry, job_registry, job_status, rerun_when_finished,
-    session_id,
+    session_id, SUBMIT_ERRORS, engine_notice,
 )
 from rl_core.config import PRESET_NAMES, preset
 from rl_core.plots import seeds_figure
@@ -15,6 +15,7 @@ from rl_core.tuning import (
 
 ss = st.session_state
 registry = job_registry()
+engine_notice()
 owner = session_id()
 st.title(":material/tune: Tune")
 st.markdown(
@@ -55,8 +56,10 @@ with st.expander("ranges", expanded=False):
         except ValueError as exc:
             errors.append(str(exc))
             st.error(str(exc))
-t1, t2, t3, t4 = st.columns(4)
+t1, t2, t3, t4, t5 = st.columns(5)
 n_trials = t1.number_input("trials", 1, 200, 20, key="tune_trials")
+n_workers = t5.number_input("trials at once", 1, max(1, registry.max_running), 1, key="tune_workers",
+                            help="each trial trains on its own Ray worker, one CPU each")
 episodes = t2.number_input("episodes per trial", 10, 5000, 200, key="tune_episodes")
 eval_episodes = t3.number_input("evaluation episodes", 10, 1000, 200, key="tune_eval_episodes")
 target = t4.number_input("stop at", value=500.0, key="tune_target")
@@ -74,13 +77,16 @@ snap = registry.snapshot(job_id) if job_id else None
 busy = snap is not None and not snap["done"]
 b1, b2 = st.columns(2)
 if b1.button("Run study", type="primary", icon=":material/play_arrow:", key="tune_start", disabled=busy or bool(errors)):
-    ss.tune_job = registry.add(TuningJob(registry, owner, setup, int(n_trials)))
-    ss.tune_study_running = setup.study_name
-    ss.tune_last_state = None
-    st.rerun()
+    try:
+        ss.tune_job = registry.add_checked(TuningJob(owner, setup, int(n_trials), workers=int(n_workers)))
+        ss.tune_study_running = setup.study_name
+        ss.tune_last_state = None
+        st.rerun()
+    except SUBMIT_ERRORS as exc:
+        st.error(f"Cannot start: {exc}")
 if b2.button("Stop", icon=":material/stop:", key="tune_stop", disabled=not busy):
     registry.stop(job_id)
-    st.toast("Stopping after the current trial.")
+    st.toast("Stopping: trials still training are ended; finished ones are kept.")
 
 
 @st.fragment(run_every=2.0 if busy else None)
@@ -121,7 +127,7 @@ if snap is not None:
     study_view()
 
 st.header("2. How much does the seed matter?")
-st.markdown("Train one config on several seeds at once (one process per core) and look at the spread. "
+st.markdown("Train one config on several seeds at once (one Ray worker per CPU) and look at the spread. "
             "The course's presets were each tuned on a single seed.")
 k1, k2, k3 = st.columns(3)
 seeds_preset = k1.selectbox("config", PRESET_NAMES, index=PRESET_NAMES.index("deep-fast"), key="seeds_preset")
@@ -141,9 +147,12 @@ seeds_busy = seeds_snap is not None and not seeds_snap["done"]
 r1, r2 = st.columns(2)
 if r1.button("Train on these seeds", icon=":material/play_arrow:", key="seeds_start",
              disabled=seeds_busy or seeds_error is not None):
-    ss.seeds_job = registry.add(SeedsJob(registry, owner, preset(seeds_preset), seeds, eval_episodes=int(seeds_eval)))
-    ss.seeds_last_state = None
-    st.rerun()
+    try:
+        ss.seeds_job = registry.add_checked(SeedsJob(owner, preset(seeds_preset), seeds, eval_episodes=int(seeds_eval)))
+        ss.seeds_last_state = None
+        st.rerun()
+    except SUBMIT_ERRORS as exc:
+        st.error(f"Cannot start: {exc}")
 if r2.button("Stop", icon=":material/stop:", key="seeds_stop", disabled=not seeds_busy):
     registry.stop(seeds_job)
 

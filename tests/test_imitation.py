@@ -75,8 +75,8 @@ def test_bad_arguments(tables):
 def test_imitation_job_runs_several_architectures_in_the_background(tables, tmp_path):
     from rl_core.imitation import ImitationJob
 
-    registry = JobRegistry(max_running=1, out_dir=tmp_path)
-    job_id = registry.add(ImitationJob(registry, "alice", *tables, architectures=[[], [16]], epochs=3, eval_episodes=5))
+    registry = JobRegistry(out_dir=tmp_path)
+    job_id = registry.add(ImitationJob("alice", *tables, architectures=[[], [16]], epochs=3, eval_episodes=5))
     snap = registry.wait(job_id, timeout=120)
     assert snap.state == "finished"
     assert list(snap.curves) == ["linear", "[16]"] and all(len(c) == 3 for c in snap.curves.values())

@@ -10,7 +10,7 @@ import pytest
 from rl_core.cli import main
 from rl_core.config import preset
 from rl_core.storage import load_agent
-from rl_core.tuning import COURSE_SPACE, ParamSpec, TuningSetup, open_storage, parse_seed_list, run_worker, \
+from rl_core.tuning import COURSE_SPACE, ParamSpec, TuningSetup, open_storage, parse_seed_list, run_study, \
     seed_sensitivity
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,8 +28,8 @@ def tiny_setup(name, storage_url, **changes):
 
 def test_a_tiny_study_completes_and_saves_every_trials_agent(runs_dir, tmp_path):
     url = f"sqlite:///{tmp_path / 'study.db'}"
-    summary = run_worker(tiny_setup("tiny", url), n_trials=3)
-    assert summary["trials_run"] == 3
+    summary = run_study(tiny_setup("tiny", url), n_trials=3, workers=2)
+    assert summary["trials_run"] == 3 and summary["workers"] == 2
     study = optuna.load_study(study_name="tiny", storage=url)
     assert len(study.trials) == 3
     for trial in study.trials:
@@ -42,7 +42,7 @@ def test_a_tiny_study_completes_and_saves_every_trials_agent(runs_dir, tmp_path)
 def test_the_study_stops_once_the_target_is_reached(runs_dir, tmp_path):
     setup = tiny_setup("target", f"sqlite:///{tmp_path / 's.db'}", )
     setup.target = 1.0  # any trial reaches it
-    summary = run_worker(setup, n_trials=5)
+    summary = run_study(setup, n_trials=5)
     assert summary["trials_run"] == 1 and summary["target_reached"]
 
 
@@ -108,7 +108,7 @@ def test_seed_list_parsing():
         parse_seed_list("")
 
 
-def test_seed_sensitivity_in_parallel_processes():
+def test_seed_sensitivity_on_ray_workers():
     config = preset("deep-fast", n_episodes=3, **TINY)
     summary = seed_sensitivity(config, [0, 1, 2], workers=2, eval_episodes=3)
     assert summary["seeds"] == [0, 1, 2] and summary["workers"] == 2
