@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,10 +43,26 @@ def cluster_address() -> str | None:
     return os.environ.get("RAY_ADDRESS") or None
 
 
+def _reachable(address: str, timeout: float = 3.0) -> str | None:
+    """Why ``host:port`` cannot be reached (None if a TCP connection opens, or the address is not
+    of that form). Ray itself retries an unreachable address for minutes before giving up."""
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        return None
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+        return None
+    except OSError as exc:
+        return exc.strerror or type(exc).__name__
+
+
 def _init() -> None:
     global _status
     address = cluster_address()
     try:
+        why = _reachable(address) if address else None
+        if why:
+            raise ConnectionError(why)
         import ray
 
         if not ray.is_initialized():

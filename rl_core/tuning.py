@@ -21,6 +21,7 @@ import optuna
 from .config import AgentConfig, ConfigError, preset
 from .jobs import (FINISHED_STATES, Job, JobFailed, JobRegistry, TrainingOutcome, TrainingTask, WorkerHandle, WorkerUpdate,
                    install_agent_files, reserve_run_folder)
+from .engine import require_engine
 from .storage import runs_dir
 from .training import EvalRecord
 
@@ -462,6 +463,7 @@ def summarise_seeds(rows: Sequence[dict[str, Any]], solved_at: float | None, wor
 
 
 def _run_to_end(job: Job) -> None:
+    require_engine()  # a cluster that cannot be reached is one line, before anything is queued
     registry = JobRegistry()
     job_id = registry.add(job)
     snapshot = registry.wait(job_id)
