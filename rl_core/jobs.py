@@ -74,7 +74,7 @@ class Progress:
 
     def emit(self, event: Any) -> None:
         with self._lock:
-            self._events.append(event)
+            self._events.append((time.time(), event))  # stamped: the live view's lag is measured from here
 
     def set_latest(self, key: str, value: Any) -> None:
         with self._lock:
@@ -199,6 +199,7 @@ class WorkerUpdate:
     finished: bool = False
     outcome: Any = None
     error: str | None = None  # set when the task raised or its worker died
+    produced_at: float | None = None  # the worker's time.time() when it recorded the newest event
 
 
 class WorkerHandle:
@@ -216,8 +217,10 @@ class WorkerHandle:
 
     def _take_inbox(self, update: WorkerUpdate) -> None:
         for payload in self.hub.inboxes.get(self.unit_id, []):
-            events, latest = pickle.loads(payload)
-            update.events.extend(events)
+            stamped, latest = pickle.loads(payload)
+            update.events.extend(event for _, event in stamped)
+            if stamped:
+                update.produced_at = stamped[-1][0]
             if latest:
                 update.latest = {**(update.latest or {}), **latest}
         self.hub.inboxes[self.unit_id] = []
@@ -342,7 +345,7 @@ class JobSnapshot:
     env_steps: int
     seconds: float  # training time so far (0 while queued)
     saved_path: Path | None
-    updated_at: float  # time.time() of the last change
+    updated_at: float  # time.time() when its newest data was produced (by the worker, for progress)
     q_function: Any = None  # a FrozenQ of the latest weights (refreshed about twice a second)
     kind: str = "training"
     worker: dict[str, Any] | None = None  # where it runs: {"pid", "node_id"} once it has started
@@ -533,7 +536,7 @@ class TrainingJob(SingleTaskJob):
             if update.latest:
                 self._q_function = update.latest.get("q_function", self._q_function)
                 self._worker = update.latest.get("worker", self._worker)
-            self._updated_at = time.time()
+            self._updated_at = update.produced_at or time.time()
         if self._board is not None:
             for event in update.events:
                 self._board(event)
