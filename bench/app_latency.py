@@ -8,6 +8,9 @@
    this machine's; the page puts the thread's timestamp in the figure's layout.meta).
 3. Interaction latency during that training: flipping a toggle on the Train page until the page
    shows the consequence (its name appears in, or leaves, the "custom" notice), median and p95.
+
+With ``--background N``, N other students first start a long training each from their own browser
+session (and close their tab: the jobs run on), so the measuring student trains beside N others.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=30, help="how long to watch the live chart")
     parser.add_argument("--clicks", type=int, default=20)
+    parser.add_argument("--background", type=int, default=0, help="other students' trainings running meanwhile")
     args = parser.parse_args()
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -76,13 +80,22 @@ def main() -> None:
             page.get_by_role("heading", name="Q-Lab").wait_for()
             cold_start = time.time() - spawn
 
-            page.goto(f"{url}/train")
-            page.get_by_role("heading", name="Train an agent").wait_for()
-            episodes = page.get_by_label("episodes", exact=True)
-            episodes.fill("100000")
-            episodes.press("Enter")
-            page.get_by_text("stop once an evaluation reaches").click()
-            page.get_by_role("button", name="Start training").click()
+            def start_long_training(student) -> None:
+                student.goto(f"{url}/train")
+                student.get_by_role("heading", name="Train an agent").wait_for()
+                episodes = student.get_by_label("episodes", exact=True)
+                episodes.fill("100000")
+                episodes.press("Enter")
+                student.get_by_text("stop once an evaluation reaches").click()
+                student.get_by_role("button", name="Start training").click()
+                student.get_by_role("button", name="Stop").wait_for()
+
+            for _ in range(args.background):
+                other = browser.new_page(viewport={"width": 1400, "height": 1000})
+                other.set_default_timeout(120_000)
+                start_long_training(other)
+                other.close()
+            start_long_training(page)
             page.wait_for_function("() => { const p = document.querySelector('.js-plotly-plot');"
                                    " return p && p.layout && p.layout.meta; }")
             # Sample the chart from inside the page every 20 ms: record each new episode count once.
@@ -119,6 +132,7 @@ def main() -> None:
             browser.close()
     print(f"# {machine()}")
     print(json.dumps({
+        "background_trainings": args.background,
         "cold_start_seconds": round(cold_start, 2), "server_ready_seconds": round(server_ready, 2),
         "chart_updates_seen": len(lags),
         "chart_lag_median_s": round(statistics.median(lags), 3) if lags else None,
