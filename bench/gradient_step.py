@@ -1,0 +1,131 @@
+"""Time one gradient step of QAgent.learn, beside the autograd reference it replaced.
+
+    python bench/gradient_step.py [--repeats 2000]
+
+For each case (the deep-fast network: [64, 64], batch 128, Double DQN; the course's network:
+[256, 256], batch 32, plain DQN) it prints the median time of one call of ``learn(1)`` (sampling
+from a full replay memory included, as in training) and of the reference: the previous
+``QAgent.learn`` body, kept here verbatim (nn.Sequential calls, separate forwards, autograd,
+clip_grad_norm_, zero_grad, torch.optim.Adam(fused=True)), on the same network and memory.
+Both run on one torch thread, interleaved in blocks so that a busy neighbour slows both alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+from _common import git_commit, machine  # noqa: E402
+from rl_core.agent import QAgent  # noqa: E402
+from rl_core.config import AgentConfig  # noqa: E402
+from rl_core.networks import build_q_network  # noqa: E402
+
+CASES = {
+    "[64, 64] batch 128, Double DQN (deep-fast)": dict(nn_hidden_layers=[64, 64], batch_size=128, double_dqn=True,
+                                                     learning_rate=2.5e-3),
+    "[256, 256] batch 32, DQN (the course's deep-good)": dict(nn_hidden_layers=[256, 256], batch_size=32,
+                                                            double_dqn=False, learning_rate=1.6e-4),
+}
+
+
+class ReferenceLearner:
+    """The gradient step as QAgent.learn computed it before issue 14 (module calls and autograd)."""
+
+    def __init__(self, agent: QAgent):
+        c = self.config = agent.config
+        self.memory = agent.memory
+        self.q_net = build_q_network(agent.spec.obs_dim, agent.spec.n_actions, c.nn_hidden_layers)
+        self.target_net = build_q_network(agent.spec.obs_dim, agent.spec.n_actions, c.nn_hidden_layers)
+        self.q_net.load_state_dict(agent.q_net.state_dict())
+        self.target_net.load_state_dict(agent.target_net.state_dict())
+        self.target_net.requires_grad_(False)
+        self.optimizer = torch.optim.Adam(self.q_net.parameters(), lr=c.learning_rate, fused=True)
+        self._params = list(self.q_net.parameters())
+
+    def learn(self, n_steps: int = 1) -> float:
+        c = self.config
+        batch = self.memory.sample(c.batch_size, n_batches=n_steps)
+        states = torch.from_numpy(batch.states)
+        actions = torch.from_numpy(batch.actions)
+        rewards = torch.from_numpy(batch.rewards)
+        next_states = torch.from_numpy(batch.next_states)
+        not_done = torch.from_numpy(1.0 - batch.terminated)
+        total = 0.0
+        for k in range(n_steps):
+            with torch.no_grad():
+                if c.double_dqn:
+                    best = self.q_net(next_states[k]).argmax(dim=1, keepdim=True)
+                    next_q = self.target_net(next_states[k]).gather(1, best).squeeze(1)
+                else:
+                    next_q = self.target_net(next_states[k]).amax(dim=1)
+                target = rewards[k] + c.discount_factor * not_done[k] * next_q
+            q = self.q_net(states[k]).gather(1, actions[k].unsqueeze(1)).squeeze(1)
+            loss = F.mse_loss(q, target) if c.loss == "mse" else F.smooth_l1_loss(q, target)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(self._params, c.max_grad_norm, foreach=True)
+            self.optimizer.step()
+            value = loss.item()
+            if not np.isfinite(value):
+                raise RuntimeError(f"the loss became {value}")
+            total += value
+        return total / n_steps
+
+
+def filled_agent(changes: dict) -> QAgent:
+    config = AgentConfig(memory_size=10_000, n_steps_warm_up_memory=1000, **changes)
+    agent = QAgent(config)
+    rng = np.random.default_rng(0)
+    n = config.memory_size
+    memory = agent.memory
+    memory.states[:] = rng.normal(size=memory.states.shape).astype(np.float32)
+    memory.next_states[:] = rng.normal(size=memory.next_states.shape).astype(np.float32)
+    memory.actions[:] = rng.integers(agent.spec.n_actions, size=n)
+    memory.rewards[:] = 1.0
+    memory.terminated[:] = (rng.random(n) < 0.05).astype(np.float32)
+    memory.size = n
+    return agent
+
+
+def median_ms(learn, repeats: int, block: int = 50) -> list[float]:
+    times = []
+    for _ in range(max(1, repeats // block)):
+        start = time.perf_counter()
+        for _ in range(block):
+            learn(1)
+        times.append((time.perf_counter() - start) / block * 1000)
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeats", type=int, default=2000, help="gradient steps timed per path and case")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    print(f"# {machine()}, commit {git_commit()}")
+    for name, changes in CASES.items():
+        agent = filled_agent(changes)
+        reference = ReferenceLearner(agent)
+        for _ in range(200):  # warm-up: allocator, Adam state, caches
+            agent.learn(1)
+            reference.learn(1)
+        new_times, ref_times = [], []
+        for _ in range(4):  # interleaved so that load from other processes hits both
+            new_times += median_ms(agent.learn, args.repeats // 4)
+            ref_times += median_ms(reference.learn, args.repeats // 4)
+        new, ref = statistics.median(new_times), statistics.median(ref_times)
+        print(f"{name}: QAgent.learn {new:.3f} ms, reference {ref:.3f} ms per gradient step "
+              f"({ref / new:.2f}x faster)", flush=True)
+
+
+if __name__ == "__main__":
+    main()
