@@ -3,8 +3,9 @@
     python bench/gradient_step.py [--repeats 2000]
 
 For each case (the deep-fast network: [64, 64], batch 128, Double DQN; the course's network:
-[256, 256], batch 32, plain DQN) it prints the median time of one call of ``learn(1)`` (sampling
-from a full replay memory included, as in training) and of the reference: the previous
+[256, 256], batch 32, plain DQN, one step a call and 16 as deep-good trains) it prints the median
+time of one gradient step of ``learn`` (sampling from a full replay memory included, as in
+training) and of the reference: the previous
 ``QAgent.learn`` body, kept here verbatim (nn.Sequential calls, separate forwards, autograd,
 clip_grad_norm_, zero_grad, torch.optim.Adam(fused=True)), on the same network and memory.
 Both run on one torch thread, interleaved in blocks so that a busy neighbour slows both alike.
@@ -29,12 +30,15 @@ from rl_core.agent import QAgent  # noqa: E402
 from rl_core.config import AgentConfig  # noqa: E402
 from rl_core.networks import build_q_network  # noqa: E402
 
-CASES = {
-    "[64, 64] batch 128, Double DQN (deep-fast)": dict(nn_hidden_layers=[64, 64], batch_size=128, double_dqn=True,
-                                                     learning_rate=2.5e-3),
-    "[256, 256] batch 32, DQN (the course's deep-good)": dict(nn_hidden_layers=[256, 256], batch_size=32,
-                                                            double_dqn=False, learning_rate=1.6e-4),
-}
+# (name, config changes, gradient steps per training call as the preset makes them)
+CASES = [
+    ("[64, 64] batch 128, Double DQN (deep-fast), 1 step a call",
+     dict(nn_hidden_layers=[64, 64], batch_size=128, double_dqn=True, learning_rate=2.5e-3), 1),
+    ("[256, 256] batch 32, DQN (the course's size), 1 step a call",
+     dict(nn_hidden_layers=[256, 256], batch_size=32, double_dqn=False, learning_rate=1.6e-4), 1),
+    ("[256, 256] batch 32, DQN, 16 steps a call (deep-good)",
+     dict(nn_hidden_layers=[256, 256], batch_size=32, double_dqn=False, learning_rate=1.6e-4), 16),
+]
 
 
 class ReferenceLearner:
@@ -96,13 +100,15 @@ def filled_agent(changes: dict) -> QAgent:
     return agent
 
 
-def median_ms(learn, repeats: int, block: int = 50) -> list[float]:
+def step_times_ms(learn, n_steps: int, repeats: int, block: int = 50) -> list[float]:
+    """Milliseconds per gradient step, one figure per block of ``block`` gradient steps."""
+    calls = max(1, block // n_steps)
     times = []
-    for _ in range(max(1, repeats // block)):
+    for _ in range(max(1, repeats // (calls * n_steps))):
         start = time.perf_counter()
-        for _ in range(block):
-            learn(1)
-        times.append((time.perf_counter() - start) / block * 1000)
+        for _ in range(calls):
+            learn(n_steps)
+        times.append((time.perf_counter() - start) / (calls * n_steps) * 1000)
     return times
 
 
@@ -112,16 +118,16 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     print(f"# {machine()}, commit {git_commit()}")
-    for name, changes in CASES.items():
+    for name, changes, n_steps in CASES:
         agent = filled_agent(changes)
         reference = ReferenceLearner(agent)
-        for _ in range(200):  # warm-up: allocator, Adam state, caches
-            agent.learn(1)
-            reference.learn(1)
+        for _ in range(200 // n_steps):  # warm-up: allocator, Adam state, caches
+            agent.learn(n_steps)
+            reference.learn(n_steps)
         new_times, ref_times = [], []
         for _ in range(4):  # interleaved so that load from other processes hits both
-            new_times += median_ms(agent.learn, args.repeats // 4)
-            ref_times += median_ms(reference.learn, args.repeats // 4)
+            new_times += step_times_ms(agent.learn, n_steps, args.repeats // 4)
+            ref_times += step_times_ms(reference.learn, n_steps, args.repeats // 4)
         new, ref = statistics.median(new_times), statistics.median(ref_times)
         print(f"{name}: QAgent.learn {new:.3f} ms, reference {ref:.3f} ms per gradient step "
               f"({ref / new:.2f}x faster)", flush=True)

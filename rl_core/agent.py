@@ -20,6 +20,8 @@ from .replay import Batch, ReplayBuffer
 _ROWS_PER_GATHER = 65_536
 # torch.nn.utils.clip_grad_norm_'s guard against dividing by a zero norm.
 _CLIP_EPS = 1e-6
+# ReLU's backward as autograd runs it; the resolved overload skips the op-name lookup on each call.
+_RELU_BACKWARD = torch.ops.aten.threshold_backward.default
 
 
 class TrainingDiverged(RuntimeError):
@@ -306,7 +308,7 @@ class QAgent:
             torch.mm(grad.t(), layer_input, out=grads[2 * i])
             torch.sum(grad, 0, out=grads[2 * i + 1])
             if i:
-                grad = torch.ops.aten.threshold_backward(torch.mm(grad, weights[i]), layer_input, 0)
+                grad = _RELU_BACKWARD(torch.mm(grad, weights[i]), layer_input, 0)
         norm = float(torch.linalg.vector_norm(self._grad_flat))
         if not math.isfinite(norm):
             raise TrainingDiverged(
