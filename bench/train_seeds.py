@@ -2,7 +2,8 @@
 
     python bench/train_seeds.py --preset deep-fast --seeds 0-9
 
-Prints one line per seed and a JSON summary (solved = mean >= 475 over the 1000 episodes).
+Prints one line per seed and a JSON summary (solved = mean >= 475 over the 1000 episodes); the
+training time per env step (evaluations during training included) compares presets and versions.
 Seeds run sequentially on purpose: training times are only comparable on an otherwise idle machine.
 """
 
@@ -39,7 +40,9 @@ def main() -> None:
         result = train(agent)
         ev = evaluate(agent, agent.config.env_id, n_episodes=args.eval_episodes, seed=0)
         row = {"seed": seed, "solved": ev.mean >= args.solved_at, "train_seconds": round(result.seconds, 1),
-               "episodes": len(result.episodes), "env_steps": result.env_steps, "status": result.status,
+               "episodes": len(result.episodes), "env_steps": result.env_steps,
+               "gradient_steps": agent.n_gradient_steps_done,
+               "ms_per_env_step": round(result.seconds / max(result.env_steps, 1) * 1000, 3), "status": result.status,
                "eval_mean": round(ev.mean, 2), "eval_std": round(ev.std, 2), "eval_min": ev.min}
         rows.append(row)
         print(json.dumps(row), flush=True)
@@ -48,6 +51,7 @@ def main() -> None:
         "preset": args.preset, "overrides": overrides, "seeds": len(rows),
         "solved": sum(r["solved"] for r in rows), "median_train_seconds": statistics.median(seconds),
         "max_train_seconds": max(seconds), "median_eval_mean": statistics.median(r["eval_mean"] for r in rows),
+        "median_ms_per_env_step": statistics.median(r["ms_per_env_step"] for r in rows),
     }))
 
 

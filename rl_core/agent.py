@@ -225,7 +225,8 @@ class QAgent:
     def _setup_gradients(self) -> None:
         """One flat gradient buffer (views per parameter) and Adam's state, as Adam itself would make it."""
         self._grad_flat = torch.zeros(sum(p.numel() for p in self._params))
-        self._grads, offset = [], 0
+        self._grads: list[torch.Tensor] = []
+        offset = 0
         for p in self._params:
             self._grads.append(self._grad_flat[offset:offset + p.numel()].view_as(p))
             offset += p.numel()
