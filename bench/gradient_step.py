@@ -8,7 +8,9 @@ time of one gradient step of ``learn`` (sampling from a full replay memory inclu
 training) and of the reference: the previous
 ``QAgent.learn`` body, kept here verbatim (nn.Sequential calls, separate forwards, autograd,
 clip_grad_norm_, zero_grad, torch.optim.Adam(fused=True)), on the same network and memory.
-Both run on one torch thread, interleaved in blocks so that a busy neighbour slows both alike.
+Both run on one torch thread, interleaved in blocks so that a busy neighbour slows both alike;
+the process's CPU time per step is printed beside the wall-clock time, as a shared machine inflates
+it far less.
 """
 
 from __future__ import annotations
@@ -100,16 +102,17 @@ def filled_agent(changes: dict) -> QAgent:
     return agent
 
 
-def step_times_ms(learn, n_steps: int, repeats: int, block: int = 50) -> list[float]:
-    """Milliseconds per gradient step, one figure per block of ``block`` gradient steps."""
+def step_times_ms(learn, n_steps: int, repeats: int, block: int = 50) -> tuple[list[float], list[float]]:
+    """Wall-clock and CPU milliseconds per gradient step, one figure per block of ``block`` steps."""
     calls = max(1, block // n_steps)
-    times = []
+    wall, cpu = [], []
     for _ in range(max(1, repeats // (calls * n_steps))):
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         for _ in range(calls):
             learn(n_steps)
-        times.append((time.perf_counter() - start) / (calls * n_steps) * 1000)
-    return times
+        wall.append((time.perf_counter() - start) / (calls * n_steps) * 1000)
+        cpu.append((time.process_time() - cpu_start) / (calls * n_steps) * 1000)
+    return wall, cpu
 
 
 def main() -> None:
@@ -124,14 +127,18 @@ def main() -> None:
         for _ in range(200 // n_steps):  # warm-up: allocator, Adam state, caches
             agent.learn(n_steps)
             reference.learn(n_steps)
-        new_times, ref_times = [], []
+        times: dict[str, list[float]] = {"new": [], "new_cpu": [], "ref": [], "ref_cpu": []}
         for _ in range(4):  # interleaved so that load from other processes hits both
-            new_times += step_times_ms(agent.learn, n_steps, args.repeats // 4)
-            ref_times += step_times_ms(reference.learn, n_steps, args.repeats // 4)
-        new, ref = statistics.median(new_times), statistics.median(ref_times)
-        print(f"{name}: QAgent.learn {new:.3f} ms, reference {ref:.3f} ms per gradient step "
-              f"({ref / new:.2f}x faster)", flush=True)
-
+            wall, cpu = step_times_ms(agent.learn, n_steps, args.repeats // 4)
+            times["new"] += wall
+            times["new_cpu"] += cpu
+            wall, cpu = step_times_ms(reference.learn, n_steps, args.repeats // 4)
+            times["ref"] += wall
+            times["ref_cpu"] += cpu
+        m = {k: statistics.median(v) for k, v in times.items()}
+        print(f"{name}: QAgent.learn {m['new']:.3f} ms, reference {m['ref']:.3f} ms per gradient step "
+              f"({m['ref'] / m['new']:.2f}x faster); CPU time {m['new_cpu']:.3f} ms vs {m['ref_cpu']:.3f} ms "
+              f"({m['ref_cpu'] / m['new_cpu']:.2f}x)", flush=True)
 
 if __name__ == "__main__":
     main()
