@@ -18,6 +18,9 @@ from .replay import Batch, ReplayBuffer
 # At most this many transitions are gathered from the replay memory at once: n_gradient_steps
 # batches are drawn in one go, but a thousand large batches must not all sit in memory together.
 _ROWS_PER_GATHER = 65_536
+# DQN's targets of several batches come from one forward of the target network, up to about this
+# many multiply-adds (rows x parameters): a few ms, so a stop request still lands between steps.
+_TARGET_MACS_PER_FORWARD = 2**26
 # torch.nn.utils.clip_grad_norm_'s guard against dividing by a zero norm.
 _CLIP_EPS = 1e-6
 # ReLU's backward as autograd runs it; the resolved overload skips the op-name lookup on each call.
@@ -265,12 +268,12 @@ class QAgent:
         rewards = torch.from_numpy(np.ascontiguousarray(batch.rewards, dtype=np.float32))
         discount_not_done = torch.from_numpy(self._discount_not_done(batch.terminated))
         next_states = torch.from_numpy(np.ascontiguousarray(batch.next_states, dtype=np.float32))
+        # The target network does not move during a training call: DQN's targets of several batches
+        # come from one forward (Double DQN's need the online net as it is at each step).
+        per_target_forward = max(1, _TARGET_MACS_PER_FORWARD // (n * len(self._grad_flat)))
         total = 0.0
         done = 0
         with torch.no_grad():
-            if not double:
-                # The target network does not move during a training call: every batch's targets at once.
-                targets = self._td_target(rewards, discount_not_done, next_states, None)
             for k in range(n_batches):
                 if (k or check_first) and should_stop is not None and should_stop():
                     break
@@ -279,7 +282,10 @@ class QAgent:
                 if double:
                     target = self._td_target(rewards[k], discount_not_done[k], next_states[k], q_all[n:])
                 else:
-                    target = targets[k]
+                    if k % per_target_forward == 0:
+                        group = slice(k, k + per_target_forward)
+                        targets = self._td_target(rewards[group], discount_not_done[group], next_states[group], None)
+                    target = targets[k % per_target_forward]
                 total += self._gradient_step(q_all[:n], actions[k], target, activations, n)
                 done += 1
         self.n_gradient_steps_done += done

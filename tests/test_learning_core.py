@@ -120,6 +120,19 @@ def test_gradient_steps_change_the_weights_as_the_autograd_reference(loss, doubl
     assert agent.n_gradient_steps_done == 3
 
 
+def test_dqn_targets_computed_a_few_batches_at_a_time_give_the_same_steps(monkeypatch):
+    import rl_core.agent
+
+    agent = agent_with_distinct_target(double_dqn=False)
+    n_params = sum(p.numel() for p in agent.q_net.parameters())
+    monkeypatch.setattr(rl_core.agent, "_TARGET_MACS_PER_FORWARD", 2 * 24 * n_params)  # groups of 2 batches
+    batch = fixed_batch(5)
+    reference, _ = reference_steps(agent, batch)
+    agent.learn_on(batch)
+    for key, expected in reference.state_dict().items():
+        torch.testing.assert_close(agent.q_net.state_dict()[key], expected, rtol=1e-5, atol=1e-6)
+
+
 def test_learn_draws_batches_from_memory_and_the_target_net_stays_put():
     agent = QAgent(small_config())
     rng = np.random.default_rng(1)
