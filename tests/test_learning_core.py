@@ -106,8 +106,10 @@ def reference_steps(agent: QAgent, batch: Batch) -> tuple[torch.nn.Sequential, l
 @pytest.mark.parametrize("loss", ["mse", "huber"])
 @pytest.mark.parametrize("double_dqn", [False, True])
 @pytest.mark.parametrize("max_grad_norm", [0.05, 1000.0])  # clipping active, and not
-def test_gradient_steps_change_the_weights_as_the_autograd_reference(loss, double_dqn, max_grad_norm):
-    agent = agent_with_distinct_target(loss=loss, double_dqn=double_dqn, max_grad_norm=max_grad_norm)
+@pytest.mark.parametrize("hidden", [[16, 8], []])  # an MLP, and the linear agent
+def test_gradient_steps_change_the_weights_as_the_autograd_reference(loss, double_dqn, max_grad_norm, hidden):
+    agent = agent_with_distinct_target(loss=loss, double_dqn=double_dqn, max_grad_norm=max_grad_norm,
+                                       nn_hidden_layers=hidden)
     batch = fixed_batch(3)  # three steps: Adam's moments and step count carry over
     before = {k: v.clone() for k, v in agent.q_net.state_dict().items()}
     reference, ref_losses = reference_steps(agent, batch)
