@@ -262,3 +262,22 @@ def test_same_seed_same_final_weights_when_trained_interleaved_with_snapshots():
     for a, b in zip(first.q_net.parameters(), second.q_net.parameters()):
         assert torch.equal(a, b)
     assert len(snapshots) == 2 * config.n_episodes
+
+
+def test_same_seed_same_weights_while_another_thread_takes_snapshots():
+    # What a class server does: one training's snapshots are built while another agent is being made.
+    source = QAgent(small_config(seed=1, nn_hidden_layers=[64, 64]))
+    done = threading.Event()
+
+    def snapshot_in_a_loop():
+        while not done.is_set():
+            FrozenQ.of(source)
+
+    thread = threading.Thread(target=snapshot_in_a_loop)
+    thread.start()
+    try:
+        weights = [QAgent(small_config(seed=0, nn_hidden_layers=[64, 64])).q_net[0].weight.clone() for _ in range(40)]
+    finally:
+        done.set()
+        thread.join()
+    assert all(torch.equal(w, weights[0]) for w in weights)
