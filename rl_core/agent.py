@@ -303,7 +303,7 @@ class QAgent:
         q_taken = q.gather(1, actions).squeeze(1)
         diff = q_taken - target
         if c.loss == "mse":
-            loss = F.mse_loss(q_taken, target)
+            loss = torch.dot(diff, diff) / n  # F.mse_loss's value; its Python wrapper costs more than the op
             grad_taken = diff.mul_(2.0 / n)
         else:
             loss = F.smooth_l1_loss(q_taken, target)
