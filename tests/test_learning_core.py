@@ -165,7 +165,7 @@ def test_learn_asks_to_stop_between_gradient_steps():
         return len(asked) >= 3
 
     agent.learn(1000, should_stop=should_stop)
-    assert agent.n_gradient_steps_done == 3  # asked after steps 1, 2 and 3; stopped on the third yes
+    assert agent.n_gradient_steps_done == 3  # asked after steps 1, 2 and 3; the third answer is yes
 
 
 class StopAfter(threading.Event):
