@@ -2,7 +2,10 @@
 
     python bench/train_seeds.py --preset deep-fast --seeds 0-9
 
-Prints one line per seed and a JSON summary (solved = mean >= 475 over the 1000 episodes).
+Prints one line per seed and a JSON summary (solved = mean >= 475 over the 1000 episodes); the
+training time per env step (evaluations during training included) compares presets and versions.
+Beside wall-clock seconds each row has the process's CPU seconds, which a busy neighbour inflates
+far less (it still shares caches and memory bandwidth).
 Seeds run sequentially on purpose: training times are only comparable on an otherwise idle machine.
 """
 
@@ -12,6 +15,7 @@ import argparse
 import json
 import statistics
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -36,10 +40,16 @@ def main() -> None:
     rows = []
     for seed in parse_seeds(args.seeds):
         agent = QAgent(preset(args.preset, **overrides, seed=seed))
+        cpu_start = time.process_time()
         result = train(agent)
+        cpu_seconds = time.process_time() - cpu_start  # what the run cost, even on a shared machine
         ev = evaluate(agent, agent.config.env_id, n_episodes=args.eval_episodes, seed=0)
         row = {"seed": seed, "solved": ev.mean >= args.solved_at, "train_seconds": round(result.seconds, 1),
-               "episodes": len(result.episodes), "env_steps": result.env_steps, "status": result.status,
+               "train_cpu_seconds": round(cpu_seconds, 1),
+               "episodes": len(result.episodes), "env_steps": result.env_steps,
+               "gradient_steps": agent.n_gradient_steps_done,
+               "ms_per_env_step": round(result.seconds / max(result.env_steps, 1) * 1000, 3),
+               "cpu_ms_per_env_step": round(cpu_seconds / max(result.env_steps, 1) * 1000, 3), "status": result.status,
                "eval_mean": round(ev.mean, 2), "eval_std": round(ev.std, 2), "eval_min": ev.min}
         rows.append(row)
         print(json.dumps(row), flush=True)
@@ -48,6 +58,9 @@ def main() -> None:
         "preset": args.preset, "overrides": overrides, "seeds": len(rows),
         "solved": sum(r["solved"] for r in rows), "median_train_seconds": statistics.median(seconds),
         "max_train_seconds": max(seconds), "median_eval_mean": statistics.median(r["eval_mean"] for r in rows),
+        "median_train_cpu_seconds": statistics.median(r["train_cpu_seconds"] for r in rows),
+        "median_ms_per_env_step": statistics.median(r["ms_per_env_step"] for r in rows),
+        "median_cpu_ms_per_env_step": statistics.median(r["cpu_ms_per_env_step"] for r in rows),
     }))
 
 

@@ -2,21 +2,35 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
+import torch
 from torch import nn
+from torch.nn import init
 
 
-def build_q_network(obs_dim: int, n_actions: int, hidden_layers: Sequence[int]) -> nn.Sequential:
-    """Linear layers in order (state_dict keys "0.weight", "0.bias", "2.weight", ...), ReLU between."""
+def build_q_network(obs_dim: int, n_actions: int, hidden_layers: Sequence[int],
+                    generator: torch.Generator | None = None, initialise: bool = True) -> nn.Sequential:
+    """Linear layers in order (state_dict keys "0.weight", "0.bias", "2.weight", ...), ReLU between.
+
+    Weights are drawn as ``nn.Linear`` draws them (same distributions, same order), from
+    ``generator`` when given, else from torch's global generator. ``initialise=False`` leaves them
+    uninitialised and draws nothing: for a network whose weights are loaded next.
+    """
     layers: list[nn.Module] = []
     width = obs_dim
-    for hidden in hidden_layers:
-        layers += [nn.Linear(width, hidden), nn.ReLU()]
-        width = hidden
-    layers.append(nn.Linear(width, n_actions))
-    return nn.Sequential(*layers)
+    for out in [*hidden_layers, n_actions]:
+        # skip_init builds without drawing; the draws below are nn.Linear.reset_parameters' own.
+        linear = torch.nn.utils.skip_init(nn.Linear, width, out)
+        if initialise:
+            init.kaiming_uniform_(linear.weight, a=math.sqrt(5), generator=generator)
+            bound = 1 / math.sqrt(width) if width > 0 else 0
+            init.uniform_(linear.bias, -bound, bound, generator=generator)
+        layers += [linear, nn.ReLU()]
+        width = out
+    return nn.Sequential(*layers[:-1])
 
 
 def count_parameters(net: nn.Module) -> int:

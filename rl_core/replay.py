@@ -49,8 +49,19 @@ class ReplayBuffer:
 
     def sample(self, batch_size: int, n_batches: int | None = None) -> Batch:
         """Uniform sample with replacement; ``n_batches`` draws that many batches in one go."""
+        return self.gather(self.sample_indices(batch_size, n_batches))
+
+    def sample_indices(self, batch_size: int, n_batches: int | None = None) -> np.ndarray:
+        """The slots ``sample`` would return, shape (batch_size,) or (n_batches, batch_size).
+
+        Drawing the indices of many batches at once and gathering them a few at a time uses the
+        random stream exactly as one ``sample`` call does, without holding every batch at once.
+        """
         if self.size == 0:
             raise ValueError("cannot sample from an empty replay buffer")
         shape = (batch_size,) if n_batches is None else (n_batches, batch_size)
-        idx = self.rng.integers(0, self.size, size=shape)
+        return self.rng.integers(0, self.size, size=shape)
+
+    def gather(self, idx: np.ndarray) -> Batch:
+        """The transitions stored at ``idx`` (any shape), as a Batch of that leading shape."""
         return Batch(self.states[idx], self.actions[idx], self.rewards[idx], self.next_states[idx], self.terminated[idx])

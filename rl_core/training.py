@@ -71,8 +71,8 @@ def train(agent: QAgent, n_episodes: int | None = None, callback: Callable[[Trai
     """Train ``agent`` for ``n_episodes`` (the config's by default) and return what happened.
 
     ``callback`` gets an EpisodeRecord after every episode and an EvalRecord after every periodic
-    evaluation. Setting ``stop_event`` ends training before the next env step. A NaN or infinite
-    loss or Q-value ends it with status "diverged" and the reason, instead of raising.
+    evaluation. Setting ``stop_event`` ends training before the next env step or gradient step. A
+    NaN or infinite loss or Q-value ends it with status "diverged" and the reason, instead of raising.
     """
     c = agent.config
     n_episodes = c.n_episodes if n_episodes is None else n_episodes
@@ -81,6 +81,7 @@ def train(agent: QAgent, n_episodes: int | None = None, callback: Callable[[Trai
     env = make_env(c.env_id)
     result = TrainResult(status="finished", message=f"trained {n_episodes} episodes")
     best_weights: dict | None = None
+    should_stop = stop_event.is_set if stop_event is not None else None  # also asked between gradient steps
     last_eval_episode = 0
     start = time.perf_counter()
 
@@ -113,7 +114,7 @@ def train(agent: QAgent, n_episodes: int | None = None, callback: Callable[[Trai
                     break
                 action = agent.act(obs)
                 next_obs, reward, terminated, truncated, _ = env.step(action)
-                loss = agent.observe(obs, action, float(reward), next_obs, terminated)
+                loss = agent.observe(obs, action, float(reward), next_obs, terminated, should_stop=should_stop)
                 if loss is not None:
                     losses.append(loss)
                 ep_reward += float(reward)
