@@ -20,6 +20,7 @@ from typing import Any
 
 from .agent import FrozenQ, QAgent
 from .config import AgentConfig
+from .storage import default_run_name, unique_run_name  # noqa: F401 (moved to storage; re-exported)
 from .training import EpisodeRecord, EvalRecord, TensorBoardLogger, TrainEvent, chain, train, training_metrics
 
 FINISHED_STATES = ("finished", "solved", "stopped", "diverged", "failed")
@@ -300,18 +301,3 @@ class JobRegistry:
         job = self._jobs[job_id]
         job.thread.join(timeout)
         return job.snapshot()
-
-
-def default_run_name(config: AgentConfig) -> str:
-    env = config.env_id.split("-")[0].lower()
-    return f"{env}-{config.agent_kind}-seed{config.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
-
-
-def unique_run_name(out_dir: Path, name: str, taken: set[str] | frozenset[str] = frozenset()) -> str:
-    """A safe folder name (letters, digits, - and _) that no existing or reserved run uses."""
-    safe = re.sub(r"[^A-Za-z0-9_-]+", "-", name).strip("-")[:80] or "run"
-    candidate, n = safe, 2
-    while candidate in taken or (out_dir / candidate).exists():
-        candidate = f"{safe}-{n}"
-        n += 1
-    return candidate

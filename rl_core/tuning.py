@@ -20,10 +20,10 @@ from typing import Any
 import optuna
 
 from .agent import QAgent
-from .config import AgentConfig, ConfigError, preset
+from .config import MAX_SEEDS, AgentConfig, ConfigError, preset
 from .evaluation import evaluate
 from .jobs import FINISHED_STATES, BackgroundJob, JobRegistry
-from .storage import runs_dir, save_agent
+from .storage import clean_run_name, runs_dir, save_agent
 from .training import EvalRecord, train, training_metrics
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -157,8 +157,7 @@ class TuningSetup:
     prune: bool = True  # stop trials whose periodic evaluations trail the median of earlier ones
 
     def check(self) -> None:
-        if not self.study_name or not self.study_name.strip():
-            raise ValueError("study name must not be empty")
+        clean_run_name(self.study_name)  # its trial agents go in a folder of this name
         if not self.space:
             raise ValueError("search space is empty: choose at least one hyperparameter to search")
         unknown = [n for n in self.space if n not in AgentConfig().to_dict()]
@@ -193,7 +192,7 @@ def run_worker(setup: TuningSetup, n_trials: int, stop_event: threading.Event | 
     if n_trials <= 0:
         raise ValueError(f"trials must be positive, got {n_trials}")
     study = load_or_create_study(setup)
-    agents_dir = runs_dir() / "tuning" / setup.study_name
+    agents_dir = runs_dir() / "tuning" / clean_run_name(setup.study_name)
     start = time.perf_counter()
     done: list[int] = []
 
@@ -318,14 +317,20 @@ def seed_sensitivity(config: AgentConfig, seeds: Sequence[int], workers: int | N
 def parse_seed_list(text: str) -> list[int]:
     """"0-9", "0,3,5" or "0-4,10" (ValueError with the text otherwise)."""
     seeds: list[int] = []
+    shown = repr(text[:40])
     try:
         for part in text.split(","):
             lo, _, hi = part.strip().partition("-")
-            seeds.extend(range(int(lo), int(hi) + 1) if hi else [int(lo)])
-    except ValueError:
-        raise ValueError(f"seeds must look like 0-9 or 0,3,5, got {text!r}") from None
+            first, last = int(lo), int(hi) if hi else int(lo)
+            if len(seeds) + max(0, last - first + 1) > MAX_SEEDS:  # counted before any list is built
+                raise ValueError(f"at most {MAX_SEEDS} seeds at once, got more in {shown}")
+            seeds.extend(range(first, last + 1))
+    except ValueError as exc:
+        if str(exc).startswith("at most"):
+            raise
+        raise ValueError(f"seeds must look like 0-9 or 0,3,5, got {shown}") from None
     if not seeds or any(s < 0 for s in seeds):
-        raise ValueError(f"seeds must be non-negative and not empty, got {text!r}")
+        raise ValueError(f"seeds must be non-negative and not empty, got {shown}")
     return seeds
 
 

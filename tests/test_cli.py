@@ -77,10 +77,10 @@ def test_presets_lists_every_preset(capsys):
 
 @pytest.mark.parametrize("argv,needle", [
     (["train", "--preset", "nope", "--out", "x"], "invalid choice: 'nope'"),
-    (["train", "--out", "x", "--set", "learning_rate=-1"], "learning_rate must be in (0, 1]"),
+    (["train", "--out", "x", "--set", "learning_rate=-1"], "learning_rate must be a number in [1e-06, 1]"),
     (["train", "--out", "x", "--set", "bogus=1"], "unknown hyperparameter 'bogus'"),
     (["train", "--out", "x", "--set", "novalue"], "--set expects key=value"),
-    (["train", "--out", "x", "--episodes", "0"], "expected a positive integer"),
+    (["train", "--out", "x", "--episodes", "0"], "expected an integer in [1, 100,000], got 0"),
     (["train"], "the following arguments are required: --out"),
     (["evaluate", "/no/such/agent"], "not an agent folder"),
     (["evaluate", ".", "--epsilon", "3"], "expected a number in [0, 1]"),

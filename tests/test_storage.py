@@ -89,13 +89,13 @@ def test_a_model_file_that_would_run_code_is_refused_and_nothing_runs(tmp_path):
     marker = tmp_path / "pwned"
     with open(folder / "model.pt", "wb") as f:
         pickle.dump({"0.weight": RunsCode(marker)}, f)
-    with pytest.raises(AgentFolderError, match=r"model\.pt: not a plain state_dict"):
+    with pytest.raises(AgentFolderError, match=r"model\.pt: not a plain PyTorch state_dict"):
         load_agent(folder)
     assert not marker.exists()
     # the same payload inside torch's zip format
     torch.save({"0.weight": RunsCode(marker)}, folder / "model.pt")
     assert not marker.exists()  # saving only records the call
-    with pytest.raises(AgentFolderError, match=r"model\.pt: not a plain state_dict"):
+    with pytest.raises(AgentFolderError, match=r"model\.pt: not a plain PyTorch state_dict"):
         load_agent(folder)
     assert not marker.exists()
 
@@ -103,7 +103,7 @@ def test_a_model_file_that_would_run_code_is_refused_and_nothing_runs(tmp_path):
 def test_a_pickled_module_is_refused(tmp_path):
     agent, folder = make_saved(tmp_path)
     torch.save(agent.q_net, folder / "model.pt")
-    with pytest.raises(AgentFolderError, match=r"model\.pt: not a plain state_dict"):
+    with pytest.raises(AgentFolderError, match=r"model\.pt: not a plain PyTorch state_dict"):
         load_agent(folder)
 
 
@@ -111,15 +111,15 @@ def test_a_pickled_module_is_refused(tmp_path):
     (lambda f: torch.save({"0.weight": torch.zeros(3, 3)}, f / "model.pt"), "model.pt: tensors do not match"),
     (lambda f: torch.save({"0.weight": torch.zeros(9, 4), "0.bias": torch.zeros(16), "2.weight": torch.zeros(2, 16),
                            "2.bias": torch.zeros(2)}, f / "model.pt"), "tensor 0.weight has shape (9, 4), expected (16, 4)"),
-    (lambda f: torch.save([1, 2], f / "model.pt"), "model.pt: must hold a state_dict"),
-    (lambda f: (f / "model.pt").write_text("not a model"), "model.pt: not a plain state_dict"),
+    (lambda f: torch.save([1, 2], f / "model.pt"), "model.pt: not a plain PyTorch state_dict (a dict of names to tensors), got list"),
+    (lambda f: (f / "model.pt").write_text("not a model"), "model.pt: not a plain PyTorch state_dict"),
     (lambda f: (f / "model.pt").unlink(), "model.pt: missing file"),
     (lambda f: (f / "hparams.json").unlink(), "hparams.json: missing file"),
     (lambda f: (f / "metrics.json").unlink(), "metrics.json: missing file"),
     (lambda f: (f / "hparams.json").write_text("{nope"), "hparams.json: not valid JSON"),
     (lambda f: _edit_hparams(f, lambda h: h.update(surprise=1)), "hparams.json: unknown hyperparameter 'surprise'"),
     (lambda f: _edit_hparams(f, lambda h: h.pop("learning_rate")), "hparams.json: missing hyperparameter 'learning_rate'"),
-    (lambda f: _edit_hparams(f, lambda h: h.update(discount_factor=3)), "hparams.json: discount_factor must be in (0, 1]"),
+    (lambda f: _edit_hparams(f, lambda h: h.update(discount_factor=3)), "hparams.json: discount_factor must be a number in (0, 1], got 3"),
     (lambda f: _edit_hparams(f, lambda h: h.update(nn_hidden_layers=[16, 16])), "tensors do not match nn_hidden_layers [16, 16]"),
     (lambda f: _edit_hparams(f, lambda h: h.update(normalize_state=True)), "normalizer.json: missing file"),
 ])
@@ -195,7 +195,7 @@ def _zip_of(files):
     (lambda folder: _zip_of({"agent/run.sh": "rm -rf /"}), "unexpected file 'agent/run.sh'"),
     (lambda folder: _zip_of({"hparams.json": (folder / "hparams.json").read_text()}), "model.pt: missing file"),
     (lambda folder: _zip_of({name: (folder / name).read_bytes() if name != "model.pt" else pickle.dumps(RunsCode("x"))
-                             for name in ("hparams.json", "model.pt", "metrics.json")}), "model.pt: not a plain state_dict"),
+                             for name in ("hparams.json", "model.pt", "metrics.json")}), "model.pt: not a plain PyTorch state_dict"),
 ])
 def test_bad_uploads_are_refused_and_leave_nothing(tmp_path, make_upload, needle):
     from rl_core.storage import import_agent_zip
