@@ -495,6 +495,8 @@ def _zip_members(archive: zipfile.ZipFile) -> dict[str, zipfile.ZipInfo]:
                                    f"{', '.join(AGENT_FILES)}")
         if parts[-1] in files:
             raise AgentFolderError(f"upload: {parts[-1]} appears twice in the zip")
+        if member.file_size > MEMBER_LIMITS[parts[-1]]:  # an honest size is refused before inflating
+            raise AgentFolderError(f"upload: {parts[-1]} unpacks to more than {MEMBER_LIMITS[parts[-1]]:,} bytes")
         folders.add(parts[0] if len(parts) == 2 else "")
         files[parts[-1]] = member
     if len(folders) > 1:
