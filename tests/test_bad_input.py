@@ -438,3 +438,73 @@ def test_cli_set_reads_the_same_bounds(tmp_path, capsys, argv, needle):
     err = capsys.readouterr().err
     assert needle in err and one_line(err)
     assert not (tmp_path / "x").exists()
+
+
+# --- pages: every bad input is caught, and user text is shown as text ---------------------------
+
+def open_app(query: dict[str, str] | None = None, page: str | None = None):
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "app.py"), default_timeout=120)
+    if query:
+        at.query_params.update(query)
+    at.run()
+    if page:
+        at.switch_page(page).run()
+    return at
+
+
+def test_a_valid_link_outside_the_old_widget_ranges_opens_the_train_page(runs_dir):
+    at = open_app({"preset": "deep-fast", "discount_factor": "0.5", "nn_hidden_layers": "1024,1024,1024,1024",
+                   "learning_rate": "0.5"}, "pages/train.py")
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.slider(key="hp_discount_factor").value == 0.5
+    assert at.slider(key="hp_layers_n").value == MAX_HIDDEN_LAYERS
+    assert not at.warning and not at.button(key="train_start").disabled
+
+
+def test_link_notices_never_render_markdown(runs_dir):
+    at = open_app({"preset": "deep-fast", "learning_rate": "![x](http://e.vil/p.png)", "seed": "<b>1</b>"},
+                  "pages/train.py")
+    assert not at.exception
+    bodies = [w.value for w in at.warning]
+    assert len(bodies) == 2
+    for body in bodies:
+        assert "![" not in body and "](" not in body and "<b>" not in body, body
+
+
+def test_runs_loads_a_config_beyond_the_old_widgets_into_train(runs_dir):
+    config = AgentConfig(**{**TINY, "discount_factor": 0.5, "nn_hidden_layers": [1024] * 4, "learning_rate": 0.5})
+    save_agent(QAgent(config), runs_dir / "wide")
+    at = open_app(page="pages/runs.py")
+    at.button(key="runs_load").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.session_state["hp_discount_factor"] == 0.5 and at.session_state["hp_layers_n"] == 4
+
+
+@pytest.mark.parametrize("broken", ["metrics.json", "history.csv"])
+@pytest.mark.parametrize("page", ["pages/evaluate.py", "pages/compare.py", "pages/runs.py", "pages/imitation.py"])
+def test_a_run_with_a_bad_metrics_or_history_breaks_no_page(runs_dir, page, broken):
+    folder = save_agent(QAgent(AgentConfig(**TINY)), runs_dir / "broken")
+    if broken == "metrics.json":
+        (folder / "metrics.json").write_text('{"best_evaluation": "x", "final_evaluation": "y"}')
+    else:
+        (folder / "history.csv").write_text("not,a,history\n")
+    at = open_app(page=page)
+    if page == "pages/evaluate.py":
+        at.selectbox(key="eval_agent").set_value(str(folder)).run()
+    if page == "pages/compare.py":
+        at.multiselect(key="compare_agents").select(str(folder)).run()
+    assert not at.exception, [e.value for e in at.exception]
+    if page in ("pages/evaluate.py", "pages/compare.py"):
+        assert any(broken in e.value.replace("\\", "") for e in at.error)
+
+
+def test_a_blank_or_dotted_run_name_blocks_start_with_one_message(runs_dir):
+    at = open_app(page="pages/train.py")
+    for name in ("   ", "..", "x" * 500):
+        at.text_input(key="train_run_name").set_value(name).run()
+        assert not at.exception
+        assert at.button(key="train_start").disabled
+        assert sum("name" in e.value for e in at.error) == 1
+    assert list(runs_dir.iterdir()) == []
