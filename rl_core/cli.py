@@ -15,8 +15,16 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from .config import (
-    BOUNDS, IMITATION_BOUNDS, MAX_HIDDEN_LAYERS, MAX_HIDDEN_WIDTH, PRESET_NAMES, SUPPORTED_ENVS, Bound, ConfigError,
-    preset, presets_as_json,
+    BOUNDS,
+    IMITATION_BOUNDS,
+    MAX_HIDDEN_LAYERS,
+    MAX_HIDDEN_WIDTH,
+    PRESET_NAMES,
+    SUPPORTED_ENVS,
+    Bound,
+    ConfigError,
+    preset,
+    presets_as_json,
 )
 
 
@@ -133,8 +141,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from .storage import load_agent
 
     saved = load_agent(args.folder)
-    result = evaluate(saved.agent, saved.agent.config.env_id, n_episodes=args.episodes, seed=args.seed,
-                      epsilon=args.epsilon)
+    result = evaluate(
+        saved.agent, saved.agent.config.env_id, n_episodes=args.episodes, seed=args.seed, epsilon=args.epsilon
+    )
     _print_json({"agent": str(args.folder), "env_id": result.env_id, **result.to_dict()})
     return 0
 
@@ -160,8 +169,16 @@ def cmd_render(args: argparse.Namespace) -> int:
     if out.parent and not out.parent.is_dir():
         raise CliError(f"--out {out}: folder {out.parent} does not exist")
     out.write_bytes(gif)
-    _print_json({"steps": episode.steps, "reward": episode.total_reward, "frames": len(episode.frames),
-                 "bytes": len(gif), "seconds": round(time.perf_counter() - start, 3), "out": str(out)})
+    _print_json(
+        {
+            "steps": episode.steps,
+            "reward": episode.total_reward,
+            "frames": len(episode.frames),
+            "bytes": len(gif),
+            "seconds": round(time.perf_counter() - start, 3),
+            "out": str(out),
+        }
+    )
     return 0
 
 
@@ -180,10 +197,20 @@ def cmd_imitate(args: argparse.Namespace) -> int:
     test_rows = expert_data(expert, env_id, n_rows=args.test_rows, seed=args.data_seed + 1)
     result = train_classifier(train_rows, test_rows, hidden, epochs=args.epochs, seed=args.seed, env_id=env_id)
     policy = evaluate_as_policy(result, env_id, n_episodes=args.eval_episodes)
-    _print_json({"hidden": hidden, "parameters": result.parameters, "rows": args.rows, "test_rows": args.test_rows,
-                 "epochs": args.epochs, "train_acc": round(result.train_acc, 4), "test_acc": round(result.test_acc, 4),
-                 "policy_mean_reward": policy.mean, "policy_std_reward": round(policy.std, 2),
-                 "seconds": round(time.perf_counter() - start, 2)})
+    _print_json(
+        {
+            "hidden": hidden,
+            "parameters": result.parameters,
+            "rows": args.rows,
+            "test_rows": args.test_rows,
+            "epochs": args.epochs,
+            "train_acc": round(result.train_acc, 4),
+            "test_acc": round(result.test_acc, 4),
+            "policy_mean_reward": policy.mean,
+            "policy_std_reward": round(policy.std, 2),
+            "seconds": round(time.perf_counter() - start, 2),
+        }
+    )
     return 0
 
 
@@ -213,9 +240,18 @@ def cmd_tune(args: argparse.Namespace) -> int:
         if unknown:
             raise CliError(f"--params: {unknown[0]!r} is not in the {args.space} search space ({', '.join(space)})")
         space = {n: space[n] for n in names}
-    setup = TuningSetup(study_name=args.study, storage_url=args.storage, base_preset=args.preset, env_id=args.env,
-                        space=space, episodes=args.episodes, eval_episodes=args.eval_episodes,
-                        target=args.target, fixed=_parse_set(args.set or []), prune=not args.no_pruning)
+    setup = TuningSetup(
+        study_name=args.study,
+        storage_url=args.storage,
+        base_preset=args.preset,
+        env_id=args.env,
+        space=space,
+        episodes=args.episodes,
+        eval_episodes=args.eval_episodes,
+        target=args.target,
+        fixed=_parse_set(args.set or []),
+        prune=not args.no_pruning,
+    )
 
     def progress(trial) -> None:
         if not args.quiet:
@@ -357,8 +393,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--storage", default=None, help="an Optuna storage URL; default: a SQLite file under runs/")
     p.add_argument("--preset", default="deep-fast", choices=PRESET_NAMES, help="values for what is not searched")
     p.add_argument("--env", default="CartPole-v1", choices=SUPPORTED_ENVS)
-    p.add_argument("--space", default="focused", choices=["focused", "course"],
-                   help="the search space: ours around deep-fast, or the course's")
+    p.add_argument(
+        "--space",
+        default="focused",
+        choices=["focused", "course"],
+        help="the search space: ours around deep-fast, or the course's",
+    )
     p.add_argument("--params", default=None, help="comma-separated hyperparameters to search (default: all)")
     p.add_argument("--trials", type=_positive_int, default=20)
     p.add_argument("--episodes", type=_positive_int, default=200, help="training episodes per trial")

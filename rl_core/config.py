@@ -65,7 +65,7 @@ class AgentConfig:
         """One message per bad field, naming the field and its allowed range."""
         return config_errors(self)
 
-    def validate(self) -> "AgentConfig":
+    def validate(self) -> AgentConfig:
         """Return self, or raise ConfigError naming every bad field."""
         errs = self.errors()
         if errs:
@@ -77,11 +77,11 @@ class AgentConfig:
         d["nn_hidden_layers"] = list(self.nn_hidden_layers)
         return d
 
-    def replace(self, **changes: Any) -> "AgentConfig":
+    def replace(self, **changes: Any) -> AgentConfig:
         return from_dict({**self.to_dict(), **changes})
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], *, require_all: bool = False) -> "AgentConfig":
+    def from_dict(cls, data: dict[str, Any], *, require_all: bool = False) -> AgentConfig:
         return from_dict(data, require_all=require_all)
 
 
@@ -115,9 +115,21 @@ FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in fields(AgentConfig))
 assert set(FIELD_TYPES) == set(FIELD_NAMES)
 
 COURSE_FIELDS: tuple[str, ...] = (
-    "learning_rate", "discount_factor", "batch_size", "memory_size", "freq_steps_train",
-    "freq_steps_update_target", "n_steps_warm_up_memory", "n_gradient_steps", "nn_hidden_layers",
-    "max_grad_norm", "normalize_state", "epsilon_start", "epsilon_end", "steps_epsilon_decay", "seed",
+    "learning_rate",
+    "discount_factor",
+    "batch_size",
+    "memory_size",
+    "freq_steps_train",
+    "freq_steps_update_target",
+    "n_steps_warm_up_memory",
+    "n_gradient_steps",
+    "nn_hidden_layers",
+    "max_grad_norm",
+    "normalize_state",
+    "epsilon_start",
+    "epsilon_end",
+    "steps_epsilon_decay",
+    "seed",
 )
 
 
@@ -291,11 +303,13 @@ def config_errors(c: AgentConfig) -> dict[str, str]:
             f"n_steps_warm_up_memory must be >= batch_size ({c.batch_size}), got {c.n_steps_warm_up_memory}"
         )
     if len(c.nn_hidden_layers) > MAX_HIDDEN_LAYERS:
-        e["nn_hidden_layers"] = (f"nn_hidden_layers may have at most {MAX_HIDDEN_LAYERS} layers, "
-                                 f"got {len(c.nn_hidden_layers)}")
+        e["nn_hidden_layers"] = (
+            f"nn_hidden_layers may have at most {MAX_HIDDEN_LAYERS} layers, got {len(c.nn_hidden_layers)}"
+        )
     elif not all(WIDTH_BOUND.contains(w) for w in c.nn_hidden_layers):
-        e["nn_hidden_layers"] = (f"nn_hidden_layers widths must be integers in 1..{MAX_HIDDEN_WIDTH}, "
-                                 f"got {list(c.nn_hidden_layers)}")
+        e["nn_hidden_layers"] = (
+            f"nn_hidden_layers widths must be integers in 1..{MAX_HIDDEN_WIDTH}, got {list(c.nn_hidden_layers)}"
+        )
     if "epsilon_start" not in e and "epsilon_end" not in e and c.epsilon_end > c.epsilon_start:
         e["epsilon_end"] = f"epsilon_end must be <= epsilon_start ({c.epsilon_start}), got {c.epsilon_end}"
     if c.loss not in LOSSES:
@@ -305,70 +319,160 @@ def config_errors(c: AgentConfig) -> dict[str, str]:
 
 # --- presets -------------------------------------------------------------------------------
 
+
 def _course(hparams: dict[str, Any], n_episodes: int) -> dict[str, Any]:
     return {**hparams, "n_episodes": n_episodes}
 
 
 # The course's four presets, exactly as ../shared/reference/presets.json gives them.
 _PRESETS: dict[str, dict[str, Any]] = {
-    "linear-bad": _course({
-        "learning_rate": 9.214691713730938e-05, "discount_factor": 0.99, "batch_size": 32, "memory_size": 10000,
-        "freq_steps_train": 16, "freq_steps_update_target": 1000, "n_steps_warm_up_memory": 1000,
-        "n_gradient_steps": 1, "nn_hidden_layers": [], "max_grad_norm": 1, "normalize_state": True,
-        "epsilon_start": 0.9, "epsilon_end": 0.08474621504763855, "steps_epsilon_decay": 100000,
-        "seed": 4291201652}, 2000),
-    "linear-good": _course({
-        "learning_rate": 0.0005652080372498697, "discount_factor": 0.99, "batch_size": 64, "memory_size": 100000,
-        "freq_steps_train": 128, "freq_steps_update_target": 100, "n_steps_warm_up_memory": 1000,
-        "n_gradient_steps": 4, "nn_hidden_layers": [], "max_grad_norm": 10, "normalize_state": False,
-        "epsilon_start": 0.9, "epsilon_end": 0.0429612235926375, "steps_epsilon_decay": 1000,
-        "seed": 2636569667}, 2000),
-    "deep-bad": _course({
-        "learning_rate": 0.000171782176772688, "discount_factor": 0.95, "batch_size": 32, "memory_size": 10000,
-        "freq_steps_train": 8, "freq_steps_update_target": 10, "n_steps_warm_up_memory": 1000,
-        "n_gradient_steps": 4, "nn_hidden_layers": [256, 256], "max_grad_norm": 10, "normalize_state": False,
-        "epsilon_start": 0.9, "epsilon_end": 0.19818684841911674, "steps_epsilon_decay": 1000, "seed": 0}, 200),
-    "deep-good": _course({
-        "learning_rate": 0.00016151809562265122, "discount_factor": 0.99, "batch_size": 32, "memory_size": 10000,
-        "freq_steps_train": 8, "freq_steps_update_target": 10, "n_steps_warm_up_memory": 1000,
-        "n_gradient_steps": 16, "nn_hidden_layers": [256, 256], "max_grad_norm": 10, "normalize_state": False,
-        "epsilon_start": 0.9, "epsilon_end": 0.14856584122699473, "steps_epsilon_decay": 10000,
-        "seed": 2386916045}, 200),
+    "linear-bad": _course(
+        {
+            "learning_rate": 9.214691713730938e-05,
+            "discount_factor": 0.99,
+            "batch_size": 32,
+            "memory_size": 10000,
+            "freq_steps_train": 16,
+            "freq_steps_update_target": 1000,
+            "n_steps_warm_up_memory": 1000,
+            "n_gradient_steps": 1,
+            "nn_hidden_layers": [],
+            "max_grad_norm": 1,
+            "normalize_state": True,
+            "epsilon_start": 0.9,
+            "epsilon_end": 0.08474621504763855,
+            "steps_epsilon_decay": 100000,
+            "seed": 4291201652,
+        },
+        2000,
+    ),
+    "linear-good": _course(
+        {
+            "learning_rate": 0.0005652080372498697,
+            "discount_factor": 0.99,
+            "batch_size": 64,
+            "memory_size": 100000,
+            "freq_steps_train": 128,
+            "freq_steps_update_target": 100,
+            "n_steps_warm_up_memory": 1000,
+            "n_gradient_steps": 4,
+            "nn_hidden_layers": [],
+            "max_grad_norm": 10,
+            "normalize_state": False,
+            "epsilon_start": 0.9,
+            "epsilon_end": 0.0429612235926375,
+            "steps_epsilon_decay": 1000,
+            "seed": 2636569667,
+        },
+        2000,
+    ),
+    "deep-bad": _course(
+        {
+            "learning_rate": 0.000171782176772688,
+            "discount_factor": 0.95,
+            "batch_size": 32,
+            "memory_size": 10000,
+            "freq_steps_train": 8,
+            "freq_steps_update_target": 10,
+            "n_steps_warm_up_memory": 1000,
+            "n_gradient_steps": 4,
+            "nn_hidden_layers": [256, 256],
+            "max_grad_norm": 10,
+            "normalize_state": False,
+            "epsilon_start": 0.9,
+            "epsilon_end": 0.19818684841911674,
+            "steps_epsilon_decay": 1000,
+            "seed": 0,
+        },
+        200,
+    ),
+    "deep-good": _course(
+        {
+            "learning_rate": 0.00016151809562265122,
+            "discount_factor": 0.99,
+            "batch_size": 32,
+            "memory_size": 10000,
+            "freq_steps_train": 8,
+            "freq_steps_update_target": 10,
+            "n_steps_warm_up_memory": 1000,
+            "n_gradient_steps": 16,
+            "nn_hidden_layers": [256, 256],
+            "max_grad_norm": 10,
+            "normalize_state": False,
+            "epsilon_start": 0.9,
+            "epsilon_end": 0.14856584122699473,
+            "steps_epsilon_decay": 10000,
+            "seed": 2386916045,
+        },
+        200,
+    ),
 }
 
 # Our own presets, tuned on this project's machine (bench/RESULTS.md has how they behave across seeds).
 _PRESETS["deep-fast"] = {
-    "learning_rate": 2.5e-3, "discount_factor": 0.99, "batch_size": 128, "memory_size": 50000,
-    "freq_steps_train": 4, "freq_steps_update_target": 250, "n_steps_warm_up_memory": 1000,
-    "n_gradient_steps": 1, "nn_hidden_layers": [64, 64], "max_grad_norm": 10, "normalize_state": False,
-    "epsilon_start": 1.0, "epsilon_end": 0.02, "steps_epsilon_decay": 5000, "seed": 0,
-    "loss": "mse", "double_dqn": True, "n_episodes": 400, "eval_every_episodes": 5, "eval_episodes": 20,
-    "keep_best": True, "stop_at_reward": 500.0,
+    "learning_rate": 2.5e-3,
+    "discount_factor": 0.99,
+    "batch_size": 128,
+    "memory_size": 50000,
+    "freq_steps_train": 4,
+    "freq_steps_update_target": 250,
+    "n_steps_warm_up_memory": 1000,
+    "n_gradient_steps": 1,
+    "nn_hidden_layers": [64, 64],
+    "max_grad_norm": 10,
+    "normalize_state": False,
+    "epsilon_start": 1.0,
+    "epsilon_end": 0.02,
+    "steps_epsilon_decay": 5000,
+    "seed": 0,
+    "loss": "mse",
+    "double_dqn": True,
+    "n_episodes": 400,
+    "eval_every_episodes": 5,
+    "eval_episodes": 20,
+    "keep_best": True,
+    "stop_at_reward": 500.0,
 }
 _PRESETS["linear-fast"] = {
     # A shorter horizon (gamma 0.95) keeps the linear fit's targets small, a large step size lets the
     # 10 weights move between the few policies a linear Q can express, and frequent greedy
     # evaluations keep the best of them.
-    "learning_rate": 0.05, "discount_factor": 0.95, "batch_size": 64, "memory_size": 50000,
-    "freq_steps_train": 4, "freq_steps_update_target": 500, "n_steps_warm_up_memory": 1000,
-    "n_gradient_steps": 1, "nn_hidden_layers": [], "max_grad_norm": 10, "normalize_state": True,
-    "epsilon_start": 1.0, "epsilon_end": 0.02, "steps_epsilon_decay": 10000, "seed": 0,
-    "loss": "mse", "double_dqn": False, "n_episodes": 1000, "eval_every_episodes": 5, "eval_episodes": 20,
-    "keep_best": True, "stop_at_reward": None,
+    "learning_rate": 0.05,
+    "discount_factor": 0.95,
+    "batch_size": 64,
+    "memory_size": 50000,
+    "freq_steps_train": 4,
+    "freq_steps_update_target": 500,
+    "n_steps_warm_up_memory": 1000,
+    "n_gradient_steps": 1,
+    "nn_hidden_layers": [],
+    "max_grad_norm": 10,
+    "normalize_state": True,
+    "epsilon_start": 1.0,
+    "epsilon_end": 0.02,
+    "steps_epsilon_decay": 10000,
+    "seed": 0,
+    "loss": "mse",
+    "double_dqn": False,
+    "n_episodes": 1000,
+    "eval_every_episodes": 5,
+    "eval_episodes": 20,
+    "keep_best": True,
+    "stop_at_reward": None,
 }
 
 PRESET_DESCRIPTIONS: dict[str, str] = {  # measured across seeds in bench/RESULTS.md
     "linear-bad": "The course's failing linear agent (it reports 9.42 +- 0.77).",
     "linear-good": "The course's linear agent: 164.65 +- 39.46 on its one seed. On seeds 0-4 here it scored "
-                   "9 to 45: epsilon reaches its end at step 1000, before any training, and it often locks into "
-                   "pushing one way.",
+    "9 to 45: epsilon reaches its end at step 1000, before any training, and it often locks into "
+    "pushing one way.",
     "deep-bad": "The course's half-working deep agent (it reports 177.89 +- 21.50).",
     "deep-good": "The course's deep agent: 500 on its one seed. On seeds 0-4 here it scored 11 to 198 and solved "
-                 "none, in about 40 s each: a single lucky seed is not a recipe.",
+    "none, in about 40 s each: a single lucky seed is not a recipe.",
     "deep-fast": "Ours: Double DQN, batch 128, keeps the best evaluated weights and stops once solved. Solved 10 "
-                 "of 10 seeds, median 15 s of training.",
+    "of 10 seeds, median 15 s of training.",
     "linear-fast": "Ours: normalised states, gamma 0.95, a large step size, keeps the best evaluated weights. "
-                   "Beat the course's 164.65 on 7 of 10 seeds and reached a perfect 500 on 3.",
+    "Beat the course's 164.65 on 7 of 10 seeds and reached a perfect 500 on 3.",
 }
 
 PRESET_NAMES: tuple[str, ...] = tuple(_PRESETS)
@@ -386,6 +490,7 @@ def presets_as_json() -> str:
 
 
 # --- shareable links -----------------------------------------------------------------------
+
 
 def _query_value(value: Any) -> str:
     if value is None:
@@ -409,8 +514,13 @@ def _shown(text: str, limit: int = 40) -> str:
     return repr(text if len(text) <= limit else text[:limit] + "...")
 
 
-_KIND_WORDS = {int: "an integer", float: "a number", bool: "true or false", str: "text",
-               list: "widths such as 64,64 (or linear)"}
+_KIND_WORDS = {
+    int: "an integer",
+    float: "a number",
+    bool: "true or false",
+    str: "text",
+    list: "widths such as 64,64 (or linear)",
+}
 
 # Cross-field rules: when the field on the left is in error, the link's value of a field on the
 # right may be the cause (the preset's batch_size against the link's memory_size, say).

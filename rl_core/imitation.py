@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
 from .config import IMITATION_BOUNDS, MAX_HIDDEN_LAYERS, MAX_HIDDEN_WIDTH
-from .envs import make_env
+from .envs import env_spec, make_env
 from .evaluation import EvalResult, evaluate
 from .jobs import FINISHED_STATES, BackgroundJob, JobRegistry
 from .networks import build_q_network, count_parameters
@@ -44,7 +44,7 @@ def expert_data(expert, env_id: str, n_rows: int = 1000, seed: int = 0) -> pd.Da
     if not 1 <= n_rows <= max_rows:
         raise ValueError(f"n_rows must be in 1..{max_rows:,}, got {n_rows}")
     env = make_env(env_id)
-    states = np.empty((n_rows, env.observation_space.shape[0]), dtype=np.float32)
+    states = np.empty((n_rows, len(COLUMN_NAMES[env_id])), dtype=np.float32)
     actions = np.empty(n_rows, dtype=np.int64)
     episodes = np.empty(n_rows, dtype=np.int64)
     obs, _ = env.reset(seed=seed)
@@ -140,7 +140,7 @@ def train_classifier(train_table: pd.DataFrame, test_table: pd.DataFrame, hidden
         raise ValueError(f"at most {MAX_HIDDEN_LAYERS} hidden layers of widths up to {MAX_HIDDEN_WIDTH}, "
                          f"got {list(hidden_layers)}")
     columns = COLUMN_NAMES[env_id]
-    n_actions = int(make_env(env_id).action_space.n)
+    n_actions = env_spec(env_id).n_actions
     torch.manual_seed(seed)
     model = build_q_network(len(columns), n_actions, list(hidden_layers))
     optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
@@ -173,6 +173,8 @@ def train_classifier(train_table: pd.DataFrame, test_table: pd.DataFrame, hidden
 def evaluate_as_policy(result: ImitationResult, env_id: str = "CartPole-v1", n_episodes: int = 1000,
                        seed: int = 0) -> EvalResult:
     """How well the imitation balances the pole when it is in charge (fast vector evaluation)."""
+    if result.model is None:
+        raise ValueError("this imitation result holds no model")
     return evaluate(ClassifierPolicy(result.model), env_id, n_episodes=n_episodes, seed=seed)
 
 

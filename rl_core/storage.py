@@ -72,8 +72,10 @@ class SavedAgent:
 
 # --- saving --------------------------------------------------------------------------------
 
-def save_agent(agent: QAgent, folder: str | Path, metrics: dict[str, Any] | None = None,
-               history: list[Any] | None = None) -> Path:
+
+def save_agent(
+    agent: QAgent, folder: str | Path, metrics: dict[str, Any] | None = None, history: list[Any] | None = None
+) -> Path:
     """Write the agent folder atomically: everything goes to a temporary sibling, then one rename.
 
     ``history`` is a list of EpisodeRecord (or dicts with HISTORY_COLUMNS). An existing folder
@@ -127,6 +129,7 @@ def _json_safe(value: Any) -> Any:
 
 # --- loading -------------------------------------------------------------------------------
 
+
 def _json_depth(text: str) -> int:
     """How deep brackets nest in a JSON text, without parsing it (the parser would recurse)."""
     outside_strings = re.sub(r'"(?:[^"\\]|\\.)*"', '""', text).encode()
@@ -166,10 +169,21 @@ def _read_json(path: Path) -> Any:
 
 _EVALUATION_FIELDS = ("episode", "env_steps", "mean", "std", "min", "max", "solved_share", "seconds")
 _METRIC_TYPES: dict[str, str] = {
-    "env_id": "text", "agent_kind": "text", "status": "text", "message": "text", "trained_at": "text",
-    "seed": "number", "episodes": "number", "env_steps": "number", "gradient_steps": "number",
-    "seconds": "number", "n_parameters": "number", "restored_best": "bool",
-    "last_evaluation": "evaluation", "best_evaluation": "evaluation", "final_evaluation": "evaluation",
+    "env_id": "text",
+    "agent_kind": "text",
+    "status": "text",
+    "message": "text",
+    "trained_at": "text",
+    "seed": "number",
+    "episodes": "number",
+    "env_steps": "number",
+    "gradient_steps": "number",
+    "seconds": "number",
+    "n_parameters": "number",
+    "restored_best": "bool",
+    "last_evaluation": "evaluation",
+    "best_evaluation": "evaluation",
+    "final_evaluation": "evaluation",
     "evaluations": "evaluations",
 }
 
@@ -281,23 +295,29 @@ def _read_state_dict(path: Path, obs_dim: int, n_actions: int, hidden: list[int]
         raise AgentFolderError(f"{path}: missing file")
     size = path.stat().st_size
     if size > MAX_MODEL_BYTES:
-        raise AgentFolderError(f"{path}: too large ({size:,} bytes; the largest allowed network needs at most "
-                               f"{MAX_MODEL_BYTES:,})")
+        raise AgentFolderError(
+            f"{path}: too large ({size:,} bytes; the largest allowed network needs at most {MAX_MODEL_BYTES:,})"
+        )
     try:
         # weights_only=True: only tensors and plain containers are unpickled; a pickled module or
         # any object whose unpickling would call code is refused before anything runs.
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception:  # torch raises many types here, and its messages advise unsafe loading
-        raise AgentFolderError(f"{path}: not a plain PyTorch state_dict (only tensors saved with "
-                               "torch.save(model.state_dict()) are read)") from None
-    if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in data.items()):
-        raise AgentFolderError(f"{path}: not a plain PyTorch state_dict (a dict of names to tensors), "
-                               f"got {type(data).__name__}")
+        raise AgentFolderError(
+            f"{path}: not a plain PyTorch state_dict (only tensors saved with torch.save(model.state_dict()) are read)"
+        ) from None
+    if not isinstance(data, dict) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in data.items()
+    ):
+        raise AgentFolderError(
+            f"{path}: not a plain PyTorch state_dict (a dict of names to tensors), got {type(data).__name__}"
+        )
     expected = expected_shapes(obs_dim, n_actions, hidden)
     if set(data) != set(expected):
         missing, unknown = sorted(set(expected) - set(data)), sorted(set(data) - set(expected))
-        raise AgentFolderError(f"{path}: tensors do not match nn_hidden_layers {hidden} "
-                               f"(missing {missing[:4]}, unexpected {unknown[:4]})")
+        raise AgentFolderError(
+            f"{path}: tensors do not match nn_hidden_layers {hidden} (missing {missing[:4]}, unexpected {unknown[:4]})"
+        )
     weights = {}
     for key, shape in expected.items():
         tensor = data[key]
@@ -318,7 +338,7 @@ def _read_normalizer(path: Path, obs_dim: int) -> StateNormalizer:
         mean = np.asarray(data["mean"], dtype=np.float64)
         std = np.asarray(data["std"], dtype=np.float64)
     except (KeyError, TypeError, ValueError):
-        raise AgentFolderError(f"{path}: must be {{\"mean\": [...], \"std\": [...]}} of numbers") from None
+        raise AgentFolderError(f'{path}: must be {{"mean": [...], "std": [...]}} of numbers') from None
     if mean.shape != (obs_dim,) or std.shape != (obs_dim,):
         raise AgentFolderError(f"{path}: mean and std must each have {obs_dim} numbers")
     if not (np.isfinite(mean).all() and np.isfinite(std).all() and (std > 0).all()):
@@ -380,6 +400,7 @@ def read_history(folder: str | Path) -> list[dict[str, float]]:
 
 # --- listing -------------------------------------------------------------------------------
 
+
 @dataclass
 class AgentEntry:
     name: str
@@ -408,9 +429,16 @@ def list_agents(roots: list[Path] | None = None) -> list[AgentEntry]:
                 metrics = read_metrics(path)
             except (OSError, AgentFolderError):
                 metrics = {}
-            entries.append(AgentEntry(path.name, path, source, str(hparams.get("env_id", "?"))[:40],
-                                      "deep" if hparams.get("nn_hidden_layers") else "linear",
-                                      metrics if isinstance(metrics, dict) else {}))
+            entries.append(
+                AgentEntry(
+                    path.name,
+                    path,
+                    source,
+                    str(hparams.get("env_id", "?"))[:40],
+                    "deep" if hparams.get("nn_hidden_layers") else "linear",
+                    metrics if isinstance(metrics, dict) else {},
+                )
+            )
     return entries
 
 
@@ -430,8 +458,11 @@ AGENT_FILES = ("hparams.json", "model.pt", "normalizer.json", "metrics.json", "h
 # What each file may inflate to: the caps are counted on the bytes actually inflated, never on
 # the sizes the zip declares (a zip can declare 1,000 bytes and inflate to gigabytes).
 MEMBER_LIMITS: dict[str, int] = {
-    "hparams.json": MAX_JSON_BYTES, "normalizer.json": MAX_JSON_BYTES, "metrics.json": MAX_JSON_BYTES,
-    "history.csv": MAX_HISTORY_BYTES, "model.pt": MAX_MODEL_BYTES,
+    "hparams.json": MAX_JSON_BYTES,
+    "normalizer.json": MAX_JSON_BYTES,
+    "metrics.json": MAX_JSON_BYTES,
+    "history.csv": MAX_HISTORY_BYTES,
+    "model.pt": MAX_MODEL_BYTES,
 }
 MAX_UPLOAD_BYTES = 32 * 1024 * 1024  # a zip of the largest allowed agent fits
 _MAX_ZIP_ENTRIES = 16
@@ -471,8 +502,9 @@ def _zip_members(archive: zipfile.ZipFile) -> dict[str, zipfile.ZipInfo]:
     """The agent files of an upload, by name; everything unexpected refused by name."""
     infos = archive.infolist()
     if len(infos) > _MAX_ZIP_ENTRIES:
-        raise AgentFolderError(f"upload: the zip holds {len(infos)} entries; an agent zip holds at most "
-                               f"{len(AGENT_FILES)} files")
+        raise AgentFolderError(
+            f"upload: the zip holds {len(infos)} entries; an agent zip holds at most {len(AGENT_FILES)} files"
+        )
     files: dict[str, zipfile.ZipInfo] = {}
     folders: set[str] = set()
     for member in infos:
@@ -488,11 +520,12 @@ def _zip_members(archive: zipfile.ZipFile) -> dict[str, zipfile.ZipInfo]:
         if member.flag_bits & 0x1:
             raise AgentFolderError(f"upload: {shown} is encrypted; upload the agent zip without a password")
         if member.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-            raise AgentFolderError(f"upload: {shown} uses compression method {member.compress_type}; "
-                                   "only stored or deflated files are read")
+            raise AgentFolderError(
+                f"upload: {shown} uses compression method {member.compress_type}; "
+                "only stored or deflated files are read"
+            )
         if parts[-1] not in AGENT_FILES:
-            raise AgentFolderError(f"upload: unexpected file {shown}; an agent zip holds only "
-                                   f"{', '.join(AGENT_FILES)}")
+            raise AgentFolderError(f"upload: unexpected file {shown}; an agent zip holds only {', '.join(AGENT_FILES)}")
         if parts[-1] in files:
             raise AgentFolderError(f"upload: {parts[-1]} appears twice in the zip")
         if member.file_size > MEMBER_LIMITS[parts[-1]]:  # an honest size is refused before inflating
@@ -501,8 +534,9 @@ def _zip_members(archive: zipfile.ZipFile) -> dict[str, zipfile.ZipInfo]:
         files[parts[-1]] = member
     if len(folders) > 1:
         shown_folders = ", ".join(repr(f[:40]) if f else "the top level" for f in sorted(folders))
-        raise AgentFolderError(f"upload: the zip holds files in more than one folder ({shown_folders}); "
-                               "it must hold one agent")
+        raise AgentFolderError(
+            f"upload: the zip holds files in more than one folder ({shown_folders}); it must hold one agent"
+        )
     return files
 
 
@@ -552,6 +586,7 @@ def import_agent_zip(data: bytes, dest_root: str | Path, name: str) -> Path:
 
 # --- run names -----------------------------------------------------------------------------
 
+
 class RunNameError(AgentFolderError):
     """A run or study name that cannot be used; the message says why."""
 
@@ -590,6 +625,7 @@ def unique_run_name(out_dir: Path, name: str, taken: set[str] | frozenset[str] =
 
 
 # --- the runs list -------------------------------------------------------------------------
+
 
 def _own_run(path: str | Path) -> Path:
     """A folder directly under the runs folder (pretrained agents cannot be renamed or deleted)."""

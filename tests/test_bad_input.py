@@ -22,7 +22,13 @@ from rl_core.agent import QAgent
 from rl_core.cli import main
 from rl_core.config import BOUNDS, MAX_HIDDEN_LAYERS, MAX_HIDDEN_WIDTH, AgentConfig, config_from_query
 from rl_core.storage import (
-    MAX_MODEL_BYTES, AgentFolderError, import_agent_zip, load_agent, read_history, rename_agent, save_agent,
+    MAX_MODEL_BYTES,
+    AgentFolderError,
+    import_agent_zip,
+    load_agent,
+    read_history,
+    rename_agent,
+    save_agent,
 )
 from rl_core.tuning import TuningSetup, parse_seed_list
 
@@ -36,16 +42,22 @@ def one_line(message: str) -> bool:
 
 def tree(root: Path) -> dict[str, bytes]:
     """Every file under root (with its bytes): compared before and after to show nothing changed."""
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()} \
-        if root.exists() else {}
+    return (
+        {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+        if root.exists()
+        else {}
+    )
 
 
 @pytest.fixture(scope="module")
 def agent_files(tmp_path_factory) -> dict[str, bytes]:
     """A valid agent folder's files (untrained: only the formats matter here)."""
-    folder = save_agent(QAgent(AgentConfig(**TINY)), tmp_path_factory.mktemp("a") / "agent", metrics={"seed": 0},
-                        history=[{"episode": 1, "reward": 9.0, "steps": 9, "epsilon": 0.9, "loss": "nan",
-                                  "seconds": 0.1}])
+    folder = save_agent(
+        QAgent(AgentConfig(**TINY)),
+        tmp_path_factory.mktemp("a") / "agent",
+        metrics={"seed": 0},
+        history=[{"episode": 1, "reward": 9.0, "steps": 9, "epsilon": 0.9, "loss": "nan", "seconds": 0.1}],
+    )
     return {p.name: p.read_bytes() for p in folder.iterdir()}
 
 
@@ -70,6 +82,7 @@ def refused(data: bytes, dest: Path, needle: str) -> str:
 
 
 # --- zip bombs: counted on the decompressor's output, not on time ------------------------------
+
 
 class CountingDecompressor:
     """Wraps zipfile's zlib decompressor and counts every byte it inflates."""
@@ -120,24 +133,25 @@ def bomb_zip(others: dict[str, bytes], deflated: bytes, declared: int) -> bytes:
     data = buffer.getvalue()
     local = data.rindex(b"PK\x03\x04")
     central = data.rindex(b"PK\x01\x02")
-    name_len, extra_len = struct.unpack("<HH", data[local + 26:local + 30])
+    name_len, extra_len = struct.unpack("<HH", data[local + 26 : local + 30])
     start = local + 30 + name_len + extra_len
-    old_size = struct.unpack("<I", data[local + 18:local + 22])[0]
+    old_size = struct.unpack("<I", data[local + 18 : local + 22])[0]
     sizes = struct.pack("<III", 0, len(deflated), declared)  # crc, compressed size, declared size
-    head = data[:local + 14] + sizes + data[local + 26:start]
-    tail = bytearray(data[start + old_size:])
+    head = data[: local + 14] + sizes + data[local + 26 : start]
+    tail = bytearray(data[start + old_size :])
     c = central - (start + old_size)  # the central entry's offset within tail
-    tail[c + 16:c + 28] = sizes
+    tail[c + 16 : c + 28] = sizes
     shift = len(deflated) - old_size
     eocd = tail.rindex(b"PK\x05\x06")
-    directory_offset = struct.unpack("<I", tail[eocd + 16:eocd + 20])[0]
-    tail[eocd + 16:eocd + 20] = struct.pack("<I", directory_offset + shift)
+    directory_offset = struct.unpack("<I", tail[eocd + 16 : eocd + 20])[0]
+    tail[eocd + 16 : eocd + 20] = struct.pack("<I", directory_offset + shift)
     return head + deflated + bytes(tail)
 
 
 @pytest.mark.parametrize("declared", [1000, 20 * 1024 * 1024, GiB])
 def test_a_zip_bomb_is_refused_after_inflating_far_less_than_it_holds(
-        tmp_path, agent_files, gib_of_zeros_deflated, inflated, declared):
+    tmp_path, agent_files, gib_of_zeros_deflated, inflated, declared
+):
     others = {k: v for k, v in agent_files.items() if k != "model.pt"}
     data = bomb_zip(others, gib_of_zeros_deflated, declared)
     assert len(data) < 2 * 1024 * 1024
@@ -154,7 +168,7 @@ def patched(data: bytes, local_offset: int, central_offset: int, value: int, siz
     for signature, offset in ((b"PK\x03\x04", local_offset), (b"PK\x01\x02", central_offset)):
         i = out.find(signature)
         while i != -1:
-            out[i + offset:i + offset + struct.calcsize(size)] = struct.pack(size, value)
+            out[i + offset : i + offset + struct.calcsize(size)] = struct.pack(size, value)
             i = out.find(signature, i + 4)
     return bytes(out)
 
@@ -192,34 +206,41 @@ def test_two_folders_in_one_zip_are_refused(tmp_path, agent_files):
 def test_a_damaged_member_is_one_line(tmp_path, agent_files):
     data = bytearray(zip_of(agent_files))
     i = data.find(b"PK\x03\x04")
-    data[i + 14:i + 18] = b"\0\0\0\0"  # a wrong CRC in the local header: zipfile checks the central one
+    data[i + 14 : i + 18] = b"\0\0\0\0"  # a wrong CRC in the local header: zipfile checks the central one
     central = data.find(b"PK\x01\x02")
-    data[central + 16:central + 20] = b"\1\2\3\4"
+    data[central + 16 : central + 20] = b"\1\2\3\4"
     refused(bytes(data), tmp_path / "runs", "damaged")
 
 
 # --- metrics.json, history.csv, JSON depth ------------------------------------------------------
 
-@pytest.mark.parametrize("metrics,needle", [
-    ({"best_evaluation": "x"}, "metrics.json: best_evaluation must be an object"),
-    ({"final_evaluation": {"mean": "500"}}, "final_evaluation episode must be a number"),
-    ({"evaluations": [{"episode": 1, "mean": 1.0, "std": None}]}, "evaluations entry 0: std must be a number"),
-    ({"seconds": True}, "metrics.json: seconds must be a number"),
-    ({"message": "x" * 5000}, "metrics.json: message must be text of at most 1000"),
-    ([1, 2], "metrics.json: must be a JSON object"),
-])
+
+@pytest.mark.parametrize(
+    "metrics,needle",
+    [
+        ({"best_evaluation": "x"}, "metrics.json: best_evaluation must be an object"),
+        ({"final_evaluation": {"mean": "500"}}, "final_evaluation episode must be a number"),
+        ({"evaluations": [{"episode": 1, "mean": 1.0, "std": None}]}, "evaluations entry 0: std must be a number"),
+        ({"seconds": True}, "metrics.json: seconds must be a number"),
+        ({"message": "x" * 5000}, "metrics.json: message must be text of at most 1000"),
+        ([1, 2], "metrics.json: must be a JSON object"),
+    ],
+)
 def test_a_bad_metrics_json_is_refused_on_import(tmp_path, agent_files, metrics, needle):
     refused(zip_of({**agent_files, "metrics.json": json.dumps(metrics).encode()}), tmp_path / "runs", needle)
 
 
-@pytest.mark.parametrize("history,needle", [
-    (b"\x89PNG garbage\x00", "history.csv"),
-    (b"episode,reward\n1,2\n", "the first line must be episode,reward,steps,epsilon,loss,seconds"),
-    (b"episode,reward,steps,epsilon,loss,seconds\n1,2,3,x,5,6\n", "line 2 holds something that is not a number"),
-    (b"episode,reward,steps,epsilon,loss,seconds\n1,inf,3,4,5,6\n", "line 2"),
-    (b"episode,reward,steps,epsilon,loss,seconds\n" + b"1,1,1,1,1,1\n" * 100_001, "100,001 rows; at most 100,000"),
-    (b"episode,reward,steps,epsilon,loss,seconds\n" + b"1,1,1,1,1,1\n" * 5_000_000, "history.csv unpacks to more"),
-])
+@pytest.mark.parametrize(
+    "history,needle",
+    [
+        (b"\x89PNG garbage\x00", "history.csv"),
+        (b"episode,reward\n1,2\n", "the first line must be episode,reward,steps,epsilon,loss,seconds"),
+        (b"episode,reward,steps,epsilon,loss,seconds\n1,2,3,x,5,6\n", "line 2 holds something that is not a number"),
+        (b"episode,reward,steps,epsilon,loss,seconds\n1,inf,3,4,5,6\n", "line 2"),
+        (b"episode,reward,steps,epsilon,loss,seconds\n" + b"1,1,1,1,1,1\n" * 100_001, "100,001 rows; at most 100,000"),
+        (b"episode,reward,steps,epsilon,loss,seconds\n" + b"1,1,1,1,1,1\n" * 5_000_000, "history.csv unpacks to more"),
+    ],
+)
 def test_a_bad_history_csv_is_refused_on_import(tmp_path, agent_files, history, needle):
     refused(zip_of({**agent_files, "history.csv": history}), tmp_path / "runs", needle)
 
@@ -264,21 +285,28 @@ def test_nan_in_json_is_refused(tmp_path, agent_files):
 
 # --- model.pt ------------------------------------------------------------------------------------
 
+
 def test_float64_weights_that_overflow_float32_are_refused(tmp_path, agent_files):
     state = torch.load(io.BytesIO(agent_files["model.pt"]), weights_only=True)
     state = {k: v.double() for k, v in state.items()}
     state["0.weight"][0, 0] = 1e300  # finite as float64, infinite as float32
     buffer = io.BytesIO()
     torch.save(state, buffer)
-    refused(zip_of({**agent_files, "model.pt": buffer.getvalue()}), tmp_path / "runs",
-            "tensor 0.weight holds NaN or infinite values (as float32)")
+    refused(
+        zip_of({**agent_files, "model.pt": buffer.getvalue()}),
+        tmp_path / "runs",
+        "tensor 0.weight holds NaN or infinite values (as float32)",
+    )
 
 
 def test_a_pickled_object_upload_gets_plain_words_not_torch_advice(tmp_path, agent_files):
     buffer = io.BytesIO()
     torch.save(QAgent(AgentConfig(**TINY)).q_net, buffer)  # a whole module, not a state_dict
-    message = refused(zip_of({**agent_files, "model.pt": buffer.getvalue()}), tmp_path / "runs",
-                      "model.pt: not a plain PyTorch state_dict")
+    message = refused(
+        zip_of({**agent_files, "model.pt": buffer.getvalue()}),
+        tmp_path / "runs",
+        "model.pt: not a plain PyTorch state_dict",
+    )
     assert "torch.load" not in message
 
 
@@ -293,8 +321,11 @@ def test_expected_shapes_are_computed_without_building_a_network(tmp_path, agent
     monkeypatch.setattr(rl_core.agent, "build_q_network", no_network)
     hparams = json.loads(agent_files["hparams.json"])
     hparams["nn_hidden_layers"] = [MAX_HIDDEN_WIDTH] * MAX_HIDDEN_LAYERS  # allowed, but model.pt is the tiny one
-    message = refused(zip_of({**agent_files, "hparams.json": json.dumps(hparams).encode()}), tmp_path / "runs",
-                      "model.pt: tensors do not match nn_hidden_layers")
+    message = refused(
+        zip_of({**agent_files, "hparams.json": json.dumps(hparams).encode()}),
+        tmp_path / "runs",
+        "model.pt: tensors do not match nn_hidden_layers",
+    )
     assert one_line(message)
 
 
@@ -304,8 +335,11 @@ def test_hparams_beyond_the_bounds_are_refused_before_anything_is_built(tmp_path
     monkeypatch.setattr(rl_core.agent, "build_q_network", lambda *a: pytest.fail("built a network"))
     hparams = json.loads(agent_files["hparams.json"])
     hparams["nn_hidden_layers"] = [4096] * 8
-    refused(zip_of({**agent_files, "hparams.json": json.dumps(hparams).encode()}), tmp_path / "runs",
-            "hparams.json: nn_hidden_layers may have at most 4 layers, got 8")
+    refused(
+        zip_of({**agent_files, "hparams.json": json.dumps(hparams).encode()}),
+        tmp_path / "runs",
+        "hparams.json: nn_hidden_layers may have at most 4 layers, got 8",
+    )
 
 
 def test_the_largest_allowed_network_saves_loads_and_uploads(tmp_path):
@@ -325,9 +359,17 @@ def test_the_largest_allowed_network_saves_loads_and_uploads(tmp_path):
 
 # --- links ---------------------------------------------------------------------------------------
 
+
 def test_a_link_beyond_every_widget_is_trimmed_to_the_bounds():
-    link = {"preset": "deep-fast", "nn_hidden_layers": "4096,4096,4096,4096", "memory_size": "10000000",
-            "batch_size": "65536", "n_gradient_steps": "1000", "freq_steps_train": "1", "seed": "3"}
+    link = {
+        "preset": "deep-fast",
+        "nn_hidden_layers": "4096,4096,4096,4096",
+        "memory_size": "10000000",
+        "batch_size": "65536",
+        "n_gradient_steps": "1000",
+        "freq_steps_train": "1",
+        "seed": "3",
+    }
     config, _, notices = config_from_query(link)
     assert config.errors() == {}
     assert config.seed == 3 and config.freq_steps_train == 1  # the valid settings are kept
@@ -345,19 +387,23 @@ def test_every_bound_fits_the_largest_values_a_job_would_allocate():
 
 # --- names ---------------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def a_run(runs_dir):
     return save_agent(QAgent(AgentConfig(**TINY)), runs_dir / "mine")
 
 
-@pytest.mark.parametrize("name,needle", [
-    ("", "the name is empty"),
-    ("   ", "the name is empty"),
-    (".", "'.' cannot be a name"),
-    ("..", "'..' cannot be a name"),
-    ("x" * 10_000, "the name has 10,000 characters; at most 80"),
-    ("///", "has no letters or digits"),
-])
+@pytest.mark.parametrize(
+    "name,needle",
+    [
+        ("", "the name is empty"),
+        ("   ", "the name is empty"),
+        (".", "'.' cannot be a name"),
+        ("..", "'..' cannot be a name"),
+        ("x" * 10_000, "the name has 10,000 characters; at most 80"),
+        ("///", "has no letters or digits"),
+    ],
+)
 def test_bad_run_names_are_refused_in_one_line(runs_dir, a_run, name, needle):
     before = tree(runs_dir)
     with pytest.raises(AgentFolderError) as info:
@@ -378,10 +424,16 @@ def test_already_exists_is_only_about_the_cleaned_name(runs_dir, a_run):
 def test_a_study_name_cannot_climb_out_of_the_runs_folder(runs_dir, tmp_path):
     from rl_core.tuning import run_worker
 
-    setup = TuningSetup(study_name="../../escaped", storage_url=f"sqlite:///{tmp_path / 's.db'}",
-                        space={"learning_rate": __import__("rl_core.tuning").tuning.ParamSpec("loguniform", 1e-4, 1e-2)},
-                        episodes=2, eval_episodes=2, target=None, prune=False,
-                        fixed={**TINY, "eval_every_episodes": 0})
+    setup = TuningSetup(
+        study_name="../../escaped",
+        storage_url=f"sqlite:///{tmp_path / 's.db'}",
+        space={"learning_rate": __import__("rl_core.tuning").tuning.ParamSpec("loguniform", 1e-4, 1e-2)},
+        episodes=2,
+        eval_episodes=2,
+        target=None,
+        prune=False,
+        fixed={**TINY, "eval_every_episodes": 0},
+    )
     run_worker(setup, n_trials=1)
     assert (runs_dir / "tuning" / "escaped" / "trial-0000" / "model.pt").is_file()
     assert not (runs_dir.parent / "escaped").exists() and not (tmp_path.parent / "escaped").exists()
@@ -402,8 +454,15 @@ def test_a_huge_seed_range_is_refused_before_any_list_is_built():
 
 # --- the CLI -------------------------------------------------------------------------------------
 
-TRAIN = ["train", "--episodes", "2", "--quiet", *[a for k, v in TINY.items() for a in ("--set", f"{k}={json.dumps(v)}")],
-         "--set", "eval_every_episodes=0"]
+TRAIN = [
+    "train",
+    "--episodes",
+    "2",
+    "--quiet",
+    *[a for k, v in TINY.items() for a in ("--set", f"{k}={json.dumps(v)}")],
+    "--set",
+    "eval_every_episodes=0",
+]
 
 
 def test_train_out_refuses_a_folder_that_is_not_an_agent(tmp_path, capsys):
@@ -428,11 +487,14 @@ def test_train_out_replaces_an_agent_only_with_overwrite(tmp_path, capsys):
     assert tree(out) != before and load_agent(out).agent.config.n_episodes == 2
 
 
-@pytest.mark.parametrize("argv,needle", [
-    (["--set", "nn_hidden_layers=[4096,4096]"], "nn_hidden_layers widths must be integers in 1..1024"),
-    (["--set", "memory_size=10000000"], "memory_size must be an integer in [1, 1,000,000]"),
-    (["--set", "freq_steps_train=100000000"], "freq_steps_train must be an integer in [1, 10,000]"),
-])
+@pytest.mark.parametrize(
+    "argv,needle",
+    [
+        (["--set", "nn_hidden_layers=[4096,4096]"], "nn_hidden_layers widths must be integers in 1..1024"),
+        (["--set", "memory_size=10000000"], "memory_size must be an integer in [1, 1,000,000]"),
+        (["--set", "freq_steps_train=100000000"], "freq_steps_train must be an integer in [1, 10,000]"),
+    ],
+)
 def test_cli_set_reads_the_same_bounds(tmp_path, capsys, argv, needle):
     assert main([*TRAIN, *argv, "--out", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err
@@ -441,6 +503,7 @@ def test_cli_set_reads_the_same_bounds(tmp_path, capsys, argv, needle):
 
 
 # --- pages: every bad input is caught, and user text is shown as text ---------------------------
+
 
 def open_app(query: dict[str, str] | None = None, page: str | None = None):
     from streamlit.testing.v1 import AppTest
@@ -455,8 +518,15 @@ def open_app(query: dict[str, str] | None = None, page: str | None = None):
 
 
 def test_a_valid_link_outside_the_old_widget_ranges_opens_the_train_page(runs_dir):
-    at = open_app({"preset": "deep-fast", "discount_factor": "0.5", "nn_hidden_layers": "1024,1024,1024,1024",
-                   "learning_rate": "0.5"}, "pages/train.py")
+    at = open_app(
+        {
+            "preset": "deep-fast",
+            "discount_factor": "0.5",
+            "nn_hidden_layers": "1024,1024,1024,1024",
+            "learning_rate": "0.5",
+        },
+        "pages/train.py",
+    )
     assert not at.exception, [e.value for e in at.exception]
     assert at.slider(key="hp_discount_factor").value == 0.5
     assert at.slider(key="hp_layers_n").value == MAX_HIDDEN_LAYERS
@@ -464,8 +534,9 @@ def test_a_valid_link_outside_the_old_widget_ranges_opens_the_train_page(runs_di
 
 
 def test_link_notices_never_render_markdown(runs_dir):
-    at = open_app({"preset": "deep-fast", "learning_rate": "![x](http://e.vil/p.png)", "seed": "<b>1</b>"},
-                  "pages/train.py")
+    at = open_app(
+        {"preset": "deep-fast", "learning_rate": "![x](http://e.vil/p.png)", "seed": "<b>1</b>"}, "pages/train.py"
+    )
     assert not at.exception
     bodies = [w.value for w in at.warning]
     assert len(bodies) == 2

@@ -87,9 +87,14 @@ def test_episode_i_starts_from_seed_plus_i_on_every_env(env_id):
     np.testing.assert_array_equal(evaluate(policy, env_id, n_episodes=8, seed=3).lengths, expected)
 
 
-@pytest.mark.parametrize("kwargs,needle", [
-    ({"n_episodes": 0}, "n_episodes"), ({"epsilon": 2.0}, "epsilon"), ({"env_id": "Nope-v0"}, "env_id"),
-])
+@pytest.mark.parametrize(
+    "kwargs,needle",
+    [
+        ({"n_episodes": 0}, "n_episodes"),
+        ({"epsilon": 2.0}, "epsilon"),
+        ({"env_id": "Nope-v0"}, "env_id"),
+    ],
+)
 def test_bad_arguments(kwargs, needle):
     with pytest.raises(ValueError, match=needle):
         evaluate(RandomAgent("CartPole-v1"), **kwargs)
