@@ -248,11 +248,11 @@ BOUNDS: dict[str, Bound] = {
     "discount_factor": Bound(0.0, 1.0, step=0.001, low_open=True),
     "batch_size": Bound(1, 1024),
     "memory_size": Bound(1, 1_000_000),
-    "freq_steps_train": Bound(1, 10_000),
+    "freq_steps_train": Bound(1, 1_000_000),
     "freq_steps_update_target": Bound(1, 1_000_000),
     "n_steps_warm_up_memory": Bound(0, 1_000_000),
     "n_gradient_steps": Bound(1, 64),
-    "max_grad_norm": Bound(0.0, 1000.0, low_open=True),
+    "max_grad_norm": Bound(0.0, 1e9, low_open=True),  # a clipping threshold: no cost at any size
     "epsilon_start": Bound(0.0, 1.0, step=0.01),
     "epsilon_end": Bound(0.0, 1.0, step=0.01),
     "steps_epsilon_decay": Bound(1, 10_000_000),

@@ -153,6 +153,8 @@ def parse_json(text: str | bytes, label: str) -> Any:
         if depth > MAX_JSON_DEPTH:
             raise AgentFolderError(f"{label}: nested {depth} levels deep (at most {MAX_JSON_DEPTH})")
         return json.loads(text, parse_constant=_reject_constant)
+    except AgentFolderError:
+        raise
     except UnicodeDecodeError:
         raise AgentFolderError(f"{label}: not UTF-8 text") from None
     except ValueError as exc:  # JSONDecodeError is one
@@ -374,6 +376,8 @@ def parse_history(text: str, label: str) -> list[dict[str, float]]:
 
 @functools.lru_cache(maxsize=16)
 def _history_cached(path: str, mtime_ns: int, size: int) -> tuple[dict[str, float], ...]:
+    if size > MAX_HISTORY_BYTES:
+        raise AgentFolderError(f"{path}: too large ({size:,} bytes; at most {MAX_HISTORY_BYTES:,})")
     with open(path, "rb") as f:
         data = f.read(MAX_HISTORY_BYTES + 1)
     try:

@@ -275,8 +275,9 @@ def test_history_is_read_once_per_file_version(tmp_path, agent_files, monkeypatc
 
 def test_json_nested_100k_deep_is_one_error_not_a_recursion_error(tmp_path, agent_files):
     deep = b"[" * 100_000 + b"]" * 100_000
-    refused(zip_of({**agent_files, "hparams.json": deep}), tmp_path / "runs", "hparams.json: nested 100000 levels")
-    refused(zip_of({**agent_files, "metrics.json": deep}), tmp_path / "runs2", "metrics.json: nested 100000 levels")
+    message = refused(zip_of({**agent_files, "hparams.json": deep}), tmp_path / "runs", "hparams.json: nested 100000")
+    assert message == "upload: hparams.json: nested 100000 levels deep (at most 32)"
+    refused(zip_of({**agent_files, "metrics.json": deep}), tmp_path / "runs2", "upload: metrics.json: nested 100000")
 
 
 def test_nan_in_json_is_refused(tmp_path, agent_files):
@@ -492,7 +493,7 @@ def test_train_out_replaces_an_agent_only_with_overwrite(tmp_path, capsys):
     [
         (["--set", "nn_hidden_layers=[4096,4096]"], "nn_hidden_layers widths must be integers in 1..1024"),
         (["--set", "memory_size=10000000"], "memory_size must be an integer in [1, 1,000,000]"),
-        (["--set", "freq_steps_train=100000000"], "freq_steps_train must be an integer in [1, 10,000]"),
+        (["--set", "freq_steps_train=100000000"], "freq_steps_train must be an integer in [1, 1,000,000]"),
     ],
 )
 def test_cli_set_reads_the_same_bounds(tmp_path, capsys, argv, needle):
