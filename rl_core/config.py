@@ -246,12 +246,12 @@ MAX_HIDDEN_WIDTH = 1024
 BOUNDS: dict[str, Bound] = {
     "learning_rate": Bound(1e-6, 1.0, log=True),
     "discount_factor": Bound(0.0, 1.0, step=0.001, low_open=True),
-    "batch_size": Bound(1, 1024),
+    "batch_size": Bound(1, 512),
     "memory_size": Bound(1, 1_000_000),
     "freq_steps_train": Bound(1, 1_000_000),
     "freq_steps_update_target": Bound(1, 1_000_000),
     "n_steps_warm_up_memory": Bound(0, 1_000_000),
-    "n_gradient_steps": Bound(1, 64),
+    "n_gradient_steps": Bound(1, 32),
     "max_grad_norm": Bound(0.0, 1e9, low_open=True),  # a clipping threshold: no cost at any size
     "epsilon_start": Bound(0.0, 1.0, step=0.01),
     "epsilon_end": Bound(0.0, 1.0, step=0.01),
