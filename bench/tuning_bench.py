@@ -3,7 +3,7 @@
     python bench/tuning_bench.py search      # trials and time until a trial reaches 500 (at most 20 trials)
     python bench/tuning_bench.py speedup     # a fixed number of trials: wall time with 1 vs 2 workers
 
-Each worker is `python -m rl_core tune`, exactly what a student would start on each machine.
+One `python -m rl_core tune --workers N`: its trials train N at a time on Ray workers.
 """
 
 from __future__ import annotations
@@ -26,18 +26,17 @@ from _common import machine  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run_study(workers: int, trials_per_worker: int, episodes: int, target: float, extra: list[str]) -> dict:
+def run_study(workers: int, trials: int, episodes: int, target: float, extra: list[str]) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="qlab-tune-"))
     url = f"sqlite:///{tmp / 'study.db'}"
     env = {**os.environ, "QLAB_RUNS_DIR": str(tmp / "runs"), "SDL_VIDEODRIVER": "dummy"}
     command = [sys.executable, "-m", "rl_core", "tune", "--study", "bench", "--storage", url,
-               "--trials", str(trials_per_worker), "--episodes", str(episodes), "--target", str(target),
+               "--trials", str(trials), "--workers", str(workers), "--episodes", str(episodes), "--target", str(target),
                "--quiet", *extra]
     # create the study first so the workers do not race to create the tables
     optuna.create_study(study_name="bench", storage=url, direction="maximize", load_if_exists=True)
     start = time.perf_counter()
-    procs = [subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for _ in range(workers)]
+    procs = [subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)]
     outputs = [p.communicate() for p in procs]
     wall = time.perf_counter() - start
     for p, (_, err) in zip(procs, outputs, strict=True):
@@ -67,7 +66,7 @@ def main() -> None:
     if args.mode == "search":
         # the course's objective: 200 training episodes, then 1000 greedy episodes; a [256, 256] network
         for space, workers in (("course", 1), ("focused", 1), ("focused", 2)):
-            result = run_study(workers, 20 // workers, episodes=200, target=500.0,
+            result = run_study(workers, 20, episodes=200, target=500.0,
                                extra=["--space", space, "--set", "nn_hidden_layers=[256,256]"])
             print(json.dumps({"mode": "search", "space": space, **result}), flush=True)
     else:
@@ -76,7 +75,7 @@ def main() -> None:
         fixed = ["--space", "focused", "--params", "seed", "--no-pruning", "--eval-episodes", "100",
                  "--set", "learning_rate=1e-5", "--set", "stop_at_reward=null"]
         for workers in (1, 2):
-            result = run_study(workers, 8 // workers, episodes=600, target=1e9, extra=fixed)
+            result = run_study(workers, 8, episodes=600, target=1e9, extra=fixed)
             print(json.dumps({"mode": "speedup", **result}), flush=True)
 
 

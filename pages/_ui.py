@@ -6,12 +6,13 @@ Widgets and layout only; the work itself is done by rl_core.
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import numpy as np
 import streamlit as st
 
-from rl_core.config import AgentConfig
+from rl_core.config import BOUNDS, AgentConfig
 from rl_core.envs import ACTION_NAMES, STATE_NAMES, env_spec
 from rl_core.evaluation import EvalResult, evaluate
 from rl_core.config import ConfigError
@@ -23,6 +24,14 @@ from rl_core.rendering import episode_gif, play_episode
 from rl_core.storage import AgentEntry, SavedAgent, agent_roots, list_agents, load_agent
 
 PRETRAINED_DEEP = "cartpole-deep-q"
+LR_LOG_RANGE = (math.log10(BOUNDS["learning_rate"].low), math.log10(BOUNDS["learning_rate"].high))
+_MARKDOWN_SIGNS = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:&=])")
+
+
+def plain(text: object) -> str:
+    """Text for st.error/st.warning/st.markdown shown exactly as typed: every sign Markdown, links,
+    images, HTML or LaTeX could act on is escaped. Use it on anything a user or an upload supplied."""
+    return _MARKDOWN_SIGNS.sub(r"\\\1", " ".join(str(text).split()))
 
 
 @st.cache_resource
@@ -127,7 +136,7 @@ def fill_train_widgets(config: AgentConfig, preset_name: str) -> None:
     for field, value in config.to_dict().items():
         if field != "nn_hidden_layers":
             ss[f"hp_{field}"] = value
-    ss.hp_lr_log = min(-1.0, max(-6.0, round(math.log10(config.learning_rate), 2)))
+    ss.hp_lr_log = min(LR_LOG_RANGE[1], max(LR_LOG_RANGE[0], round(math.log10(config.learning_rate), 2)))
     ss.hp_layers_n = len(config.nn_hidden_layers) or 2
     for i, width in enumerate(config.nn_hidden_layers):
         ss[f"hp_width_{i}"] = width

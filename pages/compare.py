@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from pages._ui import agent_entries, entry_label, evaluation, load, q_inspector, replay_gif, show_gif
+from pages._ui import agent_entries, entry_label, evaluation, load, plain, q_inspector, replay_gif, show_gif
 from rl_core.plots import curves_figure, reward_histogram
 from rl_core.storage import AgentFolderError, read_history
 
@@ -31,7 +31,7 @@ for path in chosen:
     try:
         saved = load(entry.path)
     except AgentFolderError as exc:
-        st.error(f"{entry.name}: {exc}")
+        st.error(plain(f"{entry.name}: {exc}"))
         continue
     result = evaluation(entry.path, n_episodes, seed)
     results[entry.name] = result.rewards
@@ -41,7 +41,11 @@ for path in chosen:
                  "mean": round(result.mean, 2), "std": round(result.std, 2), "min": result.min, "max": result.max,
                  "solved share": f"{100 * result.solved_share:.1f}%",
                  "training seconds": saved.metrics.get("seconds")})
-    history = read_history(entry.path)
+    try:
+        history = read_history(entry.path)
+    except AgentFolderError as exc:
+        history = []
+        st.error(plain(f"{entry.name}: {exc}"))
     if history:
         histories[entry.name] = history
 
@@ -63,7 +67,7 @@ if "compare_gif_seed" in ss:
                 gif, steps, reward = replay_gif(entry.path, seed=ss.compare_gif_seed)
                 show_gif(gif, caption=f"{entry.name}: {steps} steps, reward {reward:.0f}")
             except AgentFolderError as exc:
-                st.error(str(exc))
+                st.error(plain(exc))
 
 st.header("Look inside")
 inspect_path = st.selectbox("agent", chosen, format_func=labels.get, key="compare_inspect")
@@ -71,4 +75,4 @@ try:
     inspected = load(entries[paths.index(inspect_path)].path).agent
     q_inspector(inspected, inspected.config.env_id, key="compare_q", seed=seed)
 except AgentFolderError as exc:
-    st.error(str(exc))
+    st.error(plain(exc))

@@ -5,7 +5,9 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from pages._ui import agent_entries, entry_label, episode_steps, evaluation, load, q_inspector, replay_gif, show_gif
+from pages._ui import (
+    agent_entries, entry_label, episode_steps, evaluation, load, plain, q_inspector, replay_gif, show_gif,
+)
 from rl_core.envs import ACTION_NAMES, STATE_NAMES
 from rl_core.plots import reward_histogram, training_figure
 from rl_core.rendering import render_state
@@ -21,9 +23,9 @@ with st.expander("Upload an agent (.zip of an agent folder)"):
         try:
             path = import_agent_zip(upload.getvalue(), runs_dir(), name=f"uploaded-{Path(upload.name).stem}")
             ss.evaluate_selection = str(path)
-            st.success(f"Checked and added as **{path.name}**.")
+            st.success(f"Checked and added as **{plain(path.name)}**.")
         except AgentFolderError as exc:
-            st.error(str(exc))
+            st.error(plain(exc))
         ss.eval_upload_done = upload.file_id
 
 entries = agent_entries()
@@ -40,7 +42,7 @@ entry = entries[paths.index(chosen)]
 try:
     saved = load(entry.path)
 except AgentFolderError as exc:
-    st.error(f"This agent cannot be loaded: {exc}")
+    st.error("This agent cannot be loaded: " + plain(exc))
     st.stop()
 agent = saved.agent
 config = agent.config
@@ -100,7 +102,11 @@ with st.expander("Look inside: policy and Q-values over two state dimensions"):
 st.header("The agent")
 st.download_button("Download agent (.zip)", agent_zip_bytes(entry.path), file_name=f"{entry.name}.zip",
                    mime="application/zip", key="eval_download_zip")
-history = read_history(entry.path)
+try:
+    history = read_history(entry.path)
+except AgentFolderError as exc:
+    history = []
+    st.error("Its training history cannot be shown: " + plain(exc))
 if history:
     evaluations = saved.metrics.get("evaluations") or []
     st.plotly_chart(training_figure(history, evaluations, solved_reward=result.solved_reward,

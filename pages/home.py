@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from pages._ui import PRETRAINED_DEEP, agent_entries, find_entry, replay_gif, show_gif
+from pages._ui import PRETRAINED_DEEP, agent_entries, find_entry, plain, replay_gif, show_gif
+from rl_core.storage import AgentFolderError
 
 st.title(":material/target: Q-Lab")
 st.markdown(
@@ -24,9 +25,12 @@ with left:
         if entry is None:
             st.error(f"pretrained/{PRETRAINED_DEEP} is missing: rebuild it with `bash pretrained/build.sh`.")
         else:
-            with st.spinner("Rendering 500 steps..."):
-                gif, steps, reward = replay_gif(entry.path, seed=0)
-            show_gif(gif, caption=f"{entry.name}: {steps} steps, reward {reward:.0f}, real speed")
+            try:
+                with st.spinner("Rendering 500 steps..."):
+                    gif, steps, reward = replay_gif(entry.path, seed=0)
+                show_gif(gif, caption=f"{entry.name}: {steps} steps, reward {reward:.0f}, real speed")
+            except AgentFolderError as exc:
+                st.error(plain(exc))
 with right:
     st.subheader("Train your own")
     st.caption("Pick linear or deep, start from the course's hyperparameters or ours, and watch it learn.")

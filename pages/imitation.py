@@ -4,9 +4,10 @@ import pandas as pd
 import streamlit as st
 
 from pages._ui import (
-    PRETRAINED_DEEP, agent_entries, entry_label, job_registry, job_status, load, rerun_when_finished, session_id,
-    SUBMIT_ERRORS, engine_notice,
+    PRETRAINED_DEEP, agent_entries, entry_label, job_registry, job_status, load, plain, rerun_when_finished,
+    session_id, SUBMIT_ERRORS, engine_notice,
 )
+from rl_core.config import BOUNDS, IMITATION_BOUNDS, MAX_HIDDEN_LAYERS, MAX_HIDDEN_WIDTH
 from rl_core.imitation import READY_MADE, ImitationJob, expert_data
 from rl_core.plots import imitation_figure
 from rl_core.storage import AgentFolderError
@@ -33,10 +34,11 @@ default = next((i for i, e in enumerate(experts) if e.name == PRETRAINED_DEEP), 
 chosen = st.selectbox("Expert", paths, index=default, format_func=lambda p: entry_label(experts[paths.index(p)]),
                       key="imit_expert")
 c1, c2, c3, c4 = st.columns(4)
-train_rows = c1.number_input("training rows", 100, 50_000, 1000, step=500, key="imit_rows")
-test_rows = c2.number_input("test rows", 100, 50_000, 1000, step=500, key="imit_test_rows")
-train_seed = c3.number_input("training env seed", 0, 10**6, 0, key="imit_train_seed")
-test_seed = c4.number_input("test env seed", 0, 10**6, 1, key="imit_test_seed")
+ROWS = IMITATION_BOUNDS["rows"]
+train_rows = c1.number_input("training rows", int(ROWS.low), int(ROWS.high), 1000, step=int(ROWS.step), key="imit_rows")
+test_rows = c2.number_input("test rows", int(ROWS.low), int(ROWS.high), 1000, step=int(ROWS.step), key="imit_test_rows")
+train_seed = c3.number_input("training env seed", 0, int(BOUNDS["seed"].high), 0, key="imit_train_seed")
+test_seed = c4.number_input("test env seed", 0, int(BOUNDS["seed"].high), 1, key="imit_test_seed")
 if train_seed == test_seed:
     st.error("test env seed must differ from the training env seed, or the test rows repeat the training rows")
     st.stop()
@@ -52,7 +54,7 @@ try:
     train_table = _rows(chosen, int(train_rows), int(train_seed))
     test_table = _rows(chosen, int(test_rows), int(test_seed))
 except AgentFolderError as exc:
-    st.error(str(exc))
+    st.error(plain(exc))
     st.stop()
 left, right = st.columns([3, 1])
 left.dataframe(train_table.head(8), width="stretch")
@@ -71,14 +73,16 @@ custom_widths, custom_error = None, None
 if custom.strip():
     try:
         custom_widths = [int(w) for w in custom.split(",") if w.strip()]
-        if not custom_widths or any(w <= 0 or w > 4096 for w in custom_widths):
+        if not 0 < len(custom_widths) <= MAX_HIDDEN_LAYERS or any(w <= 0 or w > MAX_HIDDEN_WIDTH for w in custom_widths):
             raise ValueError
     except ValueError:
-        custom_error = f"custom widths must be positive integers up to 4096 separated by commas, got {custom!r}"
-        st.error(custom_error)
+        custom_error = (f"custom widths must be 1 to {MAX_HIDDEN_LAYERS} integers in 1..{MAX_HIDDEN_WIDTH} "
+                        f"separated by commas, got {custom[:40]!r}")
+        st.error(plain(custom_error))
 e1, e2 = st.columns(2)
-epochs = e1.slider("epochs", 1, 300, 150, key="imit_epochs")
-model_seed = e2.number_input("network seed", 0, 10**6, 0, key="imit_seed")
+epochs = e1.slider("epochs", int(IMITATION_BOUNDS["epochs"].low), int(IMITATION_BOUNDS["epochs"].high), 150,
+                   key="imit_epochs")
+model_seed = e2.number_input("network seed", 0, int(BOUNDS["seed"].high), 0, key="imit_seed")
 architectures = [READY_MADE[a] for a in archs] + ([custom_widths] if custom_widths else [])
 
 job_id = ss.get("imit_job")

@@ -5,7 +5,7 @@ import time
 import pandas as pd
 import streamlit as st
 
-from pages._ui import fill_train_widgets
+from pages._ui import fill_train_widgets, plain
 from rl_core.storage import AgentFolderError, delete_agent, list_agents, read_config, rename_agent, runs_dir
 
 ss = st.session_state
@@ -42,7 +42,7 @@ if a.button("Load its config into Train", icon=":material/model_training:", key=
         fill_train_widgets(config, "deep-fast" if config.agent_kind == "deep" else "linear-fast")
         st.switch_page("pages/train.py")
     except AgentFolderError as exc:
-        st.error(str(exc))
+        st.error(plain(exc))
 if b.button("Evaluate & replay", icon=":material/movie:", key="runs_evaluate"):
     ss.evaluate_selection = str(entry.path)
     st.switch_page("pages/evaluate.py")
@@ -55,9 +55,12 @@ with c.popover("Rename or delete", icon=":material/edit:"):
             ss.runs_select_next = renamed.name
             st.rerun()
         except AgentFolderError as exc:
-            st.error(str(exc))
+            st.error(plain(exc))
     sure = st.checkbox(f"yes, delete {entry.name}", key="runs_sure")
     if st.button("Delete", type="primary", disabled=not sure, key="runs_delete"):
-        delete_agent(entry.path)
-        ss.runs_select_next = None
-        st.rerun()
+        try:
+            delete_agent(entry.path)
+            ss.runs_select_next = None
+            st.rerun()
+        except AgentFolderError as exc:
+            st.error(plain(exc))

@@ -5,16 +5,17 @@ import math
 import streamlit as st
 
 from pages._ui import (
-    PRETRAINED_DEEP, agent_entries, fill_train_widgets, find_entry, job_registry, job_status, q_inspector,
-    rerun_when_finished, session_id, SUBMIT_ERRORS, engine_notice,
+    LR_LOG_RANGE, PRETRAINED_DEEP, agent_entries, plain, fill_train_widgets, find_entry, job_registry, job_status,
+    q_inspector, rerun_when_finished, session_id, SUBMIT_ERRORS, engine_notice,
 )
 from rl_core.config import (
-    PRESET_DESCRIPTIONS, PRESET_NAMES, SUPPORTED_ENVS, AgentConfig, ConfigError, config_from_query, config_to_query,
-    preset,
+    BOUNDS, MAX_HIDDEN_LAYERS, MAX_HIDDEN_WIDTH, PRESET_DESCRIPTIONS, PRESET_NAMES, SUPPORTED_ENVS, AgentConfig,
+    ConfigError, config_from_query, config_to_query, preset,
 )
 from rl_core.envs import env_spec
 from rl_core.jobs import TrainingJob
 from rl_core.plots import epsilon_loss_figure, training_figure
+from rl_core.storage import RunNameError, clean_run_name
 
 PRESETS_BY_KIND = {
     "deep": [p for p in PRESET_NAMES if p.startswith("deep")],
@@ -31,7 +32,7 @@ CHOICES = {  # slider stops; a preset's own value is always added
     "max_grad_norm": [0.1, 0.5, 1.0, 2.0, 5.0, 10.0, 100.0],
     "steps_epsilon_decay": [100, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000, 200_000],
 }
-WIDTHS = [8, 16, 32, 64, 128, 256, 512]
+WIDTHS = [w for w in (8, 16, 32, 64, 128, 256, 512, 1024) if w <= MAX_HIDDEN_WIDTH]
 
 registry = job_registry()
 engine_notice()
@@ -58,7 +59,7 @@ def on_lr_slider() -> None:
 
 def on_lr_input() -> None:
     if ss.hp_learning_rate > 0:
-        ss.hp_lr_log = min(-1.0, max(-6.0, round(math.log10(ss.hp_learning_rate), 2)))
+        ss.hp_lr_log = min(LR_LOG_RANGE[1], max(LR_LOG_RANGE[0], round(math.log10(ss.hp_learning_rate), 2)))
 
 
 def config_from_widgets() -> AgentConfig:
@@ -81,7 +82,7 @@ if "train_preset" not in ss:
 
 st.title(":material/model_training: Train an agent")
 for notice in ss.pop("train_link_notices", []):
-    st.warning(f"Shared link: {notice}", icon=":material/link_off:")
+    st.warning("Shared link: " + plain(notice), icon=":material/link_off:")
 config = config_from_widgets()
 # The address bar always holds the whole setup: copy it to share exactly this configuration.
 st.query_params.from_dict(config_to_query(config, ss.train_preset))
@@ -109,18 +110,19 @@ with settings:
                 + ", ".join(k for k, v in config.to_dict().items() if base_preset.to_dict()[k] != v))
 
     def choice(field: str, label: str, help_text: str | None = None) -> None:
-        options = sorted(set(CHOICES[field]) | {ss[f"hp_{field}"]})
+        options = sorted({c for c in CHOICES[field] if BOUNDS[field].contains(c)} | {ss[f"hp_{field}"]})
         st.select_slider(label, options=options, key=f"hp_{field}", help=help_text)
         error_for(field)
 
     with st.expander("Learning", expanded=not presenting):
         col_a, col_b = st.columns(2)
-        col_a.slider("learning rate (log10)", -6.0, -1.0, step=0.05, key="hp_lr_log", on_change=on_lr_slider,
+        col_a.slider("learning rate (log10)", *LR_LOG_RANGE, step=0.05, key="hp_lr_log", on_change=on_lr_slider,
                      help="Adam's step size on a log scale: 1e-3 is -3")
-        col_b.number_input("learning_rate", key="hp_learning_rate", format="%.3e", min_value=0.0,
-                           step=1e-4, on_change=on_lr_input)
+        col_b.number_input("learning_rate", key="hp_learning_rate", format="%.3e", min_value=BOUNDS["learning_rate"].low,
+                           max_value=BOUNDS["learning_rate"].high, step=1e-4, on_change=on_lr_input)
         error_for("learning_rate")
-        st.slider("discount_factor (gamma)", 0.80, 1.0, step=0.001, key="hp_discount_factor", format="%.3f",
+        st.slider("discount_factor (gamma)", BOUNDS["discount_factor"].low, BOUNDS["discount_factor"].high,
+                  step=BOUNDS["discount_factor"].step, key="hp_discount_factor", format="%.3f",
                   help="How much future reward counts: 0.99 looks ~100 steps ahead")
         error_for("discount_factor")
         choice("batch_size", "batch_size")
@@ -135,7 +137,7 @@ with settings:
         if ss.train_kind == "linear":
             st.caption("A linear agent has no hidden layer: Q(s, a) = w_a · s + b_a.")
         else:
-            st.slider("hidden layers", 1, 4, key="hp_layers_n")
+            st.slider("hidden layers", 1, MAX_HIDDEN_LAYERS, key="hp_layers_n")
             cols = st.columns(int(ss.hp_layers_n))
             for i, col in enumerate(cols):
                 ss.setdefault(f"hp_width_{i}", 64)
@@ -148,26 +150,39 @@ with settings:
         choice("n_steps_warm_up_memory", "n_steps_warm_up_memory (steps before training)")
         choice("freq_steps_update_target", "freq_steps_update_target (env steps between target copies)")
     with st.expander("Exploration"):
-        st.slider("epsilon_start", 0.0, 1.0, step=0.01, key="hp_epsilon_start")
+        st.slider("epsilon_start", BOUNDS["epsilon_start"].low, BOUNDS["epsilon_start"].high,
+                  step=BOUNDS["epsilon_start"].step, key="hp_epsilon_start")
         error_for("epsilon_start")
-        st.slider("epsilon_end", 0.0, 1.0, step=0.01, key="hp_epsilon_end")
+        st.slider("epsilon_end", BOUNDS["epsilon_end"].low, BOUNDS["epsilon_end"].high,
+                  step=BOUNDS["epsilon_end"].step, key="hp_epsilon_end")
         error_for("epsilon_end")
         choice("steps_epsilon_decay", "steps_epsilon_decay (env steps to go from start to end)")
     with st.expander("Run", expanded=not presenting):
         col_e, col_f = st.columns(2)
-        col_e.number_input("seed", 0, 2**32 - 1, key="hp_seed")
-        col_f.number_input("episodes", 1, 100_000, key="hp_n_episodes")
+        col_e.number_input("seed", int(BOUNDS["seed"].low), int(BOUNDS["seed"].high), key="hp_seed")
+        col_f.number_input("episodes", int(BOUNDS["n_episodes"].low), int(BOUNDS["n_episodes"].high),
+                           key="hp_n_episodes")
         error_for("n_episodes")
         col_g, col_h = st.columns(2)
-        col_g.number_input("evaluate every N episodes (0 = never)", 0, 10_000, key="hp_eval_every_episodes")
-        col_h.number_input("evaluation episodes", 1, 1000, key="hp_eval_episodes")
+        col_g.number_input("evaluate every N episodes (0 = never)", int(BOUNDS["eval_every_episodes"].low),
+                           int(BOUNDS["eval_every_episodes"].high), key="hp_eval_every_episodes")
+        col_h.number_input("evaluation episodes", int(BOUNDS["eval_episodes"].low), int(BOUNDS["eval_episodes"].high),
+                           key="hp_eval_episodes")
         error_for("eval_every_episodes")
         col_i, col_j = st.columns(2)
         col_i.toggle("keep the best evaluated weights", key="hp_keep_best")
         col_j.toggle("stop once an evaluation reaches", key="hp_stop_on")
         if ss.hp_stop_on:
-            st.number_input("target reward", key="hp_stop_at_reward", step=10.0)
+            st.number_input("target reward", BOUNDS["stop_at_reward"].low, BOUNDS["stop_at_reward"].high,
+                            key="hp_stop_at_reward", step=BOUNDS["stop_at_reward"].step)
+            error_for("stop_at_reward")
         st.text_input("run name (optional)", key="train_run_name", placeholder="e.g. my-first-deep-agent")
+        try:
+            if ss.train_run_name:
+                clean_run_name(ss.train_run_name)
+        except RunNameError as exc:
+            errors["run name"] = str(exc)
+            st.error(plain(exc), icon=":material/error:")
         st.checkbox("also write TensorBoard logs (under runs/tensorboard/)", key="train_tensorboard")
 
     start_col, stop_col = st.columns(2)
@@ -181,7 +196,7 @@ with settings:
             ss.train_last_state = None
             st.rerun()
         except SUBMIT_ERRORS as exc:
-            st.error(f"Cannot start: {exc}")
+            st.error("Cannot start: " + plain(exc))
     if stop_col.button("Stop", disabled=not busy, key="train_stop", icon=":material/stop:"):
         registry.stop(job_id)
         st.toast("Stopping: the agent keeps what it learned so far.")

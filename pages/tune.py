@@ -4,10 +4,10 @@ import pandas as pd
 import streamlit as st
 
 from pages._ui import (
-    PRETRAINED_DEEP, agent_entries, fill_train_widgets, find_entry, job_registry, job_status, rerun_when_finished,
-    session_id, SUBMIT_ERRORS, engine_notice,
+    PRETRAINED_DEEP, agent_entries, fill_train_widgets, find_entry, job_registry, job_status, plain,
+    rerun_when_finished, session_id, SUBMIT_ERRORS, engine_notice,
 )
-from rl_core.config import PRESET_NAMES, preset
+from rl_core.config import BOUNDS, PRESET_NAMES, preset
 from rl_core.plots import seeds_figure
 from rl_core.tuning import (
     SPACES, ParamSpec, SeedsJob, TuningJob, TuningSetup, load_or_create_study, parse_seed_list, trials_table,
@@ -55,13 +55,14 @@ with st.expander("ranges", expanded=False):
             space[name].check(name)
         except ValueError as exc:
             errors.append(str(exc))
-            st.error(str(exc))
+            st.error(plain(exc))
 t1, t2, t3, t4, t5 = st.columns(5)
 n_trials = t1.number_input("trials", 1, 200, 20, key="tune_trials")
+episodes = t2.number_input("episodes per trial", 10, int(BOUNDS["n_episodes"].high), 200, key="tune_episodes")
+eval_episodes = t3.number_input("evaluation episodes", 10, int(BOUNDS["eval_episodes"].high), 200,
+                                key="tune_eval_episodes")
 n_workers = t5.number_input("trials at once", 1, max(1, registry.max_running), 1, key="tune_workers",
                             help="each trial trains on its own Ray worker, one CPU each")
-episodes = t2.number_input("episodes per trial", 10, 5000, 200, key="tune_episodes")
-eval_episodes = t3.number_input("evaluation episodes", 10, 1000, 200, key="tune_eval_episodes")
 target = t4.number_input("stop at", value=500.0, key="tune_target")
 setup = TuningSetup(study_name=study_name.strip(), base_preset=base, space=space, episodes=int(episodes),
                     eval_episodes=int(eval_episodes), target=float(target))
@@ -70,7 +71,7 @@ try:
 except ValueError as exc:
     if str(exc) not in errors:
         errors.append(str(exc))
-        st.error(str(exc))
+        st.error(plain(exc))
 
 job_id = ss.get("tune_job")
 snap = registry.snapshot(job_id) if job_id else None
@@ -132,15 +133,13 @@ st.markdown("Train one config on several seeds at once (one Ray worker per CPU) 
 k1, k2, k3 = st.columns(3)
 seeds_preset = k1.selectbox("config", PRESET_NAMES, index=PRESET_NAMES.index("deep-fast"), key="seeds_preset")
 seeds_text = k2.text_input("seeds", "0-5", key="seeds_text")
-seeds_eval = k3.number_input("evaluation episodes", 10, 1000, 200, key="seeds_eval")
+seeds_eval = k3.number_input("evaluation episodes", 10, int(BOUNDS["eval_episodes"].high), 200, key="seeds_eval")
 seeds, seeds_error = [], None
 try:
-    seeds = parse_seed_list(seeds_text)
-    if len(seeds) > 50:
-        raise ValueError(f"at most 50 seeds at once, got {len(seeds)}")
+    seeds = parse_seed_list(seeds_text)  # refuses more than MAX_SEEDS before building the list
 except ValueError as exc:
     seeds_error = str(exc)
-    st.error(seeds_error)
+    st.error(plain(seeds_error))
 seeds_job = ss.get("seeds_job")
 seeds_snap = registry.snapshot(seeds_job) if seeds_job else None
 seeds_busy = seeds_snap is not None and not seeds_snap["done"]

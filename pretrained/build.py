@@ -130,7 +130,7 @@ def main() -> None:
     if not args.cards_only:
         for name in args.names or AGENTS:
             print(f"== training {name}", flush=True)
-            summary = run_cli(["train", *shlex.split(AGENTS[name]["args"]), "--quiet", "--out", str(HERE / name)])
+            summary = run_cli(["train", *shlex.split(AGENTS[name]["args"]), "--quiet", "--overwrite", "--out", str(HERE / name)])
             print(f"   {summary['status']}: {summary['episodes']} episodes in {summary['seconds']:.1f} s", flush=True)
     cards = []
     for name, spec in AGENTS.items():

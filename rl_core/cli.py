@@ -14,7 +14,18 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from .config import PRESET_NAMES, SUPPORTED_ENVS, ConfigError, preset, presets_as_json
+from .config import (
+    BOUNDS,
+    IMITATION_BOUNDS,
+    MAX_HIDDEN_LAYERS,
+    MAX_HIDDEN_WIDTH,
+    PRESET_NAMES,
+    SUPPORTED_ENVS,
+    Bound,
+    ConfigError,
+    preset,
+    presets_as_json,
+)
 
 
 class CliError(Exception):
@@ -91,8 +102,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         overrides["n_episodes"] = args.episodes
     config = preset(args.preset, **overrides).validate()
     out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise CliError(f"--out {out}: exists and is not a folder")
+    _check_out_folder(out, args.overwrite)
     torch.set_num_threads(args.threads)
     agent = QAgent(config)
     bar = ProgressBar(config.n_episodes, enabled=sys.stderr.isatty() and not args.quiet)
@@ -111,13 +121,29 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_out_folder(out: Path, overwrite: bool) -> None:
+    """Before any training: --out must be new, empty, or (with --overwrite) an agent folder.
+
+    Saving replaces the folder whole, so anything else in it would be lost.
+    """
+    if out.is_symlink() or (out.exists() and not out.is_dir()):
+        raise CliError(f"--out {out}: exists and is not a folder")
+    if not out.is_dir() or not any(out.iterdir()):
+        return
+    if not (out / "hparams.json").is_file() or not (out / "model.pt").is_file():
+        raise CliError(f"--out {out}: an existing folder that is not an agent folder; choose a new folder")
+    if not overwrite:
+        raise CliError(f"--out {out}: an agent is already saved there; add --overwrite to replace it")
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from .evaluation import evaluate
     from .storage import load_agent
 
     saved = load_agent(args.folder)
-    result = evaluate(saved.agent, saved.agent.config.env_id, n_episodes=args.episodes, seed=args.seed,
-                      epsilon=args.epsilon)
+    result = evaluate(
+        saved.agent, saved.agent.config.env_id, n_episodes=args.episodes, seed=args.seed, epsilon=args.epsilon
+    )
     _print_json({"agent": str(args.folder), "env_id": result.env_id, **result.to_dict()})
     return 0
 
@@ -143,8 +169,16 @@ def cmd_render(args: argparse.Namespace) -> int:
     if out.parent and not out.parent.is_dir():
         raise CliError(f"--out {out}: folder {out.parent} does not exist")
     out.write_bytes(gif)
-    _print_json({"steps": episode.steps, "reward": episode.total_reward, "frames": len(episode.frames),
-                 "bytes": len(gif), "seconds": round(time.perf_counter() - start, 3), "out": str(out)})
+    _print_json(
+        {
+            "steps": episode.steps,
+            "reward": episode.total_reward,
+            "frames": len(episode.frames),
+            "bytes": len(gif),
+            "seconds": round(time.perf_counter() - start, 3),
+            "out": str(out),
+        }
+    )
     return 0
 
 
@@ -163,10 +197,20 @@ def cmd_imitate(args: argparse.Namespace) -> int:
     test_rows = expert_data(expert, env_id, n_rows=args.test_rows, seed=args.data_seed + 1)
     result = train_classifier(train_rows, test_rows, hidden, epochs=args.epochs, seed=args.seed, env_id=env_id)
     policy = evaluate_as_policy(result, env_id, n_episodes=args.eval_episodes)
-    _print_json({"hidden": hidden, "parameters": result.parameters, "rows": args.rows, "test_rows": args.test_rows,
-                 "epochs": args.epochs, "train_acc": round(result.train_acc, 4), "test_acc": round(result.test_acc, 4),
-                 "policy_mean_reward": policy.mean, "policy_std_reward": round(policy.std, 2),
-                 "seconds": round(time.perf_counter() - start, 2)})
+    _print_json(
+        {
+            "hidden": hidden,
+            "parameters": result.parameters,
+            "rows": args.rows,
+            "test_rows": args.test_rows,
+            "epochs": args.epochs,
+            "train_acc": round(result.train_acc, 4),
+            "test_acc": round(result.test_acc, 4),
+            "policy_mean_reward": policy.mean,
+            "policy_std_reward": round(policy.std, 2),
+            "seconds": round(time.perf_counter() - start, 2),
+        }
+    )
     return 0
 
 
@@ -178,8 +222,8 @@ def _parse_widths(text: str) -> list[int]:
         widths = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
         raise CliError(f"--hidden expects widths such as 256,256 (or 'linear'), got {text!r}") from None
-    if any(w <= 0 or w > 4096 for w in widths):
-        raise CliError(f"--hidden widths must be in 1..4096, got {widths}")
+    if len(widths) > MAX_HIDDEN_LAYERS or any(w <= 0 or w > MAX_HIDDEN_WIDTH for w in widths):
+        raise CliError(f"--hidden: at most {MAX_HIDDEN_LAYERS} widths, each in 1..{MAX_HIDDEN_WIDTH}, got {widths}")
     return widths
 
 
@@ -196,9 +240,18 @@ def cmd_tune(args: argparse.Namespace) -> int:
         if unknown:
             raise CliError(f"--params: {unknown[0]!r} is not in the {args.space} search space ({', '.join(space)})")
         space = {n: space[n] for n in names}
-    setup = TuningSetup(study_name=args.study, storage_url=args.storage, base_preset=args.preset, env_id=args.env,
-                        space=space, episodes=args.episodes, eval_episodes=args.eval_episodes,
-                        target=args.target, fixed=_parse_set(args.set or []), prune=not args.no_pruning)
+    setup = TuningSetup(
+        study_name=args.study,
+        storage_url=args.storage,
+        base_preset=args.preset,
+        env_id=args.env,
+        space=space,
+        episodes=args.episodes,
+        eval_episodes=args.eval_episodes,
+        target=args.target,
+        fixed=_parse_set(args.set or []),
+        prune=not args.no_pruning,
+    )
 
     def progress(trial: dict) -> None:
         if not args.quiet:
@@ -236,6 +289,21 @@ def _positive_int(text: str) -> int:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
     return value
+
+
+def _within(bound: Bound) -> Any:
+    """An argparse type for an integer option limited by one of the config's bounds."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text[:40]!r}") from None
+        if not bound.contains(value):
+            raise argparse.ArgumentTypeError(f"expected an integer in {bound.describe()}, got {value}")
+        return value
+
+    return parse
 
 
 def _positive_float(text: str) -> float:
@@ -276,9 +344,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--env", default="CartPole-v1", choices=SUPPORTED_ENVS)
     p.add_argument("--preset", default="deep-fast", choices=PRESET_NAMES)
     p.add_argument("--seed", type=_seed)
-    p.add_argument("--episodes", type=_positive_int)
+    p.add_argument("--episodes", type=_within(BOUNDS["n_episodes"]))
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any hyperparameter")
-    p.add_argument("--out", required=True, help="the agent folder to write")
+    p.add_argument("--out", required=True, help="the agent folder to write (new, empty, or an agent with --overwrite)")
+    p.add_argument("--overwrite", action="store_true", help="replace the agent already saved in --out")
     p.add_argument("--threads", type=_positive_int, default=1, help="torch threads (1 is fastest for small nets)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--tensorboard", metavar="DIR", help="also write TensorBoard logs to DIR")
@@ -309,10 +378,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("imitate", help="learn an expert agent's policy by supervised learning")
     p.add_argument("--expert", default="pretrained/cartpole-deep-q")
-    p.add_argument("--rows", type=_positive_int, default=1000, help="training rows")
-    p.add_argument("--test-rows", type=_positive_int, default=1000)
+    p.add_argument("--rows", type=_within(IMITATION_BOUNDS["rows"]), default=1000, help="training rows")
+    p.add_argument("--test-rows", type=_within(IMITATION_BOUNDS["rows"]), default=1000)
     p.add_argument("--hidden", default="256,256", help="hidden widths, e.g. 256,256; 'linear' for none")
-    p.add_argument("--epochs", type=_positive_int, default=150)
+    p.add_argument("--epochs", type=_within(IMITATION_BOUNDS["epochs"]), default=150)
     p.add_argument("--seed", type=_seed, default=0, help="the network's initialisation and shuffling")
     p.add_argument("--data-seed", type=_seed, default=0, help="train rows' env seed; test rows use the next one")
     p.add_argument("--eval-episodes", type=_positive_int, default=1000)
@@ -324,8 +393,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--storage", default=None, help="an Optuna storage URL; default: a SQLite file under runs/")
     p.add_argument("--preset", default="deep-fast", choices=PRESET_NAMES, help="values for what is not searched")
     p.add_argument("--env", default="CartPole-v1", choices=SUPPORTED_ENVS)
-    p.add_argument("--space", default="focused", choices=["focused", "course"],
-                   help="the search space: ours around deep-fast, or the course's")
+    p.add_argument(
+        "--space",
+        default="focused",
+        choices=["focused", "course"],
+        help="the search space: ours around deep-fast, or the course's",
+    )
     p.add_argument("--params", default=None, help="comma-separated hyperparameters to search (default: all)")
     p.add_argument("--trials", type=_positive_int, default=20)
     p.add_argument("--episodes", type=_positive_int, default=200, help="training episodes per trial")

@@ -70,7 +70,7 @@ class AgentConfig:
         """One message per bad field, naming the field and its allowed range."""
         return config_errors(self)
 
-    def validate(self) -> "AgentConfig":
+    def validate(self) -> AgentConfig:
         """Return self, or raise ConfigError naming every bad field."""
         errs = self.errors()
         if errs:
@@ -82,11 +82,11 @@ class AgentConfig:
         d["nn_hidden_layers"] = list(self.nn_hidden_layers)
         return d
 
-    def replace(self, **changes: Any) -> "AgentConfig":
+    def replace(self, **changes: Any) -> AgentConfig:
         return from_dict({**self.to_dict(), **changes})
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], *, require_all: bool = False) -> "AgentConfig":
+    def from_dict(cls, data: dict[str, Any], *, require_all: bool = False) -> AgentConfig:
         return from_dict(data, require_all=require_all)
 
 
@@ -120,9 +120,21 @@ FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in fields(AgentConfig))
 assert set(FIELD_TYPES) == set(FIELD_NAMES)
 
 COURSE_FIELDS: tuple[str, ...] = (
-    "learning_rate", "discount_factor", "batch_size", "memory_size", "freq_steps_train",
-    "freq_steps_update_target", "n_steps_warm_up_memory", "n_gradient_steps", "nn_hidden_layers",
-    "max_grad_norm", "normalize_state", "epsilon_start", "epsilon_end", "steps_epsilon_decay", "seed",
+    "learning_rate",
+    "discount_factor",
+    "batch_size",
+    "memory_size",
+    "freq_steps_train",
+    "freq_steps_update_target",
+    "n_steps_warm_up_memory",
+    "n_gradient_steps",
+    "nn_hidden_layers",
+    "max_grad_norm",
+    "normalize_state",
+    "epsilon_start",
+    "epsilon_end",
+    "steps_epsilon_decay",
+    "seed",
 )
 
 
@@ -205,63 +217,113 @@ def from_dict(data: dict[str, Any], *, require_all: bool = False) -> AgentConfig
     return AgentConfig(**values)
 
 
+@dataclass(frozen=True)
+class Bound:
+    """A numeric field's allowed range, as data that widgets, links, the CLI and uploads all read.
+
+    ``low_open`` excludes ``low`` itself (a widget may still start at it and show the error);
+    ``step`` and ``log`` are how a widget should move through the range.
+    """
+
+    low: float
+    high: float
+    step: float | None = None
+    log: bool = False
+    low_open: bool = False
+
+    def contains(self, value: float) -> bool:
+        above = value > self.low if self.low_open else value >= self.low
+        return math.isfinite(value) and above and value <= self.high
+
+    def describe(self) -> str:
+        def text(v: float) -> str:
+            if float(v).is_integer() and abs(v) >= 1:
+                return f"{int(v):,}" if abs(v) >= 10_000 else str(int(v))
+            return f"{v:g}"
+
+        return f"{'(' if self.low_open else '['}{text(self.low)}, {text(self.high)}]"
+
+
+# Every limit is set here once. The upper bounds keep each accepted config trainable on one CPU
+# core, small enough to save and load back (MAX_PARAMETERS below), and inside the app's widgets.
+MAX_HIDDEN_LAYERS = 4
+MAX_HIDDEN_WIDTH = 1024
+BOUNDS: dict[str, Bound] = {
+    "learning_rate": Bound(1e-6, 1.0, log=True),
+    "discount_factor": Bound(0.0, 1.0, step=0.001, low_open=True),
+    "batch_size": Bound(1, 512),
+    "memory_size": Bound(1, 1_000_000),
+    "freq_steps_train": Bound(1, 1_000_000),
+    "freq_steps_update_target": Bound(1, 1_000_000),
+    "n_steps_warm_up_memory": Bound(0, 1_000_000),
+    "n_gradient_steps": Bound(1, 32),
+    "max_grad_norm": Bound(0.0, 1e9, low_open=True),  # a clipping threshold: no cost at any size
+    "epsilon_start": Bound(0.0, 1.0, step=0.01),
+    "epsilon_end": Bound(0.0, 1.0, step=0.01),
+    "steps_epsilon_decay": Bound(1, 10_000_000),
+    "seed": Bound(0, 2**32 - 1),
+    "n_episodes": Bound(1, 100_000),
+    "eval_every_episodes": Bound(0, 10_000),
+    "eval_episodes": Bound(1, 1000),
+    "stop_at_reward": Bound(-1000.0, 1000.0, step=10.0),
+    "normalizer_steps": Bound(1, 1_000_000),
+}
+WIDTH_BOUND = Bound(1, MAX_HIDDEN_WIDTH)  # each entry of nn_hidden_layers
+# The imitation page's and CLI's sizes: rows of expert data, epochs, and (WIDTH_BOUND) widths.
+IMITATION_BOUNDS: dict[str, Bound] = {
+    "rows": Bound(100, 50_000, step=500),
+    "epochs": Bound(1, 300),
+    "eval_episodes": Bound(1, 1000),
+}
+MAX_SEEDS = 50  # seeds trained at once on the Tune page and by `seeds`
+# The largest observation (Acrobot: 6) and action set (3) among SUPPORTED_ENVS: with them the
+# biggest allowed network's parameter count bounds what a saved model.pt may hold.
+_MAX_OBS, _MAX_ACTIONS = 6, 3
+
+
+def parameter_count(obs_dim: int, n_actions: int, hidden_layers: list[int]) -> int:
+    widths = [obs_dim, *hidden_layers, n_actions]
+    return sum(a * b + b for a, b in zip(widths[:-1], widths[1:]))
+
+
+MAX_PARAMETERS = parameter_count(_MAX_OBS, _MAX_ACTIONS, [MAX_HIDDEN_WIDTH] * MAX_HIDDEN_LAYERS)
+
+
 def config_errors(c: AgentConfig) -> dict[str, str]:
-    """Check every range; the message names the field and what it may be."""
+    """Check every range (BOUNDS) and cross-field rule; the message names the field and what it may be."""
     e: dict[str, str] = {}
-
-    def positive_int(name: str, value: int, upper: int | None = None) -> None:
-        if value <= 0:
-            e[name] = f"{name} must be a positive integer, got {value}"
-        elif upper is not None and value > upper:
-            e[name] = f"{name} must be at most {upper:,}, got {value:,}"
-
+    for name, bound in BOUNDS.items():
+        value = getattr(c, name)
+        if value is None and name == "stop_at_reward":
+            continue
+        if not bound.contains(value):
+            kind = "an integer" if FIELD_TYPES[name] is int else "a number"
+            e[name] = f"{name} must be {kind} in {bound.describe()}, got {value}"
     if c.env_id not in SUPPORTED_ENVS:
         e["env_id"] = f"env_id must be one of {', '.join(SUPPORTED_ENVS)}, got {c.env_id!r}"
-    if not (c.learning_rate > 0 and math.isfinite(c.learning_rate)) or c.learning_rate > 1:
-        e["learning_rate"] = f"learning_rate must be in (0, 1], got {c.learning_rate}"
-    if not (0 < c.discount_factor <= 1):
-        e["discount_factor"] = f"discount_factor must be in (0, 1], got {c.discount_factor}"
-    positive_int("memory_size", c.memory_size, 10_000_000)
-    positive_int("batch_size", c.batch_size, 65_536)
     if "batch_size" not in e and "memory_size" not in e and c.batch_size > c.memory_size:
         e["batch_size"] = f"batch_size must be at most memory_size ({c.memory_size}), got {c.batch_size}"
-    positive_int("freq_steps_train", c.freq_steps_train)
-    positive_int("freq_steps_update_target", c.freq_steps_update_target)
-    positive_int("n_gradient_steps", c.n_gradient_steps, 1000)
-    positive_int("steps_epsilon_decay", c.steps_epsilon_decay)
-    if c.n_steps_warm_up_memory < 0:
-        e["n_steps_warm_up_memory"] = f"n_steps_warm_up_memory must be >= batch_size ({c.batch_size}), got {c.n_steps_warm_up_memory}"
-    elif c.n_steps_warm_up_memory < c.batch_size:
+    if "n_steps_warm_up_memory" not in e and "batch_size" not in e and c.n_steps_warm_up_memory < c.batch_size:
         e["n_steps_warm_up_memory"] = (
             f"n_steps_warm_up_memory must be >= batch_size ({c.batch_size}), got {c.n_steps_warm_up_memory}"
         )
-    if len(c.nn_hidden_layers) > 8:
-        e["nn_hidden_layers"] = f"nn_hidden_layers may have at most 8 layers, got {len(c.nn_hidden_layers)}"
-    elif any(w <= 0 or w > 4096 for w in c.nn_hidden_layers):
-        e["nn_hidden_layers"] = f"nn_hidden_layers widths must be integers in 1..4096, got {list(c.nn_hidden_layers)}"
-    if not (c.max_grad_norm > 0 and math.isfinite(c.max_grad_norm)):
-        e["max_grad_norm"] = f"max_grad_norm must be a positive number, got {c.max_grad_norm}"
-    for name in ("epsilon_start", "epsilon_end"):
-        value = getattr(c, name)
-        if not (0 <= value <= 1):
-            e[name] = f"{name} must be in [0, 1], got {value}"
+    if len(c.nn_hidden_layers) > MAX_HIDDEN_LAYERS:
+        e["nn_hidden_layers"] = (
+            f"nn_hidden_layers may have at most {MAX_HIDDEN_LAYERS} layers, got {len(c.nn_hidden_layers)}"
+        )
+    elif not all(WIDTH_BOUND.contains(w) for w in c.nn_hidden_layers):
+        e["nn_hidden_layers"] = (
+            f"nn_hidden_layers widths must be integers in 1..{MAX_HIDDEN_WIDTH}, got {list(c.nn_hidden_layers)}"
+        )
     if "epsilon_start" not in e and "epsilon_end" not in e and c.epsilon_end > c.epsilon_start:
         e["epsilon_end"] = f"epsilon_end must be <= epsilon_start ({c.epsilon_start}), got {c.epsilon_end}"
-    if not (0 <= c.seed < 2**32):
-        e["seed"] = f"seed must be an integer in 0..{2**32 - 1}, got {c.seed}"
     if c.loss not in LOSSES:
         e["loss"] = f"loss must be one of {', '.join(LOSSES)}, got {c.loss!r}"
-    positive_int("n_episodes", c.n_episodes, 1_000_000)
-    if c.eval_every_episodes < 0:
-        e["eval_every_episodes"] = f"eval_every_episodes must be >= 0 (0 = never), got {c.eval_every_episodes}"
-    positive_int("eval_episodes", c.eval_episodes, 10_000)
-    if c.stop_at_reward is not None and not math.isfinite(c.stop_at_reward):
-        e["stop_at_reward"] = f"stop_at_reward must be a finite number or null, got {c.stop_at_reward}"
-    positive_int("normalizer_steps", c.normalizer_steps, 1_000_000)
     return e
 
 
 # --- presets -------------------------------------------------------------------------------
+
 
 def _course(hparams: dict[str, Any], n_episodes: int) -> dict[str, Any]:
     return {**hparams, "n_episodes": n_episodes}
@@ -269,64 +331,153 @@ def _course(hparams: dict[str, Any], n_episodes: int) -> dict[str, Any]:
 
 # The course's four presets, exactly as ../shared/reference/presets.json gives them.
 _PRESETS: dict[str, dict[str, Any]] = {
-    "linear-bad": _course({
-        "learning_rate": 9.214691713730938e-05, "discount_factor": 0.99, "batch_size": 32, "memory_size": 10000,
-        "freq_steps_train": 16, "freq_steps_update_target": 1000, "n_steps_warm_up_memory": 1000,
-        "n_gradient_steps": 1, "nn_hidden_layers": [], "max_grad_norm": 1, "normalize_state": True,
-        "epsilon_start": 0.9, "epsilon_end": 0.08474621504763855, "steps_epsilon_decay": 100000,
-        "seed": 4291201652}, 2000),
-    "linear-good": _course({
-        "learning_rate": 0.0005652080372498697, "discount_factor": 0.99, "batch_size": 64, "memory_size": 100000,
-        "freq_steps_train": 128, "freq_steps_update_target": 100, "n_steps_warm_up_memory": 1000,
-        "n_gradient_steps": 4, "nn_hidden_layers": [], "max_grad_norm": 10, "normalize_state": False,
-        "epsilon_start": 0.9, "epsilon_end": 0.0429612235926375, "steps_epsilon_decay": 1000,
-        "seed": 2636569667}, 2000),
-    "deep-bad": _course({
-        "learning_rate": 0.000171782176772688, "discount_factor": 0.95, "batch_size": 32, "memory_size": 10000,
-        "freq_steps_train": 8, "freq_steps_update_target": 10, "n_steps_warm_up_memory": 1000,
-        "n_gradient_steps": 4, "nn_hidden_layers": [256, 256], "max_grad_norm": 10, "normalize_state": False,
-        "epsilon_start": 0.9, "epsilon_end": 0.19818684841911674, "steps_epsilon_decay": 1000, "seed": 0}, 200),
-    "deep-good": _course({
-        "learning_rate": 0.00016151809562265122, "discount_factor": 0.99, "batch_size": 32, "memory_size": 10000,
-        "freq_steps_train": 8, "freq_steps_update_target": 10, "n_steps_warm_up_memory": 1000,
-        "n_gradient_steps": 16, "nn_hidden_layers": [256, 256], "max_grad_norm": 10, "normalize_state": False,
-        "epsilon_start": 0.9, "epsilon_end": 0.14856584122699473, "steps_epsilon_decay": 10000,
-        "seed": 2386916045}, 200),
+    "linear-bad": _course(
+        {
+            "learning_rate": 9.214691713730938e-05,
+            "discount_factor": 0.99,
+            "batch_size": 32,
+            "memory_size": 10000,
+            "freq_steps_train": 16,
+            "freq_steps_update_target": 1000,
+            "n_steps_warm_up_memory": 1000,
+            "n_gradient_steps": 1,
+            "nn_hidden_layers": [],
+            "max_grad_norm": 1,
+            "normalize_state": True,
+            "epsilon_start": 0.9,
+            "epsilon_end": 0.08474621504763855,
+            "steps_epsilon_decay": 100000,
+            "seed": 4291201652,
+        },
+        2000,
+    ),
+    "linear-good": _course(
+        {
+            "learning_rate": 0.0005652080372498697,
+            "discount_factor": 0.99,
+            "batch_size": 64,
+            "memory_size": 100000,
+            "freq_steps_train": 128,
+            "freq_steps_update_target": 100,
+            "n_steps_warm_up_memory": 1000,
+            "n_gradient_steps": 4,
+            "nn_hidden_layers": [],
+            "max_grad_norm": 10,
+            "normalize_state": False,
+            "epsilon_start": 0.9,
+            "epsilon_end": 0.0429612235926375,
+            "steps_epsilon_decay": 1000,
+            "seed": 2636569667,
+        },
+        2000,
+    ),
+    "deep-bad": _course(
+        {
+            "learning_rate": 0.000171782176772688,
+            "discount_factor": 0.95,
+            "batch_size": 32,
+            "memory_size": 10000,
+            "freq_steps_train": 8,
+            "freq_steps_update_target": 10,
+            "n_steps_warm_up_memory": 1000,
+            "n_gradient_steps": 4,
+            "nn_hidden_layers": [256, 256],
+            "max_grad_norm": 10,
+            "normalize_state": False,
+            "epsilon_start": 0.9,
+            "epsilon_end": 0.19818684841911674,
+            "steps_epsilon_decay": 1000,
+            "seed": 0,
+        },
+        200,
+    ),
+    "deep-good": _course(
+        {
+            "learning_rate": 0.00016151809562265122,
+            "discount_factor": 0.99,
+            "batch_size": 32,
+            "memory_size": 10000,
+            "freq_steps_train": 8,
+            "freq_steps_update_target": 10,
+            "n_steps_warm_up_memory": 1000,
+            "n_gradient_steps": 16,
+            "nn_hidden_layers": [256, 256],
+            "max_grad_norm": 10,
+            "normalize_state": False,
+            "epsilon_start": 0.9,
+            "epsilon_end": 0.14856584122699473,
+            "steps_epsilon_decay": 10000,
+            "seed": 2386916045,
+        },
+        200,
+    ),
 }
 
 # Our own presets, tuned on this project's machine (bench/RESULTS.md has how they behave across seeds).
 _PRESETS["deep-fast"] = {
-    "learning_rate": 2.5e-3, "discount_factor": 0.99, "batch_size": 128, "memory_size": 50000,
-    "freq_steps_train": 4, "freq_steps_update_target": 250, "n_steps_warm_up_memory": 1000,
-    "n_gradient_steps": 1, "nn_hidden_layers": [64, 64], "max_grad_norm": 10, "normalize_state": False,
-    "epsilon_start": 1.0, "epsilon_end": 0.02, "steps_epsilon_decay": 5000, "seed": 0,
-    "loss": "mse", "double_dqn": True, "n_episodes": 400, "eval_every_episodes": 5, "eval_episodes": 20,
-    "keep_best": True, "stop_at_reward": 500.0,
+    "learning_rate": 2.5e-3,
+    "discount_factor": 0.99,
+    "batch_size": 128,
+    "memory_size": 50000,
+    "freq_steps_train": 4,
+    "freq_steps_update_target": 250,
+    "n_steps_warm_up_memory": 1000,
+    "n_gradient_steps": 1,
+    "nn_hidden_layers": [64, 64],
+    "max_grad_norm": 10,
+    "normalize_state": False,
+    "epsilon_start": 1.0,
+    "epsilon_end": 0.02,
+    "steps_epsilon_decay": 5000,
+    "seed": 0,
+    "loss": "mse",
+    "double_dqn": True,
+    "n_episodes": 400,
+    "eval_every_episodes": 5,
+    "eval_episodes": 20,
+    "keep_best": True,
+    "stop_at_reward": 500.0,
 }
 _PRESETS["linear-fast"] = {
     # A shorter horizon (gamma 0.95) keeps the linear fit's targets small, a large step size lets the
     # 10 weights move between the few policies a linear Q can express, and frequent greedy
     # evaluations keep the best of them.
-    "learning_rate": 0.05, "discount_factor": 0.95, "batch_size": 64, "memory_size": 50000,
-    "freq_steps_train": 4, "freq_steps_update_target": 500, "n_steps_warm_up_memory": 1000,
-    "n_gradient_steps": 1, "nn_hidden_layers": [], "max_grad_norm": 10, "normalize_state": True,
-    "epsilon_start": 1.0, "epsilon_end": 0.02, "steps_epsilon_decay": 10000, "seed": 0,
-    "loss": "mse", "double_dqn": False, "n_episodes": 1000, "eval_every_episodes": 5, "eval_episodes": 20,
-    "keep_best": True, "stop_at_reward": None,
+    "learning_rate": 0.05,
+    "discount_factor": 0.95,
+    "batch_size": 64,
+    "memory_size": 50000,
+    "freq_steps_train": 4,
+    "freq_steps_update_target": 500,
+    "n_steps_warm_up_memory": 1000,
+    "n_gradient_steps": 1,
+    "nn_hidden_layers": [],
+    "max_grad_norm": 10,
+    "normalize_state": True,
+    "epsilon_start": 1.0,
+    "epsilon_end": 0.02,
+    "steps_epsilon_decay": 10000,
+    "seed": 0,
+    "loss": "mse",
+    "double_dqn": False,
+    "n_episodes": 1000,
+    "eval_every_episodes": 5,
+    "eval_episodes": 20,
+    "keep_best": True,
+    "stop_at_reward": None,
 }
 
 PRESET_DESCRIPTIONS: dict[str, str] = {  # measured across seeds in bench/RESULTS.md
     "linear-bad": "The course's failing linear agent (it reports 9.42 +- 0.77).",
     "linear-good": "The course's linear agent: 164.65 +- 39.46 on its one seed. On seeds 0-4 here it scored "
-                   "9 to 45: epsilon reaches its end at step 1000, before any training, and it often locks into "
-                   "pushing one way.",
+    "9 to 45: epsilon reaches its end at step 1000, before any training, and it often locks into "
+    "pushing one way.",
     "deep-bad": "The course's half-working deep agent (it reports 177.89 +- 21.50).",
     "deep-good": "The course's deep agent: 500 on its one seed. On seeds 0-4 here it scored 11 to 198 and solved "
-                 "none, in about 40 s each: a single lucky seed is not a recipe.",
+    "none, in about 40 s each: a single lucky seed is not a recipe.",
     "deep-fast": "Ours: Double DQN, batch 128, keeps the best evaluated weights and stops once solved. Solved 10 "
-                 "of 10 seeds, median 15 s of training.",
+    "of 10 seeds, median 15 s of training.",
     "linear-fast": "Ours: normalised states, gamma 0.95, a large step size, keeps the best evaluated weights. "
-                   "Beat the course's 164.65 on 7 of 10 seeds and reached a perfect 500 on 3.",
+    "Beat the course's 164.65 on 7 of 10 seeds and reached a perfect 500 on 3.",
 }
 
 PRESET_NAMES: tuple[str, ...] = tuple(_PRESETS)
@@ -345,6 +496,7 @@ def presets_as_json() -> str:
 
 # --- shareable links -----------------------------------------------------------------------
 
+
 def _query_value(value: Any) -> str:
     if value is None:
         return "none"
@@ -362,29 +514,54 @@ def config_to_query(config: AgentConfig, preset_name: str) -> dict[str, str]:
     return {"preset": preset_name, **{k: _query_value(v) for k, v in config.to_dict().items()}}
 
 
+def _shown(text: str, limit: int = 40) -> str:
+    """A user's text quoted for a notice, cut short so a long link cannot flood the page."""
+    return repr(text if len(text) <= limit else text[:limit] + "...")
+
+
+_KIND_WORDS = {
+    int: "an integer",
+    float: "a number",
+    bool: "true or false",
+    str: "text",
+    list: "widths such as 64,64 (or linear)",
+}
+
+# Cross-field rules: when the field on the left is in error, the link's value of a field on the
+# right may be the cause (the preset's batch_size against the link's memory_size, say).
+_PARTNERS: dict[str, tuple[str, ...]] = {
+    "batch_size": ("memory_size",),
+    "n_steps_warm_up_memory": ("batch_size",),
+    "epsilon_end": ("epsilon_start",),
+}
+
+
 def config_from_query(params: dict[str, str]) -> tuple[AgentConfig, str, list[str]]:
     """Read a shared link back: (config, preset name, notices). Never raises.
 
     Missing fields come from the link's preset (``deep-fast`` when it names none or an unknown
-    one); a field that cannot be read keeps the preset's value; a combination that does not
-    validate falls back to the preset altogether. Each fallback adds a notice saying why.
+    one). Every valid setting of the link is kept; each one dropped (unreadable, out of range, or
+    clashing with another) keeps the preset's value and adds one notice naming it and why.
+    Notices are plain text that quotes the link's values: show them as text, never as Markdown.
     """
     notices: list[str] = []
-    name = params.get("preset", "deep-fast")
+    name = str(params.get("preset", "deep-fast"))
     if name not in _PRESETS:
-        notices.append(f"unknown preset {name!r} in the link; using deep-fast")
+        notices.append(f"unknown preset {_shown(name)} in the link; using deep-fast")
         name = "deep-fast"
-    base = preset(name, **({"env_id": params["env_id"]} if params.get("env_id") in SUPPORTED_ENVS else {}))
-    if "env_id" in params and params["env_id"] not in SUPPORTED_ENVS:
-        notices.append(f"unknown env_id {params['env_id']!r} in the link; using {base.env_id}")
+    env_id = params.get("env_id")
+    base = preset(name, **({"env_id": env_id} if env_id in SUPPORTED_ENVS else {}))
+    if env_id is not None and env_id not in SUPPORTED_ENVS:
+        notices.append(f"unknown env_id {_shown(str(env_id))} in the link; using {base.env_id}")
     values = base.to_dict()
+    from_link: dict[str, str] = {}  # field -> the link's text, for the fields the link set
     for key, raw in params.items():
         if key in ("preset", "env_id"):
             continue
-        if key not in FIELD_TYPES:
-            notices.append(f"ignored unknown setting {key!r}")
-            continue
         text = raw if isinstance(raw, str) else str(raw)
+        if key not in FIELD_TYPES:
+            notices.append(f"ignored unknown setting {_shown(str(key))}")
+            continue
         try:
             if key == "nn_hidden_layers" and text == "linear":
                 values[key] = []
@@ -392,12 +569,30 @@ def config_from_query(params: dict[str, str]) -> tuple[AgentConfig, str, list[st
                 values[key] = None
             else:
                 values[key] = _coerce(key, text)
-        except ValueError as exc:
-            notices.append(f"ignored {key}={text!r}: {exc}")
+            from_link[key] = text
+        except ValueError:
+            notices.append(f"ignored {key}={_shown(text)}: {key} must be {_KIND_WORDS[FIELD_TYPES[key]]}")
+
+    def drop(key: str, reason: str) -> None:
+        values[key] = base.to_dict()[key]
+        notices.append(f"ignored {key}={_shown(from_link.pop(key))}: {reason}")
+
+    for _ in range(len(FIELD_NAMES)):  # each pass drops at least one of the link's settings
+        errors = AgentConfig(**values).errors()
+        if not errors:
+            break
+        culprits = [k for k in errors if k in from_link]
+        if not culprits:
+            culprits = [p for k in errors for p in _PARTNERS.get(k, ()) if p in from_link][:1]
+            if not culprits:
+                break
+            key = culprits[0]
+            drop(key, "it does not fit the preset's other settings (" + "; ".join(errors.values()) + ")")
+            continue
+        for key in culprits:
+            drop(key, errors[key])
     config = AgentConfig(**values)
-    errors = config.errors()
-    if errors:
-        notices.append("the link's settings do not fit together (" + "; ".join(errors.values())
-                       + f"); using the {name} preset")
+    if config.errors():  # cannot happen with valid presets; kept so a link can never break the page
+        notices.append(f"the link's settings do not fit together; using the {name} preset")
         config = base
     return config, name, notices

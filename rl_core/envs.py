@@ -61,7 +61,7 @@ def env_spec(env_id: str) -> EnvSpec:
             env_id=env_id,
             obs_dim=int(obs_space.shape[0]),
             n_actions=int(act_space.n),
-            max_episode_steps=int(env.spec.max_episode_steps),
+            max_episode_steps=_time_limit(env),
             solved_reward=_SOLVED_REWARD[env_id],
             obs_low=np.asarray(obs_space.low, dtype=np.float64),
             obs_high=np.asarray(obs_space.high, dtype=np.float64),
@@ -94,20 +94,33 @@ def observed_ranges(env_id: str, n_steps: int = 10_000, seed: int = 0) -> tuple[
     rows = []
     for i, name in enumerate(STATE_NAMES[env_id]):
         column = states[:, i].astype(np.float64)
-        rows.append({
-            "state": name, "declared low": float(spec.obs_low[i]), "declared high": float(spec.obs_high[i]),
-            "observed min": float(column.min()), "observed max": float(column.max()),
-            "observed mean": float(column.mean()), "observed std": float(column.std()),
-        })
+        rows.append(
+            {
+                "state": name,
+                "declared low": float(spec.obs_low[i]),
+                "declared high": float(spec.obs_high[i]),
+                "observed min": float(column.min()),
+                "observed max": float(column.max()),
+                "observed mean": float(column.mean()),
+                "observed std": float(column.std()),
+            }
+        )
     return rows, states
+
+
+def _time_limit(env: gym.Env) -> int:
+    if env.spec is None or env.spec.max_episode_steps is None:
+        raise ValueError(f"{env} has no time limit; the supported envs all have one")
+    return int(env.spec.max_episode_steps)
 
 
 def random_states(env_id: str, n_steps: int, seed: int) -> np.ndarray:
     """States visited by the random policy over ``n_steps`` steps (episodes reset as they end)."""
     env = make_env(env_id)
     rng = np.random.default_rng(seed)
-    n_actions = int(env.action_space.n)
-    states = np.empty((n_steps, env.observation_space.shape[0]), dtype=np.float32)
+    spec = env_spec(env_id)
+    n_actions = spec.n_actions
+    states = np.empty((n_steps, spec.obs_dim), dtype=np.float32)
     obs, _ = env.reset(seed=seed)
     for t in range(n_steps):
         states[t] = obs
@@ -127,7 +140,7 @@ class StateNormalizer:
     std: np.ndarray
 
     @classmethod
-    def fit_random(cls, env_id: str, n_steps: int, seed: int) -> "StateNormalizer":
+    def fit_random(cls, env_id: str, n_steps: int, seed: int) -> StateNormalizer:
         states = random_states(env_id, n_steps, seed).astype(np.float64)
         std = states.std(axis=0)
         return cls(mean=states.mean(axis=0).astype(np.float32), std=np.maximum(std, 1e-6).astype(np.float32))

@@ -60,16 +60,24 @@ class EvalResult:
 
     def summary(self) -> dict[str, Any]:
         return {
-            "n_episodes": self.n_episodes, "mean": self.mean, "std": self.std, "min": self.min,
-            "max": self.max, "solved_share": self.solved_share, "seconds": round(self.seconds, 4),
-            "seed": self.seed, "epsilon": self.epsilon,
+            "n_episodes": self.n_episodes,
+            "mean": self.mean,
+            "std": self.std,
+            "min": self.min,
+            "max": self.max,
+            "solved_share": self.solved_share,
+            "seconds": round(self.seconds, 4),
+            "seed": self.seed,
+            "epsilon": self.epsilon,
         }
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.summary(), "rewards": [float(r) for r in self.rewards]}
 
 
-def _actions(policy: Policy, states: np.ndarray, epsilon: float, rng: np.random.Generator, n_actions: int) -> np.ndarray:
+def _actions(
+    policy: Policy, states: np.ndarray, epsilon: float, rng: np.random.Generator, n_actions: int
+) -> np.ndarray:
     actions = np.asarray(policy.greedy_actions(states), dtype=np.int64)
     if epsilon > 0:
         explore = rng.random(len(states)) < epsilon
@@ -77,8 +85,9 @@ def _actions(policy: Policy, states: np.ndarray, epsilon: float, rng: np.random.
     return actions
 
 
-def _play_all(policy: Policy, venv, obs: np.ndarray, epsilon: float, rng: np.random.Generator,
-              n_actions: int) -> tuple[np.ndarray, np.ndarray]:
+def _play_all(
+    policy: Policy, venv, obs: np.ndarray, epsilon: float, rng: np.random.Generator, n_actions: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Step every episode of a vector env until each has ended once, asking only the running ones
     for actions. Finished envs auto-reset on their next step; masking ignores what follows."""
     n = len(obs)
@@ -97,32 +106,34 @@ def _play_all(policy: Policy, venv, obs: np.ndarray, epsilon: float, rng: np.ran
     return rewards, lengths
 
 
-def _cartpole_chunk(policy: Policy, seeds: range, epsilon: float, rng: np.random.Generator,
-                    max_steps: int) -> tuple[np.ndarray, np.ndarray]:
+def _cartpole_chunk(
+    policy: Policy, seeds: range, epsilon: float, rng: np.random.Generator, max_steps: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Gymnasium's numpy CartPoleVectorEnv, its start states set to those of single-env resets."""
     n = len(seeds)
-    single = gym.make("CartPole-v1").unwrapped
+    single: Any = gym.make("CartPole-v1").unwrapped  # CartPoleEnv: its .state is set and read
     starts = np.empty((4, n), dtype=np.float64)
     for j, s in enumerate(seeds):
         single.reset(seed=s)
         starts[:, j] = single.state
     single.close()
-    venv = gym.make_vec("CartPole-v1", num_envs=n, vectorization_mode="vector_entry_point",
-                        max_episode_steps=max_steps)
+    venv = gym.make_vec("CartPole-v1", num_envs=n, vectorization_mode="vector_entry_point", max_episode_steps=max_steps)
     venv.reset(seed=seeds.start)
-    venv.unwrapped.state = starts
+    venv.unwrapped.state = starts  # type: ignore[attr-defined]  # CartPoleVectorEnv's state
     return _play_all(policy, venv, starts.T.astype(np.float32), epsilon, rng, 2)
 
 
-def _generic_chunk(policy: Policy, env_id: str, seeds: range, epsilon: float, rng: np.random.Generator,
-                   n_actions: int) -> tuple[np.ndarray, np.ndarray]:
+def _generic_chunk(
+    policy: Policy, env_id: str, seeds: range, epsilon: float, rng: np.random.Generator, n_actions: int
+) -> tuple[np.ndarray, np.ndarray]:
     venv = gym.make_vec(env_id, num_envs=len(seeds), vectorization_mode="sync")
     obs, _ = venv.reset(seed=seeds.start)  # sub-env j is reset with seed start + j
     return _play_all(policy, venv, obs, epsilon, rng, n_actions)
 
 
-def evaluate(policy: Policy, env_id: str = "CartPole-v1", n_episodes: int = 1000, seed: int = 0,
-             epsilon: float = 0.0) -> EvalResult:
+def evaluate(
+    policy: Policy, env_id: str = "CartPole-v1", n_episodes: int = 1000, seed: int = 0, epsilon: float = 0.0
+) -> EvalResult:
     """Play ``n_episodes`` episodes (greedy unless ``epsilon`` > 0) all at once; episode i uses seed + i."""
     check_env_id(env_id)
     if n_episodes <= 0:
@@ -143,13 +154,20 @@ def evaluate(policy: Policy, env_id: str = "CartPole-v1", n_episodes: int = 1000
             r, n = _generic_chunk(policy, env_id, seeds, epsilon, rng, spec.n_actions)
         rewards.append(r)
         lengths.append(n)
-    return EvalResult(env_id=env_id, seed=seed, epsilon=epsilon, rewards=np.concatenate(rewards),
-                      lengths=np.concatenate(lengths), seconds=time.perf_counter() - start,
-                      solved_reward=spec.solved_reward)
+    return EvalResult(
+        env_id=env_id,
+        seed=seed,
+        epsilon=epsilon,
+        rewards=np.concatenate(rewards),
+        lengths=np.concatenate(lengths),
+        seconds=time.perf_counter() - start,
+        solved_reward=spec.solved_reward,
+    )
 
 
-def evaluate_sequential(policy: Policy, env_id: str = "CartPole-v1", n_episodes: int = 100,
-                        seed: int = 0) -> EvalResult:
+def evaluate_sequential(
+    policy: Policy, env_id: str = "CartPole-v1", n_episodes: int = 100, seed: int = 0
+) -> EvalResult:
     """The plain loop: one greedy episode at a time, one state per forward. The reference that
     ``evaluate`` must equal, and the baseline its speed is measured against."""
     spec = env_spec(env_id)
@@ -167,5 +185,12 @@ def evaluate_sequential(policy: Policy, env_id: str = "CartPole-v1", n_episodes:
             lengths[i] += 1
             done = terminated or truncated
     env.close()
-    return EvalResult(env_id=env_id, seed=seed, epsilon=0.0, rewards=rewards, lengths=lengths,
-                      seconds=time.perf_counter() - start, solved_reward=spec.solved_reward)
+    return EvalResult(
+        env_id=env_id,
+        seed=seed,
+        epsilon=0.0,
+        rewards=rewards,
+        lengths=lengths,
+        seconds=time.perf_counter() - start,
+        solved_reward=spec.solved_reward,
+    )

@@ -19,7 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
-from .envs import make_env
+from .config import IMITATION_BOUNDS, MAX_HIDDEN_LAYERS, MAX_HIDDEN_WIDTH
+from .envs import env_spec, make_env
 from .evaluation import EvalResult, evaluate
 from .jobs import FINISHED_STATES, SingleTaskJob, WorkerUpdate
 from .networks import build_q_network, count_parameters
@@ -40,10 +41,11 @@ def expert_data(expert, env_id: str, n_rows: int = 1000, seed: int = 0) -> pd.Da
     Later episodes continue the env's random stream, so one seed fixes the whole table; rows
     from two different seeds come from different episodes and never coincide.
     """
-    if not 1 <= n_rows <= 1_000_000:
-        raise ValueError(f"n_rows must be in 1..1,000,000, got {n_rows}")
+    max_rows = int(IMITATION_BOUNDS["rows"].high)
+    if not 1 <= n_rows <= max_rows:
+        raise ValueError(f"n_rows must be in 1..{max_rows:,}, got {n_rows}")
     env = make_env(env_id)
-    states = np.empty((n_rows, env.observation_space.shape[0]), dtype=np.float32)
+    states = np.empty((n_rows, len(COLUMN_NAMES[env_id])), dtype=np.float32)
     actions = np.empty(n_rows, dtype=np.int64)
     episodes = np.empty(n_rows, dtype=np.int64)
     obs, _ = env.reset(seed=seed)
@@ -131,10 +133,15 @@ def train_classifier(train_table: pd.DataFrame, test_table: pd.DataFrame, hidden
     """Cross-entropy, Adam, mini-batches from a shuffling DataLoader; train and test metrics per epoch."""
     if epochs <= 0:
         raise ValueError(f"epochs must be positive, got {epochs}")
+    if epochs > IMITATION_BOUNDS["epochs"].high:
+        raise ValueError(f"epochs must be at most {IMITATION_BOUNDS['epochs'].high:g}, got {epochs}")
     if any(w <= 0 for w in hidden_layers):
         raise ValueError(f"hidden layer widths must be positive, got {list(hidden_layers)}")
+    if len(hidden_layers) > MAX_HIDDEN_LAYERS or any(w > MAX_HIDDEN_WIDTH for w in hidden_layers):
+        raise ValueError(f"at most {MAX_HIDDEN_LAYERS} hidden layers of widths up to {MAX_HIDDEN_WIDTH}, "
+                         f"got {list(hidden_layers)}")
     columns = COLUMN_NAMES[env_id]
-    n_actions = int(make_env(env_id).action_space.n)
+    n_actions = env_spec(env_id).n_actions
     torch.manual_seed(seed)
     model = build_q_network(len(columns), n_actions, list(hidden_layers))
     optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
@@ -167,6 +174,8 @@ def train_classifier(train_table: pd.DataFrame, test_table: pd.DataFrame, hidden
 def evaluate_as_policy(result: ImitationResult, env_id: str = "CartPole-v1", n_episodes: int = 1000,
                        seed: int = 0) -> EvalResult:
     """How well the imitation balances the pole when it is in charge (fast vector evaluation)."""
+    if result.model is None:
+        raise ValueError("this imitation result holds no model")
     return evaluate(ClassifierPolicy(result.model), env_id, n_episodes=n_episodes, seed=seed)
 
 

@@ -36,6 +36,7 @@ from typing import Any
 from .agent import FrozenQ, QAgent
 from .config import MAX_FINISHED_JOBS_KEPT, MAX_QUEUED_JOBS_PER_OWNER, MAX_QUEUED_JOBS_TOTAL, AgentConfig
 from .engine import EngineUnavailable, cluster_cpus, engine_status, require_engine, start_engine
+from .storage import default_run_name, unique_run_name
 from .training import EpisodeRecord, EvalRecord, TensorBoardLogger, TrainEvent, train, training_metrics
 
 FINISHED_STATES = ("finished", "solved", "stopped", "diverged", "failed")
@@ -786,21 +787,6 @@ class JobRegistry:
 
 
 # --- run folders: names reserved on disk ---------------------------------------------------
-
-def default_run_name(config: AgentConfig) -> str:
-    env = config.env_id.split("-")[0].lower()
-    return f"{env}-{config.agent_kind}-seed{config.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
-
-
-def unique_run_name(out_dir: Path, name: str, taken: set[str] | frozenset[str] = frozenset()) -> str:
-    """A safe folder name (letters, digits, - and _) that no existing or reserved run uses."""
-    safe = re.sub(r"[^A-Za-z0-9_-]+", "-", name).strip("-")[:80] or "run"
-    candidate, n = safe, 2
-    while candidate in taken or (out_dir / candidate).exists():
-        candidate = f"{safe}-{n}"
-        n += 1
-    return candidate
-
 
 def reserve_run_folder(root: Path, name: str, owner: str) -> Path:
     """Create the run's folder now (atomically: mkdir fails if it exists) and mark it reserved.

@@ -9,13 +9,18 @@ which refuses anything but tensors and plain containers, so no code in a file ev
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import math
 import os
+import re
 import shutil
+import stat
+import time
 import uuid
 import zipfile
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,15 +29,21 @@ import numpy as np
 import torch
 
 from .agent import QAgent
-from .config import AgentConfig, ConfigError, from_dict
+from .config import BOUNDS, MAX_PARAMETERS, AgentConfig, ConfigError, from_dict
 from .envs import StateNormalizer, env_spec
-from .networks import expected_shapes
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PRETRAINED_DIR = PROJECT_ROOT / "pretrained"
 HISTORY_COLUMNS = ("episode", "reward", "steps", "epsilon", "loss", "seconds")
-MAX_MODEL_BYTES = 64 * 1024 * 1024  # the biggest network the config allows is far smaller
+# The largest network the config allows, saved as float64 (float32 is half), plus the format's overhead.
+MAX_MODEL_BYTES = 8 * MAX_PARAMETERS + 1024 * 1024
 MAX_JSON_BYTES = 1024 * 1024
+MAX_JSON_DEPTH = 32  # hparams and metrics nest 3 deep; Python's parser recurses once per level
+MAX_HISTORY_ROWS = int(BOUNDS["n_episodes"].high)  # one row per training episode
+MAX_HISTORY_FIELD = 40  # characters in one history.csv field: a number is far shorter
+MAX_HISTORY_BYTES = MAX_HISTORY_ROWS * 6 * (MAX_HISTORY_FIELD // 2) + 1024
+MAX_TEXT = 1000  # characters in one text value of metrics.json
+MAX_NAME_LENGTH = 80
 
 
 def runs_dir() -> Path:
@@ -61,8 +72,10 @@ class SavedAgent:
 
 # --- saving --------------------------------------------------------------------------------
 
-def save_agent(agent: QAgent, folder: str | Path, metrics: dict[str, Any] | None = None,
-               history: list[Any] | None = None) -> Path:
+
+def save_agent(
+    agent: QAgent, folder: str | Path, metrics: dict[str, Any] | None = None, history: list[Any] | None = None
+) -> Path:
     """Write the agent folder atomically: everything goes to a temporary sibling, then one rename.
 
     ``history`` is a list of EpisodeRecord (or dicts with HISTORY_COLUMNS). An existing folder
@@ -116,15 +129,113 @@ def _json_safe(value: Any) -> Any:
 
 # --- loading -------------------------------------------------------------------------------
 
+
+def _json_depth(text: str) -> int:
+    """How deep brackets nest in a JSON text, without parsing it (the parser would recurse)."""
+    outside_strings = re.sub(r'"(?:[^"\\]|\\.)*"', '""', text).encode()
+    marks = np.frombuffer(outside_strings, dtype=np.uint8)
+    steps = np.isin(marks, (ord("["), ord("{"))).astype(np.int32) - np.isin(marks, (ord("]"), ord("}")))
+    return int(steps.cumsum().max(initial=0))
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def parse_json(text: str | bytes, label: str) -> Any:
+    """Strict JSON of at most MAX_JSON_BYTES and MAX_JSON_DEPTH; AgentFolderError naming ``label``."""
+    if len(text) > MAX_JSON_BYTES:
+        raise AgentFolderError(f"{label}: too large ({len(text):,} bytes; at most {MAX_JSON_BYTES:,})")
+    try:
+        if isinstance(text, bytes):
+            text = text.decode("utf-8")
+        depth = _json_depth(text)
+        if depth > MAX_JSON_DEPTH:
+            raise AgentFolderError(f"{label}: nested {depth} levels deep (at most {MAX_JSON_DEPTH})")
+        return json.loads(text, parse_constant=_reject_constant)
+    except AgentFolderError:
+        raise
+    except UnicodeDecodeError:
+        raise AgentFolderError(f"{label}: not UTF-8 text") from None
+    except ValueError as exc:  # JSONDecodeError is one
+        raise AgentFolderError(f"{label}: not valid JSON ({' '.join(str(exc).split())[:120]})") from None
+
+
 def _read_json(path: Path) -> Any:
     if not path.is_file():
         raise AgentFolderError(f"{path}: missing file")
     if path.stat().st_size > MAX_JSON_BYTES:
         raise AgentFolderError(f"{path}: too large ({path.stat().st_size:,} bytes; at most {MAX_JSON_BYTES:,})")
-    try:
-        return json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise AgentFolderError(f"{path}: not valid JSON ({exc})") from None
+    return parse_json(path.read_bytes(), str(path))
+
+
+_EVALUATION_FIELDS = ("episode", "env_steps", "mean", "std", "min", "max", "solved_share", "seconds")
+_METRIC_TYPES: dict[str, str] = {
+    "env_id": "text",
+    "agent_kind": "text",
+    "status": "text",
+    "message": "text",
+    "trained_at": "text",
+    "seed": "number",
+    "episodes": "number",
+    "env_steps": "number",
+    "gradient_steps": "number",
+    "seconds": "number",
+    "n_parameters": "number",
+    "restored_best": "bool",
+    "last_evaluation": "evaluation",
+    "best_evaluation": "evaluation",
+    "final_evaluation": "evaluation",
+    "evaluations": "evaluations",
+}
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _evaluation_error(value: Any) -> str | None:
+    if not isinstance(value, dict):
+        return f"must be an object with {', '.join(_EVALUATION_FIELDS)}"
+    for key in ("episode", "mean", "std"):
+        if not _is_number(value.get(key)):
+            return f"{key} must be a number"
+    for key in _EVALUATION_FIELDS:
+        if value.get(key) is not None and not _is_number(value[key]):
+            return f"{key} must be a number or null"
+    return None
+
+
+def check_metrics(data: Any, label: str) -> dict[str, Any]:
+    """metrics.json's known fields have the types the pages read (null allowed: NaN is saved as null)."""
+    if not isinstance(data, dict):
+        raise AgentFolderError(f"{label}: must be a JSON object")
+    for key, kind in _METRIC_TYPES.items():
+        value = data.get(key)
+        if value is None:
+            continue
+        error = None
+        if kind == "text" and not (isinstance(value, str) and len(value) <= MAX_TEXT):
+            error = f"must be text of at most {MAX_TEXT} characters"
+        elif kind == "number" and not _is_number(value):
+            error = "must be a number"
+        elif kind == "bool" and not isinstance(value, bool):
+            error = "must be true or false"
+        elif kind == "evaluation":
+            error = _evaluation_error(value)
+        elif kind == "evaluations":
+            if not isinstance(value, list) or len(value) > MAX_HISTORY_ROWS:
+                error = f"must be a list of at most {MAX_HISTORY_ROWS:,} evaluations"
+            else:
+                error = next((f"entry {i}: {e}" for i, v in enumerate(value) if (e := _evaluation_error(v))), None)
+        if error:
+            raise AgentFolderError(f"{label}: {key} {error}")
+    return data
+
+
+def read_metrics(folder: str | Path) -> dict[str, Any]:
+    path = Path(folder) / "metrics.json"
+    return check_metrics(_read_json(path), str(path))
 
 
 def _inside(path: Path, roots: list[Path]) -> bool:
@@ -163,42 +274,64 @@ def load_agent(folder: str | Path, roots: list[Path] | None = None) -> SavedAgen
     spec = env_spec(config.env_id)
     state_dict = _read_state_dict(resolved / "model.pt", spec.obs_dim, spec.n_actions, config.nn_hidden_layers)
     normalizer = _read_normalizer(resolved / "normalizer.json", spec.obs_dim) if config.normalize_state else None
-    metrics = _read_json(resolved / "metrics.json")
-    if not isinstance(metrics, dict):
-        raise AgentFolderError(f"{resolved / 'metrics.json'}: must be a JSON object")
+    metrics = read_metrics(resolved)
     agent = QAgent(config, normalizer=normalizer, spec=spec)
     agent.q_net.load_state_dict(state_dict)  # copies in place: the numpy view stays current
     agent.target_net.load_state_dict(state_dict)
     return SavedAgent(path=folder, agent=agent, metrics=metrics)
 
 
+def expected_shapes(obs_dim: int, n_actions: int, hidden: Sequence[int]) -> dict[str, tuple[int, ...]]:
+    """The state_dict keys and shapes of build_q_network's network, computed without building it
+    (a network is only allocated once its hparams.json has passed the config's bounds)."""
+    widths = [obs_dim, *hidden, n_actions]
+    shapes: dict[str, tuple[int, ...]] = {}
+    for i, (fan_in, fan_out) in enumerate(zip(widths[:-1], widths[1:])):
+        shapes[f"{2 * i}.weight"] = (fan_out, fan_in)  # Linear and ReLU alternate: Linears at 0, 2, 4...
+        shapes[f"{2 * i}.bias"] = (fan_out,)
+    return shapes
+
+
 def _read_state_dict(path: Path, obs_dim: int, n_actions: int, hidden: list[int]) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise AgentFolderError(f"{path}: missing file")
-    if path.stat().st_size > MAX_MODEL_BYTES:
-        raise AgentFolderError(f"{path}: too large ({path.stat().st_size:,} bytes)")
+    size = path.stat().st_size
+    if size > MAX_MODEL_BYTES:
+        raise AgentFolderError(
+            f"{path}: too large ({size:,} bytes; the largest allowed network needs at most {MAX_MODEL_BYTES:,})"
+        )
     try:
         # weights_only=True: only tensors and plain containers are unpickled; a pickled module or
         # any object whose unpickling would call code is refused before anything runs.
         data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises several types for refused or corrupt files
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise AgentFolderError(f"{path}: not a plain state_dict of tensors, refused ({reason[:200]})") from None
-    if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in data.items()):
-        raise AgentFolderError(f"{path}: must hold a state_dict (a dict of names to tensors), got {type(data).__name__}")
+    except Exception:  # torch raises many types here, and its messages advise unsafe loading
+        raise AgentFolderError(
+            f"{path}: not a plain PyTorch state_dict (only tensors saved with torch.save(model.state_dict()) are read)"
+        ) from None
+    if not isinstance(data, dict) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in data.items()
+    ):
+        raise AgentFolderError(
+            f"{path}: not a plain PyTorch state_dict (a dict of names to tensors), got {type(data).__name__}"
+        )
     expected = expected_shapes(obs_dim, n_actions, hidden)
     if set(data) != set(expected):
         missing, unknown = sorted(set(expected) - set(data)), sorted(set(data) - set(expected))
-        raise AgentFolderError(f"{path}: tensors do not match nn_hidden_layers {hidden} (missing {missing}, unexpected {unknown})")
+        raise AgentFolderError(
+            f"{path}: tensors do not match nn_hidden_layers {hidden} (missing {missing[:4]}, unexpected {unknown[:4]})"
+        )
+    weights = {}
     for key, shape in expected.items():
         tensor = data[key]
         if tuple(tensor.shape) != shape:
             raise AgentFolderError(f"{path}: tensor {key} has shape {tuple(tensor.shape)}, expected {shape}")
         if not tensor.is_floating_point():
             raise AgentFolderError(f"{path}: tensor {key} has dtype {tensor.dtype}, expected a float")
-        if not torch.isfinite(tensor).all():
-            raise AgentFolderError(f"{path}: tensor {key} holds NaN or infinite values")
-    return {k: data[k].to(torch.float32) for k in expected}
+        # Checked after the cast: a float64 1e300 is finite, but as float32 it is infinite.
+        weights[key] = tensor.to(torch.float32)
+        if not torch.isfinite(weights[key]).all():
+            raise AgentFolderError(f"{path}: tensor {key} holds NaN or infinite values (as float32)")
+    return weights
 
 
 def _read_normalizer(path: Path, obs_dim: int) -> StateNormalizer:
@@ -207,7 +340,7 @@ def _read_normalizer(path: Path, obs_dim: int) -> StateNormalizer:
         mean = np.asarray(data["mean"], dtype=np.float64)
         std = np.asarray(data["std"], dtype=np.float64)
     except (KeyError, TypeError, ValueError):
-        raise AgentFolderError(f"{path}: must be {{\"mean\": [...], \"std\": [...]}} of numbers") from None
+        raise AgentFolderError(f'{path}: must be {{"mean": [...], "std": [...]}} of numbers') from None
     if mean.shape != (obs_dim,) or std.shape != (obs_dim,):
         raise AgentFolderError(f"{path}: mean and std must each have {obs_dim} numbers")
     if not (np.isfinite(mean).all() and np.isfinite(std).all() and (std > 0).all()):
@@ -215,22 +348,62 @@ def _read_normalizer(path: Path, obs_dim: int) -> StateNormalizer:
     return StateNormalizer(mean=mean.astype(np.float32), std=std.astype(np.float32))
 
 
-def read_history(folder: str | Path) -> list[dict[str, float]]:
-    """history.csv as a list of rows ([] when the folder has none)."""
-    path = Path(folder) / "history.csv"
-    if not path.is_file():
-        return []
+def parse_history(text: str, label: str) -> list[dict[str, float]]:
+    """history.csv's rows: the expected header, then numbers (empty or nan for a missing loss)."""
+    if len(text) > MAX_HISTORY_BYTES:
+        raise AgentFolderError(f"{label}: too large ({len(text):,} bytes; at most {MAX_HISTORY_BYTES:,})")
+    lines = text.splitlines()
+    if not lines or tuple(h.strip() for h in lines[0].split(",")) != HISTORY_COLUMNS:
+        raise AgentFolderError(f"{label}: the first line must be {','.join(HISTORY_COLUMNS)}")
+    if len(lines) - 1 > MAX_HISTORY_ROWS:
+        raise AgentFolderError(f"{label}: {len(lines) - 1:,} rows; at most {MAX_HISTORY_ROWS:,} (one per episode)")
     rows = []
-    with open(path, newline="") as f:
-        for row in csv.DictReader(f):
-            try:
-                rows.append({c: float(row[c]) if row[c] not in ("", None) else math.nan for c in HISTORY_COLUMNS})
-            except (KeyError, ValueError):
-                raise AgentFolderError(f"{path}: expected columns {', '.join(HISTORY_COLUMNS)} of numbers") from None
+    for number, line in enumerate(lines[1:], start=2):
+        if not line.strip():
+            continue
+        fields = line.split(",")
+        if len(fields) != len(HISTORY_COLUMNS) or any(len(f) > MAX_HISTORY_FIELD for f in fields):
+            raise AgentFolderError(f"{label}: line {number} must hold {len(HISTORY_COLUMNS)} short numbers")
+        try:
+            values = [float(f) if f.strip() else math.nan for f in fields]
+        except ValueError:
+            raise AgentFolderError(f"{label}: line {number} holds something that is not a number") from None
+        if any(math.isinf(v) for v in values) or any(math.isnan(v) for v in values[:4]):
+            raise AgentFolderError(f"{label}: line {number}: episode, reward, steps and epsilon must be finite")
+        rows.append(dict(zip(HISTORY_COLUMNS, values)))
     return rows
 
 
+@functools.lru_cache(maxsize=16)
+def _history_cached(path: str, mtime_ns: int, size: int) -> tuple[dict[str, float], ...]:
+    if size > MAX_HISTORY_BYTES:
+        raise AgentFolderError(f"{path}: too large ({size:,} bytes; at most {MAX_HISTORY_BYTES:,})")
+    with open(path, "rb") as f:
+        data = f.read(MAX_HISTORY_BYTES + 1)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise AgentFolderError(f"{path}: not UTF-8 text") from None
+    return tuple(parse_history(text, path))
+
+
+def read_history(folder: str | Path) -> list[dict[str, float]]:
+    """history.csv as a list of rows ([] when the folder has none); read once per file version.
+
+    The rows are shared between callers: read them, do not change them.
+    """
+    path = Path(folder) / "history.csv"
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return []
+    if not stat.S_ISREG(info.st_mode):
+        return []
+    return list(_history_cached(str(path), info.st_mtime_ns, info.st_size))
+
+
 # --- listing -------------------------------------------------------------------------------
+
 
 @dataclass
 class AgentEntry:
@@ -251,15 +424,25 @@ def list_agents(roots: list[Path] | None = None) -> list[AgentEntry]:
         source = "pretrained" if root.resolve() == PRETRAINED_DIR.resolve() else "runs"
         for path in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
             try:
-                hparams = json.loads((path / "hparams.json").read_text())
-                metrics = json.loads((path / "metrics.json").read_text()) if (path / "metrics.json").is_file() else {}
-            except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+                hparams = _read_json(path / "hparams.json")
+            except (OSError, AgentFolderError):
                 continue
             if not isinstance(hparams, dict):
                 continue
-            entries.append(AgentEntry(path.name, path, source, str(hparams.get("env_id", "?")),
-                                      "deep" if hparams.get("nn_hidden_layers") else "linear",
-                                      metrics if isinstance(metrics, dict) else {}))
+            try:  # a bad metrics.json still lists the agent; loading it says what is wrong
+                metrics = read_metrics(path)
+            except (OSError, AgentFolderError):
+                metrics = {}
+            entries.append(
+                AgentEntry(
+                    path.name,
+                    path,
+                    source,
+                    str(hparams.get("env_id", "?"))[:40],
+                    "deep" if hparams.get("nn_hidden_layers") else "linear",
+                    metrics if isinstance(metrics, dict) else {},
+                )
+            )
     return entries
 
 
@@ -276,7 +459,18 @@ def history_to_csv(history: list[Any]) -> str:
 # --- zip export and upload -----------------------------------------------------------------
 
 AGENT_FILES = ("hparams.json", "model.pt", "normalizer.json", "metrics.json", "history.csv")
-MAX_UPLOAD_BYTES = 16 * 1024 * 1024
+# What each file may inflate to: the caps are counted on the bytes actually inflated, never on
+# the sizes the zip declares (a zip can declare 1,000 bytes and inflate to gigabytes).
+MEMBER_LIMITS: dict[str, int] = {
+    "hparams.json": MAX_JSON_BYTES,
+    "normalizer.json": MAX_JSON_BYTES,
+    "metrics.json": MAX_JSON_BYTES,
+    "history.csv": MAX_HISTORY_BYTES,
+    "model.pt": MAX_MODEL_BYTES,
+}
+MAX_UPLOAD_BYTES = 32 * 1024 * 1024  # a zip of the largest allowed agent fits
+_MAX_ZIP_ENTRIES = 16
+_CHUNK = 64 * 1024
 
 
 def agent_zip_bytes(folder: str | Path) -> bytes:
@@ -290,54 +484,152 @@ def agent_zip_bytes(folder: str | Path) -> bytes:
     return buffer.getvalue()
 
 
+def _inflate(archive: zipfile.ZipFile, member: zipfile.ZipInfo, limit: int) -> bytes:
+    """A member's bytes, read in chunks; refused as soon as more than ``limit`` bytes come out."""
+    name = Path(member.filename).name
+    chunks, total = [], 0
+    try:
+        with archive.open(member) as stream:
+            while chunk := stream.read(_CHUNK):
+                total += len(chunk)
+                if total > limit:
+                    raise AgentFolderError(f"upload: {name} unpacks to more than {limit:,} bytes")
+                chunks.append(chunk)
+    except AgentFolderError:
+        raise
+    except Exception:  # BadZipFile (CRC), zlib.error, EOFError, NotImplementedError...
+        raise AgentFolderError(f"upload: {name} is damaged in the zip and cannot be unpacked") from None
+    return b"".join(chunks)
+
+
+def _zip_members(archive: zipfile.ZipFile) -> dict[str, zipfile.ZipInfo]:
+    """The agent files of an upload, by name; everything unexpected refused by name."""
+    infos = archive.infolist()
+    if len(infos) > _MAX_ZIP_ENTRIES:
+        raise AgentFolderError(
+            f"upload: the zip holds {len(infos)} entries; an agent zip holds at most {len(AGENT_FILES)} files"
+        )
+    files: dict[str, zipfile.ZipInfo] = {}
+    folders: set[str] = set()
+    for member in infos:
+        shown = repr(member.filename[:80])
+        parts = Path(member.filename).parts
+        if member.filename.startswith(("/", "\\")) or ".." in parts or len(parts) > 2 or "\\" in member.filename:
+            raise AgentFolderError(f"upload: unexpected path {shown} in the zip")
+        if stat.S_ISLNK(member.external_attr >> 16):
+            raise AgentFolderError(f"upload: {shown} is a symbolic link; an agent zip holds plain files only")
+        if member.is_dir():
+            folders.add(parts[0])
+            continue
+        if member.flag_bits & 0x1:
+            raise AgentFolderError(f"upload: {shown} is encrypted; upload the agent zip without a password")
+        if member.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise AgentFolderError(
+                f"upload: {shown} uses compression method {member.compress_type}; "
+                "only stored or deflated files are read"
+            )
+        if parts[-1] not in AGENT_FILES:
+            raise AgentFolderError(f"upload: unexpected file {shown}; an agent zip holds only {', '.join(AGENT_FILES)}")
+        if parts[-1] in files:
+            raise AgentFolderError(f"upload: {parts[-1]} appears twice in the zip")
+        if member.file_size > MEMBER_LIMITS[parts[-1]]:  # an honest size is refused before inflating
+            raise AgentFolderError(f"upload: {parts[-1]} unpacks to more than {MEMBER_LIMITS[parts[-1]]:,} bytes")
+        folders.add(parts[0] if len(parts) == 2 else "")
+        files[parts[-1]] = member
+    if len(folders) > 1:
+        shown_folders = ", ".join(repr(f[:40]) if f else "the top level" for f in sorted(folders))
+        raise AgentFolderError(
+            f"upload: the zip holds files in more than one folder ({shown_folders}); it must hold one agent"
+        )
+    return files
+
+
 def import_agent_zip(data: bytes, dest_root: str | Path, name: str) -> Path:
     """Check an uploaded agent zip and, only if it loads cleanly, add it under ``dest_root``.
 
     The zip may hold the agent files at its top level or inside one folder. Anything else (other
-    files, paths that climb out, oversized content, a model that fails validation) is refused with
-    AgentFolderError, and nothing is left behind.
+    files, paths that climb out, links, encryption, content that inflates past its limit, a model
+    or metrics or history that fail validation) is refused with AgentFolderError, and nothing is
+    left behind.
     """
-    from .jobs import unique_run_name
-
     if len(data) > MAX_UPLOAD_BYTES:
         raise AgentFolderError(f"upload: {len(data):,} bytes is over the {MAX_UPLOAD_BYTES:,}-byte limit")
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile:
+        files = _zip_members(archive)
+    except AgentFolderError:
+        raise
+    except Exception:  # BadZipFile, and the odd ValueError/EOFError of a mangled directory
         raise AgentFolderError("upload: not a zip file") from None
-    members = [m for m in archive.infolist() if not m.is_dir()]
-    if sum(m.file_size for m in members) > 4 * MAX_UPLOAD_BYTES:
-        raise AgentFolderError("upload: the zip unpacks to more than the allowed size")
-    files: dict[str, zipfile.ZipInfo] = {}
-    for member in members:
-        parts = Path(member.filename).parts
-        if member.filename.startswith("/") or ".." in parts or len(parts) > 2:
-            raise AgentFolderError(f"upload: unexpected path {member.filename!r} in the zip")
-        if parts[-1] not in AGENT_FILES:
-            raise AgentFolderError(f"upload: unexpected file {member.filename!r}; an agent zip holds only "
-                                   f"{', '.join(AGENT_FILES)}")
-        if parts[-1] in files:
-            raise AgentFolderError(f"upload: {parts[-1]} appears twice in the zip")
-        files[parts[-1]] = member
+    contents = {file_name: _inflate(archive, member, MEMBER_LIMITS[file_name]) for file_name, member in files.items()}
+    if "history.csv" in contents:  # checked here: loading an agent does not read its history
+        try:
+            parse_history(contents["history.csv"].decode("utf-8"), "history.csv")
+        except UnicodeDecodeError:
+            raise AgentFolderError("upload: history.csv is not UTF-8 text") from None
+        except AgentFolderError as exc:
+            raise AgentFolderError(f"upload: {exc}") from None
     dest_root = Path(dest_root)
+    final_name = unique_run_name(dest_root, name[:MAX_NAME_LENGTH])
     dest_root.mkdir(parents=True, exist_ok=True)
     tmp = dest_root / f".upload-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
     try:
-        for file_name, member in files.items():
-            (tmp / file_name).write_bytes(archive.read(member))
+        for file_name, content in contents.items():
+            (tmp / file_name).write_bytes(content)
         try:
             load_agent(tmp)
         except AgentFolderError as exc:
             raise AgentFolderError(f"upload: {str(exc).replace(str(tmp.resolve()) + '/', '')}") from None
-        final = dest_root / unique_run_name(dest_root, name)
+        final = dest_root / unique_run_name(dest_root, final_name)
         tmp.rename(final)
         return final
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+# --- run names -----------------------------------------------------------------------------
+
+
+class RunNameError(AgentFolderError):
+    """A run or study name that cannot be used; the message says why."""
+
+
+def clean_run_name(name: str) -> str:
+    """The folder name a user's name becomes: letters, digits, - and _ (others become -).
+
+    Empty, blank, dot-only or over-long names are refused with a message saying so; nothing here
+    looks at the disk.
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise RunNameError("the name is empty: type a name of letters, digits, - or _")
+    if len(name) > MAX_NAME_LENGTH:
+        raise RunNameError(f"the name has {len(name):,} characters; at most {MAX_NAME_LENGTH}")
+    if name.strip() in (".", ".."):
+        raise RunNameError(f"{name.strip()!r} cannot be a name: use letters, digits, - or _")
+    safe = re.sub(r"[^A-Za-z0-9_-]+", "-", name.strip()).strip("-")
+    if not safe:
+        raise RunNameError(f"the name {name.strip()!r} has no letters or digits")
+    return safe
+
+
+def default_run_name(config: AgentConfig) -> str:
+    env = config.env_id.split("-")[0].lower()
+    return f"{env}-{config.agent_kind}-seed{config.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def unique_run_name(out_dir: Path, name: str, taken: set[str] | frozenset[str] = frozenset()) -> str:
+    """The cleaned name, with -2, -3... added until no existing or reserved run uses it."""
+    safe = clean_run_name(name)
+    candidate, n = safe, 2
+    while candidate in taken or (Path(out_dir) / candidate).exists():
+        candidate = f"{safe}-{n}"
+        n += 1
+    return candidate
+
+
 # --- the runs list -------------------------------------------------------------------------
+
 
 def _own_run(path: str | Path) -> Path:
     """A folder directly under the runs folder (pretrained agents cannot be renamed or deleted)."""
@@ -349,15 +641,18 @@ def _own_run(path: str | Path) -> Path:
 
 
 def rename_agent(path: str | Path, new_name: str) -> Path:
-    """Rename a run; the new name is made safe and must not be taken."""
-    from .jobs import unique_run_name
+    """Rename a run; the new name is cleaned (clean_run_name) and must not be taken.
 
+    Only the cleaned name is looked up, inside the runs folder: what a user types never reaches
+    the disk as a path, so an error never tells whether some other path exists.
+    """
     path = _own_run(path)
-    safe = unique_run_name(path.parent, new_name)
-    if safe != new_name.strip():
-        if (path.parent / new_name.strip()).exists():
-            raise AgentFolderError(f"a run named {new_name.strip()!r} already exists")
+    safe = clean_run_name(new_name)
+    if safe == path.name:
+        return path
     target = path.parent / safe
+    if target.exists() or target.is_symlink():
+        raise RunNameError(f"a run named {safe!r} already exists")
     path.rename(target)
     return target
 

@@ -18,11 +18,13 @@ from typing import Any
 
 import optuna
 
-from .config import AgentConfig, ConfigError, preset
-from .jobs import (FINISHED_STATES, Job, JobFailed, JobRegistry, TrainingOutcome, TrainingTask, WorkerHandle, WorkerUpdate,
-                   install_agent_files, reserve_run_folder)
+from .config import MAX_SEEDS, AgentConfig, ConfigError, preset
 from .engine import require_engine
-from .storage import runs_dir
+from .jobs import (
+    FINISHED_STATES, Job, JobFailed, JobRegistry, TrainingOutcome, TrainingTask, WorkerHandle, WorkerUpdate,
+    install_agent_files, reserve_run_folder,
+)
+from .storage import clean_run_name, runs_dir
 from .training import EvalRecord
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -156,8 +158,7 @@ class TuningSetup:
     prune: bool = True  # stop trials whose periodic evaluations trail the median of earlier ones
 
     def check(self) -> None:
-        if not self.study_name or not self.study_name.strip():
-            raise ValueError("study name must not be empty")
+        clean_run_name(self.study_name)  # its trial agents go in a folder of this name
         if not self.space:
             raise ValueError("search space is empty: choose at least one hyperparameter to search")
         unknown = [n for n in self.space if n not in AgentConfig().to_dict()]
@@ -197,14 +198,20 @@ def trials_table(study: optuna.Study) -> list[dict[str, Any]]:
 def parse_seed_list(text: str) -> list[int]:
     """"0-9", "0,3,5" or "0-4,10" (ValueError with the text otherwise)."""
     seeds: list[int] = []
+    shown = repr(text[:40])
     try:
         for part in text.split(","):
             lo, _, hi = part.strip().partition("-")
-            seeds.extend(range(int(lo), int(hi) + 1) if hi else [int(lo)])
-    except ValueError:
-        raise ValueError(f"seeds must look like 0-9 or 0,3,5, got {text!r}") from None
+            first, last = int(lo), int(hi) if hi else int(lo)
+            if len(seeds) + max(0, last - first + 1) > MAX_SEEDS:  # counted before any list is built
+                raise ValueError(f"at most {MAX_SEEDS} seeds at once, got more in {shown}")
+            seeds.extend(range(first, last + 1))
+    except ValueError as exc:
+        if str(exc).startswith("at most"):
+            raise
+        raise ValueError(f"seeds must look like 0-9 or 0,3,5, got {shown}") from None
     if not seeds or any(s < 0 for s in seeds):
-        raise ValueError(f"seeds must be non-negative and not empty, got {text!r}")
+        raise ValueError(f"seeds must be non-negative and not empty, got {shown}")
     return seeds
 
 
@@ -250,7 +257,7 @@ class TuningJob(Job):
         self._summary: dict[str, Any] | None = None
 
     def agents_dir(self) -> Path:
-        return runs_dir() / "tuning" / self.setup.study_name
+        return runs_dir() / "tuning" / clean_run_name(self.setup.study_name)
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:

@@ -108,6 +108,17 @@ def test_normalizer_standardises_random_states():
     assert agent.normalizer.std.shape == (4,) and (agent.normalizer.std > 0).all()
     # CartPole declares its velocities unbounded; the estimate is finite and small
     assert agent.normalizer.std[1] < 5
+    # the states it was fitted on (random play, the config's seed) come out with mean 0 and std 1
+    from rl_core.envs import random_states
+
+    raw = random_states("CartPole-v1", 2000, seed=agent.config.seed)
+    standard = agent.preprocess(raw)
+    np.testing.assert_allclose(standard.mean(axis=0), 0.0, atol=1e-4)
+    np.testing.assert_allclose(standard.std(axis=0), 1.0, rtol=1e-3)
+    # and the Q-network sees the standardised state, not the raw one
+    with torch.no_grad():
+        expected = agent.q_net(torch.as_tensor((raw[:5] - agent.normalizer.mean) / agent.normalizer.std)).numpy()
+    np.testing.assert_allclose(agent.q_values(raw[:5]), expected, rtol=1e-5, atol=1e-6)
 
 
 def test_training_emits_events_and_honours_the_stop_flag():

@@ -76,7 +76,7 @@ def test_a_link_round_trip_is_lossless(name):
     ({"learning_rate": "fast"}, "ignored learning_rate='fast'"),
     ({"colour": "blue"}, "ignored unknown setting 'colour'"),
     ({"env_id": "Pong-v5"}, "unknown env_id 'Pong-v5'"),
-    ({"batch_size": "512", "memory_size": "100"}, "do not fit together"),
+    ({"batch_size": "512", "memory_size": "100"}, "ignored memory_size='100': it does not fit"),
 ])
 def test_a_bad_or_partial_link_falls_back_with_a_notice(query, needle):
     config, name, notices = config_from_query(query)

@@ -8,8 +8,18 @@ import pytest
 from rl_core.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
-TINY = ["--set", "nn_hidden_layers=[16]", "--set", "n_steps_warm_up_memory=64", "--set", "batch_size=16", "--set", "eval_episodes=3",
-        "--set", "eval_every_episodes=2"]
+TINY = [
+    "--set",
+    "nn_hidden_layers=[16]",
+    "--set",
+    "n_steps_warm_up_memory=64",
+    "--set",
+    "batch_size=16",
+    "--set",
+    "eval_episodes=3",
+    "--set",
+    "eval_every_episodes=2",
+]
 
 
 def run(capsys, *argv):
@@ -39,8 +49,20 @@ def test_train_saves_the_folder_and_prints_a_summary(trained_folder, capsys):
 
 
 def test_train_summary_is_the_last_line(tmp_path, capsys):
-    code, out, _ = run(capsys, "train", "--preset", "linear-fast", "--episodes", "2", "--seed", "1",
-                       "--set", "normalizer_steps=200", "--out", str(tmp_path / "lin"))
+    code, out, _ = run(
+        capsys,
+        "train",
+        "--preset",
+        "linear-fast",
+        "--episodes",
+        "2",
+        "--seed",
+        "1",
+        "--set",
+        "normalizer_steps=200",
+        "--out",
+        str(tmp_path / "lin"),
+    )
     summary = last_json(out)
     assert code == 0
     assert {"seed", "episodes", "env_steps", "seconds", "last_evaluation"} <= set(summary)
@@ -75,18 +97,21 @@ def test_presets_lists_every_preset(capsys):
     assert presets["deep-good"]["n_gradient_steps"] == 16
 
 
-@pytest.mark.parametrize("argv,needle", [
-    (["train", "--preset", "nope", "--out", "x"], "invalid choice: 'nope'"),
-    (["train", "--out", "x", "--set", "learning_rate=-1"], "learning_rate must be in (0, 1]"),
-    (["train", "--out", "x", "--set", "bogus=1"], "unknown hyperparameter 'bogus'"),
-    (["train", "--out", "x", "--set", "novalue"], "--set expects key=value"),
-    (["train", "--out", "x", "--episodes", "0"], "expected a positive integer"),
-    (["train"], "the following arguments are required: --out"),
-    (["evaluate", "/no/such/agent"], "not an agent folder"),
-    (["evaluate", ".", "--epsilon", "3"], "expected a number in [0, 1]"),
-    (["baseline", "--env", "Pong-v5"], "invalid choice: 'Pong-v5'"),
-    (["frobnicate"], "invalid choice: 'frobnicate'"),
-])
+@pytest.mark.parametrize(
+    "argv,needle",
+    [
+        (["train", "--preset", "nope", "--out", "x"], "invalid choice: 'nope'"),
+        (["train", "--out", "x", "--set", "learning_rate=-1"], "learning_rate must be a number in [1e-06, 1]"),
+        (["train", "--out", "x", "--set", "bogus=1"], "unknown hyperparameter 'bogus'"),
+        (["train", "--out", "x", "--set", "novalue"], "--set expects key=value"),
+        (["train", "--out", "x", "--episodes", "0"], "expected an integer in [1, 100,000], got 0"),
+        (["train"], "the following arguments are required: --out"),
+        (["evaluate", "/no/such/agent"], "not an agent folder"),
+        (["evaluate", ".", "--epsilon", "3"], "expected a number in [0, 1]"),
+        (["baseline", "--env", "Pong-v5"], "invalid choice: 'Pong-v5'"),
+        (["frobnicate"], "invalid choice: 'frobnicate'"),
+    ],
+)
 def test_bad_arguments_exit_2_with_one_line(argv, needle, capsys):
     code, out, err = run(capsys, *argv)
     assert code == 2
@@ -105,7 +130,12 @@ def test_a_bad_agent_folder_exits_2_naming_the_file(trained_folder, tmp_path, ca
 
 
 def test_module_entry_point_in_a_real_process(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "rl_core", "evaluate", str(tmp_path / "missing")],
-                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "rl_core", "evaluate", str(tmp_path / "missing")],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
     assert proc.returncode == 2
     assert proc.stderr.startswith("error: ") and "Traceback" not in proc.stderr

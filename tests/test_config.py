@@ -3,9 +3,20 @@ from pathlib import Path
 
 import pytest
 
-from rl_core.config import COURSE_FIELDS, PRESET_NAMES, AgentConfig, ConfigError, from_dict, preset
+from rl_core.config import (
+    BOUNDS,
+    COURSE_FIELDS,
+    PRESET_NAMES,
+    AgentConfig,
+    ConfigError,
+    config_from_query,
+    config_to_query,
+    from_dict,
+    preset,
+)
 
-PRESETS_JSON = Path(__file__).resolve().parents[2] / "shared" / "reference" / "presets.json"
+# The course's reference values, kept in the repository (the course's presets.json, verbatim).
+PRESETS_JSON = Path(__file__).resolve().parent / "data" / "course_presets.json"
 
 
 def errors_of(**changes):
@@ -18,23 +29,34 @@ def test_default_config_is_valid():
         assert preset(name).errors() == {}, name
 
 
-@pytest.mark.parametrize("field,value,needle", [
-    ("learning_rate", 0.0, "learning_rate must be in (0, 1]"),
-    ("learning_rate", -1e-3, "learning_rate"),
-    ("discount_factor", 0.0, "discount_factor must be in (0, 1]"),
-    ("discount_factor", 1.01, "discount_factor"),
-    ("epsilon_start", 1.5, "epsilon_start must be in [0, 1]"),
-    ("epsilon_end", -0.1, "epsilon_end must be in [0, 1]"),
-    ("memory_size", 0, "memory_size must be a positive integer"),
-    ("freq_steps_train", 0, "freq_steps_train must be a positive integer"),
-    ("freq_steps_update_target", -3, "freq_steps_update_target must be a positive integer"),
-    ("n_gradient_steps", 0, "n_gradient_steps must be a positive integer"),
-    ("steps_epsilon_decay", 0, "steps_epsilon_decay must be a positive integer"),
-    ("n_episodes", 0, "n_episodes must be a positive integer"),
-    ("max_grad_norm", 0.0, "max_grad_norm must be a positive number"),
-    ("env_id", "Pong-v5", "env_id must be one of CartPole-v1, MountainCar-v0, Acrobot-v1"),
-    ("loss", "l1", "loss must be one of mse, huber"),
-])
+@pytest.mark.parametrize(
+    "field,value,needle",
+    [
+        ("learning_rate", 0.0, "learning_rate must be a number in [1e-06, 1], got 0.0"),
+        ("learning_rate", -1e-3, "learning_rate"),
+        ("discount_factor", 0.0, "discount_factor must be a number in (0, 1], got 0.0"),
+        ("discount_factor", 1.01, "discount_factor"),
+        ("epsilon_start", 1.5, "epsilon_start must be a number in [0, 1]"),
+        ("epsilon_end", -0.1, "epsilon_end must be a number in [0, 1]"),
+        ("memory_size", 0, "memory_size must be an integer in [1, 1,000,000], got 0"),
+        ("memory_size", 10_000_000, "memory_size must be an integer in [1, 1,000,000]"),
+        ("batch_size", 65536, "batch_size must be an integer in [1, 512]"),
+        ("freq_steps_train", 0, "freq_steps_train must be an integer in [1, 1,000,000]"),
+        ("freq_steps_train", 10**9, "freq_steps_train must be an integer in [1, 1,000,000]"),
+        ("n_steps_warm_up_memory", 10**9, "n_steps_warm_up_memory must be an integer in [0, 1,000,000]"),
+        ("freq_steps_update_target", -3, "freq_steps_update_target must be an integer"),
+        ("n_gradient_steps", 0, "n_gradient_steps must be an integer in [1, 32]"),
+        ("n_gradient_steps", 1000, "n_gradient_steps must be an integer in [1, 32]"),
+        ("steps_epsilon_decay", 0, "steps_epsilon_decay must be an integer"),
+        ("n_episodes", 0, "n_episodes must be an integer in [1, 100,000]"),
+        ("max_grad_norm", 0.0, "max_grad_norm must be a number in (0, 1,000,000,000]"),
+        ("stop_at_reward", float("inf"), "stop_at_reward must be a number"),
+        ("nn_hidden_layers", [4096, 4096], "nn_hidden_layers widths must be integers in 1..1024"),
+        ("nn_hidden_layers", [64] * 5, "nn_hidden_layers may have at most 4 layers, got 5"),
+        ("env_id", "Pong-v5", "env_id must be one of CartPole-v1, MountainCar-v0, Acrobot-v1"),
+        ("loss", "l1", "loss must be one of mse, huber"),
+    ],
+)
 def test_each_bad_value_names_its_field(field, value, needle):
     errors = errors_of(**{field: value})
     assert list(errors) == [field]
@@ -53,7 +75,8 @@ def test_warm_up_shorter_than_batch():
 
 def test_epsilon_end_above_start():
     assert errors_of(epsilon_start=0.1, epsilon_end=0.5) == {
-        "epsilon_end": "epsilon_end must be <= epsilon_start (0.1), got 0.5"}
+        "epsilon_end": "epsilon_end must be <= epsilon_start (0.1), got 0.5"
+    }
 
 
 def test_hidden_widths_must_be_positive():
@@ -86,7 +109,6 @@ def test_from_dict_reads_cli_and_json_spellings():
     assert from_dict(AgentConfig().to_dict()) == AgentConfig()
 
 
-@pytest.mark.skipif(not PRESETS_JSON.exists(), reason="shared reference not beside the repo")
 def test_course_presets_match_the_reference_exactly():
     reference = json.loads(PRESETS_JSON.read_text())
     for name in ("linear-bad", "linear-good", "deep-bad", "deep-good"):
@@ -104,3 +126,57 @@ def test_linear_agent_kind():
 def test_unknown_preset():
     with pytest.raises(ConfigError, match="unknown preset 'nope'"):
         preset("nope")
+
+
+def test_every_bound_is_data_with_a_valid_range():
+    for name, bound in BOUNDS.items():
+        assert name in AgentConfig().to_dict()
+        assert bound.low < bound.high
+        default = getattr(AgentConfig(), name)
+        assert default is None or bound.contains(default), name
+
+
+def test_a_link_round_trips_exactly():
+    config = preset("deep-good", seed=77, batch_size=64, nn_hidden_layers=[])
+    back, name, notices = config_from_query(config_to_query(config, "deep-good"))
+    assert (back, name, notices) == (config, "deep-good", [])
+
+
+def test_a_link_keeps_its_valid_settings_and_names_each_dropped_one():
+    link = {
+        "preset": "deep-fast",
+        "seed": "12",
+        "learning_rate": "0.01",
+        "batch_size": "65536",
+        "nn_hidden_layers": "4096,4096,4096,4096",
+        "n_gradient_steps": "fast",
+        "bogus": "1",
+    }
+    config, name, notices = config_from_query(link)
+    base = preset("deep-fast")
+    assert (config.seed, config.learning_rate) == (12, 0.01)  # the valid settings survive
+    assert (config.batch_size, config.nn_hidden_layers, config.n_gradient_steps) == (
+        base.batch_size,
+        base.nn_hidden_layers,
+        base.n_gradient_steps,
+    )
+    assert len(notices) == 4
+    for needle in (
+        "batch_size='65536'",
+        "nn_hidden_layers='4096,4096,4096,4096'",
+        "n_gradient_steps='fast'",
+        "'bogus'",
+    ):
+        assert sum(needle in n for n in notices) == 1, (needle, notices)
+    assert config.errors() == {}
+
+
+def test_a_link_setting_that_clashes_with_the_preset_is_dropped_alone():
+    config, _, notices = config_from_query({"preset": "deep-fast", "memory_size": "100", "seed": "5"})
+    assert config.seed == 5 and config.memory_size == preset("deep-fast").memory_size
+    assert len(notices) == 1 and "memory_size='100'" in notices[0] and "batch_size" in notices[0]
+
+
+def test_link_notices_quote_values_briefly():
+    _, _, notices = config_from_query({"seed": "![x](http://e.vil/" + "a" * 5000 + ")"})
+    assert len(notices) == 1 and len(notices[0]) < 200

@@ -15,8 +15,15 @@ from rl_core.training import train, training_metrics
 
 
 def make_saved(tmp_path, **changes):
-    base = dict(nn_hidden_layers=[16], batch_size=16, memory_size=500, n_steps_warm_up_memory=16,
-                n_episodes=3, eval_every_episodes=2, eval_episodes=2)
+    base = dict(
+        nn_hidden_layers=[16],
+        batch_size=16,
+        memory_size=500,
+        n_steps_warm_up_memory=16,
+        n_episodes=3,
+        eval_every_episodes=2,
+        eval_episodes=2,
+    )
     config = AgentConfig(**{**base, **changes})
     agent = QAgent(config)
     result = train(agent)
@@ -89,13 +96,13 @@ def test_a_model_file_that_would_run_code_is_refused_and_nothing_runs(tmp_path):
     marker = tmp_path / "pwned"
     with open(folder / "model.pt", "wb") as f:
         pickle.dump({"0.weight": RunsCode(marker)}, f)
-    with pytest.raises(AgentFolderError, match=r"model\.pt: not a plain state_dict"):
+    with pytest.raises(AgentFolderError, match=r"model\.pt: not a plain PyTorch state_dict"):
         load_agent(folder)
     assert not marker.exists()
     # the same payload inside torch's zip format
     torch.save({"0.weight": RunsCode(marker)}, folder / "model.pt")
     assert not marker.exists()  # saving only records the call
-    with pytest.raises(AgentFolderError, match=r"model\.pt: not a plain state_dict"):
+    with pytest.raises(AgentFolderError, match=r"model\.pt: not a plain PyTorch state_dict"):
         load_agent(folder)
     assert not marker.exists()
 
@@ -103,26 +110,51 @@ def test_a_model_file_that_would_run_code_is_refused_and_nothing_runs(tmp_path):
 def test_a_pickled_module_is_refused(tmp_path):
     agent, folder = make_saved(tmp_path)
     torch.save(agent.q_net, folder / "model.pt")
-    with pytest.raises(AgentFolderError, match=r"model\.pt: not a plain state_dict"):
+    with pytest.raises(AgentFolderError, match=r"model\.pt: not a plain PyTorch state_dict"):
         load_agent(folder)
 
 
-@pytest.mark.parametrize("tamper,needle", [
-    (lambda f: torch.save({"0.weight": torch.zeros(3, 3)}, f / "model.pt"), "model.pt: tensors do not match"),
-    (lambda f: torch.save({"0.weight": torch.zeros(9, 4), "0.bias": torch.zeros(16), "2.weight": torch.zeros(2, 16),
-                           "2.bias": torch.zeros(2)}, f / "model.pt"), "tensor 0.weight has shape (9, 4), expected (16, 4)"),
-    (lambda f: torch.save([1, 2], f / "model.pt"), "model.pt: must hold a state_dict"),
-    (lambda f: (f / "model.pt").write_text("not a model"), "model.pt: not a plain state_dict"),
-    (lambda f: (f / "model.pt").unlink(), "model.pt: missing file"),
-    (lambda f: (f / "hparams.json").unlink(), "hparams.json: missing file"),
-    (lambda f: (f / "metrics.json").unlink(), "metrics.json: missing file"),
-    (lambda f: (f / "hparams.json").write_text("{nope"), "hparams.json: not valid JSON"),
-    (lambda f: _edit_hparams(f, lambda h: h.update(surprise=1)), "hparams.json: unknown hyperparameter 'surprise'"),
-    (lambda f: _edit_hparams(f, lambda h: h.pop("learning_rate")), "hparams.json: missing hyperparameter 'learning_rate'"),
-    (lambda f: _edit_hparams(f, lambda h: h.update(discount_factor=3)), "hparams.json: discount_factor must be in (0, 1]"),
-    (lambda f: _edit_hparams(f, lambda h: h.update(nn_hidden_layers=[16, 16])), "tensors do not match nn_hidden_layers [16, 16]"),
-    (lambda f: _edit_hparams(f, lambda h: h.update(normalize_state=True)), "normalizer.json: missing file"),
-])
+@pytest.mark.parametrize(
+    "tamper,needle",
+    [
+        (lambda f: torch.save({"0.weight": torch.zeros(3, 3)}, f / "model.pt"), "model.pt: tensors do not match"),
+        (
+            lambda f: torch.save(
+                {
+                    "0.weight": torch.zeros(9, 4),
+                    "0.bias": torch.zeros(16),
+                    "2.weight": torch.zeros(2, 16),
+                    "2.bias": torch.zeros(2),
+                },
+                f / "model.pt",
+            ),
+            "tensor 0.weight has shape (9, 4), expected (16, 4)",
+        ),
+        (
+            lambda f: torch.save([1, 2], f / "model.pt"),
+            "model.pt: not a plain PyTorch state_dict (a dict of names to tensors), got list",
+        ),
+        (lambda f: (f / "model.pt").write_text("not a model"), "model.pt: not a plain PyTorch state_dict"),
+        (lambda f: (f / "model.pt").unlink(), "model.pt: missing file"),
+        (lambda f: (f / "hparams.json").unlink(), "hparams.json: missing file"),
+        (lambda f: (f / "metrics.json").unlink(), "metrics.json: missing file"),
+        (lambda f: (f / "hparams.json").write_text("{nope"), "hparams.json: not valid JSON"),
+        (lambda f: _edit_hparams(f, lambda h: h.update(surprise=1)), "hparams.json: unknown hyperparameter 'surprise'"),
+        (
+            lambda f: _edit_hparams(f, lambda h: h.pop("learning_rate")),
+            "hparams.json: missing hyperparameter 'learning_rate'",
+        ),
+        (
+            lambda f: _edit_hparams(f, lambda h: h.update(discount_factor=3)),
+            "hparams.json: discount_factor must be a number in (0, 1], got 3",
+        ),
+        (
+            lambda f: _edit_hparams(f, lambda h: h.update(nn_hidden_layers=[16, 16])),
+            "tensors do not match nn_hidden_layers [16, 16]",
+        ),
+        (lambda f: _edit_hparams(f, lambda h: h.update(normalize_state=True)), "normalizer.json: missing file"),
+    ],
+)
 def test_invalid_folders_are_refused_with_the_file_and_the_reason(tmp_path, tamper, needle):
     _, folder = make_saved(tmp_path)
     tamper(folder)
@@ -189,14 +221,24 @@ def _zip_of(files):
     return buffer.getvalue()
 
 
-@pytest.mark.parametrize("make_upload,needle", [
-    (lambda folder: b"hello", "upload: not a zip file"),
-    (lambda folder: _zip_of({"../evil/hparams.json": "{}"}), "unexpected path"),
-    (lambda folder: _zip_of({"agent/run.sh": "rm -rf /"}), "unexpected file 'agent/run.sh'"),
-    (lambda folder: _zip_of({"hparams.json": (folder / "hparams.json").read_text()}), "model.pt: missing file"),
-    (lambda folder: _zip_of({name: (folder / name).read_bytes() if name != "model.pt" else pickle.dumps(RunsCode("x"))
-                             for name in ("hparams.json", "model.pt", "metrics.json")}), "model.pt: not a plain state_dict"),
-])
+@pytest.mark.parametrize(
+    "make_upload,needle",
+    [
+        (lambda folder: b"hello", "upload: not a zip file"),
+        (lambda folder: _zip_of({"../evil/hparams.json": "{}"}), "unexpected path"),
+        (lambda folder: _zip_of({"agent/run.sh": "rm -rf /"}), "unexpected file 'agent/run.sh'"),
+        (lambda folder: _zip_of({"hparams.json": (folder / "hparams.json").read_text()}), "model.pt: missing file"),
+        (
+            lambda folder: _zip_of(
+                {
+                    name: (folder / name).read_bytes() if name != "model.pt" else pickle.dumps(RunsCode("x"))
+                    for name in ("hparams.json", "model.pt", "metrics.json")
+                }
+            ),
+            "model.pt: not a plain PyTorch state_dict",
+        ),
+    ],
+)
 def test_bad_uploads_are_refused_and_leave_nothing(tmp_path, make_upload, needle):
     from rl_core.storage import import_agent_zip
 
