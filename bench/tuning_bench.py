@@ -1,4 +1,4 @@
-"""Optuna on this machine, with 1 and with 2 worker processes sharing one SQLite study.
+"""Optuna on this machine, with 1 and with 2 trials training at once (one SQLite study).
 
     python bench/tuning_bench.py search      # trials and time until a trial reaches 500 (at most 20 trials)
     python bench/tuning_bench.py speedup     # a fixed number of trials: wall time with 1 vs 2 workers

@@ -469,6 +469,10 @@ class SingleTaskJob(Job):
     def poll(self) -> None:
         if self.worker is None:
             return
+        if self.stop_requested:
+            # again on every poll: a Stop pressed while the pump was starting this job found no
+            # worker to tell (the hub keeps a stop until the worker asks, so repeats are harmless)
+            self.worker.stop()
         update = self.worker.poll()
         if update.events or update.latest:
             self.apply(update)

@@ -12,7 +12,7 @@ import torch
 
 from rl_core.config import AgentConfig, ConfigError
 from rl_core.jobs import RESERVED_MARKER, WORKER_DIED, JobLimitReached, JobRegistry, unique_run_name
-from rl_core.storage import load_agent, read_history
+from rl_core.storage import RunNameError, load_agent, read_history
 
 
 def tiny(**changes):
@@ -60,6 +60,23 @@ def test_stop_ends_a_running_job_and_keeps_what_it_learned(tmp_path):
     assert snap.state == "stopped"
     assert snap.episode < 100_000 and snap.saved_path is not None
     assert len(read_history(snap.saved_path)) == snap.episode
+
+
+def test_a_stop_pressed_while_the_job_is_being_started_still_reaches_its_worker(tmp_path):
+    registry = JobRegistry(out_dir=tmp_path, capacity=1)
+    blocker = registry.submit("bob", endless())
+    job_id = registry.submit("alice", endless())  # queued behind the blocker: patched before it starts
+    job = registry.get(job_id)
+    real_start = job.start
+
+    def start_after_a_click():  # the click lands after dispatch, before the worker exists
+        registry.stop(job_id)
+        real_start()
+
+    job.start = start_after_a_click
+    registry.stop(blocker)
+    snap = registry.wait(job_id, timeout=60)
+    assert snap.state == "stopped", snap.message
 
 
 def test_the_queue_is_first_come_first_served_and_shows_positions(tmp_path):
@@ -173,4 +190,5 @@ def test_unique_run_name_is_safe_and_does_not_collide(tmp_path):
     (tmp_path / "a-run").mkdir()
     assert unique_run_name(tmp_path, "a run") == "a-run-2"
     assert unique_run_name(tmp_path, "../../etc") == "etc"
-    assert unique_run_name(tmp_path, "???") == "run"
+    with pytest.raises(RunNameError, match="no letters or digits"):
+        unique_run_name(tmp_path, "???")
