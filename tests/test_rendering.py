@@ -9,7 +9,8 @@ from rl_core.agent import QAgent, RandomAgent
 from rl_core.config import AgentConfig
 from rl_core.evaluation import evaluate
 from rl_core.rendering import (
-    RenderError, episode_gif, frame_duration_ms, frames_to_gif, play_episode,
+    RenderError, clear_render_envs, episode_gif, frame_duration_ms, frames_to_gif, play_episode, record_gif,
+    side_by_side_gif,
 )
 
 
@@ -96,6 +97,7 @@ def test_other_envs_render(env_id):
 
 
 def test_an_env_that_cannot_render_gives_a_clear_error(monkeypatch):
+    clear_render_envs()  # a pooled env would not go through the patched gym.make
     real_make = gym.make
 
     def make_without_renderer(env_id, **kwargs):
