@@ -4,21 +4,13 @@ import os
 
 import streamlit as st
 
+from pages._ui import mark_routed, navigation_pages
+
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # pygame renders headless on a server
 
 st.set_page_config(page_title="Q-Lab", page_icon=":material/target:", layout="wide")
 
-pages = [
-    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
-    st.Page("pages/environment.py", title="Environment", icon=":material/public:"),
-    st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
-    st.Page("pages/evaluate.py", title="Evaluate & replay", icon=":material/movie:"),
-    st.Page("pages/compare.py", title="Compare", icon=":material/compare:"),
-    st.Page("pages/imitation.py", title="Imitation", icon=":material/school:"),
-    st.Page("pages/tune.py", title="Tune", icon=":material/tune:"),
-    st.Page("pages/runs.py", title="Runs", icon=":material/history:"),
-]
-page = st.navigation(pages)
+page = st.navigation(navigation_pages())
 
 # Presentation mode: one switch, remembered across pages, for projecting to a room.
 # The mode lives in its own session key, so it holds even on a run that does not draw the toggle.
@@ -34,4 +26,5 @@ if st.session_state.get("presentation"):
       [data-testid="stAppViewContainer"] { background: #ffffff; color: #000000; }
       .stButton button { font-size: 1.3rem; padding: 0.6rem 1.4rem; }
     </style>""")
+mark_routed()
 page.run()

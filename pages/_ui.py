@@ -23,6 +23,39 @@ from rl_core.storage import AgentEntry, SavedAgent, agent_roots, list_agents, lo
 
 PRETRAINED_DEEP = "cartpole-deep-q"
 
+# The app's pages, in navigation order: (file, title, icon). The first is the default.
+PAGES = (
+    ("pages/home.py", "Home", ":material/home:"),
+    ("pages/environment.py", "Environment", ":material/public:"),
+    ("pages/train.py", "Train", ":material/model_training:"),
+    ("pages/evaluate.py", "Evaluate & replay", ":material/movie:"),
+    ("pages/compare.py", "Compare", ":material/compare:"),
+    ("pages/imitation.py", "Imitation", ":material/school:"),
+    ("pages/tune.py", "Tune", ":material/tune:"),
+    ("pages/runs.py", "Runs", ":material/history:"),
+)
+_ROUTED = "_qlab_routed"
+
+
+def navigation_pages() -> list:
+    return [st.Page(path, title=title, icon=icon, default=i == 0) for i, (path, title, icon) in enumerate(PAGES)]
+
+
+def mark_routed() -> None:
+    """Called by app.py just before it runs the chosen page."""
+    st.session_state[_ROUTED] = True
+
+
+def ensure_routed() -> None:
+    """Every page calls this first. A page URL opened on a freshly started server (``/train`` as
+    its first request) is run by Streamlit on its own, in its legacy ``pages/`` mode, until some
+    run calls ``st.navigation``; AppTest does the same on every run. Then register the real pages
+    and rerun: the rerun goes through app.py, which routes back here with navigation, the
+    presentation switch and everything else app.py holds."""
+    if not st.session_state.pop(_ROUTED, False):
+        st.navigation(navigation_pages())
+        st.rerun()
+
 
 def _session_alive(session_id: str) -> bool:
     from streamlit.runtime import Runtime

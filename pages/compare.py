@@ -3,9 +3,11 @@
 import pandas as pd
 import streamlit as st
 
-from pages._ui import agent_entries, entry_label, evaluation, load, q_inspector, replay_gif, show_gif
+from pages._ui import agent_entries, ensure_routed, entry_label, evaluation, load, q_inspector, replay_gif, show_gif
 from rl_core.plots import curves_figure, reward_histogram
 from rl_core.storage import AgentFolderError, read_history
+
+ensure_routed()
 
 ss = st.session_state
 st.title(":material/compare: Compare agents")

@@ -3,11 +3,14 @@
 import pandas as pd
 import streamlit as st
 
+from pages._ui import ensure_routed
 from rl_core.agent import RandomAgent
 from rl_core.config import SUPPORTED_ENVS
 from rl_core.envs import ACTION_NAMES, STATE_NAMES, env_spec, observed_ranges
 from rl_core.evaluation import evaluate
 from rl_core.plots import reward_histogram, state_histograms
+
+ensure_routed()
 
 ABOUT = {
     "CartPole-v1": """

@@ -5,11 +5,15 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from pages._ui import agent_entries, entry_label, episode_steps, evaluation, load, q_inspector, replay_gif, show_gif
+from pages._ui import (
+    agent_entries, ensure_routed, entry_label, episode_steps, evaluation, load, q_inspector, replay_gif, show_gif,
+)
 from rl_core.envs import ACTION_NAMES, STATE_NAMES
 from rl_core.plots import reward_histogram, training_figure
 from rl_core.rendering import render_state
 from rl_core.storage import MAX_UPLOAD_BYTES, AgentFolderError, agent_zip_bytes, import_agent_zip, read_history, runs_dir
+
+ensure_routed()
 
 ss = st.session_state
 st.title(":material/movie: Evaluate & replay")

@@ -2,7 +2,9 @@
 
 import streamlit as st
 
-from pages._ui import PRETRAINED_DEEP, agent_entries, find_entry, replay_gif, show_gif
+from pages._ui import PRETRAINED_DEEP, agent_entries, ensure_routed, find_entry, replay_gif, show_gif
+
+ensure_routed()
 
 st.title(":material/target: Q-Lab")
 st.markdown(

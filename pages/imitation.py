@@ -4,11 +4,14 @@ import pandas as pd
 import streamlit as st
 
 from pages._ui import (
-    PRETRAINED_DEEP, agent_entries, entry_label, job_registry, job_status, load, rerun_when_finished, session_id,
+    PRETRAINED_DEEP, agent_entries, ensure_routed, entry_label, job_registry, job_status, load, rerun_when_finished,
+    session_id,
 )
 from rl_core.imitation import READY_MADE, ImitationJob, expert_data
 from rl_core.plots import imitation_figure
 from rl_core.storage import AgentFolderError
+
+ensure_routed()
 
 ss = st.session_state
 registry = job_registry()

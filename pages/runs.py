@@ -5,8 +5,10 @@ import time
 import pandas as pd
 import streamlit as st
 
-from pages._ui import fill_train_widgets
+from pages._ui import ensure_routed, fill_train_widgets
 from rl_core.storage import AgentFolderError, delete_agent, list_agents, read_config, rename_agent, runs_dir
+
+ensure_routed()
 
 ss = st.session_state
 st.title(":material/history: Runs")

@@ -5,8 +5,8 @@ import math
 import streamlit as st
 
 from pages._ui import (
-    PRETRAINED_DEEP, agent_entries, fill_train_widgets, find_entry, job_registry, job_status, q_inspector,
-    rerun_when_finished, session_id,
+    PRETRAINED_DEEP, agent_entries, ensure_routed, fill_train_widgets, find_entry, job_registry, job_status,
+    q_inspector, rerun_when_finished, session_id,
 )
 from rl_core.config import (
     PRESET_DESCRIPTIONS, PRESET_NAMES, SUPPORTED_ENVS, AgentConfig, ConfigError, config_from_query, config_to_query,
@@ -15,6 +15,8 @@ from rl_core.config import (
 from rl_core.envs import env_spec
 from rl_core.jobs import TrainingJob
 from rl_core.plots import epsilon_loss_figure, training_figure
+
+ensure_routed()
 
 PRESETS_BY_KIND = {
     "deep": [p for p in PRESET_NAMES if p.startswith("deep")],

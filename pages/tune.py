@@ -4,14 +4,16 @@ import pandas as pd
 import streamlit as st
 
 from pages._ui import (
-    PRETRAINED_DEEP, agent_entries, fill_train_widgets, find_entry, job_registry, job_status, rerun_when_finished,
-    session_id,
+    PRETRAINED_DEEP, agent_entries, ensure_routed, fill_train_widgets, find_entry, job_registry, job_status,
+    rerun_when_finished, session_id,
 )
 from rl_core.config import PRESET_NAMES, preset
 from rl_core.plots import seeds_figure
 from rl_core.tuning import (
     SPACES, ParamSpec, SeedsJob, TuningJob, TuningSetup, load_or_create_study, parse_seed_list, trials_table,
 )
+
+ensure_routed()
 
 ss = st.session_state
 registry = job_registry()
