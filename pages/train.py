@@ -5,8 +5,8 @@ import math
 import streamlit as st
 
 from pages._ui import (
-    PRETRAINED_DEEP, agent_entries, ensure_routed, fill_train_widgets, find_entry, job_registry, job_status,
-    q_inspector, rerun_when_finished, session_id,
+    agent_entries, ensure_routed, fill_train_widgets, job_registry, job_status, q_inspector, rerun_when_finished,
+    saved_evaluation, session_id, setup_link,
 )
 from rl_core.config import (
     PRESET_DESCRIPTIONS, PRESET_NAMES, SUPPORTED_ENVS, AgentConfig, ConfigError, config_from_query, config_to_query,
@@ -34,6 +34,8 @@ CHOICES = {  # slider stops; a preset's own value is always added
     "steps_epsilon_decay": [100, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000, 200_000],
 }
 WIDTHS = [8, 16, 32, 64, 128, 256, 512]
+LR_MAX = 1.0  # AgentConfig accepts a learning rate in (0, 1]
+LR_LOG_MIN, LR_LOG_MAX = -6.0, math.log10(LR_MAX)
 
 registry = job_registry()
 owner = session_id()
@@ -43,6 +45,11 @@ ss = st.session_state
 def apply_preset(name: str) -> None:
     """Fill every hyperparameter widget from a preset (keeps the chosen environment)."""
     fill_train_widgets(preset(name, env_id=ss.get("hp_env_id", "CartPole-v1")), name)
+
+
+def on_env_change() -> None:
+    """A new environment brings its own stop target (CartPole's 500 means nothing on MountainCar)."""
+    ss.hp_stop_at_reward = float(env_spec(ss.hp_env_id).solved_reward)
 
 
 def on_kind_change() -> None:
@@ -59,7 +66,7 @@ def on_lr_slider() -> None:
 
 def on_lr_input() -> None:
     if ss.hp_learning_rate > 0:
-        ss.hp_lr_log = min(-1.0, max(-6.0, round(math.log10(ss.hp_learning_rate), 2)))
+        ss.hp_lr_log = min(LR_LOG_MAX, max(LR_LOG_MIN, round(math.log10(ss.hp_learning_rate), 2)))
 
 
 def config_from_widgets() -> AgentConfig:
@@ -98,16 +105,47 @@ def error_for(field: str) -> None:
 
 presenting = bool(ss.get("presentation"))  # a projector: settings tucked away, the run in front
 settings, live_area = st.columns([1, 3] if presenting else [2, 3], gap="large")
+job_id = ss.get("train_job")
+current = registry.snapshot(job_id) if job_id else None
+busy = current is not None and not current.done
 
 with settings:
-    st.selectbox("Environment", SUPPORTED_ENVS, key="hp_env_id")
+    st.selectbox("Environment", SUPPORTED_ENVS, key="hp_env_id", on_change=on_env_change)
     st.radio("Agent", ["linear", "deep"], key="train_kind", horizontal=True, on_change=on_kind_change,
              format_func=lambda k: "Linear Q (no hidden layer)" if k == "linear" else "Deep Q (MLP)")
     st.selectbox("Preset", PRESETS_BY_KIND[ss.train_kind], key="train_preset", on_change=on_preset_change)
-    st.caption(PRESET_DESCRIPTIONS[ss.train_preset])
+    about = PRESET_DESCRIPTIONS[ss.train_preset]
+    if config.env_id != "CartPole-v1":
+        about = (f"Tuned on CartPole-v1 (figures below are CartPole's); on {config.env_id} it is a starting "
+                 f"point. {about}")
+    st.caption(about)
+
+    # Start and Stop sit right under the choices that matter most, not under every setting.
+    start_col, stop_col = st.columns(2)
+    if start_col.button("Start", type="primary", disabled=bool(errors) or busy, key="train_start",
+                        icon=":material/play_arrow:", width="stretch", help="Train an agent with these settings"):
+        try:
+            ss.train_job = registry.submit(owner, config.validate(), name=ss.get("train_run_name") or None,
+                                           tensorboard=bool(ss.get("train_tensorboard")))
+            ss.train_last_state = None
+            st.rerun()
+        except ConfigError as exc:
+            st.error(f"Cannot start: {exc}")
+    if stop_col.button("Stop", disabled=not busy, key="train_stop", icon=":material/stop:", width="stretch",
+                       help="Stop now; the agent keeps what it learned so far"):
+        registry.stop(job_id)
+        st.toast("Stopping: the agent keeps what it learned so far.")
+    if busy:
+        st.caption(":material/info: A run is going: changes below apply to the **next** run.")
+    if errors:
+        st.warning(f"Fix {len(errors)} setting(s) below to start.")
     if is_custom:
-        st.info(f"**custom**: started from `{ss.train_preset}`, changed: "
-                + ", ".join(k for k, v in config.to_dict().items() if base_preset.to_dict()[k] != v))
+        changed = [k for k, v in config.to_dict().items() if base_preset.to_dict()[k] != v]
+        st.info(f"**custom**: started from `{ss.train_preset}`, changed: {', '.join(changed)}")
+    with st.popover("Share this setup", icon=":material/link:", width="stretch"):
+        st.caption("The address bar holds this whole setup. Copy the link (button at its right) and send it: "
+                   "it opens this exact configuration.")
+        st.code(setup_link(config_to_query(config, ss.train_preset)), language=None, wrap_lines=True)
 
     def choice(field: str, label: str, help_text: str | None = None) -> None:
         options = sorted(set(CHOICES[field]) | {ss[f"hp_{field}"]})
@@ -116,10 +154,10 @@ with settings:
 
     with st.expander("Learning", expanded=not presenting):
         col_a, col_b = st.columns(2)
-        col_a.slider("learning rate (log10)", -6.0, -1.0, step=0.05, key="hp_lr_log", on_change=on_lr_slider,
-                     help="Adam's step size on a log scale: 1e-3 is -3")
+        col_a.slider("learning rate (log10)", LR_LOG_MIN, LR_LOG_MAX, step=0.05, key="hp_lr_log",
+                     on_change=on_lr_slider, help="Adam's step size on a log scale: 1e-3 is -3")
         col_b.number_input("learning_rate", key="hp_learning_rate", format="%.3e", min_value=0.0,
-                           step=1e-4, on_change=on_lr_input)
+                           max_value=LR_MAX, step=1e-4, on_change=on_lr_input)
         error_for("learning_rate")
         st.slider("discount_factor (gamma)", 0.80, 1.0, step=0.001, key="hp_discount_factor", format="%.3f",
                   help="How much future reward counts: 0.99 looks ~100 steps ahead")
@@ -155,39 +193,20 @@ with settings:
         error_for("epsilon_end")
         choice("steps_epsilon_decay", "steps_epsilon_decay (env steps to go from start to end)")
     with st.expander("Run", expanded=not presenting):
-        col_e, col_f = st.columns(2)
-        col_e.number_input("seed", 0, 2**32 - 1, key="hp_seed")
+        # one field a row where a half-width column would cut the label or the number
+        st.number_input("seed", 0, 2**32 - 1, key="hp_seed")
+        col_f, col_h = st.columns(2)
         col_f.number_input("episodes", 1, 100_000, key="hp_n_episodes")
-        error_for("n_episodes")
-        col_g, col_h = st.columns(2)
-        col_g.number_input("evaluate every N episodes (0 = never)", 0, 10_000, key="hp_eval_every_episodes")
         col_h.number_input("evaluation episodes", 1, 1000, key="hp_eval_episodes")
+        error_for("n_episodes")
+        st.number_input("evaluate every N episodes (0 = never)", 0, 10_000, key="hp_eval_every_episodes")
         error_for("eval_every_episodes")
-        col_i, col_j = st.columns(2)
-        col_i.toggle("keep the best evaluated weights", key="hp_keep_best")
-        col_j.toggle("stop once an evaluation reaches", key="hp_stop_on")
+        st.toggle("keep the best evaluated weights", key="hp_keep_best")
+        st.toggle("stop once an evaluation reaches a target", key="hp_stop_on")
         if ss.hp_stop_on:
             st.number_input("target reward", key="hp_stop_at_reward", step=10.0)
         st.text_input("run name (optional)", key="train_run_name", placeholder="e.g. my-first-deep-agent")
         st.checkbox("also write TensorBoard logs (under runs/tensorboard/)", key="train_tensorboard")
-
-    start_col, stop_col = st.columns(2)
-    job_id = ss.get("train_job")
-    current = registry.snapshot(job_id) if job_id else None
-    busy = current is not None and not current.done
-    if start_col.button("Start training", type="primary", disabled=bool(errors) or busy, key="train_start", icon=":material/play_arrow:"):
-        try:
-            ss.train_job = registry.submit(owner, config.validate(), name=ss.train_run_name or None,
-                                           tensorboard=bool(ss.get("train_tensorboard")))
-            ss.train_last_state = None
-            st.rerun()
-        except ConfigError as exc:
-            st.error(f"Cannot start: {exc}")
-    if stop_col.button("Stop", disabled=not busy, key="train_stop", icon=":material/stop:"):
-        registry.stop(job_id)
-        st.toast("Stopping: the agent keeps what it learned so far.")
-    if errors:
-        st.warning(f"Fix {len(errors)} setting(s) above to start.")
 
 with live_area:
     st.subheader("Live training")
@@ -214,18 +233,26 @@ with live_area:
         job_status(snap.state, snap.message, snap.queue_position, running=progress_line,
                    queued_note=f" (at most {registry.max_running} trainings run at once on this server)")
         if snap.episodes:
+            last = snap.episodes[-1]
+            m1, m2, m3 = st.columns(3)
+            m1.metric("last episode reward", f"{last.reward:.0f}")
+            m2.metric("epsilon", f"{last.epsilon:.3f}")
+            saved = saved_evaluation(snap.saved_path) if snap.done and snap.saved_path is not None else None
+            if saved is not None:
+                m3.metric("saved agent scores", f"{saved['mean']:.1f}",
+                          help=f"A fresh greedy evaluation of the saved weights over {saved.get('episodes', 'its')} "
+                               "episodes")
+            else:
+                latest = snap.evaluations[-1].mean if snap.evaluations else None
+                m3.metric("last evaluation", f"{latest:.1f}" if latest is not None else "-",
+                          help="The latest greedy evaluation during training")
             st.plotly_chart(training_figure(snap.episodes, snap.evaluations, solved_reward=solved, large=large,
                                             meta={"updated_at": snap.updated_at, "episode": snap.episode}),
                             key="live_rewards")
             st.plotly_chart(epsilon_loss_figure(snap.episodes, large=large), key="live_eps_loss")
             if snap.q_function is not None and ss.get("train_show_q"):
-                q_inspector(snap.q_function, snap.config.env_id, key="live_q", seed=snap.config.seed)
-            last = snap.episodes[-1]
-            best = max((e.mean for e in snap.evaluations), default=None)
-            m1, m2, m3 = st.columns(3)
-            m1.metric("last episode reward", f"{last.reward:.0f}")
-            m2.metric("epsilon", f"{last.epsilon:.3f}")
-            m3.metric("best evaluation", f"{best:.1f}" if best is not None else "-")
+                q_inspector(snap.q_function, snap.config.env_id, key="live_q", seed=snap.config.seed,
+                            live=not snap.done)
         rerun_when_finished("train_last_state", snap.state, snap.done)
 
     st.toggle("Look inside: the Q-function over two state dimensions, redrawn as it learns", key="train_show_q")
@@ -237,9 +264,11 @@ with live_area:
         if snap.done and snap.saved_path is not None:
             st.markdown(f"Saved as **{snap.name}**: find it in *Evaluate & replay* and *Compare*.")
             go_compare, go_eval = st.columns(2)
-            pretrained = find_entry(agent_entries(), PRETRAINED_DEEP, "pretrained")
-            if go_compare.button("Compare with the pretrained agent", type="primary", key="train_compare", icon=":material/compare:",
-                                 disabled=pretrained is None):
+            pretrained = next((e for e in agent_entries()
+                               if e.source == "pretrained" and e.env_id == snap.config.env_id), None)
+            if go_compare.button("Compare with pretrained", type="primary", key="train_compare",
+                                 icon=":material/compare:", disabled=pretrained is None,
+                                 help=None if pretrained else f"no pretrained agent for {snap.config.env_id}"):
                 ss.compare_selection = [str(pretrained.path), str(snap.saved_path)]
                 st.switch_page("pages/compare.py")
             if go_eval.button("Evaluate & replay it", key="train_evaluate", icon=":material/movie:"):
