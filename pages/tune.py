@@ -8,7 +8,7 @@ from pages._ui import (
     rerun_when_finished, session_id,
 )
 from rl_core.config import PRESET_NAMES, preset
-from rl_core.plots import seeds_figure
+from rl_core.plots import optuna_figure, seeds_figure
 from rl_core.tuning import (
     SPACES, ParamSpec, SeedsJob, TuningJob, TuningSetup, load_or_create_study, parse_seed_list, trials_table,
 )
@@ -97,13 +97,15 @@ def study_view() -> None:
     if completed:
         import optuna.visualization as vis
 
-        st.plotly_chart(vis.plot_optimization_history(study), key="tune_history")
+        large = bool(ss.get("presentation"))
+
+        st.plotly_chart(optuna_figure(vis.plot_optimization_history(study), large), key="tune_history")
         if len(completed) >= 3:
             try:
-                st.plotly_chart(vis.plot_param_importances(study), key="tune_importance")
+                st.plotly_chart(optuna_figure(vis.plot_param_importances(study), large), key="tune_importance")
             except (RuntimeError, ValueError) as exc:
                 st.caption(f"parameter importances not available yet: {exc}")
-            st.plotly_chart(vis.plot_parallel_coordinate(study), key="tune_parallel")
+            st.plotly_chart(optuna_figure(vis.plot_parallel_coordinate(study), large), key="tune_parallel")
         best = study.best_trial
         st.markdown(f"**Best: trial {best.number}**, {best.value:.2f}")
         s1, s2 = st.columns(2)
@@ -153,11 +155,16 @@ if r2.button("Stop", icon=":material/stop:", key="seeds_stop", disabled=not seed
 @st.fragment(run_every=1.0 if seeds_busy else None)
 def seeds_view() -> None:
     snap = registry.snapshot(ss.seeds_job)
-    job_status(snap["state"], snap["message"], snap["queue_position"])
+    message = snap["message"]
+    if snap["state"] == "running" and not snap["rows"]:
+        message = (f"{message}: each seed trains in its own process, which first loads PyTorch (a few seconds); "
+                   "results appear here seed by seed")
+    job_status(snap["state"], message, snap["queue_position"])
     if snap["rows"]:
         config = preset(ss.seeds_preset)
         solved_at = 475.0 if config.env_id == "CartPole-v1" else None
-        st.plotly_chart(seeds_figure(snap["rows"], solved_at=solved_at), key="seeds_plot")
+        st.plotly_chart(seeds_figure(snap["rows"], solved_at=solved_at, large=bool(ss.get("presentation"))),
+                        key="seeds_plot")
         st.dataframe(pd.DataFrame(snap["rows"]).set_index("seed"), width="stretch")
     rerun_when_finished("seeds_last_state", snap["state"], snap["done"])
 
