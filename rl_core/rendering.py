@@ -8,6 +8,7 @@ palette as soon as it is drawn, so a 500-step episode never holds its 500 full-s
 from __future__ import annotations
 
 import functools
+import hashlib
 import io
 import json
 import threading
@@ -338,22 +339,29 @@ def save_replay(folder: str | Path, policy, env_id: str, seed: int = 0) -> Path:
     folder = Path(folder)
     gif, episode = record_gif(policy, env_id, seed=seed)
     (folder / REPLAY_GIF).write_bytes(gif)
-    (folder / REPLAY_JSON).write_text(json.dumps({"seed": seed, "speed": 1.0, "width": DEFAULT_WIDTH,
-                                                  "steps": episode.steps, "reward": episode.total_reward}) + "\n")
+    (folder / REPLAY_JSON).write_text(json.dumps({
+        "seed": seed, "speed": 1.0, "width": DEFAULT_WIDTH, "steps": episode.steps, "reward": episode.total_reward,
+        "model_sha256": _sha256(folder / "model.pt")}) + "\n")
     return folder / REPLAY_GIF
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def saved_replay(folder: str | Path, seed: int = 0, speed: float = 1.0,
                  width: int = DEFAULT_WIDTH) -> tuple[bytes, int, float] | None:
-    """(GIF bytes, steps, reward) of the folder's ready-made replay if it is that episode and not
-    older than the weights; otherwise None."""
+    """(GIF bytes, steps, reward) of the folder's ready-made replay if it is that episode, played
+    by the weights the folder holds now (replay.json records their hash); otherwise None."""
     folder = Path(folder)
     gif, info, model = folder / REPLAY_GIF, folder / REPLAY_JSON, folder / "model.pt"
     try:
-        if not gif.is_file() or not model.is_file() or gif.stat().st_mtime < model.stat().st_mtime:
+        if not gif.is_file() or not info.is_file() or not model.is_file():
             return None
         meta = json.loads(info.read_text())
         if (meta.get("seed"), float(meta.get("speed", 0)), meta.get("width")) != (seed, float(speed), width):
+            return None
+        if meta.get("model_sha256") != _sha256(model):
             return None
         return gif.read_bytes(), int(meta["steps"]), float(meta["reward"])
     except (OSError, ValueError, KeyError, TypeError):
