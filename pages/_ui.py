@@ -9,6 +9,7 @@ import dataclasses
 import json
 import math
 import os
+import runpy
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +39,7 @@ PAGES = (
     ("pages/runs.py", "Runs", ":material/history:"),
 )
 _ROUTED = "_qlab_routed"
+APP_PATH = Path(__file__).resolve().parent.parent / "app.py"
 
 
 def navigation_pages() -> list:
@@ -52,12 +54,14 @@ def mark_routed() -> None:
 def ensure_routed() -> None:
     """Every page calls this first. A page URL opened on a freshly started server (``/train`` as
     its first request) is run by Streamlit on its own, in its legacy ``pages/`` mode, until some
-    run calls ``st.navigation``; AppTest does the same on every run. Then register the real pages
-    and rerun: the rerun goes through app.py, which routes back here with navigation, the
-    presentation switch and everything else app.py holds."""
-    if not st.session_state.pop(_ROUTED, False):
-        st.navigation(navigation_pages())
-        st.rerun()
+    run calls ``st.navigation``; AppTest does the same on every run. Then this run goes through
+    app.py after all: it registers the real pages (navigation, presentation switch, ...) and runs
+    this page inside it, in the same run, so a click that started the run is not lost, and the
+    unrouted outer run stops here."""
+    if st.session_state.pop(_ROUTED, False):
+        return
+    runpy.run_path(str(APP_PATH), run_name="__main__")
+    st.stop()
 
 
 def _session_alive(session_id: str) -> bool:

@@ -38,9 +38,9 @@ train_rows = c1.number_input("training rows", 100, 50_000, 1000, step=500, key="
 test_rows = c2.number_input("test rows", 100, 50_000, 1000, step=500, key="imit_test_rows")
 train_seed = c3.number_input("training env seed", 0, 10**6, 0, key="imit_train_seed")
 test_seed = c4.number_input("test env seed", 0, 10**6, 1, key="imit_test_seed")
-if train_seed == test_seed:
+seeds_clash = train_seed == test_seed  # flagged, and Train waits; the results so far stay on the page
+if seeds_clash:
     st.error("test env seed must differ from the training env seed, or the test rows repeat the training rows")
-    st.stop()
 
 
 @st.cache_data(max_entries=16, show_spinner="The expert is playing...")
@@ -87,7 +87,7 @@ snap = registry.snapshot(job_id) if job_id else None
 busy = snap is not None and not snap.done
 b1, b2 = st.columns(2)
 if b1.button("Train", type="primary", icon=":material/play_arrow:", key="imit_start",
-             disabled=busy or not architectures or custom_error is not None):
+             disabled=busy or not architectures or custom_error is not None or seeds_clash):
     ss.imit_job = registry.add(ImitationJob(registry, session_id(), train_table, test_table, architectures,
                                             epochs=int(epochs), seed=int(model_seed)))
     ss.imit_last_state = None
