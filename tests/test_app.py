@@ -140,7 +140,20 @@ def test_compare_page_puts_agents_side_by_side(runs_dir):
     assert not at.exception
     assert len(at.dataframe) == 1
     at.button(key="compare_render").click().run()
-    assert len(at.image) == 2
+    assert len(at.image) == 1  # one GIF: both episodes side by side, starting together
+    assert "cartpole-deep-q: 500 steps" in at.image[0].proto.imgs[0].caption
+    assert "copy-of-deep: 500 steps" in at.image[0].proto.imgs[0].caption
+
+
+def test_compare_refuses_agents_of_different_environments(runs_dir):
+    from rl_core.storage import PRETRAINED_DIR
+
+    at = open_page("pages/compare.py")
+    at.multiselect(key="compare_agents").set_value(
+        [str(PRETRAINED_DIR / "cartpole-deep-q"), str(PRETRAINED_DIR / "mountaincar-linear-q")]).run()
+    assert not at.exception
+    assert any("different environments" in e.value for e in at.error)
+    assert len(at.dataframe) == 0  # no shared table or histogram
 
 
 def test_imitation_page_generates_data_and_trains_a_tiny_model(runs_dir):
