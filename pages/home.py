@@ -37,6 +37,6 @@ with right:
     st.markdown(
         "- **Environment**: what the agent sees and why its inputs need scaling\n"
         "- **Train**: every hyperparameter, live charts, stop any time\n"
-        "- **Evaluate & replay**: 1000 episodes in a second, and GIFs of any of them\n"
+        "- **Evaluate & replay**: 1000 episodes played at once, and GIFs of any of them\n"
         "- **Compare**: your agent beside the pretrained one, on the same episodes"
     )

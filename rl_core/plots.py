@@ -60,13 +60,15 @@ def _layout(title: str, large: bool, height: int, **extra: Any) -> dict[str, Any
 
 def log_ticks(values: Sequence[float | None]) -> dict[str, Any]:
     """Tick values and labels for a log axis over ``values``: each power of ten, and 2 and 5 times
-    it when the data spans under three decades, every label written out in full ("0.02", not "2")."""
+    it when the data spans under three decades, every label written out in full ("0.02", not
+    Plotly's bare "2" between decades)."""
     finite = [v for v in values if v is not None and np.isfinite(v) and v > 0]
     if not finite:
         return {}
-    lo, hi = int(np.floor(np.log10(min(finite)))), int(np.ceil(np.log10(max(finite))))
-    steps = (1, 2, 5) if hi - lo < 3 else (1,)
-    ticks = [m * 10.0 ** e for e in range(lo, hi + 1) for m in steps if min(finite) / 1.5 <= m * 10.0 ** e <= max(finite) * 1.5]
+    low, high = min(finite), max(finite)
+    lo, hi = int(np.floor(np.log10(low))), int(np.ceil(np.log10(high)))
+    steps = (1, 2, 5) if np.log10(high / low) < 3 else (1,)
+    ticks = [m * 10.0 ** e for e in range(lo, hi + 1) for m in steps if low / 1.5 <= m * 10.0 ** e <= high * 1.5]
     if len(ticks) < 2:
         ticks = [10.0 ** lo, 10.0 ** hi] if hi > lo else [10.0 ** lo, 10.0 ** (lo + 1)]
     return dict(tickvals=ticks, ticktext=[f"{t:g}" for t in ticks])

@@ -155,7 +155,7 @@ def test_train_live_then_stop(page, app_url):
 
 def test_render_a_gif_on_the_evaluate_page(page, app_url):
     open_page(page, f"{app_url}/evaluate", "Evaluate & replay")
-    expect(page.get_by_text("mean reward")).to_be_visible()
+    expect(page.get_by_text("mean reward")).to_be_visible(timeout=120_000)  # 1000 episodes; slow on a busy machine
     page.get_by_role("button", name="Render GIF").click()
     gif = page.locator("img[src*='.gif']").first
     expect(gif).to_be_visible(timeout=60_000)
