@@ -22,12 +22,15 @@ if st.session_state.get("presentation"):
       html, body, [data-testid="stAppViewContainer"] { font-size: 22px; }
       [data-testid="stMarkdownContainer"] p, [data-testid="stMarkdownContainer"] li { font-size: 1.35rem; }
       h1 { font-size: 3.2rem !important; } h2 { font-size: 2.4rem !important; }
-      [data-testid="stMetricValue"], [data-testid="stMetricValue"] * { font-size: 3.4rem !important; line-height: 1.15 !important; }
+      [data-testid="stMetricValue"], [data-testid="stMetricValue"] * {
+        font-size: 3.4rem !important; line-height: 1.15 !important; }
       [data-testid="stAppViewContainer"] { background: #ffffff; color: #000000; }
       /* room for the navigation's longest title, and never an ellipsis on a label or a button */
       section[data-testid="stSidebar"] { width: 380px !important; min-width: 380px !important; }
-      .stMarkdownEllipsis { overflow: visible !important; text-overflow: clip !important; white-space: normal !important; }
-      .stButton button, .stDownloadButton button, [data-testid="stPopover"] button { font-size: 1.3rem; padding: 0.5rem 0.8rem; height: auto; }
+      .stMarkdownEllipsis { overflow: visible !important; text-overflow: clip !important;
+        white-space: normal !important; }
+      .stButton button, .stDownloadButton button, [data-testid="stPopover"] button {
+        font-size: 1.3rem; padding: 0.5rem 0.8rem; height: auto; }
     </style>""")
 mark_routed()
 page.run()

@@ -203,6 +203,26 @@ def episode_steps(path: Path, seed: int) -> dict:
     return _episode_steps(str(path), _stamp(path), seed)
 
 
+PRESENTATION_TEXT = dict(size=20, color="#000000")
+
+
+def chart(figure, key: str) -> None:
+    """A Plotly chart; in presentation mode with large, black text everywhere (title, legend, ticks,
+    axis titles). Streamlit's chart theme would put its own small grey type on whatever the figure
+    does not set, so it is left out then."""
+    if not st.session_state.get("presentation"):
+        st.plotly_chart(figure, key=key)
+        return
+    axis = dict(tickfont=PRESENTATION_TEXT, title_font=dict(size=22, color="#000000"))
+    figure.update_layout(font=PRESENTATION_TEXT, title_font=dict(size=24, color="#000000"), title_x=0.01,
+                         title_xanchor="left", paper_bgcolor="white", legend_font=PRESENTATION_TEXT,
+                         # under the plot: at this size a legend beside the title would cover it
+                         legend=dict(orientation="h", yanchor="top", y=-0.28, x=0, xanchor="left"), margin_b=140)
+    figure.update_xaxes(**axis)
+    figure.update_yaxes(**axis)
+    st.plotly_chart(figure, key=key, theme=None)
+
+
 def setup_link(query: dict[str, str]) -> str:
     """This page's address with ``query``: the link that opens the same setup."""
     from urllib.parse import urlencode
@@ -277,7 +297,7 @@ def q_inspector(q_function, env_id: str, key: str, seed: int = 0, live: bool = F
         path = play_episode(q_function, env_id, seed=seed, render=False).states
         figure = q_heatmap_figure(qs, show=show, trajectory=path, action_names=ACTION_NAMES[env_id], large=large)
         st.session_state[f"_{key}_figure"] = (q_function, view, figure)
-    st.plotly_chart(figure, key=f"{key}_heatmap")
+    chart(figure, key=f"{key}_heatmap")
     st.caption(f"The path is a greedy episode from seed {seed}, drawn through these two dimensions (its other "
                "dimensions vary along the way, while the heatmap holds them at the slider values).")
 

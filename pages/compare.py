@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from pages._ui import (
-    agent_entries, ensure_routed, entry_label, evaluation, load, q_inspector, show_gif, side_by_side_replay,
+    agent_entries, chart, ensure_routed, entry_label, evaluation, load, q_inspector, show_gif, side_by_side_replay,
 )
 from rl_core.plots import curves_figure, reward_histogram
 from rl_core.storage import AgentFolderError, read_history
@@ -56,9 +56,9 @@ for path in chosen:
         histories[entry.name] = history
 
 st.dataframe(pd.DataFrame(rows).set_index("agent"), width="stretch")
-st.plotly_chart(reward_histogram(results, solved_reward=solved_reward), key="compare_hist")
+chart(reward_histogram(results, solved_reward=solved_reward), key="compare_hist")
 if histories:
-    st.plotly_chart(curves_figure(histories, solved_reward=solved_reward), key="compare_curves")
+    chart(curves_figure(histories, solved_reward=solved_reward), key="compare_curves")
 
 st.header("Same episode, side by side")
 replay_seed = int(st.number_input("episode seed", 0, 10**9, seed, key="compare_replay_seed"))

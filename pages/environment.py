@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from pages._ui import ensure_routed
+from pages._ui import chart, ensure_routed
 from rl_core.agent import RandomAgent
 from rl_core.config import SUPPORTED_ENVS
 from rl_core.envs import ACTION_NAMES, STATE_NAMES, env_spec, observed_ranges
@@ -73,7 +73,7 @@ def _ranges(env_id: str, n_steps: int, seed: int):
 
 rows, states = _ranges(env_id, n_steps, int(seed))
 st.dataframe(pd.DataFrame(rows).set_index("state"), width="stretch")
-st.plotly_chart(state_histograms(states, STATE_NAMES[env_id]), key="env_hist")
+chart(state_histograms(states, STATE_NAMES[env_id]), key="env_hist")
 
 st.header("The random agent: the baseline to beat")
 
@@ -89,5 +89,5 @@ b1.metric("mean reward", f"{baseline.mean:.2f}")
 b2.metric("std", f"{baseline.std:.2f}")
 b3.metric("min / max", f"{baseline.min:.0f} / {baseline.max:.0f}")
 b4.metric("episodes", baseline.n_episodes)
-st.plotly_chart(reward_histogram({"random agent": baseline.rewards}, title="Random agent over 1000 episodes"),
+chart(reward_histogram({"random agent": baseline.rewards}, title="Random agent over 1000 episodes"),
                 key="env_baseline_hist")

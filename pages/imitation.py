@@ -4,8 +4,8 @@ import pandas as pd
 import streamlit as st
 
 from pages._ui import (
-    PRETRAINED_DEEP, agent_entries, ensure_routed, entry_label, job_registry, job_status, load, rerun_when_finished,
-    session_id,
+    PRETRAINED_DEEP, agent_entries, chart, ensure_routed, entry_label, job_registry, job_status, load,
+    rerun_when_finished, session_id,
 )
 from rl_core.imitation import READY_MADE, ImitationJob, expert_data
 from rl_core.plots import imitation_figure
@@ -101,7 +101,7 @@ def live() -> None:
     snap = registry.snapshot(ss.imit_job)
     job_status(snap.state, snap.message, snap.queue_position)
     if snap.curves:
-        st.plotly_chart(imitation_figure(snap.curves, large=bool(ss.get("presentation"))), key="imit_curves")
+        chart(imitation_figure(snap.curves, large=bool(ss.get("presentation"))), key="imit_curves")
     if snap.results:
         st.dataframe(pd.DataFrame(snap.results).set_index("architecture"), width="stretch")
     rerun_when_finished("imit_last_state", snap.state, snap.done)

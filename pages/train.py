@@ -5,8 +5,8 @@ import math
 import streamlit as st
 
 from pages._ui import (
-    agent_entries, ensure_routed, fill_train_widgets, job_registry, job_status, q_inspector, rerun_when_finished,
-    saved_evaluation, session_id, setup_link,
+    agent_entries, chart, ensure_routed, fill_train_widgets, job_registry, job_status, q_inspector,
+    rerun_when_finished, saved_evaluation, session_id, setup_link,
 )
 from rl_core.config import (
     PRESET_DESCRIPTIONS, PRESET_NAMES, SUPPORTED_ENVS, AgentConfig, ConfigError, config_from_query, config_to_query,
@@ -246,10 +246,10 @@ with live_area:
                 latest = snap.evaluations[-1].mean if snap.evaluations else None
                 m3.metric("last evaluation", f"{latest:.1f}" if latest is not None else "-",
                           help="The latest greedy evaluation during training")
-            st.plotly_chart(training_figure(snap.episodes, snap.evaluations, solved_reward=solved, large=large,
+            chart(training_figure(snap.episodes, snap.evaluations, solved_reward=solved, large=large,
                                             meta={"updated_at": snap.updated_at, "episode": snap.episode}),
                             key="live_rewards")
-            st.plotly_chart(epsilon_loss_figure(snap.episodes, large=large), key="live_eps_loss")
+            chart(epsilon_loss_figure(snap.episodes, large=large), key="live_eps_loss")
             if snap.q_function is not None and ss.get("train_show_q"):
                 q_inspector(snap.q_function, snap.config.env_id, key="live_q", seed=snap.config.seed,
                             live=not snap.done)

@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from pages._ui import (
-    PRETRAINED_DEEP, agent_entries, ensure_routed, fill_train_widgets, find_entry, job_registry, job_status,
+    PRETRAINED_DEEP, agent_entries, chart, ensure_routed, fill_train_widgets, find_entry, job_registry, job_status,
     rerun_when_finished, session_id,
 )
 from rl_core.config import PRESET_NAMES, preset
@@ -99,13 +99,13 @@ def study_view() -> None:
 
         large = bool(ss.get("presentation"))
 
-        st.plotly_chart(optuna_figure(vis.plot_optimization_history(study), large), key="tune_history")
+        chart(optuna_figure(vis.plot_optimization_history(study), large), key="tune_history")
         if len(completed) >= 3:
             try:
-                st.plotly_chart(optuna_figure(vis.plot_param_importances(study), large), key="tune_importance")
+                chart(optuna_figure(vis.plot_param_importances(study), large), key="tune_importance")
             except (RuntimeError, ValueError) as exc:
                 st.caption(f"parameter importances not available yet: {exc}")
-            st.plotly_chart(optuna_figure(vis.plot_parallel_coordinate(study), large), key="tune_parallel")
+            chart(optuna_figure(vis.plot_parallel_coordinate(study), large), key="tune_parallel")
         best = study.best_trial
         st.markdown(f"**Best: trial {best.number}**, {best.value:.2f}")
         s1, s2 = st.columns(2)
@@ -163,7 +163,7 @@ def seeds_view() -> None:
     if snap["rows"]:
         config = preset(ss.seeds_preset)
         solved_at = 475.0 if config.env_id == "CartPole-v1" else None
-        st.plotly_chart(seeds_figure(snap["rows"], solved_at=solved_at, large=bool(ss.get("presentation"))),
+        chart(seeds_figure(snap["rows"], solved_at=solved_at, large=bool(ss.get("presentation"))),
                         key="seeds_plot")
         st.dataframe(pd.DataFrame(snap["rows"]).set_index("seed"), width="stretch")
     rerun_when_finished("seeds_last_state", snap["state"], snap["done"])

@@ -227,7 +227,8 @@ class GifWriter:
         if label is not None:
             ImageDraw.Draw(image).text((6, 4), label, fill=(20, 20, 20), font=self._font)
         if self._palette is None:
-            self._palette = image.quantize(colors=PALETTE_COLORS, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+            self._palette = image.quantize(colors=PALETTE_COLORS, method=Image.Quantize.MEDIANCUT,
+                                           dither=Image.Dither.NONE)
         self._indexed.append(np.asarray(image.quantize(palette=self._palette, dither=Image.Dither.NONE)))
 
     def finish(self) -> bytes:
