@@ -113,6 +113,8 @@ def test_every_page_opens(page, app_url):
     open_page(page, app_url, "Q-Lab")
     open_page(page, f"{app_url}/environment", "The environment")
     open_page(page, f"{app_url}/train", "Train an agent")
+    # typed or bookmarked, a bare /train fills the address bar with its setup at once
+    page.wait_for_function("() => location.search.includes('preset=deep-fast')", timeout=30_000)
     open_page(page, f"{app_url}/evaluate", "Evaluate & replay")
     open_page(page, f"{app_url}/compare", "Compare agents")
 
