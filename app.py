@@ -4,6 +4,7 @@ import os
 
 import streamlit as st
 
+from pages._ui import mark_routed, navigation_pages
 from rl_core.engine import start_engine
 
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # pygame renders headless on a server
@@ -11,17 +12,7 @@ os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # pygame renders headless on 
 st.set_page_config(page_title="Q-Lab", page_icon=":material/target:", layout="wide")
 start_engine()  # Ray comes up in the background (once per process): the first page draws at once
 
-pages = [
-    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
-    st.Page("pages/environment.py", title="Environment", icon=":material/public:"),
-    st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
-    st.Page("pages/evaluate.py", title="Evaluate & replay", icon=":material/movie:"),
-    st.Page("pages/compare.py", title="Compare", icon=":material/compare:"),
-    st.Page("pages/imitation.py", title="Imitation", icon=":material/school:"),
-    st.Page("pages/tune.py", title="Tune", icon=":material/tune:"),
-    st.Page("pages/runs.py", title="Runs", icon=":material/history:"),
-]
-page = st.navigation(pages)
+page = st.navigation(navigation_pages())
 
 # Presentation mode: one switch, remembered across pages, for projecting to a room.
 # The mode lives in its own session key, so it holds even on a run that does not draw the toggle.
@@ -33,8 +24,15 @@ if st.session_state.get("presentation"):
       html, body, [data-testid="stAppViewContainer"] { font-size: 22px; }
       [data-testid="stMarkdownContainer"] p, [data-testid="stMarkdownContainer"] li { font-size: 1.35rem; }
       h1 { font-size: 3.2rem !important; } h2 { font-size: 2.4rem !important; }
-      [data-testid="stMetricValue"] { font-size: 3rem; }
+      [data-testid="stMetricValue"], [data-testid="stMetricValue"] * {
+        font-size: 3.4rem !important; line-height: 1.15 !important; }
       [data-testid="stAppViewContainer"] { background: #ffffff; color: #000000; }
-      .stButton button { font-size: 1.3rem; padding: 0.6rem 1.4rem; }
+      /* room for the navigation's longest title, and never an ellipsis on a label or a button */
+      section[data-testid="stSidebar"] { width: 380px !important; min-width: 380px !important; }
+      .stMarkdownEllipsis { overflow: visible !important; text-overflow: clip !important;
+        white-space: normal !important; }
+      .stButton button, .stDownloadButton button, [data-testid="stPopover"] button {
+        font-size: 1.3rem; padding: 0.5rem 0.8rem; height: auto; }
     </style>""")
+mark_routed()
 page.run()

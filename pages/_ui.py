@@ -5,27 +5,66 @@ Widgets and layout only; the work itself is done by rl_core.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
 import re
+import runpy
 from pathlib import Path
 
 import numpy as np
 import streamlit as st
 
-from rl_core.config import BOUNDS, AgentConfig
+from rl_core.config import BOUNDS, PRESET_NAMES, AgentConfig, ConfigError, preset
+from rl_core.engine import EngineUnavailable, engine_status
 from rl_core.envs import ACTION_NAMES, STATE_NAMES, env_spec
 from rl_core.evaluation import EvalResult, evaluate
-from rl_core.config import ConfigError
-from rl_core.engine import EngineUnavailable, engine_status
 from rl_core.jobs import JobLimitReached, JobRegistry
 from rl_core.plots import q_heatmap_figure
 from rl_core.qfunction import DEFAULT_DIMS, SLICE_RANGES, q_slice
-from rl_core.rendering import episode_gif, play_episode
-from rl_core.storage import AgentEntry, SavedAgent, agent_roots, list_agents, load_agent
+from rl_core.rendering import play_episode, record_gif, render_fps, saved_replay, side_by_side_gif
+from rl_core.storage import AgentEntry, SavedAgent, agent_roots, list_agents, load_agent, runs_dir
+from rl_core.training import saved_weights_evaluation
 
 PRETRAINED_DEEP = "cartpole-deep-q"
 LR_LOG_RANGE = (math.log10(BOUNDS["learning_rate"].low), math.log10(BOUNDS["learning_rate"].high))
 _MARKDOWN_SIGNS = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:&=])")
+
+# The app's pages, in navigation order: (file, title, icon). The first is the default.
+PAGES = (
+    ("pages/home.py", "Home", ":material/home:"),
+    ("pages/environment.py", "Environment", ":material/public:"),
+    ("pages/train.py", "Train", ":material/model_training:"),
+    ("pages/evaluate.py", "Evaluate & replay", ":material/movie:"),
+    ("pages/compare.py", "Compare", ":material/compare:"),
+    ("pages/imitation.py", "Imitation", ":material/school:"),
+    ("pages/tune.py", "Tune", ":material/tune:"),
+    ("pages/runs.py", "Runs", ":material/history:"),
+)
+_ROUTED = "_qlab_routed"
+APP_PATH = Path(__file__).resolve().parent.parent / "app.py"
+
+
+def navigation_pages() -> list:
+    return [st.Page(path, title=title, icon=icon, default=i == 0) for i, (path, title, icon) in enumerate(PAGES)]
+
+
+def mark_routed() -> None:
+    """Called by app.py just before it runs the chosen page."""
+    st.session_state[_ROUTED] = True
+
+
+def ensure_routed() -> None:
+    """Every page calls this first. A page URL opened on a freshly started server (``/train`` as
+    its first request) is run by Streamlit on its own, in its legacy ``pages/`` mode, until some
+    run calls ``st.navigation``; AppTest does the same on every run. Then this run goes through
+    app.py after all: it registers the real pages (navigation, presentation switch, ...) and runs
+    this page inside it, in the same run, so a click that started the run is not lost, and the
+    unrouted outer run stops here."""
+    if st.session_state.pop(_ROUTED, False):
+        return
+    runpy.run_path(str(APP_PATH), run_name="__main__")
+    st.stop()
 
 
 def plain(text: object) -> str:
@@ -66,13 +105,44 @@ def session_id() -> str:
 
 
 def agent_entries() -> list[AgentEntry]:
-    return list_agents(agent_roots())
+    """Every agent the pickers offer: pretrained, runs, and each tuning trial's agent
+    (runs/tuning/<study>/trial-NNNN, named "<study>/trial-NNNN")."""
+    entries = list_agents(agent_roots())
+    tuning = runs_dir() / "tuning"
+    if tuning.is_dir():
+        studies = sorted(p for p in tuning.iterdir() if p.is_dir() and not p.name.startswith("."))
+        for study, entry in ((s, e) for s in studies for e in list_agents([s])):
+            entries.append(dataclasses.replace(entry, name=f"{study.name}/{entry.name}", source="tuning"))
+    return entries
 
 
 def entry_label(entry: AgentEntry) -> str:
-    mean = (entry.metrics.get("final_evaluation") or entry.metrics.get("best_evaluation") or {}).get("mean")
-    score = f" · eval {mean:.1f}" if isinstance(mean, (int, float)) else ""
+    """The agent's name, env and kind, and the evaluation of its saved weights (never the best
+    evaluation during training, which those weights may not reach)."""
+    evaluation = saved_weights_evaluation(entry.metrics)
+    score = f" · scores {evaluation['mean']:.1f}" if evaluation else ""
     return f"{entry.source} / {entry.name} ({entry.env_id}, {entry.agent_kind}{score})"
+
+
+def saved_evaluation(path: Path) -> dict | None:
+    """The evaluation of an agent folder's saved weights (from its metrics.json), or None."""
+    try:
+        metrics = json.loads((Path(path) / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return saved_weights_evaluation(metrics) if isinstance(metrics, dict) else None
+
+
+def closest_preset(config: AgentConfig) -> str:
+    """The preset of the same kind that differs from ``config`` in the fewest fields."""
+    wanted = config.to_dict()
+    names = [n for n in PRESET_NAMES if n.startswith(config.agent_kind)]
+
+    def distance(name: str) -> int:
+        base = preset(name, env_id=config.env_id).to_dict()
+        return sum(base[k] != v for k, v in wanted.items())
+
+    return min(names, key=distance)
 
 
 def _stamp(path: Path) -> float:
@@ -102,14 +172,36 @@ def evaluation(path: Path, n_episodes: int, seed: int) -> EvalResult:
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def _gif(path: str, stamp: float, seed: int, speed: float, width: int) -> tuple[bytes, int, float]:
+    ready = saved_replay(path, seed=seed, speed=speed, width=width)  # written with the agent (build.sh)
+    if ready is not None:
+        return ready
     agent = _load(path, stamp).agent
-    episode = play_episode(agent, agent.config.env_id, seed=seed)
-    return episode_gif(episode, speed=speed, width=width), episode.steps, episode.total_reward
+    gif, episode = record_gif(agent, agent.config.env_id, seed=seed, speed=speed, width=width)
+    return gif, episode.steps, episode.total_reward
 
 
 def replay_gif(path: Path, seed: int, speed: float = 1.0, width: int = 300) -> tuple[bytes, int, float]:
     """(GIF bytes, steps, reward) of one greedy episode."""
     return _gif(str(path), _stamp(path), seed, speed, width)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _side_by_side(paths: tuple[str, ...], names: tuple[str, ...], stamps: tuple[float, ...], seed: int,
+                  width: int) -> tuple[bytes, list[tuple[int, float]]]:
+    agents = [_load(p, st_).agent for p, st_ in zip(paths, stamps)]
+    env_id = agents[0].config.env_id
+
+    def player(agent):
+        return lambda sink: play_episode(agent, env_id, seed=seed, on_frame=sink)
+
+    gif, episodes = side_by_side_gif([(n, player(a)) for n, a in zip(names, agents)], fps=render_fps(env_id),
+                                     width=width)
+    return gif, [(e.steps, e.total_reward) for e in episodes]
+
+
+def side_by_side_replay(paths: list[Path], names: list[str], seed: int, width: int = 240):
+    """One GIF with every agent's episode from the same seed, side by side and in step."""
+    return _side_by_side(tuple(map(str, paths)), tuple(names), tuple(_stamp(p) for p in paths), seed, width)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -123,6 +215,34 @@ def _episode_steps(path: str, stamp: float, seed: int) -> dict:
 def episode_steps(path: Path, seed: int) -> dict:
     """States, actions and Q-values of one greedy episode (no frames: they are drawn on demand)."""
     return _episode_steps(str(path), _stamp(path), seed)
+
+
+PRESENTATION_TEXT = dict(size=20, color="#000000")
+
+
+def chart(figure, key: str) -> None:
+    """A Plotly chart; in presentation mode with large, black text everywhere (title, legend, ticks,
+    axis titles). Streamlit's chart theme would put its own small grey type on whatever the figure
+    does not set, so it is left out then."""
+    if not st.session_state.get("presentation"):
+        st.plotly_chart(figure, key=key)
+        return
+    axis = dict(tickfont=PRESENTATION_TEXT, title_font=dict(size=22, color="#000000"))
+    figure.update_layout(font=PRESENTATION_TEXT, title_font=dict(size=24, color="#000000"), title_x=0.01,
+                         title_xanchor="left", paper_bgcolor="white", legend_font=PRESENTATION_TEXT,
+                         # under the plot: at this size a legend beside the title would cover it
+                         legend=dict(orientation="h", yanchor="top", y=-0.28, x=0, xanchor="left"), margin_b=140)
+    figure.update_xaxes(**axis)
+    figure.update_yaxes(**axis)
+    st.plotly_chart(figure, key=key, theme=None)
+
+
+def setup_link(query: dict[str, str]) -> str:
+    """This page's address with ``query``: the link that opens the same setup."""
+    from urllib.parse import urlencode
+
+    base = st.context.url or "/train"  # None under AppTest
+    return f"{base}?{urlencode(query)}"
 
 
 def show_gif(gif: bytes, caption: str | None = None) -> None:
@@ -147,9 +267,12 @@ def fill_train_widgets(config: AgentConfig, preset_name: str) -> None:
     ss.train_preset = preset_name
 
 
-def q_inspector(q_function, env_id: str, key: str, seed: int = 0) -> None:
+def q_inspector(q_function, env_id: str, key: str, seed: int = 0, live: bool = False) -> None:
     """Heatmap of the policy or Q-values over two chosen state dimensions, the others on sliders,
-    with a greedy episode's path drawn on top."""
+    with a greedy episode's path drawn on top.
+
+    The figure is built once per (weights, view) and kept in the session: a click elsewhere on
+    the page reuses it. ``live`` (redrawn as training goes) uses a coarser grid."""
     names = STATE_NAMES[env_id]
     dims_default = DEFAULT_DIMS[env_id]
     large = bool(st.session_state.get("presentation"))
@@ -179,10 +302,16 @@ def q_inspector(q_function, env_id: str, key: str, seed: int = 0) -> None:
         for col, d in zip(cols, others):
             lo, hi = SLICE_RANGES[env_id][d]
             base[d] = col.slider(f"{names[d]} held at", float(lo), float(hi), 0.0, key=f"{key}_fix_{d}")
-    qs = q_slice(q_function, env_id, dims=(x_dim, y_dim), base_state=base, resolution=61)
-    path = play_episode(q_function, env_id, seed=seed, render=False).states
-    st.plotly_chart(q_heatmap_figure(qs, show=show, trajectory=path, action_names=ACTION_NAMES[env_id], large=large),
-                    key=f"{key}_heatmap")
+    view = (x_dim, y_dim, show, tuple(base.tolist()), seed, large, live)
+    cached = st.session_state.get(f"_{key}_figure")
+    if cached is not None and cached[0] is q_function and cached[1] == view:
+        figure = cached[2]
+    else:
+        qs = q_slice(q_function, env_id, dims=(x_dim, y_dim), base_state=base, resolution=31 if live else 61)
+        path = play_episode(q_function, env_id, seed=seed, render=False).states
+        figure = q_heatmap_figure(qs, show=show, trajectory=path, action_names=ACTION_NAMES[env_id], large=large)
+        st.session_state[f"_{key}_figure"] = (q_function, view, figure)
+    chart(figure, key=f"{key}_heatmap")
     st.caption(f"The path is a greedy episode from seed {seed}, drawn through these two dimensions (its other "
                "dimensions vary along the way, while the heatmap holds them at the slider values).")
 

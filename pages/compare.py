@@ -3,9 +3,22 @@
 import pandas as pd
 import streamlit as st
 
-from pages._ui import agent_entries, entry_label, evaluation, load, plain, q_inspector, replay_gif, show_gif
+from pages._ui import (
+    agent_entries,
+    chart,
+    ensure_routed,
+    entry_label,
+    evaluation,
+    load,
+    plain,
+    q_inspector,
+    show_gif,
+    side_by_side_replay,
+)
 from rl_core.plots import curves_figure, reward_histogram
 from rl_core.storage import AgentFolderError, read_history
+
+ensure_routed()
 
 ss = st.session_state
 st.title(":material/compare: Compare agents")
@@ -16,9 +29,15 @@ if "compare_selection" in ss:
     ss.compare_agents = [p for p in ss.pop("compare_selection") if p in paths]
 elif "compare_agents" not in ss:
     ss.compare_agents = [p for p, e in zip(paths, entries) if e.source == "pretrained"][:2]
-chosen = st.multiselect("Agents", paths, format_func=labels.get, key="compare_agents")
+chosen = st.multiselect("Agents", paths, format_func=labels.get, key="compare_agents",
+                        help="Agents of one environment: their rewards are on the same scale")
 if len(chosen) < 2:
     st.info("Pick two or more agents to compare.")
+    st.stop()
+envs = sorted({entries[paths.index(p)].env_id for p in chosen})
+if len(envs) > 1:
+    st.error(f"These agents play different environments ({', '.join(envs)}): their rewards cannot share a "
+             "chart. Keep the agents of one environment.")
     st.stop()
 
 col_n, col_seed = st.columns(2)
@@ -50,24 +69,25 @@ for path in chosen:
         histories[entry.name] = history
 
 st.dataframe(pd.DataFrame(rows).set_index("agent"), width="stretch")
-st.plotly_chart(reward_histogram(results, solved_reward=solved_reward), key="compare_hist")
+chart(reward_histogram(results, solved_reward=solved_reward), key="compare_hist")
 if histories:
-    st.plotly_chart(curves_figure(histories, solved_reward=solved_reward), key="compare_curves")
+    chart(curves_figure(histories, solved_reward=solved_reward), key="compare_curves")
 
 st.header("Same episode, side by side")
 replay_seed = int(st.number_input("episode seed", 0, 10**9, seed, key="compare_replay_seed"))
 if st.button("Render replays", key="compare_render", icon=":material/gif:"):
     ss.compare_gif_seed = replay_seed
 if "compare_gif_seed" in ss:
-    columns = st.columns(len(chosen))
-    for column, path in zip(columns, chosen):
-        entry = entries[paths.index(path)]
-        with column, st.spinner(f"Rendering {entry.name}..."):
-            try:
-                gif, steps, reward = replay_gif(entry.path, seed=ss.compare_gif_seed)
-                show_gif(gif, caption=f"{entry.name}: {steps} steps, reward {reward:.0f}")
-            except AgentFolderError as exc:
-                st.error(plain(exc))
+    shown = [entries[paths.index(p)] for p in chosen]
+    try:
+        with st.spinner(f"Rendering {len(shown)} agents..."):
+            gif, outcomes = side_by_side_replay([e.path for e in shown], [e.name for e in shown],
+                                                seed=ss.compare_gif_seed)
+        show_gif(gif, caption=" · ".join(f"{e.name}: {steps} steps, reward {reward:.0f}"
+                                          for e, (steps, reward) in zip(shown, outcomes))
+                 + ". One GIF: the episodes start together; one that ends first holds its last frame.")
+    except AgentFolderError as exc:
+        st.error(plain(exc))
 
 st.header("Look inside")
 inspect_path = st.selectbox("agent", chosen, format_func=labels.get, key="compare_inspect")

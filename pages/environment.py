@@ -3,11 +3,14 @@
 import pandas as pd
 import streamlit as st
 
+from pages._ui import chart, ensure_routed
 from rl_core.agent import RandomAgent
 from rl_core.config import SUPPORTED_ENVS
 from rl_core.envs import ACTION_NAMES, STATE_NAMES, env_spec, observed_ranges
 from rl_core.evaluation import evaluate
 from rl_core.plots import reward_histogram, state_histograms
+
+ensure_routed()
 
 ABOUT = {
     "CartPole-v1": """
@@ -34,6 +37,17 @@ between them. It sees the **cos and sin of both angles** and both **angular velo
 costs **-1** until the free end swings above a line one link-length over the pivot, or 500 steps pass.""",
 }
 
+BOUNDS = {  # what each environment's declared observation bounds say, and do not say
+    "CartPole-v1": "The environment *declares* a range for each state number. For CartPole's two velocities that "
+                   "range is effectively infinite (about 3.4e38), so it tells you nothing about how to scale them.",
+    "MountainCar-v0": "The environment *declares* a range for each state number: position in [-1.2, 0.6], velocity "
+                      "in [-0.07, 0.07]. Both are finite, but they differ by a factor of 25, and a random car "
+                      "stays near the valley floor: it visits a small part of either range.",
+    "Acrobot-v1": "The environment *declares* a range for each state number: the cosines and sines lie in "
+                  "[-1, 1], the angular velocities in [-4 pi, 4 pi] and [-9 pi, 9 pi]. Random torques rarely "
+                  "swing the links fast, so the velocities it sees fill little of their declared range.",
+}
+
 st.title(":material/public: The environment")
 env_id = st.selectbox("Environment", SUPPORTED_ENVS, key="env_page_env")
 spec = env_spec(env_id)
@@ -44,12 +58,9 @@ c2.metric("actions", spec.n_actions, help=", ".join(f"{i}: {n}" for i, n in enum
 c3.metric("time limit (steps)", spec.max_episode_steps)
 
 st.header("Declared bounds vs what an agent actually sees")
-st.markdown(
-    "The environment *declares* a range for each state number. For CartPole's two velocities that range is "
-    "effectively infinite (about 3.4e38), so it tells you nothing about how to scale them. Run a random "
-    "policy for a while and look at what it really visits: that is where a normaliser's mean and spread "
-    "must come from. It also shows the catch: what you observe depends on how well you explore."
-)
+st.markdown(BOUNDS[env_id] + " Run a random policy for a while and look at what it really visits: that is "
+            "where a normaliser's mean and spread must come from. It also shows the catch: what you observe depends "
+            "on how well you explore.")
 col_steps, col_seed = st.columns(2)
 n_steps = col_steps.slider("random steps", 1_000, 100_000, 10_000, step=1_000, key="env_page_steps")
 seed = col_seed.number_input("seed", 0, 2**31 - 1, 0, key="env_page_seed")
@@ -62,7 +73,7 @@ def _ranges(env_id: str, n_steps: int, seed: int):
 
 rows, states = _ranges(env_id, n_steps, int(seed))
 st.dataframe(pd.DataFrame(rows).set_index("state"), width="stretch")
-st.plotly_chart(state_histograms(states, STATE_NAMES[env_id]), key="env_hist")
+chart(state_histograms(states, STATE_NAMES[env_id]), key="env_hist")
 
 st.header("The random agent: the baseline to beat")
 
@@ -78,5 +89,5 @@ b1.metric("mean reward", f"{baseline.mean:.2f}")
 b2.metric("std", f"{baseline.std:.2f}")
 b3.metric("min / max", f"{baseline.min:.0f} / {baseline.max:.0f}")
 b4.metric("episodes", baseline.n_episodes)
-st.plotly_chart(reward_histogram({"random agent": baseline.rewards}, title="Random agent over 1000 episodes"),
+chart(reward_histogram({"random agent": baseline.rewards}, title="Random agent over 1000 episodes"),
                 key="env_baseline_hist")

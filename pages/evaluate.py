@@ -6,12 +6,31 @@ import pandas as pd
 import streamlit as st
 
 from pages._ui import (
-    agent_entries, entry_label, episode_steps, evaluation, load, plain, q_inspector, replay_gif, show_gif,
+    agent_entries,
+    chart,
+    ensure_routed,
+    entry_label,
+    episode_steps,
+    evaluation,
+    load,
+    plain,
+    q_inspector,
+    replay_gif,
+    show_gif,
 )
 from rl_core.envs import ACTION_NAMES, STATE_NAMES
 from rl_core.plots import reward_histogram, training_figure
 from rl_core.rendering import render_state
-from rl_core.storage import MAX_UPLOAD_BYTES, AgentFolderError, agent_zip_bytes, import_agent_zip, read_history, runs_dir
+from rl_core.storage import (
+    MAX_UPLOAD_BYTES,
+    AgentFolderError,
+    agent_zip_bytes,
+    import_agent_zip,
+    read_history,
+    runs_dir,
+)
+
+ensure_routed()
 
 ss = st.session_state
 st.title(":material/movie: Evaluate & replay")
@@ -64,7 +83,7 @@ c4.metric("max", f"{result.max:.0f}")
 c5.metric("solved share", f"{100 * result.solved_share:.1f}%",
           help=f"episodes with reward >= {result.solved_reward:g}")
 st.caption(f"{result.n_episodes} greedy episodes in {result.seconds:.2f} s, all played at once.")
-st.plotly_chart(reward_histogram({entry.name: result.rewards}, solved_reward=result.solved_reward),
+chart(reward_histogram({entry.name: result.rewards}, solved_reward=result.solved_reward),
                 key="eval_hist")
 
 st.header("Replay an episode")
@@ -109,7 +128,7 @@ except AgentFolderError as exc:
     st.error("Its training history cannot be shown: " + plain(exc))
 if history:
     evaluations = saved.metrics.get("evaluations") or []
-    st.plotly_chart(training_figure(history, evaluations, solved_reward=result.solved_reward,
+    chart(training_figure(history, evaluations, solved_reward=result.solved_reward,
                                     title="How it trained"), key="eval_history")
 with st.expander("Hyperparameters"):
     st.dataframe(pd.DataFrame({"value": [str(v) for v in config.to_dict().values()]},

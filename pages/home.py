@@ -2,8 +2,10 @@
 
 import streamlit as st
 
-from pages._ui import PRETRAINED_DEEP, agent_entries, find_entry, plain, replay_gif, show_gif
+from pages._ui import PRETRAINED_DEEP, agent_entries, ensure_routed, find_entry, plain, replay_gif, show_gif
 from rl_core.storage import AgentFolderError
+
+ensure_routed()
 
 st.title(":material/target: Q-Lab")
 st.markdown(
@@ -39,6 +41,6 @@ with right:
     st.markdown(
         "- **Environment**: what the agent sees and why its inputs need scaling\n"
         "- **Train**: every hyperparameter, live charts, stop any time\n"
-        "- **Evaluate & replay**: 1000 episodes in a second, and GIFs of any of them\n"
+        "- **Evaluate & replay**: 1000 episodes played at once, and GIFs of any of them\n"
         "- **Compare**: your agent beside the pretrained one, on the same episodes"
     )

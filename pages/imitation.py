@@ -4,13 +4,26 @@ import pandas as pd
 import streamlit as st
 
 from pages._ui import (
-    PRETRAINED_DEEP, agent_entries, entry_label, job_registry, job_status, load, plain, rerun_when_finished,
-    session_id, SUBMIT_ERRORS, engine_notice,
+    PRETRAINED_DEEP,
+    SUBMIT_ERRORS,
+    agent_entries,
+    chart,
+    engine_notice,
+    ensure_routed,
+    entry_label,
+    job_registry,
+    job_status,
+    load,
+    plain,
+    rerun_when_finished,
+    session_id,
 )
 from rl_core.config import BOUNDS, IMITATION_BOUNDS, MAX_HIDDEN_LAYERS, MAX_HIDDEN_WIDTH
 from rl_core.imitation import READY_MADE, ImitationJob, expert_data
 from rl_core.plots import imitation_figure
 from rl_core.storage import AgentFolderError
+
+ensure_routed()
 
 ss = st.session_state
 registry = job_registry()
@@ -39,9 +52,9 @@ train_rows = c1.number_input("training rows", int(ROWS.low), int(ROWS.high), 100
 test_rows = c2.number_input("test rows", int(ROWS.low), int(ROWS.high), 1000, step=int(ROWS.step), key="imit_test_rows")
 train_seed = c3.number_input("training env seed", 0, int(BOUNDS["seed"].high), 0, key="imit_train_seed")
 test_seed = c4.number_input("test env seed", 0, int(BOUNDS["seed"].high), 1, key="imit_test_seed")
-if train_seed == test_seed:
+seeds_clash = train_seed == test_seed  # flagged, and Train waits; the results so far stay on the page
+if seeds_clash:
     st.error("test env seed must differ from the training env seed, or the test rows repeat the training rows")
-    st.stop()
 
 
 @st.cache_data(max_entries=16, show_spinner="The expert is playing...")
@@ -90,7 +103,7 @@ snap = registry.snapshot(job_id) if job_id else None
 busy = snap is not None and not snap.done
 b1, b2 = st.columns(2)
 if b1.button("Train", type="primary", icon=":material/play_arrow:", key="imit_start",
-             disabled=busy or not architectures or custom_error is not None):
+             disabled=busy or not architectures or custom_error is not None or seeds_clash):
     try:
         ss.imit_job = registry.add_checked(ImitationJob(session_id(), train_table, test_table, architectures,
                                                         epochs=int(epochs), seed=int(model_seed)))
@@ -107,7 +120,7 @@ def live() -> None:
     snap = registry.snapshot(ss.imit_job)
     job_status(snap.state, snap.message, snap.queue_position)
     if snap.curves:
-        st.plotly_chart(imitation_figure(snap.curves, large=bool(ss.get("presentation"))), key="imit_curves")
+        chart(imitation_figure(snap.curves, large=bool(ss.get("presentation"))), key="imit_curves")
     if snap.results:
         st.dataframe(pd.DataFrame(snap.results).set_index("architecture"), width="stretch")
     rerun_when_finished("imit_last_state", snap.state, snap.done)

@@ -5,17 +5,40 @@ import math
 import streamlit as st
 
 from pages._ui import (
-    LR_LOG_RANGE, PRETRAINED_DEEP, agent_entries, plain, fill_train_widgets, find_entry, job_registry, job_status,
-    q_inspector, rerun_when_finished, session_id, SUBMIT_ERRORS, engine_notice,
+    LR_LOG_RANGE,
+    SUBMIT_ERRORS,
+    agent_entries,
+    chart,
+    engine_notice,
+    ensure_routed,
+    fill_train_widgets,
+    job_registry,
+    job_status,
+    plain,
+    q_inspector,
+    rerun_when_finished,
+    saved_evaluation,
+    session_id,
+    setup_link,
 )
 from rl_core.config import (
-    BOUNDS, MAX_HIDDEN_LAYERS, MAX_HIDDEN_WIDTH, PRESET_DESCRIPTIONS, PRESET_NAMES, SUPPORTED_ENVS, AgentConfig,
-    ConfigError, config_from_query, config_to_query, preset,
+    BOUNDS,
+    MAX_HIDDEN_LAYERS,
+    MAX_HIDDEN_WIDTH,
+    PRESET_DESCRIPTIONS,
+    PRESET_NAMES,
+    SUPPORTED_ENVS,
+    AgentConfig,
+    config_from_query,
+    config_to_query,
+    preset,
 )
 from rl_core.envs import env_spec
 from rl_core.jobs import TrainingJob
 from rl_core.plots import epsilon_loss_figure, training_figure
 from rl_core.storage import RunNameError, clean_run_name
+
+ensure_routed()
 
 PRESETS_BY_KIND = {
     "deep": [p for p in PRESET_NAMES if p.startswith("deep")],
@@ -43,6 +66,11 @@ ss = st.session_state
 def apply_preset(name: str) -> None:
     """Fill every hyperparameter widget from a preset (keeps the chosen environment)."""
     fill_train_widgets(preset(name, env_id=ss.get("hp_env_id", "CartPole-v1")), name)
+
+
+def on_env_change() -> None:
+    """A new environment brings its own stop target (CartPole's 500 means nothing on MountainCar)."""
+    ss.hp_stop_at_reward = float(env_spec(ss.hp_env_id).solved_reward)
 
 
 def on_kind_change() -> None:
@@ -98,16 +126,47 @@ def error_for(field: str) -> None:
 
 presenting = bool(ss.get("presentation"))  # a projector: settings tucked away, the run in front
 settings, live_area = st.columns([1, 3] if presenting else [2, 3], gap="large")
+job_id = ss.get("train_job")
+current = registry.snapshot(job_id) if job_id else None
+busy = current is not None and not current.done
 
 with settings:
-    st.selectbox("Environment", SUPPORTED_ENVS, key="hp_env_id")
+    st.selectbox("Environment", SUPPORTED_ENVS, key="hp_env_id", on_change=on_env_change)
     st.radio("Agent", ["linear", "deep"], key="train_kind", horizontal=True, on_change=on_kind_change,
              format_func=lambda k: "Linear Q (no hidden layer)" if k == "linear" else "Deep Q (MLP)")
     st.selectbox("Preset", PRESETS_BY_KIND[ss.train_kind], key="train_preset", on_change=on_preset_change)
-    st.caption(PRESET_DESCRIPTIONS[ss.train_preset])
+    about = PRESET_DESCRIPTIONS[ss.train_preset]
+    if config.env_id != "CartPole-v1":
+        about = (f"Tuned on CartPole-v1 (figures below are CartPole's); on {config.env_id} it is a starting "
+                 f"point. {about}")
+    st.caption(about)
+
+    # Start and Stop sit right under the choices that matter most, not under every setting.
+    start_col, stop_col = st.columns(2)
+    if start_col.button("Start", type="primary", disabled=bool(errors) or busy, key="train_start",
+                        icon=":material/play_arrow:", width="stretch", help="Train an agent with these settings"):
+        try:
+            ss.train_job = registry.submit(owner, config.validate(), name=ss.get("train_run_name") or None,
+                                           tensorboard=bool(ss.get("train_tensorboard")))
+            ss.train_last_state = None
+            st.rerun()
+        except SUBMIT_ERRORS as exc:
+            st.error("Cannot start: " + plain(exc))
+    if stop_col.button("Stop", disabled=not busy, key="train_stop", icon=":material/stop:", width="stretch",
+                       help="Stop now; the agent keeps what it learned so far"):
+        registry.stop(job_id)
+        st.toast("Stopping: the agent keeps what it learned so far.")
+    if busy:
+        st.caption(":material/info: A run is going: changes below apply to the **next** run.")
+    if errors:
+        st.warning(f"Fix {len(errors)} setting(s) below to start.")
     if is_custom:
-        st.info(f"**custom**: started from `{ss.train_preset}`, changed: "
-                + ", ".join(k for k, v in config.to_dict().items() if base_preset.to_dict()[k] != v))
+        changed = [k for k, v in config.to_dict().items() if base_preset.to_dict()[k] != v]
+        st.info(f"**custom**: started from `{ss.train_preset}`, changed: {', '.join(changed)}")
+    with st.popover("Share this setup", icon=":material/link:", width="stretch"):
+        st.caption("The address bar holds this whole setup. Copy the link (button at its right) and send it: "
+                   "it opens this exact configuration.")
+        st.code(setup_link(config_to_query(config, ss.train_preset)), language=None, wrap_lines=True)
 
     def choice(field: str, label: str, help_text: str | None = None) -> None:
         options = sorted({c for c in CHOICES[field] if BOUNDS[field].contains(c)} | {ss[f"hp_{field}"]})
@@ -158,20 +217,19 @@ with settings:
         error_for("epsilon_end")
         choice("steps_epsilon_decay", "steps_epsilon_decay (env steps to go from start to end)")
     with st.expander("Run", expanded=not presenting):
-        col_e, col_f = st.columns(2)
-        col_e.number_input("seed", int(BOUNDS["seed"].low), int(BOUNDS["seed"].high), key="hp_seed")
+        # one field a row where a half-width column would cut the label or the number
+        st.number_input("seed", int(BOUNDS["seed"].low), int(BOUNDS["seed"].high), key="hp_seed")
+        col_f, col_h = st.columns(2)
         col_f.number_input("episodes", int(BOUNDS["n_episodes"].low), int(BOUNDS["n_episodes"].high),
                            key="hp_n_episodes")
-        error_for("n_episodes")
-        col_g, col_h = st.columns(2)
-        col_g.number_input("evaluate every N episodes (0 = never)", int(BOUNDS["eval_every_episodes"].low),
-                           int(BOUNDS["eval_every_episodes"].high), key="hp_eval_every_episodes")
         col_h.number_input("evaluation episodes", int(BOUNDS["eval_episodes"].low), int(BOUNDS["eval_episodes"].high),
                            key="hp_eval_episodes")
+        error_for("n_episodes")
+        st.number_input("evaluate every N episodes (0 = never)", int(BOUNDS["eval_every_episodes"].low),
+                        int(BOUNDS["eval_every_episodes"].high), key="hp_eval_every_episodes")
         error_for("eval_every_episodes")
-        col_i, col_j = st.columns(2)
-        col_i.toggle("keep the best evaluated weights", key="hp_keep_best")
-        col_j.toggle("stop once an evaluation reaches", key="hp_stop_on")
+        st.toggle("keep the best evaluated weights", key="hp_keep_best")
+        st.toggle("stop once an evaluation reaches a target", key="hp_stop_on")
         if ss.hp_stop_on:
             st.number_input("target reward", BOUNDS["stop_at_reward"].low, BOUNDS["stop_at_reward"].high,
                             key="hp_stop_at_reward", step=BOUNDS["stop_at_reward"].step)
@@ -184,24 +242,6 @@ with settings:
             errors["run name"] = str(exc)
             st.error(plain(exc), icon=":material/error:")
         st.checkbox("also write TensorBoard logs (under runs/tensorboard/)", key="train_tensorboard")
-
-    start_col, stop_col = st.columns(2)
-    job_id = ss.get("train_job")
-    current = registry.snapshot(job_id) if job_id else None
-    busy = current is not None and not current.done
-    if start_col.button("Start training", type="primary", disabled=bool(errors) or busy, key="train_start", icon=":material/play_arrow:"):
-        try:
-            ss.train_job = registry.submit(owner, config.validate(), name=ss.train_run_name or None,
-                                           tensorboard=bool(ss.get("train_tensorboard")))
-            ss.train_last_state = None
-            st.rerun()
-        except SUBMIT_ERRORS as exc:
-            st.error("Cannot start: " + plain(exc))
-    if stop_col.button("Stop", disabled=not busy, key="train_stop", icon=":material/stop:"):
-        registry.stop(job_id)
-        st.toast("Stopping: the agent keeps what it learned so far.")
-    if errors:
-        st.warning(f"Fix {len(errors)} setting(s) above to start.")
 
 with live_area:
     st.subheader("Live training")
@@ -228,18 +268,26 @@ with live_area:
         job_status(snap.state, snap.message, snap.queue_position, running=progress_line,
                    queued_note=f" (at most {registry.max_running} trainings run at once on this server's CPUs)")
         if snap.episodes:
-            st.plotly_chart(training_figure(snap.episodes, snap.evaluations, solved_reward=solved, large=large,
-                                            meta={"updated_at": snap.updated_at, "episode": snap.episode}),
-                            key="live_rewards")
-            st.plotly_chart(epsilon_loss_figure(snap.episodes, large=large), key="live_eps_loss")
-            if snap.q_function is not None and ss.get("train_show_q"):
-                q_inspector(snap.q_function, snap.config.env_id, key="live_q", seed=snap.config.seed)
             last = snap.episodes[-1]
-            best = max((e.mean for e in snap.evaluations), default=None)
             m1, m2, m3 = st.columns(3)
             m1.metric("last episode reward", f"{last.reward:.0f}")
             m2.metric("epsilon", f"{last.epsilon:.3f}")
-            m3.metric("best evaluation", f"{best:.1f}" if best is not None else "-")
+            saved = saved_evaluation(snap.saved_path) if snap.done and snap.saved_path is not None else None
+            if saved is not None:
+                m3.metric("saved agent scores", f"{saved['mean']:.1f}",
+                          help=f"A fresh greedy evaluation of the saved weights over {saved.get('episodes', 'its')} "
+                               "episodes")
+            else:
+                latest = snap.evaluations[-1].mean if snap.evaluations else None
+                m3.metric("last evaluation", f"{latest:.1f}" if latest is not None else "-",
+                          help="The latest greedy evaluation during training")
+            chart(training_figure(snap.episodes, snap.evaluations, solved_reward=solved, large=large,
+                                            meta={"updated_at": snap.updated_at, "episode": snap.episode}),
+                            key="live_rewards")
+            chart(epsilon_loss_figure(snap.episodes, large=large), key="live_eps_loss")
+            if snap.q_function is not None and ss.get("train_show_q"):
+                q_inspector(snap.q_function, snap.config.env_id, key="live_q", seed=snap.config.seed,
+                            live=not snap.done)
         rerun_when_finished("train_last_state", snap.state, snap.done)
 
     st.toggle("Look inside: the Q-function over two state dimensions, redrawn as it learns", key="train_show_q")
@@ -251,9 +299,11 @@ with live_area:
         if snap.done and snap.saved_path is not None:
             st.markdown(f"Saved as **{snap.name}**: find it in *Evaluate & replay* and *Compare*.")
             go_compare, go_eval = st.columns(2)
-            pretrained = find_entry(agent_entries(), PRETRAINED_DEEP, "pretrained")
-            if go_compare.button("Compare with the pretrained agent", type="primary", key="train_compare", icon=":material/compare:",
-                                 disabled=pretrained is None):
+            pretrained = next((e for e in agent_entries()
+                               if e.source == "pretrained" and e.env_id == snap.config.env_id), None)
+            if go_compare.button("Compare with pretrained", type="primary", key="train_compare",
+                                 icon=":material/compare:", disabled=pretrained is None,
+                                 help=None if pretrained else f"no pretrained agent for {snap.config.env_id}"):
                 ss.compare_selection = [str(pretrained.path), str(snap.saved_path)]
                 st.switch_page("pages/compare.py")
             if go_eval.button("Evaluate & replay it", key="train_evaluate", icon=":material/movie:"):

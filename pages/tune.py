@@ -4,14 +4,34 @@ import pandas as pd
 import streamlit as st
 
 from pages._ui import (
-    PRETRAINED_DEEP, agent_entries, fill_train_widgets, find_entry, job_registry, job_status, plain,
-    rerun_when_finished, session_id, SUBMIT_ERRORS, engine_notice,
+    PRETRAINED_DEEP,
+    SUBMIT_ERRORS,
+    agent_entries,
+    chart,
+    engine_notice,
+    ensure_routed,
+    fill_train_widgets,
+    find_entry,
+    job_registry,
+    job_status,
+    plain,
+    rerun_when_finished,
+    session_id,
 )
 from rl_core.config import BOUNDS, PRESET_NAMES, preset
-from rl_core.plots import seeds_figure
+from rl_core.plots import optuna_figure, seeds_figure
 from rl_core.tuning import (
-    SPACES, ParamSpec, SeedsJob, TuningJob, TuningSetup, load_or_create_study, parse_seed_list, trials_table,
+    SPACES,
+    ParamSpec,
+    SeedsJob,
+    TuningJob,
+    TuningSetup,
+    load_or_create_study,
+    parse_seed_list,
+    trials_table,
 )
+
+ensure_routed()
 
 ss = st.session_state
 registry = job_registry()
@@ -102,13 +122,15 @@ def study_view() -> None:
     if completed:
         import optuna.visualization as vis
 
-        st.plotly_chart(vis.plot_optimization_history(study), key="tune_history")
+        large = bool(ss.get("presentation"))
+
+        chart(optuna_figure(vis.plot_optimization_history(study), large), key="tune_history")
         if len(completed) >= 3:
             try:
-                st.plotly_chart(vis.plot_param_importances(study), key="tune_importance")
+                chart(optuna_figure(vis.plot_param_importances(study), large), key="tune_importance")
             except (RuntimeError, ValueError) as exc:
                 st.caption(f"parameter importances not available yet: {exc}")
-            st.plotly_chart(vis.plot_parallel_coordinate(study), key="tune_parallel")
+            chart(optuna_figure(vis.plot_parallel_coordinate(study), large), key="tune_parallel")
         best = study.best_trial
         st.markdown(f"**Best: trial {best.number}**, {best.value:.2f}")
         s1, s2 = st.columns(2)
@@ -159,11 +181,16 @@ if r2.button("Stop", icon=":material/stop:", key="seeds_stop", disabled=not seed
 @st.fragment(run_every=1.0 if seeds_busy else None)
 def seeds_view() -> None:
     snap = registry.snapshot(ss.seeds_job)
-    job_status(snap["state"], snap["message"], snap["queue_position"])
+    message = snap["message"]
+    if snap["state"] == "running" and not snap["rows"]:
+        message = (f"{message}: each seed trains in its own process, which first loads PyTorch (a few seconds); "
+                   "results appear here seed by seed")
+    job_status(snap["state"], message, snap["queue_position"])
     if snap["rows"]:
         config = preset(ss.seeds_preset)
         solved_at = 475.0 if config.env_id == "CartPole-v1" else None
-        st.plotly_chart(seeds_figure(snap["rows"], solved_at=solved_at), key="seeds_plot")
+        chart(seeds_figure(snap["rows"], solved_at=solved_at, large=bool(ss.get("presentation"))),
+                        key="seeds_plot")
         st.dataframe(pd.DataFrame(snap["rows"]).set_index("seed"), width="stretch")
     rerun_when_finished("seeds_last_state", snap["state"], snap["done"])
 

@@ -3,6 +3,7 @@
     python pretrained/build.py                 # every agent, then every card and the index
     python pretrained/build.py cartpole-deep-q # one agent (cards are rewritten for all)
     python pretrained/build.py --cards-only    # re-evaluate and rewrite the cards, train nothing
+    python pretrained/build.py --replays-only  # only rewrite each agent's replay.gif (what Home shows at once)
 
 Training runs on one thread and every random source is seeded, so the same seed on the same
 machine gives the same agent. Each card reports two 1000-episode greedy evaluations: on seeds
@@ -101,6 +102,16 @@ source seeded from the config's seed: on the same machine it reproduces this age
             "parameters": metrics["n_parameters"], "evals": evals, "seconds": metrics["seconds"]}
 
 
+def write_replay(name: str) -> None:
+    """replay.gif + replay.json: the seed-0 episode at real speed, so the app shows it without rendering."""
+    from rl_core.rendering import save_replay
+    from rl_core.storage import load_agent
+
+    agent = load_agent(HERE / name).agent
+    path = save_replay(HERE / name, agent, agent.config.env_id, seed=0)
+    print(f"== {name}: {path.relative_to(ROOT)} ({path.stat().st_size:,} bytes)", flush=True)
+
+
 def write_index(cards: list[dict]) -> None:
     lines = [
         "# Pretrained agents",
@@ -123,15 +134,22 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("names", nargs="*", help=f"any of {', '.join(AGENTS)} (default: all)")
     parser.add_argument("--cards-only", action="store_true")
+    parser.add_argument("--replays-only", action="store_true")
     args = parser.parse_args()
     unknown = [n for n in args.names if n not in AGENTS]
     if unknown:
         parser.error(f"unknown agent {unknown[0]!r}; choose from {', '.join(AGENTS)}")
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+    if args.replays_only:
+        for name in args.names or AGENTS:
+            write_replay(name)
+        return
     if not args.cards_only:
         for name in args.names or AGENTS:
             print(f"== training {name}", flush=True)
             summary = run_cli(["train", *shlex.split(AGENTS[name]["args"]), "--quiet", "--overwrite", "--out", str(HERE / name)])
             print(f"   {summary['status']}: {summary['episodes']} episodes in {summary['seconds']:.1f} s", flush=True)
+            write_replay(name)
     cards = []
     for name, spec in AGENTS.items():
         if (HERE / name / "model.pt").is_file():

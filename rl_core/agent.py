@@ -350,7 +350,7 @@ class FrozenQ:
         self._fast_q = NumpyQNetwork(self.net)
 
     @classmethod
-    def of(cls, agent: "QAgent") -> "FrozenQ":
+    def of(cls, agent: QAgent) -> FrozenQ:
         weights = {k: v.detach().clone() for k, v in agent.q_net.state_dict().items()}
         return cls(weights, agent.config.nn_hidden_layers, agent.spec, agent.normalizer)
 

@@ -7,6 +7,7 @@ folder end with exit code 2 and a one-line message on stderr, never a traceback.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import sys
 import time
@@ -56,35 +57,30 @@ def _print_json(data: dict[str, Any]) -> None:
 
 
 class ProgressBar:
-    """A one-line progress bar on a terminal's stderr; silent when stderr is not a terminal."""
+    """tqdm's bar on a terminal's stderr (episodes, with the latest reward, epsilon and evaluation);
+    silent when stderr is not a terminal."""
 
     def __init__(self, total: int, enabled: bool):
-        self.total, self.enabled = total, enabled
-        self.last_eval = ""
-        self._last_draw = 0.0
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=total, unit="ep", desc="training", file=sys.stderr, disable=not enabled,
+                        dynamic_ncols=True, mininterval=0.1)
+        self.last_eval: float | None = None
 
     def __call__(self, event: Any) -> None:
         from .training import EvalRecord
 
-        if not self.enabled:
-            return
         if isinstance(event, EvalRecord):
-            self.last_eval = f" eval {event.mean:.1f}"
+            self.last_eval = event.mean
             return
-        now = time.monotonic()
-        if now - self._last_draw < 0.1 and event.episode < self.total:
-            return
-        self._last_draw = now
-        done = int(30 * event.episode / self.total)
-        sys.stderr.write(
-            f"\r[{'#' * done}{'.' * (30 - done)}] episode {event.episode}/{self.total} "
-            f"reward {event.reward:.0f} eps {event.epsilon:.2f}{self.last_eval} {event.seconds:.0f}s   "
-        )
-        sys.stderr.flush()
+        postfix = {"reward": f"{event.reward:.0f}", "eps": f"{event.epsilon:.2f}"}
+        if self.last_eval is not None:
+            postfix["eval"] = f"{self.last_eval:.1f}"
+        self.bar.set_postfix(postfix, refresh=False)
+        self.bar.update(event.episode - self.bar.n)
 
     def close(self) -> None:
-        if self.enabled:
-            sys.stderr.write("\n")
+        self.bar.close()
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -158,22 +154,24 @@ def cmd_baseline(args: argparse.Namespace) -> int:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    from .rendering import episode_gif, play_episode
+    from PIL import Image
+
+    from .rendering import record_gif
     from .storage import load_agent
 
     start = time.perf_counter()
-    saved = load_agent(args.folder)
-    episode = play_episode(saved.agent, saved.agent.config.env_id, seed=args.seed, epsilon=args.epsilon)
-    gif = episode_gif(episode, speed=args.speed, stride=args.stride, width=args.width)
     out = Path(args.out)
     if out.parent and not out.parent.is_dir():
         raise CliError(f"--out {out}: folder {out.parent} does not exist")
+    saved = load_agent(args.folder)
+    gif, episode = record_gif(saved.agent, saved.agent.config.env_id, seed=args.seed, epsilon=args.epsilon,
+                              speed=args.speed, stride=args.stride, width=args.width)
     out.write_bytes(gif)
     _print_json(
         {
             "steps": episode.steps,
             "reward": episode.total_reward,
-            "frames": len(episode.frames),
+            "frames": Image.open(io.BytesIO(gif)).n_frames,
             "bytes": len(gif),
             "seconds": round(time.perf_counter() - start, 3),
             "out": str(out),

@@ -18,6 +18,7 @@ PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e
 ACTION_COLORS = ("#4575b4", "#d73027", "#1a9850")
 SOLVED_COLOR = "#2ca02c"
 GRID = dict(gridcolor="#e5e5e5", zerolinecolor="#cccccc")
+MAX_ERROR_BARS = 30  # more evaluations than this are drawn as a band
 
 
 def _rows(records: Sequence[Any]) -> list[dict[str, Any]]:
@@ -43,11 +44,34 @@ def _layout(title: str, large: bool, height: int, **extra: Any) -> dict[str, Any
         legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="right", x=1),
         font=dict(size=20 if large else 13), plot_bgcolor="white",
     )
+    axis_text = dict(tickfont=dict(size=20, color="#000000"), title_font=dict(size=22, color="#000000")) if large \
+        else {}
     for key, value in extra.items():
         if key.startswith(("xaxis", "yaxis")):
-            value = {**GRID, **value}
+            value = {**GRID, **axis_text, **value}
         layout[key] = value
+    if large:
+        for axis in ("xaxis", "yaxis"):
+            layout.setdefault(axis, {**GRID, **axis_text})
+        if "margin" not in extra:
+            layout["margin"] = dict(l=80, r=30, t=70, b=60)
     return layout
+
+
+def log_ticks(values: Sequence[float | None]) -> dict[str, Any]:
+    """Tick values and labels for a log axis over ``values``: each power of ten, and 2 and 5 times
+    it when the data spans under three decades, every label written out in full ("0.02", not
+    Plotly's bare "2" between decades)."""
+    finite = [v for v in values if v is not None and np.isfinite(v) and v > 0]
+    if not finite:
+        return {}
+    low, high = min(finite), max(finite)
+    lo, hi = int(np.floor(np.log10(low))), int(np.ceil(np.log10(high)))
+    steps = (1, 2, 5) if np.log10(high / low) < 3 else (1,)
+    ticks = [m * 10.0 ** e for e in range(lo, hi + 1) for m in steps if low / 1.5 <= m * 10.0 ** e <= high * 1.5]
+    if len(ticks) < 2:
+        ticks = [10.0 ** lo, 10.0 ** hi] if hi > lo else [10.0 ** lo, 10.0 ** (lo + 1)]
+    return dict(tickvals=ticks, ticktext=[f"{t:g}" for t in ticks])
 
 
 def _level(y: float, label: str | None = None, axis: str = "y") -> tuple[dict, list[dict]]:
@@ -84,7 +108,18 @@ def training_figure(episodes: Sequence[Any], evaluations: Sequence[Any] = (), wi
         go.Scatter(x=x, y=rolling_mean(rewards, window), mode="lines", name=f"rolling mean ({window})",
                    line=dict(color=PALETTE[0], width=width + 1)),
     ]
-    if evs:
+    if evs and len(evs) > MAX_ERROR_BARS:
+        # many evaluations: error bars would merge into a solid block over the reward lines, so the
+        # spread becomes a light band behind one line
+        ex = [e["episode"] for e in evs]
+        upper = [e["mean"] + e["std"] for e in evs]
+        lower = [e["mean"] - e["std"] for e in evs]
+        data.insert(0, go.Scatter(x=ex + ex[::-1], y=upper + lower[::-1], fill="toself", mode="lines",
+                                  line=dict(width=0), fillcolor="rgba(214, 39, 40, 0.12)", hoverinfo="skip",
+                                  name="evaluation mean ± std"))
+        data.append(go.Scatter(x=ex, y=[e["mean"] for e in evs], mode="lines", name="greedy evaluation",
+                               line=dict(color=PALETTE[1], width=width)))
+    elif evs:
         data.append(go.Scatter(
             x=[e["episode"] for e in evs], y=[e["mean"] for e in evs], mode="markers+lines", name="greedy evaluation",
             error_y=dict(type="data", array=[e["std"] for e in evs], visible=True),
@@ -117,7 +152,7 @@ def epsilon_loss_figure(episodes: Sequence[Any], large: bool = False) -> go.Figu
     layout = _layout("", large, 260, showlegend=False, annotations=panels["annotations"],
                      xaxis={**panels["xaxis"], "title": dict(text="episode")},
                      xaxis2={**panels["xaxis2"], "title": dict(text="episode")},
-                     yaxis=dict(range=[0, 1.05]), yaxis2={**panels["yaxis2"], "type": "log"})
+                     yaxis=dict(range=[0, 1.05]), yaxis2={**panels["yaxis2"], "type": "log", **log_ticks(loss)})
     return go.Figure(data=data, layout=layout)
 
 
@@ -194,7 +229,9 @@ def imitation_figure(curves: Mapping[str, Sequence[Any]], large: bool = False) -
             data.append(go.Scatter(x=x, y=[r[f"{split}_acc"] for r in rows], mode="lines", name=f"{label} {split}",
                                    legendgroup=label, showlegend=False, line=line, xaxis="x2", yaxis="y2"))
     panels = _two_panels("cross-entropy loss", "accuracy")
-    layout = _layout("", large, 360, annotations=panels["annotations"],
+    layout = _layout("", large, 400, annotations=panels["annotations"],
+                     legend=dict(orientation="h", yanchor="top", y=-0.25, xanchor="center", x=0.5),
+                     margin=dict(l=60 if large else 50, r=20, t=50, b=130 if large else 110),
                      xaxis={**panels["xaxis"], "title": dict(text="epoch")},
                      xaxis2={**panels["xaxis2"], "title": dict(text="epoch")},
                      yaxis=dict(), yaxis2={**panels["yaxis2"], "range": [0.4, 1.0]})
@@ -202,19 +239,36 @@ def imitation_figure(curves: Mapping[str, Sequence[Any]], large: bool = False) -
 
 
 def seeds_figure(rows: Sequence[Mapping[str, Any]], solved_at: float | None = None, large: bool = False) -> go.Figure:
-    """One point per seed (its evaluation mean) over a box of their spread."""
+    """One bar per seed (its evaluation mean, labelled "seed N"), and the median across seeds."""
     means = [r["mean"] for r in rows]
     labels = [f"seed {r['seed']}" for r in rows]
-    box = go.Box(y=means, boxpoints="all", jitter=0.4, pointpos=0, text=labels, name="evaluation mean",
-                 marker=dict(color=PALETTE[0], size=12 if large else 8), line=dict(color=PALETTE[0]),
-                 hovertemplate="%{text}: %{y:.1f}<extra></extra>")
-    shapes, notes = ([], [])
+    bars = go.Bar(x=labels, y=means, name="evaluation mean", marker=dict(color=PALETTE[0]),
+                  text=[f"{m:.0f}" for m in means], textposition="outside",
+                  hovertemplate="%{x}: %{y:.1f}<extra></extra>")
+    shapes, notes = [], []
+    if means:
+        median = float(np.median(means))
+        shapes.append(dict(type="line", xref="paper", x0=0, x1=1, y0=median, y1=median,
+                           line=dict(color=PALETTE[3], dash="dot", width=2)))
+        notes.append(dict(text=f"median {median:.0f}", xref="paper", x=0, y=median, xanchor="left",
+                          yanchor="bottom", showarrow=False, font=dict(color=PALETTE[3])))
     if solved_at is not None:
-        shape, notes = _level(solved_at, "solved")
-        shapes = [shape]
-    layout = _layout("One config, many seeds", large, 360, shapes=shapes, annotations=notes,
-                     yaxis=dict(title=dict(text="greedy evaluation mean")))
-    return go.Figure(data=[box], layout=layout)
+        shape, solved_notes = _level(solved_at, "solved")
+        shapes.append(shape)
+        notes += solved_notes
+    top = max(means + [solved_at or 0]) if means else (solved_at or 1)
+    layout = _layout("One config, many seeds", large, 360, shapes=shapes, annotations=notes, showlegend=False,
+                     xaxis=dict(title=dict(text="seed"), type="category"),
+                     yaxis=dict(title=dict(text="greedy evaluation mean"), range=[min(0, min(means, default=0)) * 1.1,
+                                                                                   top * 1.15]))
+    return go.Figure(data=[bars], layout=layout)
+
+
+def optuna_figure(figure: go.Figure, large: bool = False) -> go.Figure:
+    """Optuna's own charts with room for their labels (the parallel-coordinate axes' end labels
+    are otherwise cut at the figure's edges) and the app's type size."""
+    figure.update_layout(margin=dict(l=90, r=90, t=80, b=60), font=dict(size=20 if large else 13))
+    return figure
 
 
 def q_heatmap_figure(qslice: Any, show: str = "policy", trajectory: np.ndarray | None = None,

@@ -1,12 +1,23 @@
-"""One episode's frames from Gymnasium's rgb_array renderer, and those frames as a looping GIF."""
+"""One episode's frames from Gymnasium's rgb_array renderer, and those frames as a looping GIF.
+
+Frames stream to the encoder: each rendered frame is shrunk, labelled and mapped to the episode's
+palette as soon as it is drawn, so a 500-step episode never holds its 500 full-size RGB frames
+(720 KB each for CartPole) in memory, only the small indexed frames the GIF is made of.
+"""
 
 from __future__ import annotations
 
-import io
+import functools
+import hashlib
+import json
+import threading
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import gymnasium as gym
+import imageio.v3 as iio
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
@@ -14,6 +25,8 @@ from .envs import ACTION_NAMES, check_env_id, ensure_headless_display
 
 MIN_FRAME_MS = 20  # browsers play GIF frames shorter than 20 ms far slower, not faster
 DEFAULT_WIDTH = 300  # half of CartPole's 600: an exact 2x box reduction, cheap and clean
+PALETTE_COLORS = 64  # the classic-control scenes use a handful of colours and their antialiased edges
+REPLAY_GIF, REPLAY_JSON = "replay.gif", "replay.json"  # an agent folder's ready-made replay (seed 0)
 
 class RenderError(RuntimeError):
     """An episode that cannot be rendered; the message says why."""
@@ -23,7 +36,7 @@ class RenderError(RuntimeError):
 class Episode:
     env_id: str
     seed: int
-    frames: list[np.ndarray]  # steps + 1 frames: the start state, then one per step
+    frames: list[np.ndarray]  # steps + 1 frames (start state, then one per step); [] when streamed or not rendered
     states: np.ndarray  # (steps + 1, obs_dim)
     actions: np.ndarray  # (steps,)
     rewards: np.ndarray  # (steps,)
@@ -42,34 +55,74 @@ class Episode:
         return float(self.rewards.sum())
 
 
+# Making a rendering env starts pygame and builds its surfaces (the slow part of a first GIF):
+# each process keeps its rendering envs and lends them out, one caller at a time.
+_ENV_POOL: dict[str, list[gym.Env]] = {}
+_POOL_LOCK = threading.Lock()
+
+
+def _borrow_render_env(env_id: str) -> gym.Env:
+    with _POOL_LOCK:
+        pool = _ENV_POOL.get(env_id)
+        if pool:
+            return pool.pop()
+    try:
+        env = gym.make(env_id, render_mode="rgb_array")
+    except gym.error.DependencyNotInstalled as exc:
+        raise RenderError(f"{env_id} cannot render: {exc} (install gymnasium[classic-control])") from None
+    if "rgb_array" not in env.metadata.get("render_modes", []):
+        env.close()
+        raise RenderError(f"{env_id} cannot render rgb_array frames")
+    return env
+
+
+def _return_render_env(env_id: str, env: gym.Env) -> None:
+    with _POOL_LOCK:
+        _ENV_POOL.setdefault(env_id, []).append(env)
+
+
+def clear_render_envs() -> None:
+    """Close the pooled rendering envs (tests that swap gym.make call this first)."""
+    with _POOL_LOCK:
+        envs = [env for pool in _ENV_POOL.values() for env in pool]
+        _ENV_POOL.clear()
+    for env in envs:
+        env.close()
+
+
+FrameSink = Callable[[np.ndarray, int, "int | None"], None]  # (frame, step, action taken into it or None)
+
+
 def play_episode(policy, env_id: str, seed: int = 0, epsilon: float = 0.0, max_steps: int | None = None,
-                 render: bool = True) -> Episode:
-    """Play one episode from ``reset(seed=seed)`` and keep every rendered frame (none if not ``render``).
+                 render: bool = True, on_frame: FrameSink | None = None) -> Episode:
+    """Play one episode from ``reset(seed=seed)``.
 
     Greedy unless ``epsilon`` > 0 (exploration draws from a generator seeded with ``seed``), so
-    a greedy episode here is exactly episode 0 of ``evaluate(..., seed=seed)``.
+    a greedy episode here is exactly episode 0 of ``evaluate(..., seed=seed)``. With ``render``
+    every frame is kept in ``Episode.frames``, unless ``on_frame`` is given: then each frame goes
+    to it as soon as it is drawn and none is kept.
     """
     check_env_id(env_id)
     if not 0 <= epsilon <= 1:
         raise ValueError(f"epsilon must be in [0, 1], got {epsilon}")
-    ensure_headless_display()
     start = time.perf_counter()
-    try:
-        env = gym.make(env_id, render_mode="rgb_array" if render else None)
-    except gym.error.DependencyNotInstalled as exc:
-        raise RenderError(f"{env_id} cannot render: {exc} (install gymnasium[classic-control])") from None
-    if render and "rgb_array" not in env.metadata.get("render_modes", []):
-        env.close()
-        raise RenderError(f"{env_id} cannot render rgb_array frames")
+    if render:
+        ensure_headless_display()
+        env = _borrow_render_env(env_id)
+    else:
+        env = gym.make(env_id)
     rng = np.random.default_rng(seed)
     n_actions = int(env.action_space.n)
+    frames: list[np.ndarray] = []
+    sink = on_frame if on_frame is not None else (lambda frame, step, action: frames.append(frame))
     obs, _ = env.reset(seed=seed)
-    frames, states, actions, rewards, qs = [], [obs], [], [], []
+    states, actions, rewards, qs = [obs], [], [], []
     has_q = hasattr(policy, "q_values")
     terminated = truncated = False
+    ok = False
     try:
         if render:
-            frames.append(_frame(env))
+            sink(_frame(env), 0, None)
         while not (terminated or truncated):
             if max_steps is not None and len(actions) >= max_steps:
                 break
@@ -82,13 +135,17 @@ def play_episode(policy, env_id: str, seed: int = 0, epsilon: float = 0.0, max_s
             if epsilon > 0 and rng.random() < epsilon:
                 action = int(rng.integers(n_actions))
             obs, reward, terminated, truncated, _ = env.step(action)
-            if render:
-                frames.append(_frame(env))
             states.append(obs)
             actions.append(action)
             rewards.append(float(reward))
+            if render:
+                sink(_frame(env), len(actions), action)
+        ok = True
     finally:
-        env.close()
+        if render and ok:
+            _return_render_env(env_id, env)
+        else:
+            env.close()
     return Episode(env_id=env_id, seed=seed, frames=frames, states=np.asarray(states),
                    actions=np.asarray(actions, dtype=np.int64), rewards=np.asarray(rewards),
                    q_values=np.asarray(qs) if has_q else None, fps=int(env.metadata.get("render_fps", 30)),
@@ -111,63 +168,166 @@ def frame_duration_ms(fps: int, speed: float = 1.0, stride: int = 1) -> int:
     return max(MIN_FRAME_MS, round(1000 * stride / (fps * speed)))
 
 
+def auto_stride(fps: int, speed: float) -> int:
+    """The smallest stride that keeps ``speed`` within the browsers' 20 ms floor (1 for CartPole at 50 fps)."""
+    return max(1, int(np.ceil(MIN_FRAME_MS * fps * speed / 1000 - 1e-9)))
+
+
+def _step_label(env_id: str, step: int, action: int | None) -> str:
+    if action is None:
+        return "step 0  start"
+    names = ACTION_NAMES.get(env_id)
+    return f"step {step}  {names[action] if names else action}"
+
+
+class GifWriter:
+    """A looping GIF built one frame at a time.
+
+    Each frame is shrunk, labelled and mapped to one palette as it arrives; the palette is built
+    from the first frame (the classic-control scenes keep their colours for the whole episode),
+    and every frame is written with it: one global colour table, no per-frame quantising, which
+    is what makes naive GIF writing slow. Every ``stride``-th frame is kept, and the last one
+    always (it shows how the episode ended). The file is written through imageio's v3 API (its
+    Pillow plugin), with the palette as the file's one global colour table.
+    """
+
+    def __init__(self, fps: int, speed: float = 1.0, stride: int = 1, width: int | None = DEFAULT_WIDTH):
+        if width is not None and not 16 <= width <= 2000:
+            raise ValueError(f"width must be in 16..2000 pixels, got {width}")
+        self.duration = frame_duration_ms(fps, speed, stride)
+        self.stride, self.width = stride, width
+        self._indexed: list[np.ndarray] = []  # shrunk frames as palette indices: 1 byte a pixel
+        self._palette: Image.Image | None = None
+        self._size: tuple[int, int] | None = None
+        self._factor = 1
+        self._font: ImageFont.ImageFont | None = None
+        self._count = 0
+        self._pending: tuple[np.ndarray, str | None] | None = None  # the latest skipped frame
+
+    def add(self, frame: np.ndarray, label: str | None = None) -> None:
+        keep = self._count % self.stride == 0
+        self._count += 1
+        if keep:
+            self._encode(frame, label)
+            self._pending = None
+        else:
+            self._pending = (frame, label)
+
+    def _encode(self, frame: np.ndarray, label: str | None) -> None:
+        if self._size is None:
+            height0, width0 = frame.shape[:2]
+            self._size = (self.width, max(1, round(height0 * self.width / width0))) if self.width else (width0, height0)
+            self._factor = max(1, width0 // self._size[0])
+            self._font = _font(max(10, self._size[1] // 16))
+        image = Image.fromarray(frame)
+        if self._factor > 1:
+            image = image.reduce(self._factor)  # a box filter by an integer factor: fast
+        if image.size != self._size:
+            image = image.resize(self._size, Image.BOX)
+        if label is not None:
+            ImageDraw.Draw(image).text((6, 4), label, fill=(20, 20, 20), font=self._font)
+        if self._palette is None:
+            self._palette = image.quantize(colors=PALETTE_COLORS, method=Image.Quantize.MEDIANCUT,
+                                           dither=Image.Dither.NONE)
+        self._indexed.append(np.asarray(image.quantize(palette=self._palette, dither=Image.Dither.NONE)))
+
+    def finish(self) -> bytes:
+        """The GIF's bytes (call once, after the last frame)."""
+        if self._pending is not None:
+            self._encode(*self._pending)
+            self._pending = None
+        if not self._indexed:
+            raise ValueError("no frames to encode")
+        # Index frames go in as mode "L" with the palette as Pillow's option: it becomes the file's one
+        # global colour table (without it each frame would repeat it as a local table). As "P" frames,
+        # Pillow would search the palette colour by colour in every frame: 11 ms a frame instead of ~0.5.
+        return iio.imwrite("<bytes>", self._indexed, extension=".gif", plugin="pillow", mode="L",
+                           palette=bytes(self._palette.getpalette()), duration=self.duration, loop=0,
+                           optimize=False, disposal=1)
+
+
+def record_gif(policy, env_id: str, seed: int = 0, speed: float = 1.0, stride: int | None = None,
+               width: int | None = DEFAULT_WIDTH, overlay: bool = True, epsilon: float = 0.0,
+               max_steps: int | None = None) -> tuple[bytes, Episode]:
+    """Play one episode and stream its frames into a GIF: (GIF bytes, the episode without frames)."""
+    check_env_id(env_id)
+    fps = render_fps(env_id)
+    writer = GifWriter(fps, speed, stride or auto_stride(fps, speed), width)
+    episode = play_episode(policy, env_id, seed=seed, epsilon=epsilon, max_steps=max_steps,
+                           on_frame=lambda frame, step, action: writer.add(
+                               frame, _step_label(env_id, step, action) if overlay else None))
+    return writer.finish(), episode
+
+
+@functools.cache
+def render_fps(env_id: str) -> int:
+    """The env's real-time frame rate (CartPole 50, MountainCar 30, Acrobot 15)."""
+    env = gym.make(env_id)
+    try:
+        return int(env.metadata.get("render_fps", 30))
+    finally:
+        env.close()
+
+
 def episode_gif(episode: Episode, speed: float = 1.0, stride: int | None = None, width: int | None = DEFAULT_WIDTH,
                 overlay: bool = True) -> bytes:
-    """The episode as GIF bytes that loop forever.
+    """An already played episode (with its frames) as GIF bytes that loop forever.
 
     ``speed`` < 1 is slow motion. With no ``stride``, the smallest stride that keeps real speed
     within the browsers' 20 ms floor is used (1 for CartPole at 50 fps).
     """
-    if stride is None:
-        stride = max(1, int(np.ceil(MIN_FRAME_MS * episode.fps * speed / 1000 - 1e-9)))
     labels = None
     if overlay:
-        names = ACTION_NAMES.get(episode.env_id)
-        labels = ["step 0  start"] + [
-            f"step {t + 1}  {names[a] if names else a}" for t, a in enumerate(episode.actions.tolist())]
-    return frames_to_gif(episode.frames, fps=episode.fps, speed=speed, stride=stride, width=width, labels=labels)
+        labels = [_step_label(episode.env_id, t, a) for t, a in
+                  enumerate([None] + episode.actions.tolist())]
+    return frames_to_gif(episode.frames, fps=episode.fps, speed=speed,
+                         stride=stride or auto_stride(episode.fps, speed), width=width, labels=labels)
 
 
-def frames_to_gif(frames: list[np.ndarray], fps: int, speed: float = 1.0, stride: int = 1,
+def frames_to_gif(frames: Iterable[np.ndarray], fps: int, speed: float = 1.0, stride: int = 1,
                   width: int | None = DEFAULT_WIDTH, labels: list[str] | None = None) -> bytes:
-    """Encode frames (every ``stride``-th, the last always kept) as a forever-looping GIF.
+    """Encode frames (every ``stride``-th, the last always kept) as a forever-looping GIF."""
+    writer = GifWriter(fps, speed, stride, width)
+    for i, frame in enumerate(frames):
+        writer.add(frame, labels[i] if labels is not None else None)
+    return writer.finish()
 
-    All frames share one palette, built once from a sample of them: quantising each frame on its
-    own is what makes naive GIF writing take seconds. The file is written by Pillow, the GIF
-    backend imageio itself uses; imageio's wrapper re-quantises every frame and is 50x slower.
-    """
-    if not frames:
+
+def side_by_side_gif(episodes: list[tuple[str, Callable[[FrameSink], Episode]]], fps: int, width: int = 240,
+                     speed: float = 1.0) -> tuple[bytes, list[Episode]]:
+    """Several agents' episodes in ONE GIF, panels side by side, all starting together and the same
+    size; an episode that ends first holds its last frame. ``episodes`` pairs a caption with a
+    function that plays an episode, sending its frames to the sink it is given."""
+    stride = auto_stride(fps, speed)
+    panels: list[list[Image.Image]] = []
+    played = []
+    font = _font(max(10, width // 20))
+    for caption, play in episodes:
+        shrunk: list[Image.Image] = []
+
+        def keep(frame: np.ndarray, step: int, action: int | None, shrunk=shrunk, caption=caption) -> None:
+            image = Image.fromarray(frame)
+            image = image.resize((width, max(1, round(frame.shape[0] * width / frame.shape[1]))), Image.BOX)
+            ImageDraw.Draw(image).text((6, 4), f"{caption}  step {step}", fill=(20, 20, 20), font=font)
+            shrunk.append(image)
+
+        played.append(play(keep))
+        panels.append(shrunk)
+    if not panels or not all(panels):
         raise ValueError("no frames to encode")
-    if width is not None and not 16 <= width <= 2000:
-        raise ValueError(f"width must be in 16..2000 pixels, got {width}")
-    duration = frame_duration_ms(fps, speed, stride)
-    keep = list(range(0, len(frames), stride))
-    if keep[-1] != len(frames) - 1:
-        keep.append(len(frames) - 1)  # always show how the episode ended
-    height0, width0 = frames[0].shape[:2]
-    size = (width, max(1, round(height0 * width / width0))) if width else (width0, height0)
-    factor = max(1, width0 // size[0])
-    font = _font(max(10, size[1] // 16))
-    images = []
-    for i in keep:
-        image = Image.fromarray(frames[i])
-        if factor > 1:
-            image = image.reduce(factor)  # a box filter by an integer factor: fast
-        if image.size != size:
-            image = image.resize(size, Image.BOX)
-        if labels is not None:
-            ImageDraw.Draw(image).text((6, 4), labels[i], fill=(20, 20, 20), font=font)
-        images.append(image)
-    sample = [images[i] for i in np.linspace(0, len(images) - 1, min(len(images), 8)).astype(int)]
-    montage = Image.fromarray(np.concatenate([np.asarray(im) for im in sample], axis=0))
-    palette = montage.quantize(colors=255, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
-    indexed = [im.quantize(palette=palette, dither=Image.Dither.NONE) for im in images]
-    buffer = io.BytesIO()
-    indexed[0].save(buffer, format="GIF", save_all=True, append_images=indexed[1:], duration=duration,
-                    loop=0, optimize=False, disposal=1)
-    return buffer.getvalue()
+    n = max(len(p) for p in panels)
+    height = max(p[0].size[1] for p in panels)
+    gap = 6
+    writer = GifWriter(fps, speed, stride, width=None)
+    for t in range(n):
+        canvas = Image.new("RGB", (len(panels) * width + gap * (len(panels) - 1), height), (255, 255, 255))
+        for i, panel in enumerate(panels):
+            canvas.paste(panel[min(t, len(panel) - 1)], (i * (width + gap), 0))
+        writer.add(np.asarray(canvas))
+    return writer.finish(), played
 
 
+@functools.cache
 def _font(size: int) -> ImageFont.ImageFont:
     try:
         return ImageFont.load_default(size=size)
@@ -175,11 +335,48 @@ def _font(size: int) -> ImageFont.ImageFont:
         return ImageFont.load_default()
 
 
+# --- an agent folder's ready-made replay --------------------------------------------------------
+
+def save_replay(folder: str | Path, policy, env_id: str, seed: int = 0) -> Path:
+    """Write ``replay.gif`` (seed ``seed``, real speed, default width) and ``replay.json`` into an
+    agent folder, so a page can show the agent at once instead of rendering it first."""
+    folder = Path(folder)
+    gif, episode = record_gif(policy, env_id, seed=seed)
+    (folder / REPLAY_GIF).write_bytes(gif)
+    (folder / REPLAY_JSON).write_text(json.dumps({
+        "seed": seed, "speed": 1.0, "width": DEFAULT_WIDTH, "steps": episode.steps, "reward": episode.total_reward,
+        "model_sha256": _sha256(folder / "model.pt")}) + "\n")
+    return folder / REPLAY_GIF
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def saved_replay(folder: str | Path, seed: int = 0, speed: float = 1.0,
+                 width: int = DEFAULT_WIDTH) -> tuple[bytes, int, float] | None:
+    """(GIF bytes, steps, reward) of the folder's ready-made replay if it is that episode, played
+    by the weights the folder holds now (replay.json records their hash); otherwise None."""
+    folder = Path(folder)
+    gif, info, model = folder / REPLAY_GIF, folder / REPLAY_JSON, folder / "model.pt"
+    try:
+        if not gif.is_file() or not info.is_file() or not model.is_file():
+            return None
+        meta = json.loads(info.read_text())
+        if (meta.get("seed"), float(meta.get("speed", 0)), meta.get("width")) != (seed, float(speed), width):
+            return None
+        if meta.get("model_sha256") != _sha256(model):
+            return None
+        return gif.read_bytes(), int(meta["steps"]), float(meta["reward"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def render_state(env_id: str, observation: np.ndarray) -> np.ndarray:
     """The rgb_array frame of one observed state (for stepping through an episode frame by frame)."""
     check_env_id(env_id)
     ensure_headless_display()
-    env = gym.make(env_id, render_mode="rgb_array")
+    env = _borrow_render_env(env_id)
     try:
         env.reset(seed=0)
         obs = np.asarray(observation, dtype=np.float64)
@@ -188,4 +385,4 @@ def render_state(env_id: str, observation: np.ndarray) -> np.ndarray:
         env.unwrapped.state = obs
         return _frame(env)
     finally:
-        env.close()
+        _return_render_env(env_id, env)

@@ -18,6 +18,7 @@ from .evaluation import evaluate
 # Periodic evaluations during training use their own seeds, far from the 0..999 that the final
 # 1000-episode evaluation uses by default, so keeping the best weights never peeks at the test.
 TRAINING_EVAL_SEED = 1_000_000
+FINAL_EVAL_EPISODES = 100  # the saved weights' own evaluation (episodes 0..99, a subset of the 1000-episode test)
 
 
 @dataclass
@@ -161,8 +162,18 @@ def train(agent: QAgent, n_episodes: int | None = None, callback: Callable[[Trai
 
 
 def training_metrics(agent: QAgent, result: TrainResult) -> dict[str, Any]:
-    """The training summary saved as metrics.json and printed by the CLI."""
+    """The training summary saved as metrics.json and printed by the CLI.
+
+    ``final_evaluation`` is a fresh greedy evaluation of the weights being saved (the best
+    evaluation during training may belong to weights the agent no longer has): agents are
+    labelled by it.
+    """
     last = result.evaluations[-1] if result.evaluations else None
+    final = None
+    if result.status != "diverged":
+        ev = evaluate(agent, agent.config.env_id, n_episodes=FINAL_EVAL_EPISODES, seed=0)
+        final = {"episodes": ev.n_episodes, "seed": 0, "mean": ev.mean, "std": ev.std, "min": ev.min,
+                 "max": ev.max, "solved_share": ev.solved_share}
     return {
         "env_id": agent.config.env_id,
         "agent_kind": agent.config.agent_kind,
@@ -177,9 +188,27 @@ def training_metrics(agent: QAgent, result: TrainResult) -> dict[str, Any]:
         "last_evaluation": asdict(last) if last else None,
         "best_evaluation": asdict(result.best_evaluation) if result.best_evaluation else None,
         "restored_best": result.restored_best,
+        "final_evaluation": final,
         "evaluations": [asdict(e) for e in result.evaluations],
         "trained_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
+
+
+def saved_weights_evaluation(metrics: dict[str, Any]) -> dict[str, Any] | None:
+    """The evaluation in a metrics.json that belongs to the saved weights, or None.
+
+    ``final_evaluation`` when the summary has one; for older summaries, the best evaluation when
+    those weights were restored, or the last one when it came after the last episode.
+    """
+    final = metrics.get("final_evaluation")
+    if isinstance(final, dict) and isinstance(final.get("mean"), (int, float)):
+        return final
+    best, last = metrics.get("best_evaluation"), metrics.get("last_evaluation")
+    if metrics.get("restored_best") and isinstance(best, dict):
+        return best
+    if isinstance(last, dict) and last.get("episode") == metrics.get("episodes"):
+        return last
+    return None
 
 
 class TensorBoardLogger:

@@ -21,8 +21,16 @@ import optuna
 from .config import MAX_SEEDS, AgentConfig, ConfigError, preset
 from .engine import require_engine
 from .jobs import (
-    FINISHED_STATES, Job, JobFailed, JobRegistry, TrainingOutcome, TrainingTask, WorkerHandle, WorkerUpdate,
-    install_agent_files, reserve_run_folder,
+    FINISHED_STATES,
+    Job,
+    JobFailed,
+    JobRegistry,
+    TrainingOutcome,
+    TrainingTask,
+    WorkerHandle,
+    WorkerUpdate,
+    install_agent_files,
+    reserve_run_folder,
 )
 from .storage import clean_run_name, runs_dir
 from .training import EvalRecord

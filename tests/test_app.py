@@ -140,7 +140,20 @@ def test_compare_page_puts_agents_side_by_side(runs_dir):
     assert not at.exception
     assert len(at.dataframe) == 1
     at.button(key="compare_render").click().run()
-    assert len(at.image) == 2
+    assert len(at.image) == 1  # one GIF: both episodes side by side, starting together
+    assert "cartpole-deep-q: 500 steps" in at.image[0].proto.imgs[0].caption
+    assert "copy-of-deep: 500 steps" in at.image[0].proto.imgs[0].caption
+
+
+def test_compare_refuses_agents_of_different_environments(runs_dir):
+    from rl_core.storage import PRETRAINED_DIR
+
+    at = open_page("pages/compare.py")
+    at.multiselect(key="compare_agents").set_value(
+        [str(PRETRAINED_DIR / "cartpole-deep-q"), str(PRETRAINED_DIR / "mountaincar-linear-q")]).run()
+    assert not at.exception
+    assert any("different environments" in e.value for e in at.error)
+    assert len(at.dataframe) == 0  # no shared table or histogram
 
 
 def test_imitation_page_generates_data_and_trains_a_tiny_model(runs_dir):
@@ -169,6 +182,10 @@ def test_tune_page_runs_a_tiny_study(runs_dir):
     assert finished(at), [e.value for e in at.error]
     assert len(at.dataframe) >= 1
     assert (runs_dir / "tuning" / "apptest-study" / "trial-0001" / "model.pt").is_file()
+    at.button(key="tune_to_compare").click().run()  # the best trial's agent arrives in Compare, chosen
+    assert not at.exception
+    chosen = at.multiselect(key="compare_agents").value
+    assert len(chosen) == 2 and any("apptest-study/trial-" in label for label in chosen)
 
 
 def test_tune_page_flags_an_empty_search_space(runs_dir):
@@ -243,10 +260,170 @@ def test_runs_page_lists_renames_and_deletes(runs_dir):
     shutil.copytree(PRETRAINED_DIR / "cartpole-linear-q", runs_dir / "a-run")
     at = open_page("pages/runs.py")
     assert at.selectbox(key="runs_chosen").value == "a-run"
-    at.text_input(key="runs_new_name").set_value("renamed-run").run()
+    at.text_input(key="runs_new_name_a-run").set_value("renamed-run").run()
     at.button(key="runs_rename").click().run()
     assert not at.exception and (runs_dir / "renamed-run").is_dir()
     assert at.selectbox(key="runs_chosen").value == "renamed-run"
-    at.checkbox(key="runs_sure").check().run()
+    assert any("Renamed **a-run** to **renamed-run**" in m.value for m in at.success)
+    at.checkbox(key="runs_sure_renamed-run").check().run()
     at.button(key="runs_delete").click().run()
     assert not at.exception and not (runs_dir / "renamed-run").exists()
+
+
+def element_order(at: AppTest) -> list:
+    """Every element of the page in the order it is drawn (depth first)."""
+    order = []
+
+    def walk(node) -> None:
+        order.append(node)
+        for child in getattr(node, "children", {}).values():
+            walk(child)
+
+    walk(at.main)
+    return order
+
+
+def copy_agent(source: str, dest) -> None:
+    import shutil
+
+    from rl_core.storage import PRETRAINED_DIR
+
+    shutil.copytree(PRETRAINED_DIR / source, dest, ignore=shutil.ignore_patterns("replay.*"))
+
+
+def test_every_page_is_routed_by_app_py(runs_dir):
+    """With a pages/ folder, Streamlit (and AppTest on every run) would run a page file on its own:
+    each page must send itself through app.py, which draws the presentation switch."""
+    from pages._ui import PAGES
+
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    for path, _, _ in PAGES:
+        at.switch_page(path).run()
+        assert not at.exception, (path, [e.value for e in at.exception])
+        assert "presentation_toggle" in keys(at, "toggle"), f"{path} ran without app.py"
+
+
+def test_deleting_a_run_says_so_and_never_arms_the_next_one(runs_dir):
+    copy_agent("cartpole-linear-q", runs_dir / "first-run")
+    copy_agent("cartpole-linear-q", runs_dir / "second-run")
+    at = open_page("pages/runs.py")
+    chosen = at.selectbox(key="runs_chosen").value
+    other = ({"first-run", "second-run"} - {chosen}).pop()
+    assert at.button(key="runs_delete").disabled
+    at.checkbox(key=f"runs_sure_{chosen}").check().run()
+    assert not at.button(key="runs_delete").disabled
+    at.button(key="runs_delete").click().run()
+    assert not at.exception and not (runs_dir / chosen).exists()
+    assert any(f"Deleted **{chosen}**" in m.value for m in at.success)
+    assert at.selectbox(key="runs_chosen").value == other
+    assert at.checkbox(key=f"runs_sure_{other}").value is False
+    assert at.button(key="runs_delete").disabled  # a second click deletes nothing
+    assert (runs_dir / other).is_dir()
+
+
+def test_a_renamed_run_says_what_its_name_became(runs_dir):
+    copy_agent("cartpole-linear-q", runs_dir / "my-run")
+    at = open_page("pages/runs.py")
+    at.text_input(key="runs_new_name_my-run").set_value("my stopped run!").run()
+    at.button(key="runs_rename").click().run()
+    assert (runs_dir / "my-stopped-run").is_dir()
+    assert any("'my stopped run!'" in m.value and "'my-stopped-run'" in m.value for m in at.info)
+
+
+def test_agents_are_labelled_by_their_saved_weights_not_their_best_evaluation(runs_dir):
+    import json
+
+    copy_agent("cartpole-linear-q", runs_dir / "lucky-once")
+    metrics_path = runs_dir / "lucky-once" / "metrics.json"
+    metrics = json.loads(metrics_path.read_text())
+    metrics["best_evaluation"]["mean"] = 462.1  # once, during training
+    metrics["restored_best"] = False
+    metrics["final_evaluation"] = {"episodes": 100, "seed": 0, "mean": 9.37, "std": 1.0, "min": 8.0, "max": 12.0,
+                                   "solved_share": 0.0}
+    metrics_path.write_text(json.dumps(metrics))
+    at = open_page("pages/evaluate.py")
+    label = next(o for o in at.selectbox(key="eval_agent").options if "lucky-once" in o)
+    assert "9.4" in label and "462" not in label
+    at.switch_page("pages/runs.py").run()
+    table = at.dataframe[0].value
+    assert table.loc["lucky-once", "scores"] == pytest.approx(9.37)
+
+
+def test_a_finished_run_shows_and_records_its_saved_weights_score(runs_dir):
+    import json
+
+    at = open_page("pages/train.py")
+    at.number_input(key="hp_n_episodes").set_value(3).run()
+    at.text_input(key="train_run_name").set_value("scored-run").run()
+    at.button(key="train_start").click().run()
+    rerun_until_finished(at)
+    final = json.loads((runs_dir / "scored-run" / "metrics.json").read_text())["final_evaluation"]
+    assert final["episodes"] == 100
+    shown = next(m for m in at.metric if m.label == "saved agent scores")
+    assert float(shown.value) == pytest.approx(final["mean"], abs=0.05)
+    assert not any(m.label == "best evaluation" for m in at.metric)
+
+
+def test_tuning_trials_are_in_every_picker(runs_dir):
+    (runs_dir / "tuning" / "study-a").mkdir(parents=True)
+    copy_agent("cartpole-linear-q", runs_dir / "tuning" / "study-a" / "trial-0003")
+    at = open_page("pages/evaluate.py")
+    assert any("study-a/trial-0003" in o for o in at.selectbox(key="eval_agent").options)
+    at.switch_page("pages/compare.py").run()
+    assert any("tuning / study-a/trial-0003" in o for o in at.multiselect(key="compare_agents").options)
+
+
+def test_start_is_within_reach_above_every_setting(runs_dir):
+    at = open_page("pages/train.py")
+    order = element_order(at)
+    position = {getattr(e, "key", None) or getattr(e, "label", None): i for i, e in enumerate(order)}
+    assert position["train_start"] < position["Learning"] < position["Run"]
+    assert position["train_start"] < position["hp_learning_rate"]
+    assert position["hp_env_id"] < position["train_preset"] < position["train_start"]
+
+
+def test_during_a_run_the_page_says_changes_apply_to_the_next_run(runs_dir):
+    at = open_page("pages/train.py")
+    at.number_input(key="hp_n_episodes").set_value(100_000).run()
+    at.toggle(key="hp_stop_on").set_value(False).run()
+    assert not any("next** run" in c.value for c in at.caption)
+    at.button(key="train_start").click().run()
+    try:
+        assert any("next** run" in c.value for c in at.caption)
+        assert at.button(key="train_start").disabled and not at.button(key="train_stop").disabled
+    finally:
+        at.button(key="train_stop").click().run()
+
+
+def test_another_environment_brings_its_own_stop_target_and_note(runs_dir):
+    at = open_page("pages/train.py")
+    assert at.number_input(key="hp_stop_at_reward").value == 500
+    at.selectbox(key="hp_env_id").set_value("MountainCar-v0").run()
+    assert at.number_input(key="hp_stop_at_reward").value == -199
+    assert any("Tuned on CartPole-v1" in c.value for c in at.caption)
+    at.switch_page("pages/environment.py").run()
+    at.selectbox(key="env_page_env").set_value("MountainCar-v0").run()
+    text = " ".join(m.value for m in at.markdown)
+    assert "CartPole's two velocities" not in text and "position in [-1.2, 0.6]" in text
+
+
+def test_the_setup_link_is_offered_to_copy(runs_dir):
+    at = open_page("pages/train.py")
+    at.select_slider(key="hp_batch_size").set_value(64).run()
+    link = at.code[0].value
+    assert "preset=deep-fast" in link and "batch_size=64" in link and "seed=0" in link
+    assert dict(at.query_params)["batch_size"] == ["64"] or at.query_params["batch_size"] in ("64", ["64"])
+
+
+def test_loading_a_course_run_into_train_names_its_own_preset(runs_dir):
+    from rl_core.agent import QAgent
+    from rl_core.config import preset
+    from rl_core.storage import save_agent
+
+    save_agent(QAgent(preset("deep-good")), runs_dir / "course-run")
+    at = open_page("pages/runs.py")
+    at.button(key="runs_load").click().run()
+    assert not at.exception
+    assert at.selectbox(key="train_preset").value == "deep-good"
+    assert not any("custom" in i.value for i in at.info)

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -35,42 +36,56 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def app_url(tmp_path_factory):
+@contextmanager
+def running_app(runs: Path):
+    """A freshly started Streamlit server for the app; yields its URL."""
     port = free_port()
-    runs = tmp_path_factory.mktemp("e2e-runs")
     env = {**os.environ, "QLAB_RUNS_DIR": str(runs), "SDL_VIDEODRIVER": "dummy"}
-    log = open(runs.parent / "streamlit.log", "w")
+    log = open(runs.parent / f"streamlit-{port}.log", "w")
     server = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).status == 200:
-                break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        server.kill()
-        pytest.fail("streamlit did not start within 60 s")
-    yield url
-    server.terminate()
-    server.wait(timeout=20)
-    log.close()
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                # the health check serves no page: the first page request is still the test's own
+                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).status == 200:
+                    break
+            except OSError:
+                time.sleep(0.3)
+        else:
+            pytest.fail("streamlit did not start within 60 s")
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+        log.close()
 
 
 @pytest.fixture(scope="module")
-def page(app_url):
+def app_url(tmp_path_factory):
+    with running_app(tmp_path_factory.mktemp("e2e-runs")) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser():
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
-        context = browser.new_context(viewport={"width": 1400, "height": 1000})
-        page = context.new_page()
-        page.set_default_timeout(60_000)
-        yield page
+        yield browser
         browser.close()
+
+
+@pytest.fixture(scope="module")
+def page(browser):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    yield page
+    context.close()
 
 
 def open_page(page: Page, url: str, heading: str) -> None:
@@ -98,6 +113,8 @@ def test_every_page_opens(page, app_url):
     open_page(page, app_url, "Q-Lab")
     open_page(page, f"{app_url}/environment", "The environment")
     open_page(page, f"{app_url}/train", "Train an agent")
+    # typed or bookmarked, a bare /train fills the address bar with its setup at once
+    page.wait_for_function("() => location.search.includes('preset=deep-fast')", timeout=30_000)
     open_page(page, f"{app_url}/evaluate", "Evaluate & replay")
     open_page(page, f"{app_url}/compare", "Compare agents")
 
@@ -121,7 +138,7 @@ def test_train_live_then_stop(page, app_url):
     run_name.press("Enter")
     # never stop early: the run must still be going when we press Stop
     settled(page.get_by_text("stop once an evaluation reaches")).click()
-    start = settled(page.get_by_role("button", name="Start training"))
+    start = settled(page.get_by_role("button", name="Start", exact=True))
     expect(start).to_be_enabled()
     start.click()
     expect(page.get_by_text("Live training")).to_be_visible()
@@ -135,12 +152,12 @@ def test_train_live_then_stop(page, app_url):
     expect(page.get_by_role("link", name="Evaluate & replay")).to_be_visible()
     page.get_by_role("button", name="Stop").click()
     expect(page.get_by_text("stopped", exact=False).first).to_be_visible(timeout=30_000)
-    expect(page.get_by_role("button", name="Compare with the pretrained agent")).to_be_visible()
+    expect(page.get_by_role("button", name="Compare with pretrained")).to_be_visible()
 
 
 def test_render_a_gif_on_the_evaluate_page(page, app_url):
     open_page(page, f"{app_url}/evaluate", "Evaluate & replay")
-    expect(page.get_by_text("mean reward")).to_be_visible()
+    expect(page.get_by_text("mean reward")).to_be_visible(timeout=120_000)  # 1000 episodes; slow on a busy machine
     page.get_by_role("button", name="Render GIF").click()
     gif = page.locator("img[src*='.gif']").first
     expect(gif).to_be_visible(timeout=60_000)
@@ -162,3 +179,60 @@ def test_a_broken_link_falls_back_with_a_notice(page, app_url):
     open_page(page, f"{app_url}/train?preset=nope&learning_rate=fast", "Train an agent")
     expect(page.get_by_text("unknown preset 'nope'", exact=False)).to_be_visible()
     expect(page.get_by_label("learning_rate", exact=True)).to_have_value("2.500e-3")
+
+
+def test_a_first_request_to_train_on_a_fresh_server_gets_the_router(browser, tmp_path):
+    """Streamlit runs a page file on its own (legacy pages/ mode) when a page URL is a fresh
+    server's first request: the page must bring the real router with it."""
+    with running_app(tmp_path / "runs") as url:
+        context = browser.new_context(viewport={"width": 1366, "height": 850})
+        page = context.new_page()
+        page.set_default_timeout(60_000)
+        try:
+            open_page(page, f"{url}/train", "Train an agent")
+            nav = page.get_by_test_id("stSidebarNav")
+            expect(nav.get_by_role("link", name="Train")).to_be_visible()
+            expect(nav.get_by_role("link", name="Evaluate & replay")).to_be_visible()
+            expect(page.get_by_text("Presentation mode")).to_be_visible()
+            page.wait_for_function("() => location.search.includes('preset=deep-fast')"
+                                   " && location.search.includes('seed=0')", timeout=30_000)
+            assert "batch_size=128" in page.url  # the whole setup, before any change
+        finally:
+            context.close()
+
+
+TRUNCATED_LABELS = """() => {
+    const cut = [];
+    const selector = 'button, button *, [data-testid="stSidebarNav"] a, [data-testid="stSidebarNav"] a *';
+    for (const el of document.querySelectorAll(selector)) {
+        if (el.offsetParent !== null && el.clientWidth > 0 && el.scrollWidth > el.clientWidth + 1)
+            cut.push(`${el.innerText.trim().slice(0, 40)} (${el.scrollWidth} > ${el.clientWidth})`);
+    }
+    return cut.filter(t => !t.startsWith(' ('));
+}"""
+
+
+def test_presentation_mode_at_1920_cuts_no_label_and_shows_big_numbers(browser, app_url):
+    context = browser.new_context(viewport={"width": 1920, "height": 1080})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    try:
+        open_page(page, f"{app_url}/train", "Train an agent")
+        page.get_by_text("Presentation mode").click()
+        expect(page.get_by_role("button", name="Start", exact=True)).to_be_visible()
+        page.wait_for_timeout(1000)  # the style sheet applies on the rerun
+        assert page.evaluate(TRUNCATED_LABELS) == []
+        nav = page.get_by_test_id("stSidebarNav")
+        nav.get_by_role("link", name="Evaluate & replay").click()  # a click keeps the session, and the mode
+        values = page.get_by_test_id("stMetricValue")
+        expect(values.first).to_be_visible(timeout=120_000)  # 1000 episodes; slow on a busy machine
+        page.wait_for_timeout(1000)
+        assert page.evaluate(TRUNCATED_LABELS) == []
+        heights = [box["height"] for box in (values.nth(i).bounding_box() for i in range(values.count()))]
+        assert len(heights) == 5 and min(heights) >= 48, heights
+        nav.get_by_role("link", name="Compare").click()
+        expect(page.get_by_role("button", name="Render replays")).to_be_visible(timeout=60_000)
+        page.wait_for_timeout(1000)
+        assert page.evaluate(TRUNCATED_LABELS) == []
+    finally:
+        context.close()

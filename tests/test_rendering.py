@@ -9,7 +9,8 @@ from rl_core.agent import QAgent, RandomAgent
 from rl_core.config import AgentConfig
 from rl_core.evaluation import evaluate
 from rl_core.rendering import (
-    RenderError, episode_gif, frame_duration_ms, frames_to_gif, play_episode,
+    RenderError, clear_render_envs, episode_gif, frame_duration_ms, frames_to_gif, play_episode, record_gif,
+    side_by_side_gif,
 )
 
 
@@ -96,6 +97,7 @@ def test_other_envs_render(env_id):
 
 
 def test_an_env_that_cannot_render_gives_a_clear_error(monkeypatch):
+    clear_render_envs()  # a pooled env would not go through the patched gym.make
     real_make = gym.make
 
     def make_without_renderer(env_id, **kwargs):
@@ -115,3 +117,73 @@ def test_bad_gif_arguments():
         frame_duration_ms(50, speed=0)
     with pytest.raises(ValueError, match="unknown|env_id"):
         play_episode(Balancer(), "Pong-v5")
+
+
+def test_record_gif_streams_frames_and_keeps_none():
+    seen = []
+    gif, episode = record_gif(Balancer(), "CartPole-v1", seed=0, max_steps=40)
+    assert episode.frames == [] and episode.steps == 40  # frames went to the encoder, none were kept
+    image, durations = decode(gif)
+    assert image.n_frames == 41 and set(durations) == {20} and image.size == (300, 200)
+    # the streamed GIF is the same file as one made from kept frames
+    assert gif == episode_gif(play_episode(Balancer(), "CartPole-v1", seed=0, max_steps=40))
+    play_episode(Balancer(), "CartPole-v1", seed=0, max_steps=3, on_frame=lambda f, t, a: seen.append((t, a)))
+    assert [t for t, _ in seen] == [0, 1, 2, 3] and seen[0][1] is None
+
+
+def gif_color_tables(gif: bytes) -> tuple[bool, int]:
+    """(has a global colour table, how many frames carry a local one), read from the GIF's blocks."""
+    has_global = bool(gif[10] & 0x80)
+    pos = 13 + (3 * 2 ** ((gif[10] & 7) + 1) if has_global else 0)
+    local = 0
+
+    def skip_sub_blocks(pos: int) -> int:
+        while gif[pos]:
+            pos += gif[pos] + 1
+        return pos + 1
+
+    while gif[pos] != 0x3B:
+        if gif[pos] == 0x21:  # extension: label, then sub-blocks
+            pos = skip_sub_blocks(pos + 2)
+        else:  # 0x2C image descriptor
+            packed = gif[pos + 9]
+            pos += 10
+            if packed & 0x80:
+                local += 1
+                pos += 3 * 2 ** ((packed & 7) + 1)
+            pos = skip_sub_blocks(pos + 1)  # LZW minimum code size, then the data
+    return has_global, local
+
+
+def test_one_palette_for_the_whole_gif():
+    gif, _ = record_gif(Balancer(), "CartPole-v1", seed=0, max_steps=30)
+    assert gif_color_tables(gif) == (True, 0)  # one global colour table, no frame has its own
+
+
+def test_side_by_side_gif_starts_together_and_holds_the_shorter_episode():
+    short = lambda sink: play_episode(Balancer(), "CartPole-v1", seed=0, max_steps=10, on_frame=sink)  # noqa: E731
+    long = lambda sink: play_episode(Balancer(), "CartPole-v1", seed=0, max_steps=25, on_frame=sink)  # noqa: E731
+    gif, episodes = side_by_side_gif([("a", short), ("b", long)], fps=50, width=200)
+    image, _ = decode(gif)
+    assert [e.steps for e in episodes] == [10, 25]
+    assert image.n_frames == 26  # the longer episode's frames; the shorter one holds its last
+    assert image.size == (2 * 200 + 6, 133)
+
+
+def test_saved_replay_is_used_only_for_the_weights_it_was_made_with(tmp_path):
+    import shutil
+
+    from rl_core.rendering import save_replay, saved_replay
+    from rl_core.storage import PRETRAINED_DIR, load_agent
+
+    folder = tmp_path / "agent"
+    shutil.copytree(PRETRAINED_DIR / "cartpole-linear-q", folder,
+                    ignore=shutil.ignore_patterns("replay.gif", "replay.json"))
+    assert saved_replay(folder) is None
+    agent = load_agent(folder).agent
+    save_replay(folder, agent, "CartPole-v1", seed=0)
+    gif, steps, reward = saved_replay(folder)
+    assert gif == (folder / "replay.gif").read_bytes() and steps == int(reward)
+    assert saved_replay(folder, seed=1) is None and saved_replay(folder, speed=0.5) is None
+    (folder / "model.pt").write_bytes((folder / "model.pt").read_bytes() + b"\0")  # other weights
+    assert saved_replay(folder) is None

@@ -1,0 +1,48 @@
+"""Figure builders: what a reader of the chart sees."""
+
+from rl_core.plots import MAX_ERROR_BARS, epsilon_loss_figure, log_ticks, seeds_figure, training_figure
+from rl_core.training import EpisodeRecord, EvalRecord
+
+
+def episodes(n: int, loss: float = 0.5) -> list[EpisodeRecord]:
+    return [EpisodeRecord(i, 20.0 + i, 20, 0.5, loss * (1 + i % 7), i * 20, i * 0.1) for i in range(1, n + 1)]
+
+
+def evaluations(n: int) -> list[EvalRecord]:
+    return [EvalRecord(10 * i, 200 * i, 100.0 + i, 40.0, 10.0, 500.0, 0.1, i) for i in range(1, n + 1)]
+
+
+def test_a_few_evaluations_have_error_bars():
+    figure = training_figure(episodes(50), evaluations(5))
+    evaluation = next(t for t in figure.data if t.name == "greedy evaluation")
+    assert evaluation.error_y.visible and len(evaluation.x) == 5
+
+
+def test_many_evaluations_become_a_band_behind_one_line():
+    figure = training_figure(episodes(2000), evaluations(200))
+    assert 200 > MAX_ERROR_BARS
+    evaluation = next(t for t in figure.data if t.name == "greedy evaluation")
+    assert not (evaluation.error_y and evaluation.error_y.visible) and evaluation.mode == "lines"
+    band = figure.data[0]  # drawn first: behind the reward lines
+    assert band.fill == "toself" and len(band.x) == 400
+
+
+def test_log_loss_ticks_are_written_out_in_full():
+    ticks = log_ticks([0.012, 0.05, 0.3, 1.7])
+    assert ticks["ticktext"] == ["0.01", "0.02", "0.05", "0.1", "0.2", "0.5", "1", "2"]
+    wide = log_ticks([1e-4, 10.0])  # five decades: powers of ten only
+    assert wide["ticktext"] == ["0.0001", "0.001", "0.01", "0.1", "1", "10"]
+    figure = epsilon_loss_figure(episodes(30))
+    assert list(figure.layout.yaxis2.ticktext) == log_ticks([e.loss for e in episodes(30)])["ticktext"]
+
+
+def test_presentation_mode_makes_axis_text_large_and_dark():
+    small = training_figure(episodes(10)).layout.xaxis.tickfont
+    large = training_figure(episodes(10), large=True).layout.xaxis.tickfont
+    assert small.size is None and large.size >= 20 and large.color == "#000000"
+
+
+def test_seeds_chart_labels_each_seed():
+    figure = seeds_figure([{"seed": 0, "mean": 500.0}, {"seed": 7, "mean": 42.0}], solved_at=475.0)
+    assert list(figure.data[0].x) == ["seed 0", "seed 7"]
+    assert figure.layout.xaxis.type == "category"
