@@ -6,6 +6,8 @@ import streamlit as st
 
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # pygame renders headless on a server
 
+from pages._ui import account_box, current_user, login_screen  # noqa: E402  (after the SDL setting)
+
 st.set_page_config(page_title="Q-Lab", page_icon=":material/target:", layout="wide")
 
 pages = [
@@ -17,8 +19,10 @@ pages = [
     st.Page("pages/imitation.py", title="Imitation", icon=":material/school:"),
     st.Page("pages/tune.py", title="Tune", icon=":material/tune:"),
     st.Page("pages/runs.py", title="Runs", icon=":material/history:"),
+    st.Page("pages/board.py", title="Class board", icon=":material/leaderboard:"),
 ]
-page = st.navigation(pages)
+visitor = current_user()  # None: class mode, not logged in yet
+page = st.navigation(pages, position="sidebar" if visitor else "hidden")
 
 # Presentation mode: one switch, remembered across pages, for projecting to a room.
 # The mode lives in its own session key, so it holds even on a run that does not draw the toggle.
@@ -34,4 +38,8 @@ if st.session_state.get("presentation"):
       [data-testid="stAppViewContainer"] { background: #ffffff; color: #000000; }
       .stButton button { font-size: 1.3rem; padding: 0.6rem 1.4rem; }
     </style>""")
+if visitor is None:  # class mode: nothing but the login button until the visitor logs in
+    login_screen()
+    st.stop()
+account_box(visitor)
 page.run()

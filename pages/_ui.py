@@ -19,39 +19,75 @@ from rl_core.jobs import JobRegistry
 from rl_core.plots import q_heatmap_figure
 from rl_core.qfunction import DEFAULT_DIMS, SLICE_RANGES, q_slice
 from rl_core.rendering import episode_gif, play_episode
-from rl_core.storage import AgentEntry, SavedAgent, agent_roots, list_agents, load_agent
+from rl_core.ownership import (
+    LOCAL_USER, QuotaError, User, instructors_from, remember_user, user_from_claims, visible_agents,
+)
+from rl_core.storage import AgentEntry, SavedAgent, agent_roots, load_agent
 
 PRETRAINED_DEEP = "cartpole-deep-q"
 
 
-def _session_alive(session_id: str) -> bool:
-    from streamlit.runtime import Runtime
-
-    if not Runtime.exists():  # under AppTest there is no server runtime
-        return True
-    return Runtime.instance().is_active_session(session_id)
-
-
 @st.cache_resource
 def job_registry() -> JobRegistry:
-    """One registry for the whole server process: at most as many trainings as cores at once."""
-    registry = JobRegistry(max_running=int(os.environ.get("QLAB_MAX_TRAININGS", os.cpu_count() or 1)))
-    registry.start_reaper(_session_alive)
-    return registry
+    """One registry for the whole server process: at most as many trainings as cores at once.
+
+    Jobs belong to users, not to browser sessions: a job whose user went away runs to its end."""
+    return JobRegistry(max_running=int(os.environ.get("QLAB_MAX_TRAININGS", os.cpu_count() or 1)))
+
+
+# --- who is using the app (rl_core.ownership holds the rules) ------------------------------
+
+def class_mode() -> bool:
+    """Class mode: Streamlit's own [auth] section is configured in .streamlit/secrets.toml."""
+    return st.secrets.load_if_toml_exists() and "auth" in st.secrets
+
+
+def current_user() -> User | None:
+    """The logged-in user in class mode (None until they log in); the one local user otherwise."""
+    if not class_mode():
+        return LOCAL_USER
+    if not st.user.is_logged_in:
+        return None
+    configured = (st.secrets.get("qlab") or {}).get("instructors")
+    user = user_from_claims(st.user.to_dict(), instructors_from(configured))
+    if st.session_state.get("_remembered_user") != user.id:
+        remember_user(user)
+        st.session_state._remembered_user = user.id
+    return user
+
+
+def user() -> User:
+    """The user of a page: app.py lets no anonymous visitor reach a page in class mode."""
+    found = current_user()
+    if found is None:
+        st.stop()
+    return found
 
 
 def session_id() -> str:
-    """This browser session's id: it owns the jobs it starts."""
-    if "owner" not in st.session_state:
-        from streamlit.runtime.scriptrunner import get_script_run_ctx
+    """The id that owns the jobs this user starts (the user's, so a reload or a new tab finds them)."""
+    return user().id
 
-        ctx = get_script_run_ctx()
-        st.session_state.owner = ctx.session_id if ctx else "local"
-    return st.session_state.owner
+
+def my_latest_job(kind: type):
+    """The user's most recent job of this kind (a running one first), to come back to after a reload."""
+    mine = [j for j in job_registry().jobs_of(session_id()) if isinstance(j, kind)]
+    going = [j for j in mine if not j.done]
+    return (going or mine or [None])[-1]
+
+
+def quota_refusal(check, *args) -> str | None:
+    """Run one of rl_core.ownership's quota checks: None when allowed, else its message."""
+    try:
+        check(user(), *args)
+    except QuotaError as exc:
+        return str(exc)
+    return None
 
 
 def agent_entries() -> list[AgentEntry]:
-    return list_agents(agent_roots())
+    """What this user's pages list: pretrained agents, their own, and those shared with the class."""
+    return visible_agents(user())
 
 
 def entry_label(entry: AgentEntry) -> str:
@@ -197,3 +233,29 @@ def find_entry(entries: list[AgentEntry], name: str, source: str | None = None) 
         if entry.name == name and (source is None or entry.source == source):
             return entry
     return None
+
+
+def login_screen() -> None:
+    """What an anonymous visitor sees in class mode: what this is, and a login button."""
+    st.title(":material/target: Q-Lab")
+    st.markdown("This Q-Lab server is run for a class. Log in to train agents, keep your runs and "
+                "see the class board.")
+    st.button("Log in", type="primary", icon=":material/login:", on_click=st.login, key="login")
+
+
+def account_box(visitor: User) -> None:
+    """The sidebar's who-am-I line and logout button (class mode only)."""
+    if visitor.class_mode:
+        role = " · instructor" if visitor.is_instructor else ""
+        st.sidebar.caption(f"Logged in as **{visitor.name}**{role}")
+        st.sidebar.button("Log out", icon=":material/logout:", on_click=st.logout, key="logout")
+
+
+def trainings_now() -> list:
+    """Every user's training jobs (JobSnapshot), for the class board."""
+    from rl_core.jobs import JobSnapshot, TrainingJob
+
+    registry = job_registry()
+    if hasattr(registry, "snapshots"):  # the registry of the engine issue lists every owner's jobs
+        return [s for s in registry.snapshots(None) if isinstance(s, JobSnapshot)]
+    return [job.snapshot() for job in list(registry._jobs.values()) if isinstance(job, TrainingJob)]

@@ -5,21 +5,31 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from pages._ui import agent_entries, entry_label, episode_steps, evaluation, load, q_inspector, replay_gif, show_gif
+from pages._ui import (
+    agent_entries, entry_label, episode_steps, evaluation, load, q_inspector, quota_refusal, replay_gif, show_gif, user,
+)
+from rl_core.ownership import can_manage, check_upload, quotas, record_owner, upload_dir
 from rl_core.envs import ACTION_NAMES, STATE_NAMES
 from rl_core.plots import reward_histogram, training_figure
 from rl_core.rendering import render_state
-from rl_core.storage import MAX_UPLOAD_BYTES, AgentFolderError, agent_zip_bytes, import_agent_zip, read_history, runs_dir
+from rl_core.storage import MAX_UPLOAD_BYTES, AgentFolderError, agent_zip_bytes, import_agent_zip, read_history
 
 ss = st.session_state
 st.title(":material/movie: Evaluate & replay")
 
+me = user()
+upload_limit = quotas(me).upload_bytes if quotas(me) else MAX_UPLOAD_BYTES
 with st.expander("Upload an agent (.zip of an agent folder)"):
     upload = st.file_uploader("agent zip", type=["zip"], key="eval_upload",
-                              max_upload_size=MAX_UPLOAD_BYTES // (1024 * 1024))
+                              max_upload_size=max(1, upload_limit // (1024 * 1024)))
     if upload is not None and ss.get("eval_upload_done") != upload.file_id:
+        refusal = quota_refusal(check_upload, upload.size)
         try:
-            path = import_agent_zip(upload.getvalue(), runs_dir(), name=f"uploaded-{Path(upload.name).stem}")
+            if refusal:
+                raise AgentFolderError(refusal)
+            path = import_agent_zip(upload.getvalue(), upload_dir(me), name=f"uploaded-{Path(upload.name).stem}",
+                                    max_bytes=upload_limit)
+            record_owner(path, me)
             ss.evaluate_selection = str(path)
             st.success(f"Checked and added as **{path.name}**.")
         except AgentFolderError as exc:
@@ -98,9 +108,14 @@ with st.expander("Look inside: policy and Q-values over two state dimensions"):
     q_inspector(agent, config.env_id, key="eval_q", seed=step_seed)
 
 st.header("The agent")
-st.download_button("Download agent (.zip)", agent_zip_bytes(entry.path), file_name=f"{entry.name}.zip",
-                   mime="application/zip", key="eval_download_zip")
-history = read_history(entry.path)
+if entry.source == "pretrained" or can_manage(me, entry.path):  # others' shared runs are read-only
+    st.download_button("Download agent (.zip)", agent_zip_bytes(entry.path), file_name=f"{entry.name}.zip",
+                       mime="application/zip", key="eval_download_zip")
+try:
+    history = read_history(entry.path)
+except AgentFolderError as exc:
+    history = []
+    st.error(str(exc))
 if history:
     evaluations = saved.metrics.get("evaluations") or []
     st.plotly_chart(training_figure(history, evaluations, solved_reward=result.solved_reward,

@@ -1,18 +1,23 @@
-"""Runs: every trained agent on this server, kept across restarts; rename, delete, load back into Train."""
+"""Runs: the user's trained and uploaded agents (an instructor's: everyone's), kept across restarts;
+rename, delete, share with the class, load back into Train."""
 
 import time
 
 import pandas as pd
 import streamlit as st
 
-from pages._ui import fill_train_widgets
-from rl_core.storage import AgentFolderError, delete_agent, list_agents, read_config, rename_agent, runs_dir
+from pages._ui import fill_train_widgets, user
+from rl_core.ownership import delete_run, display_name, manageable_runs, read_owner, rename_run, share_run
+from rl_core.storage import AgentFolderError, read_config, runs_dir
 
 ss = st.session_state
 st.title(":material/history: Runs")
-st.caption(f"Every agent trained or uploaded on this server, from `{runs_dir()}`: they survive a restart.")
+me = user()
+whose = "every user's agents" if me.class_mode and me.is_instructor else "your agents"
+st.caption(f"{whose.capitalize()}, trained or uploaded, from `{runs_dir()}`: they survive a restart. "
+           + ("Others see a run only once you share it with the class." if me.class_mode else ""))
 
-entries = sorted(list_agents([runs_dir()]), key=lambda e: e.path.stat().st_mtime, reverse=True)
+entries = sorted(manageable_runs(me), key=lambda e: e.path.stat().st_mtime, reverse=True)
 if not entries:
     st.info("No runs yet: train an agent on the Train page.")
     st.stop()
@@ -22,20 +27,23 @@ def summary(entry) -> dict:
     m = entry.metrics
     best = m.get("best_evaluation") or {}
     when = m.get("trained_at") or time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(entry.path.stat().st_mtime))
+    record = read_owner(entry.path)
     return {"run": entry.name, "env": entry.env_id, "kind": entry.agent_kind, "when": when,
             "episodes": m.get("episodes"), "training s": m.get("seconds"), "status": m.get("status"),
-            "best evaluation": best.get("mean")}
+            "best evaluation": best.get("mean"), "shared": record.shared,
+            **({"owner": display_name(record.owner)} if me.class_mode else {})}
 
 
 st.dataframe(pd.DataFrame([summary(e) for e in entries]).set_index("run"), width="stretch")
 
-names = [e.name for e in entries]
+paths = [str(e.path) for e in entries]  # names repeat across users' upload folders; paths never do
+labels = {str(e.path): e.name + (" (uploaded)" if e.path.parent.parent.name == "uploads" else "") for e in entries}
 if "runs_select_next" in ss:  # set by rename/delete on the previous run of this page
     wanted = ss.pop("runs_select_next")
-    ss.runs_chosen = wanted if wanted in names else names[0]
-chosen = st.selectbox("Run", names, key="runs_chosen")
-entry = entries[names.index(chosen)]
-a, b, c = st.columns(3)
+    ss.runs_chosen = wanted if wanted in paths else paths[0]
+chosen = st.selectbox("Run", paths, format_func=labels.get, key="runs_chosen")
+entry = entries[paths.index(chosen)]
+a, b, c, d = st.columns(4)
 if a.button("Load its config into Train", icon=":material/model_training:", key="runs_load"):
     try:
         config = read_config(entry.path)
@@ -51,13 +59,21 @@ with c.popover("Rename or delete", icon=":material/edit:"):
     new_name = st.text_input("new name", value=entry.name, key="runs_new_name")
     if st.button("Rename", key="runs_rename"):
         try:
-            renamed = rename_agent(entry.path, new_name)
-            ss.runs_select_next = renamed.name
+            renamed = rename_run(me, entry.path, new_name)
+            ss.runs_select_next = str(entry.path.parent / renamed.name)
             st.rerun()
         except AgentFolderError as exc:
             st.error(str(exc))
     sure = st.checkbox(f"yes, delete {entry.name}", key="runs_sure")
     if st.button("Delete", type="primary", disabled=not sure, key="runs_delete"):
-        delete_agent(entry.path)
-        ss.runs_select_next = None
-        st.rerun()
+        try:
+            delete_run(me, entry.path)
+            ss.runs_select_next = None
+            st.rerun()
+        except AgentFolderError as exc:
+            st.error(str(exc))
+shared = read_owner(entry.path).shared
+if d.toggle("Shared with the class", value=shared, key=f"runs_share_{entry.path}",
+            help="Others see a shared run on the class board and can evaluate and compare it, read-only") != shared:
+    share_run(me, entry.path, not shared)
+    st.rerun()

@@ -5,8 +5,8 @@ import math
 import streamlit as st
 
 from pages._ui import (
-    PRETRAINED_DEEP, agent_entries, fill_train_widgets, find_entry, job_registry, job_status, q_inspector,
-    rerun_when_finished, session_id,
+    PRETRAINED_DEEP, agent_entries, fill_train_widgets, find_entry, job_registry, job_status, my_latest_job,
+    q_inspector, quota_refusal, rerun_when_finished, session_id,
 )
 from rl_core.config import (
     PRESET_DESCRIPTIONS, PRESET_NAMES, SUPPORTED_ENVS, AgentConfig, ConfigError, config_from_query, config_to_query,
@@ -14,6 +14,7 @@ from rl_core.config import (
 )
 from rl_core.envs import env_spec
 from rl_core.jobs import TrainingJob
+from rl_core.ownership import check_new_run, check_queue
 from rl_core.plots import epsilon_loss_figure, training_figure
 
 PRESETS_BY_KIND = {
@@ -36,6 +37,8 @@ WIDTHS = [8, 16, 32, 64, 128, 256, 512]
 registry = job_registry()
 owner = session_id()
 ss = st.session_state
+if "train_job" not in ss and (latest := my_latest_job(TrainingJob)) is not None:
+    ss.train_job = latest.job_id  # a reload, a new tab or a new login comes back to the user's run
 
 
 def apply_preset(name: str) -> None:
@@ -174,7 +177,11 @@ with settings:
     current = registry.snapshot(job_id) if job_id else None
     busy = current is not None and not current.done
     if start_col.button("Start training", type="primary", disabled=bool(errors) or busy, key="train_start", icon=":material/play_arrow:"):
+        active = sum(not j.done for j in registry.jobs_of(owner))
+        refusal = quota_refusal(check_queue, active) or quota_refusal(check_new_run)
         try:
+            if refusal:  # a class-mode quota: said like any other reason not to start
+                raise ConfigError({"quota": refusal})
             ss.train_job = registry.submit(owner, config.validate(), name=ss.train_run_name or None,
                                            tensorboard=bool(ss.get("train_tensorboard")))
             ss.train_last_state = None
@@ -246,7 +253,7 @@ with live_area:
 
     mine = [j.snapshot() for j in registry.jobs_of(owner) if isinstance(j, TrainingJob)]
     if len(mine) > 1:
-        with st.expander(f"Your runs in this session ({len(mine)})"):
+        with st.expander(f"Your runs since the server started ({len(mine)})"):
             for s in reversed(mine):
                 where = f" (queue position {s.queue_position})" if s.state == "queued" else ""
                 st.write(f"- **{s.name}**: {s.state}{where}, {s.episode} episodes, {s.seconds:.0f} s")

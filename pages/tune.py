@@ -4,9 +4,10 @@ import pandas as pd
 import streamlit as st
 
 from pages._ui import (
-    PRETRAINED_DEEP, agent_entries, fill_train_widgets, find_entry, job_registry, job_status, rerun_when_finished,
-    session_id,
+    PRETRAINED_DEEP, agent_entries, fill_train_widgets, find_entry, job_registry, job_status, quota_refusal,
+    rerun_when_finished, session_id, user,
 )
+from rl_core.ownership import check_queue, check_seeds, check_trials, study_name_for
 from rl_core.config import PRESET_NAMES, preset
 from rl_core.plots import seeds_figure
 from rl_core.tuning import (
@@ -60,7 +61,7 @@ n_trials = t1.number_input("trials", 1, 200, 20, key="tune_trials")
 episodes = t2.number_input("episodes per trial", 10, 5000, 200, key="tune_episodes")
 eval_episodes = t3.number_input("evaluation episodes", 10, 1000, 200, key="tune_eval_episodes")
 target = t4.number_input("stop at", value=500.0, key="tune_target")
-setup = TuningSetup(study_name=study_name.strip(), base_preset=base, space=space, episodes=int(episodes),
+setup = TuningSetup(study_name=study_name_for(user(), study_name), base_preset=base, space=space, episodes=int(episodes),
                     eval_episodes=int(eval_episodes), target=float(target))
 try:
     setup.check()
@@ -73,11 +74,16 @@ job_id = ss.get("tune_job")
 snap = registry.snapshot(job_id) if job_id else None
 busy = snap is not None and not snap["done"]
 b1, b2 = st.columns(2)
+active = sum(not j.done for j in registry.jobs_of(owner))
 if b1.button("Run study", type="primary", icon=":material/play_arrow:", key="tune_start", disabled=busy or bool(errors)):
-    ss.tune_job = registry.add(TuningJob(registry, owner, setup, int(n_trials)))
-    ss.tune_study_running = setup.study_name
-    ss.tune_last_state = None
-    st.rerun()
+    refusal = quota_refusal(check_trials, int(n_trials)) or quota_refusal(check_queue, active)
+    if refusal:
+        st.error(f"Cannot start: {refusal}")
+    else:
+        ss.tune_job = registry.add(TuningJob(registry, owner, setup, int(n_trials)))
+        ss.tune_study_running = setup.study_name
+        ss.tune_last_state = None
+        st.rerun()
 if b2.button("Stop", icon=":material/stop:", key="tune_stop", disabled=not busy):
     registry.stop(job_id)
     st.toast("Stopping after the current trial.")
@@ -132,7 +138,8 @@ try:
     seeds = parse_seed_list(seeds_text)
     if len(seeds) > 50:
         raise ValueError(f"at most 50 seeds at once, got {len(seeds)}")
-except ValueError as exc:
+    check_seeds(user(), len(seeds))
+except ValueError as exc:  # QuotaError included
     seeds_error = str(exc)
     st.error(seeds_error)
 seeds_job = ss.get("seeds_job")
@@ -141,9 +148,13 @@ seeds_busy = seeds_snap is not None and not seeds_snap["done"]
 r1, r2 = st.columns(2)
 if r1.button("Train on these seeds", icon=":material/play_arrow:", key="seeds_start",
              disabled=seeds_busy or seeds_error is not None):
-    ss.seeds_job = registry.add(SeedsJob(registry, owner, preset(seeds_preset), seeds, eval_episodes=int(seeds_eval)))
-    ss.seeds_last_state = None
-    st.rerun()
+    if refusal := quota_refusal(check_queue, active):
+        st.error(f"Cannot start: {refusal}")
+    else:
+        ss.seeds_job = registry.add(SeedsJob(registry, owner, preset(seeds_preset), seeds,
+                                             eval_episodes=int(seeds_eval)))
+        ss.seeds_last_state = None
+        st.rerun()
 if r2.button("Stop", icon=":material/stop:", key="seeds_stop", disabled=not seeds_busy):
     registry.stop(seeds_job)
 

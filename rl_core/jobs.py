@@ -161,6 +161,7 @@ class TrainingJob(BackgroundJob):
             self._updated_at = time.time()
 
     def work(self) -> tuple[str, str]:
+        from .ownership import record_owner, release_reservation
         from .storage import save_agent  # storage imports this module for run names
 
         agent = self._agent = QAgent(self.config)
@@ -174,6 +175,9 @@ class TrainingJob(BackgroundJob):
         if result.status != "diverged" and result.episodes:
             saved = save_agent(agent, self.out_dir / self.name, metrics=training_metrics(agent, result),
                                history=result.episodes)
+        record_owner(saved, self.owner) if saved else release_reservation(self.out_dir / self.name)
+        if self.tensorboard_dir is not None and self.tensorboard_dir.is_dir():
+            record_owner(self.tensorboard_dir, self.owner)
         self._set(saved_path=saved, seconds=result.seconds, q_function=FrozenQ.of(agent))
         return result.status, result.message + (f"; saved as {self.name}" if saved else "; nothing saved")
 
@@ -201,13 +205,14 @@ class JobRegistry:
 
     def submit(self, owner: str, config: AgentConfig, name: str | None = None, tensorboard: bool = False) -> str:
         """Queue a training run; with ``tensorboard`` it also logs to <runs>/tensorboard/<name>."""
+        from .ownership import reserve_run
         from .storage import runs_dir
 
         config.validate()
         out_dir = self.out_dir or runs_dir()
         with self._cond:
             # names are reserved at submit time: two runs started in the same second must not collide
-            run_name = unique_run_name(out_dir, name or default_run_name(config), taken=self._names)
+            run_name = reserve_run(out_dir, name or default_run_name(config), owner, taken=self._names).name
             self._names.add(run_name)
         board_dir = out_dir / "tensorboard" / run_name if tensorboard else None
         return self.add(TrainingJob(self, owner, config, run_name, out_dir, tensorboard_dir=board_dir))
