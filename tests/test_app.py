@@ -242,11 +242,11 @@ def test_runs_page_lists_renames_and_deletes(runs_dir):
 
     shutil.copytree(PRETRAINED_DIR / "cartpole-linear-q", runs_dir / "a-run")
     at = open_page("pages/runs.py")
-    assert at.selectbox(key="runs_chosen").value == "a-run"
+    assert at.selectbox(key="runs_chosen").value == str(runs_dir / "a-run")
     at.text_input(key="runs_new_name").set_value("renamed-run").run()
     at.button(key="runs_rename").click().run()
     assert not at.exception and (runs_dir / "renamed-run").is_dir()
-    assert at.selectbox(key="runs_chosen").value == "renamed-run"
+    assert at.selectbox(key="runs_chosen").value == str(runs_dir / "renamed-run")
     at.checkbox(key="runs_sure").check().run()
     at.button(key="runs_delete").click().run()
     assert not at.exception and not (runs_dir / "renamed-run").exists()
