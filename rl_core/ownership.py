@@ -224,7 +224,7 @@ def visible_agents(user: User) -> list[AgentEntry]:
     """What the user's pages list: pretrained agents, their own runs and uploads, and shared ones."""
     mine = manageable_runs(user)
     paths = {e.path for e in mine}
-    others = [e for e in shared_runs() if e.path not in paths]
+    others = [e for e in all_runs() if e.path not in paths and can_view(user, e.path)]
     return list_agents([PRETRAINED_DIR]) + mine + others
 
 

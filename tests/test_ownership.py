@@ -16,7 +16,9 @@ from rl_core.ownership import (
     check_upload, delete_run, display_name, instructors_from, manageable_runs, read_owner, record_owner,
     remember_user, rename_run, share_run, study_name_for, upload_dir, user_from_claims, visible_agents,
 )
-from rl_core.storage import AgentFolderError, agent_zip_bytes, import_agent_zip, list_agents, rename_agent, save_agent
+from rl_core.storage import (
+    AgentFolderError, agent_zip_bytes, import_agent_zip, list_agents, load_agent, rename_agent, save_agent,
+)
 
 ALICE = User("alice-sub", "Alice", "alice@school.edu", class_mode=True)
 BOB = User("bob-sub", "Bob", "bob@school.edu", class_mode=True)
@@ -157,6 +159,7 @@ def test_a_poisoned_upload_stays_in_its_owners_folder_and_lists_cleanly(runs_dir
     mine = {e.name: e for e in visible_agents(ALICE)}
     # the fields the pages read are dropped when they have the wrong type
     assert mine["uploaded-poison"].metrics == {"evaluations": []}
+    assert load_agent(path).metrics == {"evaluations": []}
     assert names(manageable_runs(ALICE)) == {"uploaded-poison"}
     delete_run(ALICE, path)
     assert not path.exists()
