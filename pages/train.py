@@ -184,7 +184,7 @@ with settings:
                 raise ConfigError({"quota": refusal})
             ss.train_job = registry.submit(owner, config.validate(), name=ss.train_run_name or None,
                                            tensorboard=bool(ss.get("train_tensorboard")))
-            ss.train_last_state = None
+            ss.train_last_state = "queued"  # so that even a run over before the first poll reruns the page
             st.rerun()
         except ConfigError as exc:
             st.error(f"Cannot start: {exc}")
