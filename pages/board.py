@@ -28,13 +28,15 @@ for problem in problems:
 if not rows:
     st.info(f"No agent shared for {env_id} yet: train one, then switch on *Shared with the class* on the Runs page.")
 else:
-    table, side = st.columns([3, 1], gap="large")
-    # st.table is plain HTML: it grows with presentation mode's type, where a data grid would not
+    if large:  # st.table is plain HTML: its type can grow for the back of the room
+        st.html("<style>[data-testid='stTable'] th, [data-testid='stTable'] td { font-size: 1.35rem; }</style>")
+    # projected, the table takes the whole width and the top agent's replay goes under it
+    table, side = (st.container(), st.columns([2, 3])[0]) if large else st.columns([5, 2], gap="large")
     table.table(pd.DataFrame(board_table(rows)).set_index("rank"))
     with side:
         top = rows[0]
-        st.metric(f"Top: {top.name} ({top.owner})", f"{top.evaluation.mean:.1f}",
-                  help=f"mean reward over {top.evaluation.n_episodes} episodes")
+        st.markdown(f"**#1 {top.name}** by {top.owner}: **{top.evaluation.mean:.1f}** mean reward over "
+                    f"{top.evaluation.n_episodes} episodes")
         if st.button("Replay the top agent", type="primary", icon=":material/play_circle:", key="board_replay_top"):
             ss.board_replay = str(top.path)
         if ss.get("board_replay") == str(top.path):

@@ -4,7 +4,8 @@ import pandas as pd
 import streamlit as st
 
 from pages._ui import (
-    PRETRAINED_DEEP, agent_entries, entry_label, job_registry, job_status, load, rerun_when_finished, session_id,
+    PRETRAINED_DEEP, agent_entries, entry_label, job_registry, job_status, load, my_latest_job, rerun_when_finished,
+    session_id,
 )
 from rl_core.imitation import READY_MADE, ImitationJob, expert_data
 from rl_core.plots import imitation_figure
@@ -12,6 +13,8 @@ from rl_core.storage import AgentFolderError
 
 ss = st.session_state
 registry = job_registry()
+if "imit_job" not in ss and (latest := my_latest_job(ImitationJob)) is not None:
+    ss.imit_job = latest.job_id  # a reload comes back to the user's job
 st.title(":material/school: Imitation: networks with fixed targets")
 st.markdown(
     "Before mixing neural networks with Q-learning, try them on a problem whose answers stand still. "

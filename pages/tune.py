@@ -4,8 +4,8 @@ import pandas as pd
 import streamlit as st
 
 from pages._ui import (
-    PRETRAINED_DEEP, agent_entries, fill_train_widgets, find_entry, job_registry, job_status, quota_refusal,
-    rerun_when_finished, session_id, user,
+    PRETRAINED_DEEP, agent_entries, fill_train_widgets, find_entry, job_registry, job_status, my_latest_job,
+    quota_refusal, rerun_when_finished, session_id, user,
 )
 from rl_core.ownership import check_queue, check_seeds, check_trials, study_name_for
 from rl_core.config import PRESET_NAMES, preset
@@ -17,6 +17,10 @@ from rl_core.tuning import (
 ss = st.session_state
 registry = job_registry()
 owner = session_id()
+if "tune_job" not in ss and (latest := my_latest_job(TuningJob)) is not None:  # back after a reload
+    ss.tune_job, ss.tune_study_running = latest.job_id, latest.setup.study_name
+if "seeds_job" not in ss and (latest := my_latest_job(SeedsJob)) is not None:
+    ss.seeds_job = latest.job_id
 st.title(":material/tune: Tune")
 st.markdown(
     "Hand-tuning a Q agent is slow and misleading: one good run can be a lucky seed. Here an Optuna study "

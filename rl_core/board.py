@@ -51,8 +51,9 @@ class BoardRow:
 
 
 def setup_label(config: AgentConfig) -> str:
-    """The preset a config is, or how it departs from the nearest one (seed and run length aside)."""
-    ignore = {"seed", "n_episodes", "env_id"}
+    """The preset a config is, or how it departs from the nearest one (the seed and how the run was
+    watched aside: evaluations, run length)."""
+    ignore = {"seed", "env_id", "n_episodes", "eval_every_episodes", "eval_episodes", "normalizer_steps"}
     mine = config.to_dict()
     best_name, best_diff = "", None
     for name in PRESET_NAMES:
@@ -126,10 +127,10 @@ def board_rows(entries: Iterable[AgentEntry], owner_of: Callable[[Path], str],
 
 def board_table(rows: Sequence[BoardRow]) -> list[dict[str, Any]]:
     """The rows as the page's table shows them."""
-    return [{"rank": r.rank, "agent": r.name, "owner": r.owner, "mean reward": round(r.evaluation.mean, 1),
-             "std": round(r.evaluation.std, 1), "solved": f"{100 * r.evaluation.solved_share:.0f}%",
-             "setup": r.setup, "layers": r.hidden_layers, "parameters": r.n_parameters,
-             "training s": None if r.training_seconds is None else round(r.training_seconds)}
+    return [{"rank": r.rank, "agent": r.name, "owner": r.owner, "mean reward": f"{r.evaluation.mean:.1f}",
+             "solved": f"{100 * r.evaluation.solved_share:.0f}%", "setup": r.setup, "layers": r.hidden_layers,
+             "parameters": f"{r.n_parameters:,}",
+             "training": "-" if r.training_seconds is None else f"{r.training_seconds:.0f} s"}
             for r in rows]
 
 

@@ -235,9 +235,44 @@ def test_the_board_ranks_by_a_fresh_cached_evaluation(runs_dir, monkeypatch):
     board.board_rows(entries, owner_of=str)
     assert len(calls) == 3
     table = board.board_table(rows)
-    assert table[0]["mean reward"] == 120.0 and table[0]["owner"] == "alice-sub"
+    assert table[0]["mean reward"] == "120.0" and table[0]["owner"] == "alice-sub"
 
 
 def test_setup_label_names_the_preset_or_what_differs():
-    assert board.setup_label(preset("deep-fast", seed=9)) == "deep-fast"
+    assert board.setup_label(preset("deep-fast", seed=9, eval_episodes=100)) == "deep-fast"
     assert board.setup_label(preset("deep-fast", learning_rate=0.01)) == "custom (from deep-fast: learning_rate)"
+
+
+def test_who_is_training_now(runs_dir):
+    remember_user(ALICE)
+    registry = JobRegistry(max_running=1, out_dir=runs_dir)
+    running = registry.submit("alice-sub", slow_config(), name="long")
+    waiting = registry.submit("bob-sub", slow_config(), name="next")
+    try:
+        deadline = __import__("time").time() + 60
+        while registry.snapshot(running).episode < 1 and __import__("time").time() < deadline:
+            __import__("time").sleep(0.1)
+        rows = board.training_now([registry.snapshot(running), registry.snapshot(waiting)], owner_name=display_name)
+        assert [(r["who"], r["run"], r["state"]) for r in rows] == [("Alice", "long", "running"),
+                                                                   ("bob-sub", "next", "queued (1)")]
+        assert 0 < rows[0]["progress"] < 1 and rows[1]["progress"] == 0
+    finally:
+        registry.stop(running)
+        registry.stop(waiting)
+    registry.wait(running, timeout=60)
+    assert board.training_now([registry.snapshot(running)], owner_name=display_name) == []
+
+
+def test_the_board_page_lists_shared_agents_only(runs_dir):
+    from streamlit.testing.v1 import AppTest
+
+    shared = saved_run(runs_dir, "shared-one")
+    share_run(LOCAL_USER, shared, True)
+    saved_run(runs_dir, "private-one")
+    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "app.py"), default_timeout=120)
+    at.run()
+    at.switch_page("pages/board.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    table = at.table[0].value
+    assert list(table["agent"]) == ["shared-one"] and list(table["owner"]) == ["local"]
+    assert at.button(key="board_replay_top") is not None
