@@ -57,9 +57,11 @@ def current_user() -> User | None:
 
 
 def user() -> User:
-    """The user of a page: app.py lets no anonymous visitor reach a page in class mode."""
+    """The user of a page. app.py lets no anonymous visitor reach a page in class mode; should a page
+    run without it, it shows the login button and goes no further."""
     found = current_user()
     if found is None:
+        login_screen()
         st.stop()
     return found
 
