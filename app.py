@@ -6,7 +6,7 @@ import streamlit as st
 
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # pygame renders headless on a server
 
-from pages._ui import account_box, current_user, login_screen  # noqa: E402  (after the SDL setting)
+from pages._ui import account_box, current_user, login_screen  # after the SDL setting
 
 st.set_page_config(page_title="Q-Lab", page_icon=":material/target:", layout="wide")
 

@@ -16,12 +16,18 @@ from rl_core.config import AgentConfig
 from rl_core.envs import ACTION_NAMES, STATE_NAMES, env_spec
 from rl_core.evaluation import EvalResult, evaluate
 from rl_core.jobs import JobRegistry
+from rl_core.ownership import (
+    LOCAL_USER,
+    QuotaError,
+    User,
+    instructors_from,
+    remember_user,
+    user_from_claims,
+    visible_agents,
+)
 from rl_core.plots import q_heatmap_figure
 from rl_core.qfunction import DEFAULT_DIMS, SLICE_RANGES, q_slice
 from rl_core.rendering import episode_gif, play_episode
-from rl_core.ownership import (
-    LOCAL_USER, QuotaError, User, instructors_from, remember_user, user_from_claims, visible_agents,
-)
 from rl_core.storage import AgentEntry, SavedAgent, agent_roots, load_agent
 
 PRETRAINED_DEEP = "cartpole-deep-q"
@@ -76,6 +82,11 @@ def my_latest_job(kind: type):
     mine = [j for j in job_registry().jobs_of(session_id()) if isinstance(j, kind)]
     going = [j for j in mine if not j.done]
     return (going or mine or [None])[-1]
+
+
+def active_job_count() -> int:
+    """How many of the user's jobs (of any kind) are queued or running: the queue quota counts them."""
+    return sum(not j.done for j in job_registry().jobs_of(session_id()))
 
 
 def quota_refusal(check, *args) -> str | None:

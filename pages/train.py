@@ -5,8 +5,8 @@ import math
 import streamlit as st
 
 from pages._ui import (
-    PRETRAINED_DEEP, agent_entries, fill_train_widgets, find_entry, job_registry, job_status, my_latest_job,
-    q_inspector, quota_refusal, rerun_when_finished, session_id,
+    PRETRAINED_DEEP, active_job_count, agent_entries, fill_train_widgets, find_entry, job_registry, job_status,
+    my_latest_job, q_inspector, quota_refusal, rerun_when_finished, session_id,
 )
 from rl_core.config import (
     PRESET_DESCRIPTIONS, PRESET_NAMES, SUPPORTED_ENVS, AgentConfig, ConfigError, config_from_query, config_to_query,
@@ -177,8 +177,7 @@ with settings:
     current = registry.snapshot(job_id) if job_id else None
     busy = current is not None and not current.done
     if start_col.button("Start training", type="primary", disabled=bool(errors) or busy, key="train_start", icon=":material/play_arrow:"):
-        active = sum(not j.done for j in registry.jobs_of(owner))
-        refusal = quota_refusal(check_queue, active) or quota_refusal(check_new_run)
+        refusal = quota_refusal(check_queue, active_job_count()) or quota_refusal(check_new_run)
         try:
             if refusal:  # a class-mode quota: said like any other reason not to start
                 raise ConfigError({"quota": refusal})

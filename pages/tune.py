@@ -4,7 +4,8 @@ import pandas as pd
 import streamlit as st
 
 from pages._ui import (
-    PRETRAINED_DEEP, agent_entries, fill_train_widgets, find_entry, job_registry, job_status, my_latest_job,
+    PRETRAINED_DEEP, active_job_count, agent_entries, fill_train_widgets, find_entry, job_registry, job_status,
+    my_latest_job,
     quota_refusal, rerun_when_finished, session_id, user,
 )
 from rl_core.ownership import check_queue, check_seeds, check_trials, study_name_for
@@ -78,7 +79,7 @@ job_id = ss.get("tune_job")
 snap = registry.snapshot(job_id) if job_id else None
 busy = snap is not None and not snap["done"]
 b1, b2 = st.columns(2)
-active = sum(not j.done for j in registry.jobs_of(owner))
+active = active_job_count()
 if b1.button("Run study", type="primary", icon=":material/play_arrow:", key="tune_start", disabled=busy or bool(errors)):
     refusal = quota_refusal(check_trials, int(n_trials)) or quota_refusal(check_queue, active)
     if refusal:

@@ -27,8 +27,17 @@ from typing import Any
 
 from .config import CLASS_QUOTAS, ClassQuotas
 from .storage import (
-    OWNER_FILE, PRETRAINED_DIR, UPLOADS, AgentEntry, AgentFolderError, claim_folder, delete_agent, list_agents,
-    rename_agent, runs_dir, safe_name,
+    OWNER_FILE,
+    PRETRAINED_DIR,
+    UPLOADS,
+    AgentEntry,
+    AgentFolderError,
+    claim_folder,
+    delete_agent,
+    list_agents,
+    rename_agent,
+    runs_dir,
+    safe_name,
 )
 
 LOCAL_OWNER = "local"

@@ -8,8 +8,8 @@ a browser context of their own (their own cookies). Needs /usr/bin/chromium, as 
 
 import io
 import json
-import re
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -32,8 +32,8 @@ if not Path(CHROMIUM).exists():
 pytest.importorskip("oidc_provider_mock", reason="pip install oidc-provider-mock (the test extras)")
 pytest.importorskip("authlib", reason="pip install 'streamlit[auth]'")
 
-from playwright.sync_api import BrowserContext, Page, expect, sync_playwright  # noqa: E402
-from playwright.sync_api import Error as PlaywrightError  # noqa: E402
+from playwright.sync_api import BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import Error as PlaywrightError
 
 expect.set_options(timeout=30_000)
 USERS = {  # claims the provider sends for each subject

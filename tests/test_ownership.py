@@ -12,12 +12,38 @@ from rl_core.agent import QAgent
 from rl_core.config import AgentConfig, ClassQuotas, preset
 from rl_core.jobs import JobRegistry
 from rl_core.ownership import (
-    LOCAL_USER, OwnershipError, QuotaError, User, can_manage, check_new_run, check_queue, check_seeds, check_trials,
-    check_upload, delete_run, display_name, instructors_from, manageable_runs, read_owner, record_owner,
-    remember_user, rename_run, share_run, study_name_for, upload_dir, user_from_claims, visible_agents,
+    LOCAL_USER,
+    OwnershipError,
+    QuotaError,
+    User,
+    can_manage,
+    check_new_run,
+    check_queue,
+    check_seeds,
+    check_trials,
+    check_upload,
+    delete_run,
+    display_name,
+    instructors_from,
+    manageable_runs,
+    read_owner,
+    record_owner,
+    remember_user,
+    rename_run,
+    share_run,
+    study_name_for,
+    upload_dir,
+    user_from_claims,
+    visible_agents,
 )
 from rl_core.storage import (
-    AgentFolderError, agent_zip_bytes, import_agent_zip, list_agents, load_agent, rename_agent, save_agent,
+    AgentFolderError,
+    agent_zip_bytes,
+    import_agent_zip,
+    list_agents,
+    load_agent,
+    rename_agent,
+    save_agent,
 )
 
 ALICE = User("alice-sub", "Alice", "alice@school.edu", class_mode=True)
@@ -219,7 +245,7 @@ def test_the_board_ranks_by_a_fresh_cached_evaluation(runs_dir, monkeypatch):
     def fake_evaluate(agent, env_id, n_episodes, seed):
         calls.append(n_episodes)
         mean = 120.0 if len(calls) == 1 else 30.0
-        return type("R", (), dict(mean=mean, std=1.0, min=mean, max=mean, solved_share=0.0))()
+        return type("R", (), {"mean": mean, "std": 1.0, "min": mean, "max": mean, "solved_share": 0.0})()
 
     monkeypatch.setattr(board, "evaluate", fake_evaluate)
     entries = [e for e in list_agents([runs_dir])]
