@@ -105,6 +105,9 @@ def suggest(trial: optuna.Trial, space: Mapping[str, ParamSpec]) -> dict[str, An
 
 
 def default_storage_url() -> str:
+    """$QLAB_OPTUNA_STORAGE (a class server's PostgreSQL), else a SQLite file under the runs folder."""
+    if os.environ.get("QLAB_OPTUNA_STORAGE"):
+        return os.environ["QLAB_OPTUNA_STORAGE"]
     path = runs_dir() / "optuna.db"
     path.parent.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{path}"

@@ -302,3 +302,11 @@ def test_the_board_page_lists_shared_agents_only(runs_dir):
     table = at.table[0].value
     assert list(table["agent"]) == ["shared-one"] and list(table["owner"]) == ["local"]
     assert at.button(key="board_replay_top") is not None
+
+
+def test_a_class_server_points_every_study_at_one_database(runs_dir, monkeypatch):
+    from rl_core.tuning import default_storage_url
+
+    assert default_storage_url() == f"sqlite:///{runs_dir / 'optuna.db'}"
+    monkeypatch.setenv("QLAB_OPTUNA_STORAGE", "postgresql+psycopg://u:p@db/qlab")
+    assert default_storage_url() == "postgresql+psycopg://u:p@db/qlab"
