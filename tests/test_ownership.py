@@ -301,7 +301,15 @@ def test_the_board_page_lists_shared_agents_only(runs_dir):
     assert not at.exception, [e.value for e in at.exception]
     table = at.table[0].value
     assert list(table["agent"]) == ["shared-one"] and list(table["owner"]) == ["local"]
-    assert at.button(key="board_replay_top") is not None
+    at.button(key="board_replay_top").click().run()
+    assert not at.exception and len(at.image) == 1  # the top agent's GIF, in one click
+    second = saved_run(runs_dir, "shared-two")
+    share_run(LOCAL_USER, second, True)
+    at.run()
+    assert len(at.table[0].value) == 2
+    at.button(key="board_compare").click().run()  # the first two, by default
+    assert not at.exception
+    assert sorted(Path(p).name for p in at.session_state["compare_agents"]) == ["shared-one", "shared-two"]
 
 
 def test_a_class_server_points_every_study_at_one_database(runs_dir, monkeypatch):
