@@ -318,3 +318,23 @@ def test_a_class_server_points_every_study_at_one_database(runs_dir, monkeypatch
     assert default_storage_url() == f"sqlite:///{runs_dir / 'optuna.db'}"
     monkeypatch.setenv("QLAB_OPTUNA_STORAGE", "postgresql+psycopg://u:p@db/qlab")
     assert default_storage_url() == "postgresql+psycopg://u:p@db/qlab"
+
+
+def test_the_board_page_shows_who_is_training_now(runs_dir):
+    from streamlit.testing.v1 import AppTest
+
+    from pages._ui import job_registry
+
+    remember_user(ALICE)
+    registry = job_registry()  # the app's own registry: AppTest runs the pages in this process
+    job = registry.submit("alice-sub", slow_config(), name="live-one")
+    try:
+        at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "app.py"), default_timeout=120)
+        at.run()
+        at.switch_page("pages/board.py").run()
+        assert not at.exception, [e.value for e in at.exception]
+        live = at.dataframe[0].value
+        assert list(live.index) == ["Alice"] and list(live["run"]) == ["live-one"]
+    finally:
+        registry.stop(job)
+    registry.wait(job, timeout=60)
