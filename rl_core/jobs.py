@@ -175,7 +175,10 @@ class TrainingJob(BackgroundJob):
         if result.status != "diverged" and result.episodes:
             saved = save_agent(agent, self.out_dir / self.name, metrics=training_metrics(agent, result),
                                history=result.episodes)
-        record_owner(saved, self.owner) if saved else release_reservation(self.out_dir / self.name)
+        if saved:
+            record_owner(saved, self.owner)
+        else:  # nothing to keep: give the reserved name back
+            release_reservation(self.out_dir / self.name)
         if self.tensorboard_dir is not None and self.tensorboard_dir.is_dir():
             record_owner(self.tensorboard_dir, self.owner)
         self._set(saved_path=saved, seconds=result.seconds, q_function=FrozenQ.of(agent))
