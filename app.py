@@ -4,21 +4,26 @@ import os
 
 import streamlit as st
 
-from pages._ui import mark_routed, navigation_pages
-from rl_core.engine import start_engine
+os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # pygame renders headless on a server, set before it loads
 
-os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # pygame renders headless on a server
+from pages._ui import account_box, current_user, login_screen, mark_routed, navigation_pages  # noqa: E402
+from rl_core.engine import start_engine  # noqa: E402
 
 st.set_page_config(page_title="Q-Lab", page_icon=":material/target:", layout="wide")
 start_engine()  # Ray comes up in the background (once per process): the first page draws at once
 
-page = st.navigation(navigation_pages())
+visitor = current_user()  # None: class mode, not logged in yet
+page = st.navigation(navigation_pages(), position="sidebar" if visitor else "hidden")
 
 # Presentation mode: one switch, remembered across pages, for projecting to a room.
 # The mode lives in its own session key, so it holds even on a run that does not draw the toggle.
-st.sidebar.toggle("Presentation mode", value=st.session_state.get("presentation", False), key="presentation_toggle",
-                  on_change=lambda: st.session_state.update(presentation=st.session_state.presentation_toggle),
-                  help="Large type and chart text, thick lines, high contrast; settings tucked away")
+st.sidebar.toggle(
+    "Presentation mode",
+    value=st.session_state.get("presentation", False),
+    key="presentation_toggle",
+    on_change=lambda: st.session_state.update(presentation=st.session_state.presentation_toggle),
+    help="Large type and chart text, thick lines, high contrast; settings tucked away",
+)
 if st.session_state.get("presentation"):
     st.html("""<style>
       html, body, [data-testid="stAppViewContainer"] { font-size: 22px; }
@@ -34,5 +39,9 @@ if st.session_state.get("presentation"):
       .stButton button, .stDownloadButton button, [data-testid="stPopover"] button {
         font-size: 1.3rem; padding: 0.5rem 0.8rem; height: auto; }
     </style>""")
+if visitor is None:  # class mode: nothing but the login button until the visitor logs in
+    login_screen()
+    st.stop()
+account_box(visitor)
 mark_routed()
 page.run()

@@ -18,12 +18,14 @@ def machine() -> str:
         pass
     import torch
 
-    return (f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores ({cpu}), "
-            f"Python {platform.python_version()}, torch {torch.__version__}")
+    return (
+        f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores ({cpu}), "
+        f"Python {platform.python_version()}, torch {torch.__version__}"
+    )
 
 
 def parse_seeds(text: str) -> list[int]:
-    """"0-9" or "0,3,5" or "0-4,10" (the library's own parser)."""
+    """ "0-9" or "0,3,5" or "0-4,10" (the library's own parser)."""
     from rl_core.tuning import parse_seed_list
 
     return parse_seed_list(text)
@@ -31,7 +33,8 @@ def parse_seeds(text: str) -> list[int]:
 
 def git_commit() -> str:
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              check=True).stdout.strip()
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"

@@ -32,8 +32,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from _common import machine  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-               "--disable-component-update", "--no-first-run"]
+LAUNCH_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 
 
 def free_port() -> int:
@@ -65,9 +71,24 @@ def main() -> None:
         page.set_default_timeout(120_000)
         spawn = time.time()
         server = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
-             "--server.address", "127.0.0.1", "--server.headless", "true"],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                sys.executable,
+                "-m",
+                "streamlit",
+                "run",
+                str(ROOT / "app.py"),
+                "--server.port",
+                str(port),
+                "--server.address",
+                "127.0.0.1",
+                "--server.headless",
+                "true",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             while True:
                 try:
@@ -96,10 +117,12 @@ def main() -> None:
                 start_long_training(other)
                 other.close()
             start_long_training(page)
-            page.wait_for_function("() => { const p = document.querySelector('.js-plotly-plot');"
-                                   " return p && p.layout && p.layout.meta; }")
+            page.wait_for_function(
+                "() => { const p = document.querySelector('.js-plotly-plot'); return p && p.layout && p.layout.meta; }"
+            )
             # Sample the chart from inside the page every 20 ms: record each new episode count once.
-            lags = page.evaluate("""async (ms) => {
+            lags = page.evaluate(
+                """async (ms) => {
                 const lags = []; let seen = -1; const end = Date.now() + ms;
                 while (Date.now() < end) {
                     const p = document.querySelector('.js-plotly-plot');
@@ -111,7 +134,9 @@ def main() -> None:
                     await new Promise(r => setTimeout(r, 20));
                 }
                 return lags;
-            }""", int(args.seconds * 1000))
+            }""",
+                int(args.seconds * 1000),
+            )
 
             # flipping the toggle adds double_dqn to (or drops it from) the notice listing what differs
             # from the preset: the round trip a person sees
@@ -131,15 +156,20 @@ def main() -> None:
             server.wait(timeout=30)
             browser.close()
     print(f"# {machine()}")
-    print(json.dumps({
-        "background_trainings": args.background,
-        "cold_start_seconds": round(cold_start, 2), "server_ready_seconds": round(server_ready, 2),
-        "chart_updates_seen": len(lags),
-        "chart_lag_median_s": round(statistics.median(lags), 3) if lags else None,
-        "chart_lag_p95_s": round(percentile(lags, 0.95), 3) if lags else None,
-        "interaction_median_s": round(statistics.median(latencies), 3),
-        "interaction_p95_s": round(percentile(latencies, 0.95), 3),
-    }))
+    print(
+        json.dumps(
+            {
+                "background_trainings": args.background,
+                "cold_start_seconds": round(cold_start, 2),
+                "server_ready_seconds": round(server_ready, 2),
+                "chart_updates_seen": len(lags),
+                "chart_lag_median_s": round(statistics.median(lags), 3) if lags else None,
+                "chart_lag_p95_s": round(percentile(lags, 0.95), 3) if lags else None,
+                "interaction_median_s": round(statistics.median(latencies), 3),
+                "interaction_p95_s": round(percentile(latencies, 0.95), 3),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

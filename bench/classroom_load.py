@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import statistics
 import sys
 import tempfile
 import time
@@ -43,9 +42,12 @@ def run_together(registry, config, n: int, owner_prefix: str = "student") -> dic
     bad = [s.message for s in snaps if s.state not in ("finished", "solved")]
     if bad:
         raise SystemExit(f"a run did not finish: {bad[0]}")
-    return {"walls": [round(finished_at[i], 2) for i in ids], "train_seconds": [round(s.seconds, 2) for s in snaps],
-            "hashes": [hashlib.sha256((s.saved_path / "model.pt").read_bytes()).hexdigest()[:16] for s in snaps],
-            "episodes": [s.episode for s in snaps]}
+    return {
+        "walls": [round(finished_at[i], 2) for i in ids],
+        "train_seconds": [round(s.seconds, 2) for s in snaps],
+        "hashes": [hashlib.sha256((s.saved_path / "model.pt").read_bytes()).hexdigest()[:16] for s in snaps],
+        "episodes": [s.episode for s in snaps],
+    }
 
 
 def measure_stop(registry, config) -> dict:
@@ -70,9 +72,12 @@ def measure_stop(registry, config) -> dict:
     running = [took[i] for i in ids if was_running[i]]
     queued = [took[i] for i in ids if not was_running[i]]
     saved = [registry.snapshot(i).saved_path is not None for i in ids if was_running[i]]
-    return {"running_when_stopped": len(running), "stop_to_final_running_s": [round(t, 3) for t in running],
-            "stop_to_final_queued_max_s": round(max(queued), 3) if queued else None,
-            "running_ones_saved": all(saved)}
+    return {
+        "running_when_stopped": len(running),
+        "stop_to_final_running_s": [round(t, 3) for t in running],
+        "stop_to_final_queued_max_s": round(max(queued), 3) if queued else None,
+        "running_ones_saved": all(saved),
+    }
 
 
 def main() -> None:
@@ -91,14 +96,25 @@ def main() -> None:
     status = require_engine()
     registry = JobRegistry(out_dir=runs, max_queued_per_owner=8)
     # warm every worker process (torch imported) as a running server's would be
-    warm = AgentConfig(nn_hidden_layers=[8], batch_size=8, memory_size=200, n_steps_warm_up_memory=8, n_episodes=2,
-                       eval_every_episodes=0)
+    warm = AgentConfig(
+        nn_hidden_layers=[8],
+        batch_size=8,
+        memory_size=200,
+        n_steps_warm_up_memory=8,
+        n_episodes=2,
+        eval_every_episodes=0,
+    )
     for job_id in [registry.submit("warm", warm, name=f"warm-{i}") for i in range(status.cpus)]:
         registry.wait(job_id)
 
     config = preset(args.preset, seed=args.seed)
-    out: dict = {"machine": machine(), "commit": git_commit(), "engine": status.message, "preset": args.preset,
-                 "seed": args.seed}
+    out: dict = {
+        "machine": machine(),
+        "commit": git_commit(),
+        "engine": status.message,
+        "preset": args.preset,
+        "seed": args.seed,
+    }
     hashes = set()
     if parts & {"alone", "two", "eight"}:
         alone = run_together(registry, config, 1)

@@ -19,8 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-
 from _common import machine  # noqa: E402
+
 from rl_core import QAgent, evaluate, load_agent, preset, train  # noqa: E402
 from rl_core.envs import make_env  # noqa: E402
 
@@ -59,12 +59,20 @@ def main() -> None:
     plain_seconds = (time.perf_counter() - start) * args.episodes / args.plain_episodes
     same = bool(np.array_equal(plain, fast.rewards[: args.plain_episodes]))
     print(f"# {machine()}")
-    print(json.dumps({
-        "agent": args.agent, "episodes": args.episodes, "eval_mean": fast.mean,
-        "fast_seconds": round(fast.seconds, 3), "plain_seconds_scaled": round(plain_seconds, 2),
-        "plain_episodes_timed": args.plain_episodes, "speedup": round(plain_seconds / fast.seconds, 1),
-        "same_rewards": same,
-    }))
+    print(
+        json.dumps(
+            {
+                "agent": args.agent,
+                "episodes": args.episodes,
+                "eval_mean": fast.mean,
+                "fast_seconds": round(fast.seconds, 3),
+                "plain_seconds_scaled": round(plain_seconds, 2),
+                "plain_episodes_timed": args.plain_episodes,
+                "speedup": round(plain_seconds / fast.seconds, 1),
+                "same_rewards": same,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

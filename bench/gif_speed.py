@@ -21,9 +21,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
+from _common import machine  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from _common import machine  # noqa: E402
 from rl_core import load_agent  # noqa: E402
 from rl_core.rendering import GifWriter, record_gif  # noqa: E402
 
@@ -37,8 +37,17 @@ def pillow_direct(writer: GifWriter) -> bytes:
         image.putpalette(palette)
         frames.append(image)
     buffer = io.BytesIO()
-    frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:], duration=writer.duration,
-                   loop=0, optimize=False, disposal=1, palette=bytes(palette))
+    frames[0].save(
+        buffer,
+        format="GIF",
+        save_all=True,
+        append_images=frames[1:],
+        duration=writer.duration,
+        loop=0,
+        optimize=False,
+        disposal=1,
+        palette=bytes(palette),
+    )
     return buffer.getvalue()
 
 
@@ -75,17 +84,25 @@ def main() -> None:
         directs.append(time.perf_counter() - t)
         assert direct == gif, "Pillow's direct write should give the very same file"
     image = Image.open(io.BytesIO(gif))
-    print(json.dumps({
-        "steps": episode.steps, "frames": image.n_frames, "frame_ms": image.info["duration"],
-        "loop": image.info["loop"], "bytes": len(gif), "width": image.size[0],
-        "first_gif_seconds": round(first, 3),
-        "median_total_seconds": round(statistics.median(totals), 3),
-        # CPU time of this process: close to the wall time on an idle machine, and far less
-        # disturbed than wall time when other processes share the cores
-        "median_total_cpu_seconds": round(statistics.median(cpus), 3),
-        "median_imageio_write_seconds": round(statistics.median(writes), 3),
-        "median_pillow_direct_write_seconds": round(statistics.median(directs), 3),
-    }))
+    print(
+        json.dumps(
+            {
+                "steps": episode.steps,
+                "frames": image.n_frames,
+                "frame_ms": image.info["duration"],
+                "loop": image.info["loop"],
+                "bytes": len(gif),
+                "width": image.size[0],
+                "first_gif_seconds": round(first, 3),
+                "median_total_seconds": round(statistics.median(totals), 3),
+                # CPU time of this process: close to the wall time on an idle machine, and far less
+                # disturbed than wall time when other processes share the cores
+                "median_total_cpu_seconds": round(statistics.median(cpus), 3),
+                "median_imageio_write_seconds": round(statistics.median(writes), 3),
+                "median_pillow_direct_write_seconds": round(statistics.median(directs), 3),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -26,20 +26,29 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
-
 from _common import git_commit, machine  # noqa: E402
+
 from rl_core.agent import QAgent  # noqa: E402
 from rl_core.config import AgentConfig  # noqa: E402
 from rl_core.networks import build_q_network  # noqa: E402
 
 # (name, config changes, gradient steps per training call as the preset makes them)
 CASES = [
-    ("[64, 64] batch 128, Double DQN (deep-fast), 1 step a call",
-     dict(nn_hidden_layers=[64, 64], batch_size=128, double_dqn=True, learning_rate=2.5e-3), 1),
-    ("[256, 256] batch 32, DQN (the course's size), 1 step a call",
-     dict(nn_hidden_layers=[256, 256], batch_size=32, double_dqn=False, learning_rate=1.6e-4), 1),
-    ("[256, 256] batch 32, DQN, 16 steps a call (deep-good)",
-     dict(nn_hidden_layers=[256, 256], batch_size=32, double_dqn=False, learning_rate=1.6e-4), 16),
+    (
+        "[64, 64] batch 128, Double DQN (deep-fast), 1 step a call",
+        dict(nn_hidden_layers=[64, 64], batch_size=128, double_dqn=True, learning_rate=2.5e-3),
+        1,
+    ),
+    (
+        "[256, 256] batch 32, DQN (the course's size), 1 step a call",
+        dict(nn_hidden_layers=[256, 256], batch_size=32, double_dqn=False, learning_rate=1.6e-4),
+        1,
+    ),
+    (
+        "[256, 256] batch 32, DQN, 16 steps a call (deep-good)",
+        dict(nn_hidden_layers=[256, 256], batch_size=32, double_dqn=False, learning_rate=1.6e-4),
+        16,
+    ),
 ]
 
 
@@ -136,9 +145,13 @@ def main() -> None:
             times["ref"] += wall
             times["ref_cpu"] += cpu
         m = {k: statistics.median(v) for k, v in times.items()}
-        print(f"{name}: QAgent.learn {m['new']:.3f} ms, reference {m['ref']:.3f} ms per gradient step "
-              f"({m['ref'] / m['new']:.2f}x faster); CPU time {m['new_cpu']:.3f} ms vs {m['ref_cpu']:.3f} ms "
-              f"({m['ref_cpu'] / m['new_cpu']:.2f}x)", flush=True)
+        print(
+            f"{name}: QAgent.learn {m['new']:.3f} ms, reference {m['ref']:.3f} ms per gradient step "
+            f"({m['ref'] / m['new']:.2f}x faster); CPU time {m['new_cpu']:.3f} ms vs {m['ref_cpu']:.3f} ms "
+            f"({m['ref_cpu'] / m['new_cpu']:.2f}x)",
+            flush=True,
+        )
+
 
 if __name__ == "__main__":
     main()

@@ -19,6 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from _common import machine  # noqa: E402
+
 from rl_core import load_agent  # noqa: E402
 from rl_core.envs import ACTION_NAMES  # noqa: E402
 from rl_core.plots import q_heatmap_figure  # noqa: E402

@@ -13,8 +13,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
-
 from _common import machine  # noqa: E402
+
 from rl_core import evaluate, load_agent  # noqa: E402
 from rl_core.storage import PRETRAINED_DIR, list_agents  # noqa: E402
 
@@ -27,8 +27,14 @@ def main() -> None:
         row = {"agent": entry.name, "env_id": agent.config.env_id, "parameters": agent.n_parameters}
         for label, seed in (("seeds_0_999", 0), ("seeds_100000_100999", 100_000)):
             ev = evaluate(agent, agent.config.env_id, n_episodes=1000, seed=seed)
-            row[label] = {"mean": round(ev.mean, 2), "std": round(ev.std, 2), "min": ev.min, "max": ev.max,
-                          "solved_share": ev.solved_share, "seconds": round(ev.seconds, 2)}
+            row[label] = {
+                "mean": round(ev.mean, 2),
+                "std": round(ev.std, 2),
+                "min": ev.min,
+                "max": ev.max,
+                "solved_share": ev.solved_share,
+                "seconds": round(ev.seconds, 2),
+            }
         print(json.dumps(row), flush=True)
 
 

@@ -21,8 +21,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
-
 from _common import machine, parse_seeds  # noqa: E402
+
 from rl_core import QAgent, evaluate, preset, train  # noqa: E402
 
 
@@ -44,24 +44,40 @@ def main() -> None:
         result = train(agent)
         cpu_seconds = time.process_time() - cpu_start  # what the run cost, even on a shared machine
         ev = evaluate(agent, agent.config.env_id, n_episodes=args.eval_episodes, seed=0)
-        row = {"seed": seed, "solved": ev.mean >= args.solved_at, "train_seconds": round(result.seconds, 1),
-               "train_cpu_seconds": round(cpu_seconds, 1),
-               "episodes": len(result.episodes), "env_steps": result.env_steps,
-               "gradient_steps": agent.n_gradient_steps_done,
-               "ms_per_env_step": round(result.seconds / max(result.env_steps, 1) * 1000, 3),
-               "cpu_ms_per_env_step": round(cpu_seconds / max(result.env_steps, 1) * 1000, 3), "status": result.status,
-               "eval_mean": round(ev.mean, 2), "eval_std": round(ev.std, 2), "eval_min": ev.min}
+        row = {
+            "seed": seed,
+            "solved": ev.mean >= args.solved_at,
+            "train_seconds": round(result.seconds, 1),
+            "train_cpu_seconds": round(cpu_seconds, 1),
+            "episodes": len(result.episodes),
+            "env_steps": result.env_steps,
+            "gradient_steps": agent.n_gradient_steps_done,
+            "ms_per_env_step": round(result.seconds / max(result.env_steps, 1) * 1000, 3),
+            "cpu_ms_per_env_step": round(cpu_seconds / max(result.env_steps, 1) * 1000, 3),
+            "status": result.status,
+            "eval_mean": round(ev.mean, 2),
+            "eval_std": round(ev.std, 2),
+            "eval_min": ev.min,
+        }
         rows.append(row)
         print(json.dumps(row), flush=True)
     seconds = [r["train_seconds"] for r in rows]
-    print(json.dumps({
-        "preset": args.preset, "overrides": overrides, "seeds": len(rows),
-        "solved": sum(r["solved"] for r in rows), "median_train_seconds": statistics.median(seconds),
-        "max_train_seconds": max(seconds), "median_eval_mean": statistics.median(r["eval_mean"] for r in rows),
-        "median_train_cpu_seconds": statistics.median(r["train_cpu_seconds"] for r in rows),
-        "median_ms_per_env_step": statistics.median(r["ms_per_env_step"] for r in rows),
-        "median_cpu_ms_per_env_step": statistics.median(r["cpu_ms_per_env_step"] for r in rows),
-    }))
+    print(
+        json.dumps(
+            {
+                "preset": args.preset,
+                "overrides": overrides,
+                "seeds": len(rows),
+                "solved": sum(r["solved"] for r in rows),
+                "median_train_seconds": statistics.median(seconds),
+                "max_train_seconds": max(seconds),
+                "median_eval_mean": statistics.median(r["eval_mean"] for r in rows),
+                "median_train_cpu_seconds": statistics.median(r["train_cpu_seconds"] for r in rows),
+                "median_ms_per_env_step": statistics.median(r["ms_per_env_step"] for r in rows),
+                "median_cpu_ms_per_env_step": statistics.median(r["cpu_ms_per_env_step"] for r in rows),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -20,14 +20,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-
 from _common import machine, parse_seeds  # noqa: E402
+
 from rl_core import QAgent, evaluate, preset, train  # noqa: E402
 
 RL_ZOO_CARTPOLE = dict(  # rl-baselines3-zoo hyperparams/dqn.yml, CartPole-v1
-    learning_rate=2.3e-3, batch_size=64, buffer_size=100_000, learning_starts=1000, gamma=0.99,
-    target_update_interval=10, train_freq=256, gradient_steps=128, exploration_fraction=0.16,
-    exploration_final_eps=0.04, policy_kwargs=dict(net_arch=[256, 256]),
+    learning_rate=2.3e-3,
+    batch_size=64,
+    buffer_size=100_000,
+    learning_starts=1000,
+    gamma=0.99,
+    target_update_interval=10,
+    train_freq=256,
+    gradient_steps=128,
+    exploration_fraction=0.16,
+    exploration_final_eps=0.04,
+    policy_kwargs=dict(net_arch=[256, 256]),
 )
 RL_ZOO_TIMESTEPS = 50_000
 
@@ -63,8 +71,11 @@ def run_ours(seed: int) -> dict:
 
 def summarise(name: str, rows: list[dict]) -> dict:
     solved = [r for r in rows if r["eval_mean"] >= 475]
-    return {"agent": name, "solved": f"{len(solved)}/{len(rows)}",
-            "median_train_seconds": statistics.median(r["train_seconds"] for r in rows)}
+    return {
+        "agent": name,
+        "solved": f"{len(solved)}/{len(rows)}",
+        "median_train_seconds": statistics.median(r["train_seconds"] for r in rows),
+    }
 
 
 def main() -> None:

@@ -20,6 +20,16 @@ from rl_core.engine import EngineUnavailable, engine_status
 from rl_core.envs import ACTION_NAMES, STATE_NAMES, env_spec
 from rl_core.evaluation import EvalResult, evaluate
 from rl_core.jobs import JobLimitReached, JobRegistry
+from rl_core.ownership import (
+    LOCAL_USER,
+    QuotaError,
+    User,
+    can_view,
+    instructors_from,
+    remember_user,
+    user_from_claims,
+    visible_agents,
+)
 from rl_core.plots import q_heatmap_figure
 from rl_core.qfunction import DEFAULT_DIMS, SLICE_RANGES, q_slice
 from rl_core.rendering import play_episode, record_gif, render_fps, saved_replay, side_by_side_gif
@@ -40,6 +50,7 @@ PAGES = (
     ("pages/imitation.py", "Imitation", ":material/school:"),
     ("pages/tune.py", "Tune", ":material/tune:"),
     ("pages/runs.py", "Runs", ":material/history:"),
+    ("pages/board.py", "Class board", ":material/leaderboard:"),
 )
 _ROUTED = "_qlab_routed"
 APP_PATH = Path(__file__).resolve().parent.parent / "app.py"
@@ -94,25 +105,76 @@ def engine_notice() -> bool:
 SUBMIT_ERRORS = (ConfigError, EngineUnavailable, JobLimitReached, ValueError)
 
 
-def session_id() -> str:
-    """This browser session's id: it owns the jobs it starts."""
-    if "owner" not in st.session_state:
-        from streamlit.runtime.scriptrunner import get_script_run_ctx
+# --- who is using the app (rl_core.ownership holds the rules) ------------------------------
 
-        ctx = get_script_run_ctx()
-        st.session_state.owner = ctx.session_id if ctx else "local"
-    return st.session_state.owner
+
+def class_mode() -> bool:
+    """Class mode: Streamlit's own [auth] section is configured in .streamlit/secrets.toml."""
+    return st.secrets.load_if_toml_exists() and "auth" in st.secrets
+
+
+def current_user() -> User | None:
+    """The logged-in user in class mode (None until they log in); the one local user otherwise."""
+    if not class_mode():
+        return LOCAL_USER
+    if not st.user.is_logged_in:
+        return None
+    configured = (st.secrets.get("qlab") or {}).get("instructors")
+    user = user_from_claims(st.user.to_dict(), instructors_from(configured))
+    if st.session_state.get("_remembered_user") != user.id:
+        remember_user(user)
+        st.session_state._remembered_user = user.id
+    return user
+
+
+def user() -> User:
+    """The user of a page. app.py lets no anonymous visitor reach a page in class mode; should a page
+    run without it, it shows the login button and goes no further."""
+    found = current_user()
+    if found is None:
+        login_screen()
+        st.stop()
+    return found
+
+
+def session_id() -> str:
+    """The id that owns the jobs this user starts (the user's, so a reload or a new tab finds them)."""
+    return user().id
+
+
+def my_latest_job(kind: type):
+    """The user's most recent job of this kind (a running one first), to come back to after a reload."""
+    mine = [j for j in job_registry().jobs_of(session_id()) if isinstance(j, kind)]
+    going = [j for j in mine if not j.done]
+    return (going or mine or [None])[-1]
+
+
+def active_job_count() -> int:
+    """How many of the user's jobs (of any kind) are queued or running: the queue quota counts them."""
+    return sum(not j.done for j in job_registry().jobs_of(session_id()))
+
+
+def quota_refusal(check, *args) -> str | None:
+    """Run one of rl_core.ownership's quota checks: None when allowed, else its message."""
+    try:
+        check(user(), *args)
+    except QuotaError as exc:
+        return str(exc)
+    return None
 
 
 def agent_entries() -> list[AgentEntry]:
-    """Every agent the pickers offer: pretrained, runs, and each tuning trial's agent
-    (runs/tuning/<study>/trial-NNNN, named "<study>/trial-NNNN")."""
-    entries = list_agents(agent_roots())
+    """What this user's pickers offer: pretrained agents, their own runs and those shared with the
+    class, and the tuning trials' agents they may see (runs/tuning/<study>/trial-NNNN, named
+    "<study>/trial-NNNN")."""
+    me = user()
+    entries = visible_agents(me)
     tuning = runs_dir() / "tuning"
     if tuning.is_dir():
         studies = sorted(p for p in tuning.iterdir() if p.is_dir() and not p.name.startswith("."))
         for study, entry in ((s, e) for s in studies for e in list_agents([s])):
-            entries.append(dataclasses.replace(entry, name=f"{study.name}/{entry.name}", source="tuning"))
+            if can_view(me, entry.path):
+                entries.append(dataclasses.replace(entry, name=f"{study.name}/{entry.name}", source="tuning"))
     return entries
 
 
@@ -186,16 +248,18 @@ def replay_gif(path: Path, seed: int, speed: float = 1.0, width: int = 300) -> t
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def _side_by_side(paths: tuple[str, ...], names: tuple[str, ...], stamps: tuple[float, ...], seed: int,
-                  width: int) -> tuple[bytes, list[tuple[int, float]]]:
+def _side_by_side(
+    paths: tuple[str, ...], names: tuple[str, ...], stamps: tuple[float, ...], seed: int, width: int
+) -> tuple[bytes, list[tuple[int, float]]]:
     agents = [_load(p, st_).agent for p, st_ in zip(paths, stamps)]
     env_id = agents[0].config.env_id
 
     def player(agent):
         return lambda sink: play_episode(agent, env_id, seed=seed, on_frame=sink)
 
-    gif, episodes = side_by_side_gif([(n, player(a)) for n, a in zip(names, agents)], fps=render_fps(env_id),
-                                     width=width)
+    gif, episodes = side_by_side_gif(
+        [(n, player(a)) for n, a in zip(names, agents)], fps=render_fps(env_id), width=width
+    )
     return gif, [(e.steps, e.total_reward) for e in episodes]
 
 
@@ -208,8 +272,12 @@ def side_by_side_replay(paths: list[Path], names: list[str], seed: int, width: i
 def _episode_steps(path: str, stamp: float, seed: int) -> dict:
     agent = _load(path, stamp).agent
     episode = play_episode(agent, agent.config.env_id, seed=seed, render=False)
-    return {"states": episode.states, "actions": episode.actions, "q_values": episode.q_values,
-            "reward": episode.total_reward}
+    return {
+        "states": episode.states,
+        "actions": episode.actions,
+        "q_values": episode.q_values,
+        "reward": episode.total_reward,
+    }
 
 
 def episode_steps(path: Path, seed: int) -> dict:
@@ -228,10 +296,17 @@ def chart(figure, key: str) -> None:
         st.plotly_chart(figure, key=key)
         return
     axis = dict(tickfont=PRESENTATION_TEXT, title_font=dict(size=22, color="#000000"))
-    figure.update_layout(font=PRESENTATION_TEXT, title_font=dict(size=24, color="#000000"), title_x=0.01,
-                         title_xanchor="left", paper_bgcolor="white", legend_font=PRESENTATION_TEXT,
-                         # under the plot: at this size a legend beside the title would cover it
-                         legend=dict(orientation="h", yanchor="top", y=-0.28, x=0, xanchor="left"), margin_b=140)
+    figure.update_layout(
+        font=PRESENTATION_TEXT,
+        title_font=dict(size=24, color="#000000"),
+        title_x=0.01,
+        title_xanchor="left",
+        paper_bgcolor="white",
+        legend_font=PRESENTATION_TEXT,
+        # under the plot: at this size a legend beside the title would cover it
+        legend=dict(orientation="h", yanchor="top", y=-0.28, x=0, xanchor="left"),
+        margin_b=140,
+    )
     figure.update_xaxes(**axis)
     figure.update_yaxes(**axis)
     st.plotly_chart(figure, key=key, theme=None)
@@ -261,8 +336,9 @@ def fill_train_widgets(config: AgentConfig, preset_name: str) -> None:
     for i, width in enumerate(config.nn_hidden_layers):
         ss[f"hp_width_{i}"] = width
     ss.hp_stop_on = config.stop_at_reward is not None
-    ss.hp_stop_at_reward = float(config.stop_at_reward if config.stop_at_reward is not None
-                                 else env_spec(config.env_id).solved_reward)
+    ss.hp_stop_at_reward = float(
+        config.stop_at_reward if config.stop_at_reward is not None else env_spec(config.env_id).solved_reward
+    )
     ss.train_kind = config.agent_kind
     ss.train_preset = preset_name
 
@@ -277,10 +353,12 @@ def q_inspector(q_function, env_id: str, key: str, seed: int = 0, live: bool = F
     dims_default = DEFAULT_DIMS[env_id]
     large = bool(st.session_state.get("presentation"))
     c1, c2, c3 = st.columns(3)
-    x_dim = c1.selectbox("x axis", range(len(names)), index=dims_default[0], format_func=names.__getitem__,
-                         key=f"{key}_x")
-    y_dim = c2.selectbox("y axis", range(len(names)), index=dims_default[1], format_func=names.__getitem__,
-                         key=f"{key}_y")
+    x_dim = c1.selectbox(
+        "x axis", range(len(names)), index=dims_default[0], format_func=names.__getitem__, key=f"{key}_x"
+    )
+    y_dim = c2.selectbox(
+        "y axis", range(len(names)), index=dims_default[1], format_func=names.__getitem__, key=f"{key}_y"
+    )
     n_actions = len(ACTION_NAMES[env_id])
 
     def show_label(option: str) -> str:
@@ -290,8 +368,9 @@ def q_inspector(q_function, env_id: str, key: str, seed: int = 0, live: bool = F
             return "max Q"
         return f"Q({ACTION_NAMES[env_id][int(option[1:])]})"
 
-    show = c3.selectbox("show", ["policy", "value"] + [f"q{a}" for a in range(n_actions)], format_func=show_label,
-                        key=f"{key}_show")
+    show = c3.selectbox(
+        "show", ["policy", "value"] + [f"q{a}" for a in range(n_actions)], format_func=show_label, key=f"{key}_show"
+    )
     if x_dim == y_dim:
         st.error("choose two different state dimensions for the axes")
         return
@@ -312,8 +391,10 @@ def q_inspector(q_function, env_id: str, key: str, seed: int = 0, live: bool = F
         figure = q_heatmap_figure(qs, show=show, trajectory=path, action_names=ACTION_NAMES[env_id], large=large)
         st.session_state[f"_{key}_figure"] = (q_function, view, figure)
     chart(figure, key=f"{key}_heatmap")
-    st.caption(f"The path is a greedy episode from seed {seed}, drawn through these two dimensions (its other "
-               "dimensions vary along the way, while the heatmap holds them at the slider values).")
+    st.caption(
+        f"The path is a greedy episode from seed {seed}, drawn through these two dimensions (its other "
+        "dimensions vary along the way, while the heatmap holds them at the slider values)."
+    )
 
 
 def job_status(state: str, message: str, queue_position: int | None, running=None, queued_note: str = "") -> None:
@@ -341,3 +422,23 @@ def find_entry(entries: list[AgentEntry], name: str, source: str | None = None) 
         if entry.name == name and (source is None or entry.source == source):
             return entry
     return None
+
+
+def login_screen() -> None:
+    """What an anonymous visitor sees in class mode: what this is, and a login button."""
+    st.title(":material/target: Q-Lab")
+    st.markdown("This Q-Lab server is run for a class. Log in to train agents, keep your runs and see the class board.")
+    st.button("Log in", type="primary", icon=":material/login:", on_click=st.login, key="login")
+
+
+def account_box(visitor: User) -> None:
+    """The sidebar's who-am-I line and logout button (class mode only)."""
+    if visitor.class_mode:
+        role = " · instructor" if visitor.is_instructor else ""
+        st.sidebar.caption(f"Logged in as **{visitor.name}**{role}")
+        st.sidebar.button("Log out", icon=":material/logout:", on_click=st.logout, key="logout")
+
+
+def trainings_now() -> list:
+    """Every user's training jobs (JobSnapshot), for the class board."""
+    return job_registry().snapshots(kind="training")

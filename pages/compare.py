@@ -29,15 +29,22 @@ if "compare_selection" in ss:
     ss.compare_agents = [p for p in ss.pop("compare_selection") if p in paths]
 elif "compare_agents" not in ss:
     ss.compare_agents = [p for p, e in zip(paths, entries) if e.source == "pretrained"][:2]
-chosen = st.multiselect("Agents", paths, format_func=labels.get, key="compare_agents",
-                        help="Agents of one environment: their rewards are on the same scale")
+chosen = st.multiselect(
+    "Agents",
+    paths,
+    format_func=labels.get,
+    key="compare_agents",
+    help="Agents of one environment: their rewards are on the same scale",
+)
 if len(chosen) < 2:
     st.info("Pick two or more agents to compare.")
     st.stop()
 envs = sorted({entries[paths.index(p)].env_id for p in chosen})
 if len(envs) > 1:
-    st.error(f"These agents play different environments ({', '.join(envs)}): their rewards cannot share a "
-             "chart. Keep the agents of one environment.")
+    st.error(
+        f"These agents play different environments ({', '.join(envs)}): their rewards cannot share a "
+        "chart. Keep the agents of one environment."
+    )
     st.stop()
 
 col_n, col_seed = st.columns(2)
@@ -55,11 +62,21 @@ for path in chosen:
     result = evaluation(entry.path, n_episodes, seed)
     results[entry.name] = result.rewards
     solved_reward = result.solved_reward
-    rows.append({"agent": entry.name, "source": entry.source, "env": saved.agent.config.env_id,
-                 "kind": saved.agent.config.agent_kind, "parameters": saved.agent.n_parameters,
-                 "mean": round(result.mean, 2), "std": round(result.std, 2), "min": result.min, "max": result.max,
-                 "solved share": f"{100 * result.solved_share:.1f}%",
-                 "training seconds": saved.metrics.get("seconds")})
+    rows.append(
+        {
+            "agent": entry.name,
+            "source": entry.source,
+            "env": saved.agent.config.env_id,
+            "kind": saved.agent.config.agent_kind,
+            "parameters": saved.agent.n_parameters,
+            "mean": round(result.mean, 2),
+            "std": round(result.std, 2),
+            "min": result.min,
+            "max": result.max,
+            "solved share": f"{100 * result.solved_share:.1f}%",
+            "training seconds": saved.metrics.get("seconds"),
+        }
+    )
     try:
         history = read_history(entry.path)
     except AgentFolderError as exc:
@@ -81,11 +98,16 @@ if "compare_gif_seed" in ss:
     shown = [entries[paths.index(p)] for p in chosen]
     try:
         with st.spinner(f"Rendering {len(shown)} agents..."):
-            gif, outcomes = side_by_side_replay([e.path for e in shown], [e.name for e in shown],
-                                                seed=ss.compare_gif_seed)
-        show_gif(gif, caption=" · ".join(f"{e.name}: {steps} steps, reward {reward:.0f}"
-                                          for e, (steps, reward) in zip(shown, outcomes))
-                 + ". One GIF: the episodes start together; one that ends first holds its last frame.")
+            gif, outcomes = side_by_side_replay(
+                [e.path for e in shown], [e.name for e in shown], seed=ss.compare_gif_seed
+            )
+        show_gif(
+            gif,
+            caption=" · ".join(
+                f"{e.name}: {steps} steps, reward {reward:.0f}" for e, (steps, reward) in zip(shown, outcomes)
+            )
+            + ". One GIF: the episodes start together; one that ends first holds its last frame.",
+        )
     except AgentFolderError as exc:
         st.error(plain(exc))
 

@@ -39,13 +39,13 @@ costs **-1** until the free end swings above a line one link-length over the piv
 
 BOUNDS = {  # what each environment's declared observation bounds say, and do not say
     "CartPole-v1": "The environment *declares* a range for each state number. For CartPole's two velocities that "
-                   "range is effectively infinite (about 3.4e38), so it tells you nothing about how to scale them.",
+    "range is effectively infinite (about 3.4e38), so it tells you nothing about how to scale them.",
     "MountainCar-v0": "The environment *declares* a range for each state number: position in [-1.2, 0.6], velocity "
-                      "in [-0.07, 0.07]. Both are finite, but they differ by a factor of 25, and a random car "
-                      "stays near the valley floor: it visits a small part of either range.",
+    "in [-0.07, 0.07]. Both are finite, but they differ by a factor of 25, and a random car "
+    "stays near the valley floor: it visits a small part of either range.",
     "Acrobot-v1": "The environment *declares* a range for each state number: the cosines and sines lie in "
-                  "[-1, 1], the angular velocities in [-4 pi, 4 pi] and [-9 pi, 9 pi]. Random torques rarely "
-                  "swing the links fast, so the velocities it sees fill little of their declared range.",
+    "[-1, 1], the angular velocities in [-4 pi, 4 pi] and [-9 pi, 9 pi]. Random torques rarely "
+    "swing the links fast, so the velocities it sees fill little of their declared range.",
 }
 
 st.title(":material/public: The environment")
@@ -58,9 +58,11 @@ c2.metric("actions", spec.n_actions, help=", ".join(f"{i}: {n}" for i, n in enum
 c3.metric("time limit (steps)", spec.max_episode_steps)
 
 st.header("Declared bounds vs what an agent actually sees")
-st.markdown(BOUNDS[env_id] + " Run a random policy for a while and look at what it really visits: that is "
-            "where a normaliser's mean and spread must come from. It also shows the catch: what you observe depends "
-            "on how well you explore.")
+st.markdown(
+    BOUNDS[env_id] + " Run a random policy for a while and look at what it really visits: that is "
+    "where a normaliser's mean and spread must come from. It also shows the catch: what you observe depends "
+    "on how well you explore."
+)
 col_steps, col_seed = st.columns(2)
 n_steps = col_steps.slider("random steps", 1_000, 100_000, 10_000, step=1_000, key="env_page_steps")
 seed = col_seed.number_input("seed", 0, 2**31 - 1, 0, key="env_page_seed")
@@ -89,5 +91,7 @@ b1.metric("mean reward", f"{baseline.mean:.2f}")
 b2.metric("std", f"{baseline.std:.2f}")
 b3.metric("min / max", f"{baseline.min:.0f} / {baseline.max:.0f}")
 b4.metric("episodes", baseline.n_episodes)
-chart(reward_histogram({"random agent": baseline.rewards}, title="Random agent over 1000 episodes"),
-                key="env_baseline_hist")
+chart(
+    reward_histogram({"random agent": baseline.rewards}, title="Random agent over 1000 episodes"),
+    key="env_baseline_hist",
+)

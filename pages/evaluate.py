@@ -15,10 +15,13 @@ from pages._ui import (
     load,
     plain,
     q_inspector,
+    quota_refusal,
     replay_gif,
     show_gif,
+    user,
 )
 from rl_core.envs import ACTION_NAMES, STATE_NAMES
+from rl_core.ownership import can_manage, check_upload, quotas, record_owner, upload_dir
 from rl_core.plots import reward_histogram, training_figure
 from rl_core.rendering import render_state
 from rl_core.storage import (
@@ -27,7 +30,6 @@ from rl_core.storage import (
     agent_zip_bytes,
     import_agent_zip,
     read_history,
-    runs_dir,
 )
 
 ensure_routed()
@@ -35,12 +37,21 @@ ensure_routed()
 ss = st.session_state
 st.title(":material/movie: Evaluate & replay")
 
+me = user()
+upload_limit = quotas(me).upload_bytes if quotas(me) else MAX_UPLOAD_BYTES
 with st.expander("Upload an agent (.zip of an agent folder)"):
-    upload = st.file_uploader("agent zip", type=["zip"], key="eval_upload",
-                              max_upload_size=MAX_UPLOAD_BYTES // (1024 * 1024))
+    upload = st.file_uploader(
+        "agent zip", type=["zip"], key="eval_upload", max_upload_size=max(1, upload_limit // (1024 * 1024))
+    )
     if upload is not None and ss.get("eval_upload_done") != upload.file_id:
+        refusal = quota_refusal(check_upload, upload.size)
         try:
-            path = import_agent_zip(upload.getvalue(), runs_dir(), name=f"uploaded-{Path(upload.name).stem}")
+            if refusal:
+                raise AgentFolderError(refusal)
+            path = import_agent_zip(
+                upload.getvalue(), upload_dir(me), name=f"uploaded-{Path(upload.name).stem}", max_bytes=upload_limit
+            )
+            record_owner(path, me)
             ss.evaluate_selection = str(path)
             st.success(f"Checked and added as **{plain(path.name)}**.")
         except AgentFolderError as exc:
@@ -65,14 +76,22 @@ except AgentFolderError as exc:
     st.stop()
 agent = saved.agent
 config = agent.config
-st.caption(f"{config.env_id} · {config.agent_kind} · {agent.n_parameters:,} parameters · "
-           f"hidden layers {config.nn_hidden_layers or 'none'}")
+st.caption(
+    f"{config.env_id} · {config.agent_kind} · {agent.n_parameters:,} parameters · "
+    f"hidden layers {config.nn_hidden_layers or 'none'}"
+)
 
 st.header("Evaluation")
 col_n, col_seed = st.columns(2)
 n_episodes = col_n.slider("episodes", 10, 1000, 1000, step=10, key="eval_n")
-seed = col_seed.number_input("first episode's seed", 0, 10**9, 0, key="eval_seed",
-                             help="Episode i starts from reset(seed = this + i): same seed, same episodes")
+seed = col_seed.number_input(
+    "first episode's seed",
+    0,
+    10**9,
+    0,
+    key="eval_seed",
+    help="Episode i starts from reset(seed = this + i): same seed, same episodes",
+)
 with st.spinner(f"Playing {n_episodes} episodes..."):
     result = evaluation(entry.path, n_episodes, int(seed))
 c1, c2, c3, c4, c5 = st.columns(5)
@@ -80,17 +99,20 @@ c1.metric("mean reward", f"{result.mean:.2f}")
 c2.metric("std", f"{result.std:.2f}")
 c3.metric("min", f"{result.min:.0f}")
 c4.metric("max", f"{result.max:.0f}")
-c5.metric("solved share", f"{100 * result.solved_share:.1f}%",
-          help=f"episodes with reward >= {result.solved_reward:g}")
+c5.metric("solved share", f"{100 * result.solved_share:.1f}%", help=f"episodes with reward >= {result.solved_reward:g}")
 st.caption(f"{result.n_episodes} greedy episodes in {result.seconds:.2f} s, all played at once.")
-chart(reward_histogram({entry.name: result.rewards}, solved_reward=result.solved_reward),
-                key="eval_hist")
+chart(reward_histogram({entry.name: result.rewards}, solved_reward=result.solved_reward), key="eval_hist")
 
 st.header("Replay an episode")
 col_s, col_v = st.columns(2)
 replay_seed = col_s.number_input("episode seed", 0, 10**9, int(seed), key="eval_replay_seed")
-speed = col_v.select_slider("speed", options=[0.1, 0.25, 0.5, 1.0, 2.0], value=1.0, key="eval_speed",
-                            format_func=lambda s: "real time" if s == 1.0 else f"{s}x")
+speed = col_v.select_slider(
+    "speed",
+    options=[0.1, 0.25, 0.5, 1.0, 2.0],
+    value=1.0,
+    key="eval_speed",
+    format_func=lambda s: "real time" if s == 1.0 else f"{s}x",
+)
 if st.button("Render GIF", key="eval_render", icon=":material/gif:"):
     ss.eval_gif_request = (str(entry.path), int(replay_seed), float(speed))
 request = ss.get("eval_gif_request")
@@ -98,8 +120,9 @@ if request and request[0] == str(entry.path):
     with st.spinner("Rendering..."):
         gif, steps, reward = replay_gif(Path(request[0]), seed=request[1], speed=request[2])
     show_gif(gif, caption=f"seed {request[1]}: {steps} steps, reward {reward:.0f}, speed {request[2]}x")
-    st.download_button("Download GIF", gif, file_name=f"{entry.name}-seed{request[1]}.gif", mime="image/gif",
-                       key="eval_download_gif")
+    st.download_button(
+        "Download GIF", gif, file_name=f"{entry.name}-seed{request[1]}.gif", mime="image/gif", key="eval_download_gif"
+    )
 
 st.header("Step through an episode")
 step_seed = int(st.number_input("episode seed", 0, 10**9, int(seed), key="eval_step_seed"))
@@ -109,18 +132,27 @@ frame_col, data_col = st.columns([3, 2])
 frame_col.image(render_state(config.env_id, steps_data["states"][t]), caption=f"step {t}", width="stretch")
 names = ACTION_NAMES[config.env_id]
 with data_col:
-    st.dataframe(pd.DataFrame({"value": steps_data["states"][t]}, index=list(STATE_NAMES[config.env_id])),
-                 width="stretch")
+    st.dataframe(
+        pd.DataFrame({"value": steps_data["states"][t]}, index=list(STATE_NAMES[config.env_id])), width="stretch"
+    )
     q = steps_data["q_values"][t]
     st.dataframe(pd.DataFrame({"Q": q}, index=list(names)), width="stretch")
-    st.markdown(f"action taken: **{names[steps_data['actions'][t]]}** (Q gap {abs(float(q.max() - q.min())):.3f}); "
-                f"episode reward {steps_data['reward']:.0f} in {len(steps_data['actions'])} steps")
+    st.markdown(
+        f"action taken: **{names[steps_data['actions'][t]]}** (Q gap {abs(float(q.max() - q.min())):.3f}); "
+        f"episode reward {steps_data['reward']:.0f} in {len(steps_data['actions'])} steps"
+    )
 with st.expander("Look inside: policy and Q-values over two state dimensions"):
     q_inspector(agent, config.env_id, key="eval_q", seed=step_seed)
 
 st.header("The agent")
-st.download_button("Download agent (.zip)", agent_zip_bytes(entry.path), file_name=f"{entry.name}.zip",
-                   mime="application/zip", key="eval_download_zip")
+if entry.source == "pretrained" or can_manage(me, entry.path):  # others' shared runs are read-only
+    st.download_button(
+        "Download agent (.zip)",
+        agent_zip_bytes(entry.path),
+        file_name=f"{entry.name}.zip",
+        mime="application/zip",
+        key="eval_download_zip",
+    )
 try:
     history = read_history(entry.path)
 except AgentFolderError as exc:
@@ -128,8 +160,12 @@ except AgentFolderError as exc:
     st.error("Its training history cannot be shown: " + plain(exc))
 if history:
     evaluations = saved.metrics.get("evaluations") or []
-    chart(training_figure(history, evaluations, solved_reward=result.solved_reward,
-                                    title="How it trained"), key="eval_history")
+    chart(
+        training_figure(history, evaluations, solved_reward=result.solved_reward, title="How it trained"),
+        key="eval_history",
+    )
 with st.expander("Hyperparameters"):
-    st.dataframe(pd.DataFrame({"value": [str(v) for v in config.to_dict().values()]},
-                              index=list(config.to_dict())), width="stretch")
+    st.dataframe(
+        pd.DataFrame({"value": [str(v) for v in config.to_dict().values()]}, index=list(config.to_dict())),
+        width="stretch",
+    )

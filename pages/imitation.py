@@ -14,6 +14,7 @@ from pages._ui import (
     job_registry,
     job_status,
     load,
+    my_latest_job,
     plain,
     rerun_when_finished,
     session_id,
@@ -28,6 +29,8 @@ ensure_routed()
 ss = st.session_state
 registry = job_registry()
 engine_notice()
+if "imit_job" not in ss and (latest := my_latest_job(ImitationJob)) is not None:
+    ss.imit_job = latest.job_id  # a reload comes back to the user's job
 st.title(":material/school: Imitation: networks with fixed targets")
 st.markdown(
     "Before mixing neural networks with Q-learning, try them on a problem whose answers stand still. "
@@ -44,8 +47,9 @@ if not experts:
     st.stop()
 paths = [str(e.path) for e in experts]
 default = next((i for i, e in enumerate(experts) if e.name == PRETRAINED_DEEP), 0)
-chosen = st.selectbox("Expert", paths, index=default, format_func=lambda p: entry_label(experts[paths.index(p)]),
-                      key="imit_expert")
+chosen = st.selectbox(
+    "Expert", paths, index=default, format_func=lambda p: entry_label(experts[paths.index(p)]), key="imit_expert"
+)
 c1, c2, c3, c4 = st.columns(4)
 ROWS = IMITATION_BOUNDS["rows"]
 train_rows = c1.number_input("training rows", int(ROWS.low), int(ROWS.high), 1000, step=int(ROWS.step), key="imit_rows")
@@ -74,10 +78,16 @@ left.dataframe(train_table.head(8), width="stretch")
 right.metric("share of 'push right'", f"{100 * train_table['action'].mean():.1f}%")
 right.metric("episodes in the training rows", int(train_table["episode"].nunique()))
 d1, d2 = st.columns(2)
-d1.download_button("Download training rows (CSV)", train_table.to_csv(index=False), "imitation-train.csv",
-                   "text/csv", key="imit_dl_train")
-d2.download_button("Download test rows (CSV)", test_table.to_csv(index=False), "imitation-test.csv",
-                   "text/csv", key="imit_dl_test")
+d1.download_button(
+    "Download training rows (CSV)",
+    train_table.to_csv(index=False),
+    "imitation-train.csv",
+    "text/csv",
+    key="imit_dl_train",
+)
+d2.download_button(
+    "Download test rows (CSV)", test_table.to_csv(index=False), "imitation-test.csv", "text/csv", key="imit_dl_test"
+)
 
 st.header("2. Train classifiers")
 archs = st.multiselect("Architectures", list(READY_MADE), default=list(READY_MADE), key="imit_archs")
@@ -86,15 +96,20 @@ custom_widths, custom_error = None, None
 if custom.strip():
     try:
         custom_widths = [int(w) for w in custom.split(",") if w.strip()]
-        if not 0 < len(custom_widths) <= MAX_HIDDEN_LAYERS or any(w <= 0 or w > MAX_HIDDEN_WIDTH for w in custom_widths):
+        if not 0 < len(custom_widths) <= MAX_HIDDEN_LAYERS or any(
+            w <= 0 or w > MAX_HIDDEN_WIDTH for w in custom_widths
+        ):
             raise ValueError
     except ValueError:
-        custom_error = (f"custom widths must be 1 to {MAX_HIDDEN_LAYERS} integers in 1..{MAX_HIDDEN_WIDTH} "
-                        f"separated by commas, got {custom[:40]!r}")
+        custom_error = (
+            f"custom widths must be 1 to {MAX_HIDDEN_LAYERS} integers in 1..{MAX_HIDDEN_WIDTH} "
+            f"separated by commas, got {custom[:40]!r}"
+        )
         st.error(plain(custom_error))
 e1, e2 = st.columns(2)
-epochs = e1.slider("epochs", int(IMITATION_BOUNDS["epochs"].low), int(IMITATION_BOUNDS["epochs"].high), 150,
-                   key="imit_epochs")
+epochs = e1.slider(
+    "epochs", int(IMITATION_BOUNDS["epochs"].low), int(IMITATION_BOUNDS["epochs"].high), 150, key="imit_epochs"
+)
 model_seed = e2.number_input("network seed", 0, int(BOUNDS["seed"].high), 0, key="imit_seed")
 architectures = [READY_MADE[a] for a in archs] + ([custom_widths] if custom_widths else [])
 
@@ -102,11 +117,17 @@ job_id = ss.get("imit_job")
 snap = registry.snapshot(job_id) if job_id else None
 busy = snap is not None and not snap.done
 b1, b2 = st.columns(2)
-if b1.button("Train", type="primary", icon=":material/play_arrow:", key="imit_start",
-             disabled=busy or not architectures or custom_error is not None or seeds_clash):
+if b1.button(
+    "Train",
+    type="primary",
+    icon=":material/play_arrow:",
+    key="imit_start",
+    disabled=busy or not architectures or custom_error is not None or seeds_clash,
+):
     try:
-        ss.imit_job = registry.add_checked(ImitationJob(session_id(), train_table, test_table, architectures,
-                                                        epochs=int(epochs), seed=int(model_seed)))
+        ss.imit_job = registry.add_checked(
+            ImitationJob(session_id(), train_table, test_table, architectures, epochs=int(epochs), seed=int(model_seed))
+        )
         ss.imit_last_state = None
         st.rerun()
     except SUBMIT_ERRORS as exc:

@@ -7,6 +7,7 @@ import streamlit as st
 from pages._ui import (
     LR_LOG_RANGE,
     SUBMIT_ERRORS,
+    active_job_count,
     agent_entries,
     chart,
     engine_notice,
@@ -14,8 +15,10 @@ from pages._ui import (
     fill_train_widgets,
     job_registry,
     job_status,
+    my_latest_job,
     plain,
     q_inspector,
+    quota_refusal,
     rerun_when_finished,
     saved_evaluation,
     session_id,
@@ -29,12 +32,14 @@ from rl_core.config import (
     PRESET_NAMES,
     SUPPORTED_ENVS,
     AgentConfig,
+    ConfigError,
     config_from_query,
     config_to_query,
     preset,
 )
 from rl_core.envs import env_spec
 from rl_core.jobs import TrainingJob
+from rl_core.ownership import check_new_run, check_queue
 from rl_core.plots import epsilon_loss_figure, training_figure
 from rl_core.storage import RunNameError, clean_run_name
 
@@ -61,6 +66,8 @@ registry = job_registry()
 engine_notice()
 owner = session_id()
 ss = st.session_state
+if "train_job" not in ss and (latest := my_latest_job(TrainingJob)) is not None:
+    ss.train_job = latest.job_id  # a reload, a new tab or a new login comes back to the user's run
 
 
 def apply_preset(name: str) -> None:
@@ -82,7 +89,7 @@ def on_preset_change() -> None:
 
 
 def on_lr_slider() -> None:
-    ss.hp_learning_rate = float(f"{10 ** ss.hp_lr_log:.3g}")
+    ss.hp_learning_rate = float(f"{10**ss.hp_lr_log:.3g}")
 
 
 def on_lr_input() -> None:
@@ -132,28 +139,55 @@ busy = current is not None and not current.done
 
 with settings:
     st.selectbox("Environment", SUPPORTED_ENVS, key="hp_env_id", on_change=on_env_change)
-    st.radio("Agent", ["linear", "deep"], key="train_kind", horizontal=True, on_change=on_kind_change,
-             format_func=lambda k: "Linear Q (no hidden layer)" if k == "linear" else "Deep Q (MLP)")
+    st.radio(
+        "Agent",
+        ["linear", "deep"],
+        key="train_kind",
+        horizontal=True,
+        on_change=on_kind_change,
+        format_func=lambda k: "Linear Q (no hidden layer)" if k == "linear" else "Deep Q (MLP)",
+    )
     st.selectbox("Preset", PRESETS_BY_KIND[ss.train_kind], key="train_preset", on_change=on_preset_change)
     about = PRESET_DESCRIPTIONS[ss.train_preset]
     if config.env_id != "CartPole-v1":
-        about = (f"Tuned on CartPole-v1 (figures below are CartPole's); on {config.env_id} it is a starting "
-                 f"point. {about}")
+        about = (
+            f"Tuned on CartPole-v1 (figures below are CartPole's); on {config.env_id} it is a starting point. {about}"
+        )
     st.caption(about)
 
     # Start and Stop sit right under the choices that matter most, not under every setting.
     start_col, stop_col = st.columns(2)
-    if start_col.button("Start", type="primary", disabled=bool(errors) or busy, key="train_start",
-                        icon=":material/play_arrow:", width="stretch", help="Train an agent with these settings"):
+    if start_col.button(
+        "Start",
+        type="primary",
+        disabled=bool(errors) or busy,
+        key="train_start",
+        icon=":material/play_arrow:",
+        width="stretch",
+        help="Train an agent with these settings",
+    ):
+        refusal = quota_refusal(check_queue, active_job_count()) or quota_refusal(check_new_run)
         try:
-            ss.train_job = registry.submit(owner, config.validate(), name=ss.get("train_run_name") or None,
-                                           tensorboard=bool(ss.get("train_tensorboard")))
-            ss.train_last_state = None
+            if refusal:  # a class-mode quota: said like any other reason not to start
+                raise ConfigError({"quota": refusal})
+            ss.train_job = registry.submit(
+                owner,
+                config.validate(),
+                name=ss.get("train_run_name") or None,
+                tensorboard=bool(ss.get("train_tensorboard")),
+            )
+            ss.train_last_state = "queued"  # so that even a run over before the first poll reruns the page
             st.rerun()
         except SUBMIT_ERRORS as exc:
             st.error("Cannot start: " + plain(exc))
-    if stop_col.button("Stop", disabled=not busy, key="train_stop", icon=":material/stop:", width="stretch",
-                       help="Stop now; the agent keeps what it learned so far"):
+    if stop_col.button(
+        "Stop",
+        disabled=not busy,
+        key="train_stop",
+        icon=":material/stop:",
+        width="stretch",
+        help="Stop now; the agent keeps what it learned so far",
+    ):
         registry.stop(job_id)
         st.toast("Stopping: the agent keeps what it learned so far.")
     if busy:
@@ -164,8 +198,10 @@ with settings:
         changed = [k for k, v in config.to_dict().items() if base_preset.to_dict()[k] != v]
         st.info(f"**custom**: started from `{ss.train_preset}`, changed: {', '.join(changed)}")
     with st.popover("Share this setup", icon=":material/link:", width="stretch"):
-        st.caption("The address bar holds this whole setup. Copy the link (button at its right) and send it: "
-                   "it opens this exact configuration.")
+        st.caption(
+            "The address bar holds this whole setup. Copy the link (button at its right) and send it: "
+            "it opens this exact configuration."
+        )
         st.code(setup_link(config_to_query(config, ss.train_preset)), language=None, wrap_lines=True)
 
     def choice(field: str, label: str, help_text: str | None = None) -> None:
@@ -175,14 +211,33 @@ with settings:
 
     with st.expander("Learning", expanded=not presenting):
         col_a, col_b = st.columns(2)
-        col_a.slider("learning rate (log10)", *LR_LOG_RANGE, step=0.05, key="hp_lr_log", on_change=on_lr_slider,
-                     help="Adam's step size on a log scale: 1e-3 is -3")
-        col_b.number_input("learning_rate", key="hp_learning_rate", format="%.3e", min_value=BOUNDS["learning_rate"].low,
-                           max_value=BOUNDS["learning_rate"].high, step=1e-4, on_change=on_lr_input)
+        col_a.slider(
+            "learning rate (log10)",
+            *LR_LOG_RANGE,
+            step=0.05,
+            key="hp_lr_log",
+            on_change=on_lr_slider,
+            help="Adam's step size on a log scale: 1e-3 is -3",
+        )
+        col_b.number_input(
+            "learning_rate",
+            key="hp_learning_rate",
+            format="%.3e",
+            min_value=BOUNDS["learning_rate"].low,
+            max_value=BOUNDS["learning_rate"].high,
+            step=1e-4,
+            on_change=on_lr_input,
+        )
         error_for("learning_rate")
-        st.slider("discount_factor (gamma)", BOUNDS["discount_factor"].low, BOUNDS["discount_factor"].high,
-                  step=BOUNDS["discount_factor"].step, key="hp_discount_factor", format="%.3f",
-                  help="How much future reward counts: 0.99 looks ~100 steps ahead")
+        st.slider(
+            "discount_factor (gamma)",
+            BOUNDS["discount_factor"].low,
+            BOUNDS["discount_factor"].high,
+            step=BOUNDS["discount_factor"].step,
+            key="hp_discount_factor",
+            format="%.3f",
+            help="How much future reward counts: 0.99 looks ~100 steps ahead",
+        )
         error_for("discount_factor")
         choice("batch_size", "batch_size")
         choice("n_gradient_steps", "n_gradient_steps (per training call)")
@@ -190,8 +245,11 @@ with settings:
         choice("max_grad_norm", "max_grad_norm (gradient clipping)")
         col_c, col_d = st.columns(2)
         col_c.radio("loss", ["mse", "huber"], key="hp_loss", horizontal=True)
-        col_d.toggle("Double DQN", key="hp_double_dqn",
-                     help="The online net picks the next action, the target net scores it: less over-estimation")
+        col_d.toggle(
+            "Double DQN",
+            key="hp_double_dqn",
+            help="The online net picks the next action, the target net scores it: less over-estimation",
+        )
     with st.expander("Network", expanded=ss.train_kind == "deep" and not presenting):
         if ss.train_kind == "linear":
             st.caption("A linear agent has no hidden layer: Q(s, a) = w_a · s + b_a.")
@@ -200,8 +258,9 @@ with settings:
             cols = st.columns(int(ss.hp_layers_n))
             for i, col in enumerate(cols):
                 ss.setdefault(f"hp_width_{i}", 64)
-                col.select_slider(f"width {i + 1}", options=sorted(set(WIDTHS) | {ss[f"hp_width_{i}"]}),
-                                  key=f"hp_width_{i}")
+                col.select_slider(
+                    f"width {i + 1}", options=sorted(set(WIDTHS) | {ss[f"hp_width_{i}"]}), key=f"hp_width_{i}"
+                )
         error_for("nn_hidden_layers")
         st.toggle("normalize_state (mean/std from random play)", key="hp_normalize_state")
     with st.expander("Memory and target network"):
@@ -209,30 +268,54 @@ with settings:
         choice("n_steps_warm_up_memory", "n_steps_warm_up_memory (steps before training)")
         choice("freq_steps_update_target", "freq_steps_update_target (env steps between target copies)")
     with st.expander("Exploration"):
-        st.slider("epsilon_start", BOUNDS["epsilon_start"].low, BOUNDS["epsilon_start"].high,
-                  step=BOUNDS["epsilon_start"].step, key="hp_epsilon_start")
+        st.slider(
+            "epsilon_start",
+            BOUNDS["epsilon_start"].low,
+            BOUNDS["epsilon_start"].high,
+            step=BOUNDS["epsilon_start"].step,
+            key="hp_epsilon_start",
+        )
         error_for("epsilon_start")
-        st.slider("epsilon_end", BOUNDS["epsilon_end"].low, BOUNDS["epsilon_end"].high,
-                  step=BOUNDS["epsilon_end"].step, key="hp_epsilon_end")
+        st.slider(
+            "epsilon_end",
+            BOUNDS["epsilon_end"].low,
+            BOUNDS["epsilon_end"].high,
+            step=BOUNDS["epsilon_end"].step,
+            key="hp_epsilon_end",
+        )
         error_for("epsilon_end")
         choice("steps_epsilon_decay", "steps_epsilon_decay (env steps to go from start to end)")
     with st.expander("Run", expanded=not presenting):
         # one field a row where a half-width column would cut the label or the number
         st.number_input("seed", int(BOUNDS["seed"].low), int(BOUNDS["seed"].high), key="hp_seed")
         col_f, col_h = st.columns(2)
-        col_f.number_input("episodes", int(BOUNDS["n_episodes"].low), int(BOUNDS["n_episodes"].high),
-                           key="hp_n_episodes")
-        col_h.number_input("evaluation episodes", int(BOUNDS["eval_episodes"].low), int(BOUNDS["eval_episodes"].high),
-                           key="hp_eval_episodes")
+        col_f.number_input(
+            "episodes", int(BOUNDS["n_episodes"].low), int(BOUNDS["n_episodes"].high), key="hp_n_episodes"
+        )
+        col_h.number_input(
+            "evaluation episodes",
+            int(BOUNDS["eval_episodes"].low),
+            int(BOUNDS["eval_episodes"].high),
+            key="hp_eval_episodes",
+        )
         error_for("n_episodes")
-        st.number_input("evaluate every N episodes (0 = never)", int(BOUNDS["eval_every_episodes"].low),
-                        int(BOUNDS["eval_every_episodes"].high), key="hp_eval_every_episodes")
+        st.number_input(
+            "evaluate every N episodes (0 = never)",
+            int(BOUNDS["eval_every_episodes"].low),
+            int(BOUNDS["eval_every_episodes"].high),
+            key="hp_eval_every_episodes",
+        )
         error_for("eval_every_episodes")
         st.toggle("keep the best evaluated weights", key="hp_keep_best")
         st.toggle("stop once an evaluation reaches a target", key="hp_stop_on")
         if ss.hp_stop_on:
-            st.number_input("target reward", BOUNDS["stop_at_reward"].low, BOUNDS["stop_at_reward"].high,
-                            key="hp_stop_at_reward", step=BOUNDS["stop_at_reward"].step)
+            st.number_input(
+                "target reward",
+                BOUNDS["stop_at_reward"].low,
+                BOUNDS["stop_at_reward"].high,
+                key="hp_stop_at_reward",
+                step=BOUNDS["stop_at_reward"].step,
+            )
             error_for("stop_at_reward")
         st.text_input("run name (optional)", key="train_run_name", placeholder="e.g. my-first-deep-agent")
         try:
@@ -265,8 +348,13 @@ with live_area:
             )
             st.progress(min(1.0, snap.episode / snap.config.n_episodes))
 
-        job_status(snap.state, snap.message, snap.queue_position, running=progress_line,
-                   queued_note=f" (at most {registry.max_running} trainings run at once on this server's CPUs)")
+        job_status(
+            snap.state,
+            snap.message,
+            snap.queue_position,
+            running=progress_line,
+            queued_note=f" (at most {registry.max_running} trainings run at once on this server's CPUs)",
+        )
         if snap.episodes:
             last = snap.episodes[-1]
             m1, m2, m3 = st.columns(3)
@@ -274,36 +362,57 @@ with live_area:
             m2.metric("epsilon", f"{last.epsilon:.3f}")
             saved = saved_evaluation(snap.saved_path) if snap.done and snap.saved_path is not None else None
             if saved is not None:
-                m3.metric("saved agent scores", f"{saved['mean']:.1f}",
-                          help=f"A fresh greedy evaluation of the saved weights over {saved.get('episodes', 'its')} "
-                               "episodes")
+                m3.metric(
+                    "saved agent scores",
+                    f"{saved['mean']:.1f}",
+                    help=f"A fresh greedy evaluation of the saved weights over {saved.get('episodes', 'its')} episodes",
+                )
             else:
                 latest = snap.evaluations[-1].mean if snap.evaluations else None
-                m3.metric("last evaluation", f"{latest:.1f}" if latest is not None else "-",
-                          help="The latest greedy evaluation during training")
-            chart(training_figure(snap.episodes, snap.evaluations, solved_reward=solved, large=large,
-                                            meta={"updated_at": snap.updated_at, "episode": snap.episode}),
-                            key="live_rewards")
+                m3.metric(
+                    "last evaluation",
+                    f"{latest:.1f}" if latest is not None else "-",
+                    help="The latest greedy evaluation during training",
+                )
+            chart(
+                training_figure(
+                    snap.episodes,
+                    snap.evaluations,
+                    solved_reward=solved,
+                    large=large,
+                    meta={"updated_at": snap.updated_at, "episode": snap.episode},
+                ),
+                key="live_rewards",
+            )
             chart(epsilon_loss_figure(snap.episodes, large=large), key="live_eps_loss")
             if snap.q_function is not None and ss.get("train_show_q"):
-                q_inspector(snap.q_function, snap.config.env_id, key="live_q", seed=snap.config.seed,
-                            live=not snap.done)
+                q_inspector(
+                    snap.q_function, snap.config.env_id, key="live_q", seed=snap.config.seed, live=not snap.done
+                )
         rerun_when_finished("train_last_state", snap.state, snap.done)
 
     st.toggle("Look inside: the Q-function over two state dimensions, redrawn as it learns", key="train_show_q")
     if snap is None:
-        st.caption("Set things up on the left and press **Start**. Charts appear here and update as it learns; "
-                   "the rest of the page stays usable.")
+        st.caption(
+            "Set things up on the left and press **Start**. Charts appear here and update as it learns; "
+            "the rest of the page stays usable."
+        )
     else:
         live_view()
         if snap.done and snap.saved_path is not None:
             st.markdown(f"Saved as **{snap.name}**: find it in *Evaluate & replay* and *Compare*.")
             go_compare, go_eval = st.columns(2)
-            pretrained = next((e for e in agent_entries()
-                               if e.source == "pretrained" and e.env_id == snap.config.env_id), None)
-            if go_compare.button("Compare with pretrained", type="primary", key="train_compare",
-                                 icon=":material/compare:", disabled=pretrained is None,
-                                 help=None if pretrained else f"no pretrained agent for {snap.config.env_id}"):
+            pretrained = next(
+                (e for e in agent_entries() if e.source == "pretrained" and e.env_id == snap.config.env_id), None
+            )
+            if go_compare.button(
+                "Compare with pretrained",
+                type="primary",
+                key="train_compare",
+                icon=":material/compare:",
+                disabled=pretrained is None,
+                help=None if pretrained else f"no pretrained agent for {snap.config.env_id}",
+            ):
                 ss.compare_selection = [str(pretrained.path), str(snap.saved_path)]
                 st.switch_page("pages/compare.py")
             if go_eval.button("Evaluate & replay it", key="train_evaluate", icon=":material/movie:"):
@@ -312,7 +421,7 @@ with live_area:
 
     mine = [j.snapshot() for j in registry.jobs_of(owner) if isinstance(j, TrainingJob)]
     if len(mine) > 1:
-        with st.expander(f"Your runs in this session ({len(mine)})"):
+        with st.expander(f"Your runs since the server started ({len(mine)})"):
             for s in reversed(mine):
                 where = f" (queue position {s.queue_position})" if s.state == "queued" else ""
                 st.write(f"- **{s.name}**: {s.state}{where}, {s.episode} episodes, {s.seconds:.0f} s")

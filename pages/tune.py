@@ -6,6 +6,7 @@ import streamlit as st
 from pages._ui import (
     PRETRAINED_DEEP,
     SUBMIT_ERRORS,
+    active_job_count,
     agent_entries,
     chart,
     engine_notice,
@@ -14,11 +15,15 @@ from pages._ui import (
     find_entry,
     job_registry,
     job_status,
+    my_latest_job,
     plain,
+    quota_refusal,
     rerun_when_finished,
     session_id,
+    user,
 )
 from rl_core.config import BOUNDS, PRESET_NAMES, preset
+from rl_core.ownership import check_queue, check_seeds, check_trials, study_name_for
 from rl_core.plots import optuna_figure, seeds_figure
 from rl_core.tuning import (
     SPACES,
@@ -37,6 +42,10 @@ ss = st.session_state
 registry = job_registry()
 engine_notice()
 owner = session_id()
+if "tune_job" not in ss and (latest := my_latest_job(TuningJob)) is not None:  # back after a reload
+    ss.tune_job, ss.tune_study_running = latest.job_id, latest.setup.study_name
+if "seeds_job" not in ss and (latest := my_latest_job(SeedsJob)) is not None:
+    ss.seeds_job = latest.job_id
 st.title(":material/tune: Tune")
 st.markdown(
     "Hand-tuning a Q agent is slow and misleading: one good run can be a lucky seed. Here an Optuna study "
@@ -49,13 +58,21 @@ c1, c2 = st.columns(2)
 study_name = c1.text_input("study name", "cartpole-deep", key="tune_study")
 kind = c2.radio("agent", ["deep", "linear"], horizontal=True, key="tune_kind")
 base = "deep-fast" if kind == "deep" else "linear-fast"
-st.caption(f"What is not searched comes from `{base}`. Studies are stored in a SQLite file under the runs "
-           "folder; from the command line, any Optuna storage URL (PostgreSQL) lets several machines share one.")
-space_name = st.radio("search space", list(SPACES), horizontal=True, key="tune_space",
-                      format_func={"focused": "ours (around deep-fast)", "course": "the course's"}.get)
+st.caption(
+    f"What is not searched comes from `{base}`. Studies are stored in a SQLite file under the runs "
+    "folder; from the command line, any Optuna storage URL (PostgreSQL) lets several machines share one."
+)
+space_name = st.radio(
+    "search space",
+    list(SPACES),
+    horizontal=True,
+    key="tune_space",
+    format_func={"focused": "ours (around deep-fast)", "course": "the course's"}.get,
+)
 base_space = SPACES[space_name]
-chosen = st.multiselect("hyperparameters to search", list(base_space), default=list(base_space),
-                        key=f"tune_params_{space_name}")
+chosen = st.multiselect(
+    "hyperparameters to search", list(base_space), default=list(base_space), key=f"tune_params_{space_name}"
+)
 space: dict[str, ParamSpec] = {}
 errors: list[str] = []
 with st.expander("ranges", expanded=False):
@@ -79,13 +96,26 @@ with st.expander("ranges", expanded=False):
 t1, t2, t3, t4, t5 = st.columns(5)
 n_trials = t1.number_input("trials", 1, 200, 20, key="tune_trials")
 episodes = t2.number_input("episodes per trial", 10, int(BOUNDS["n_episodes"].high), 200, key="tune_episodes")
-eval_episodes = t3.number_input("evaluation episodes", 10, int(BOUNDS["eval_episodes"].high), 200,
-                                key="tune_eval_episodes")
-n_workers = t5.number_input("trials at once", 1, max(1, registry.max_running), 1, key="tune_workers",
-                            help="each trial trains on its own Ray worker, one CPU each")
+eval_episodes = t3.number_input(
+    "evaluation episodes", 10, int(BOUNDS["eval_episodes"].high), 200, key="tune_eval_episodes"
+)
+n_workers = t5.number_input(
+    "trials at once",
+    1,
+    max(1, registry.max_running),
+    1,
+    key="tune_workers",
+    help="each trial trains on its own Ray worker, one CPU each",
+)
 target = t4.number_input("stop at", value=500.0, key="tune_target")
-setup = TuningSetup(study_name=study_name.strip(), base_preset=base, space=space, episodes=int(episodes),
-                    eval_episodes=int(eval_episodes), target=float(target))
+setup = TuningSetup(
+    study_name=study_name_for(user(), study_name),
+    base_preset=base,
+    space=space,
+    episodes=int(episodes),
+    eval_episodes=int(eval_episodes),
+    target=float(target),
+)
 try:
     setup.check()
 except ValueError as exc:
@@ -97,14 +127,20 @@ job_id = ss.get("tune_job")
 snap = registry.snapshot(job_id) if job_id else None
 busy = snap is not None and not snap["done"]
 b1, b2 = st.columns(2)
-if b1.button("Run study", type="primary", icon=":material/play_arrow:", key="tune_start", disabled=busy or bool(errors)):
+active = active_job_count()
+if b1.button(
+    "Run study", type="primary", icon=":material/play_arrow:", key="tune_start", disabled=busy or bool(errors)
+):
+    refusal = quota_refusal(check_trials, int(n_trials)) or quota_refusal(check_queue, active)
     try:
+        if refusal:  # a class-mode quota: said like any other reason not to start
+            raise ValueError(refusal)
         ss.tune_job = registry.add_checked(TuningJob(owner, setup, int(n_trials), workers=int(n_workers)))
         ss.tune_study_running = setup.study_name
         ss.tune_last_state = None
         st.rerun()
     except SUBMIT_ERRORS as exc:
-        st.error(f"Cannot start: {exc}")
+        st.error("Cannot start: " + plain(exc))
 if b2.button("Stop", icon=":material/stop:", key="tune_stop", disabled=not busy):
     registry.stop(job_id)
     st.toast("Stopping: trials still training are ended; finished ones are kept.")
@@ -139,8 +175,12 @@ def study_view() -> None:
             st.switch_page("pages/train.py")
         agent_path = best.user_attrs.get("agent_path")
         pretrained = find_entry(agent_entries(), PRETRAINED_DEEP, "pretrained")
-        if s2.button("Compare its agent", icon=":material/compare:", key="tune_to_compare",
-                     disabled=not agent_path or pretrained is None):
+        if s2.button(
+            "Compare its agent",
+            icon=":material/compare:",
+            key="tune_to_compare",
+            disabled=not agent_path or pretrained is None,
+        ):
             ss.compare_selection = [str(pretrained.path), agent_path]
             st.switch_page("pages/compare.py")
     rerun_when_finished("tune_last_state", snap["state"], snap["done"])
@@ -150,8 +190,10 @@ if snap is not None:
     study_view()
 
 st.header("2. How much does the seed matter?")
-st.markdown("Train one config on several seeds at once (one Ray worker per CPU) and look at the spread. "
-            "The course's presets were each tuned on a single seed.")
+st.markdown(
+    "Train one config on several seeds at once (one Ray worker per CPU) and look at the spread. "
+    "The course's presets were each tuned on a single seed."
+)
 k1, k2, k3 = st.columns(3)
 seeds_preset = k1.selectbox("config", PRESET_NAMES, index=PRESET_NAMES.index("deep-fast"), key="seeds_preset")
 seeds_text = k2.text_input("seeds", "0-5", key="seeds_text")
@@ -159,21 +201,29 @@ seeds_eval = k3.number_input("evaluation episodes", 10, int(BOUNDS["eval_episode
 seeds, seeds_error = [], None
 try:
     seeds = parse_seed_list(seeds_text)  # refuses more than MAX_SEEDS before building the list
-except ValueError as exc:
+    check_seeds(user(), len(seeds))
+except ValueError as exc:  # QuotaError included
     seeds_error = str(exc)
     st.error(plain(seeds_error))
 seeds_job = ss.get("seeds_job")
 seeds_snap = registry.snapshot(seeds_job) if seeds_job else None
 seeds_busy = seeds_snap is not None and not seeds_snap["done"]
 r1, r2 = st.columns(2)
-if r1.button("Train on these seeds", icon=":material/play_arrow:", key="seeds_start",
-             disabled=seeds_busy or seeds_error is not None):
+if r1.button(
+    "Train on these seeds",
+    icon=":material/play_arrow:",
+    key="seeds_start",
+    disabled=seeds_busy or seeds_error is not None,
+):
+    refusal = quota_refusal(check_queue, active)
     try:
+        if refusal:
+            raise ValueError(refusal)
         ss.seeds_job = registry.add_checked(SeedsJob(owner, preset(seeds_preset), seeds, eval_episodes=int(seeds_eval)))
         ss.seeds_last_state = None
         st.rerun()
     except SUBMIT_ERRORS as exc:
-        st.error(f"Cannot start: {exc}")
+        st.error("Cannot start: " + plain(exc))
 if r2.button("Stop", icon=":material/stop:", key="seeds_stop", disabled=not seeds_busy):
     registry.stop(seeds_job)
 
@@ -183,14 +233,15 @@ def seeds_view() -> None:
     snap = registry.snapshot(ss.seeds_job)
     message = snap["message"]
     if snap["state"] == "running" and not snap["rows"]:
-        message = (f"{message}: each seed trains in its own process, which first loads PyTorch (a few seconds); "
-                   "results appear here seed by seed")
+        message = (
+            f"{message}: each seed trains in its own process, which first loads PyTorch (a few seconds); "
+            "results appear here seed by seed"
+        )
     job_status(snap["state"], message, snap["queue_position"])
     if snap["rows"]:
         config = preset(ss.seeds_preset)
         solved_at = 475.0 if config.env_id == "CartPole-v1" else None
-        chart(seeds_figure(snap["rows"], solved_at=solved_at, large=bool(ss.get("presentation"))),
-                        key="seeds_plot")
+        chart(seeds_figure(snap["rows"], solved_at=solved_at, large=bool(ss.get("presentation"))), key="seeds_plot")
         st.dataframe(pd.DataFrame(snap["rows"]).set_index("seed"), width="stretch")
     rerun_when_finished("seeds_last_state", snap["state"], snap["done"])
 

@@ -28,29 +28,29 @@ AGENTS: dict[str, dict[str, str]] = {
     "cartpole-deep-q": {
         "title": "CartPole-v1, deep Q agent: the perfect one",
         "about": "The `deep-fast` preset (Double DQN, batch 128, one gradient step every 4 env steps) with the "
-                 "course's [256, 256] network, made stricter: it stops only once 100 greedy evaluation episodes "
-                 "(seeds 1,000,000 and up) all reach 500, and keeps the weights of that evaluation. Seed 1 was the "
-                 "first we tried. It is also the expert the Imitation page learns from.",
+        "course's [256, 256] network, made stricter: it stops only once 100 greedy evaluation episodes "
+        "(seeds 1,000,000 and up) all reach 500, and keeps the weights of that evaluation. Seed 1 was the "
+        "first we tried. It is also the expert the Imitation page learns from.",
         "args": "--env CartPole-v1 --preset deep-fast --seed 1 --set eval_episodes=100 --set nn_hidden_layers=[256,256]",
     },
     "cartpole-linear-q": {
         "title": "CartPole-v1, linear Q agent (10 parameters)",
         "about": "The `linear-fast` preset: normalised states, gamma 0.95, learning rate 0.05, a greedy "
-                 "evaluation every 5 episodes keeping the best weights. Seed 3 is the first of seeds 0..9 that "
-                 "scored 500 over 1000 episodes in bench/RESULTS.md (3 of those 10 seeds did); the course's "
-                 "linear agent reports 164.65 +- 39.46. A linear Q-function cannot fit CartPole's values, but "
-                 "the policy it implies, push towards where the pole is falling, is linear, and can be perfect.",
+        "evaluation every 5 episodes keeping the best weights. Seed 3 is the first of seeds 0..9 that "
+        "scored 500 over 1000 episodes in bench/RESULTS.md (3 of those 10 seeds did); the course's "
+        "linear agent reports 164.65 +- 39.46. A linear Q-function cannot fit CartPole's values, but "
+        "the policy it implies, push towards where the pole is falling, is linear, and can be perfect.",
         "args": "--env CartPole-v1 --preset linear-fast --seed 3",
     },
     "mountaincar-linear-q": {
         "title": "MountainCar-v0, linear Q agent (9 parameters): the course's homework",
         "about": "`linear-fast` with a long horizon (gamma 0.999) and learning rate 0.01, 500 episodes, a "
-                 "50-episode greedy evaluation every 10 episodes keeping the best. With -1 per step and no other "
-                 "signal, the long horizon is what lets the rare successful episodes pull the values towards the "
-                 "flag. Seed 1 was the first we tried.",
+        "50-episode greedy evaluation every 10 episodes keeping the best. With -1 per step and no other "
+        "signal, the long horizon is what lets the rare successful episodes pull the values towards the "
+        "flag. Seed 1 was the first we tried.",
         "args": "--env MountainCar-v0 --preset linear-fast --seed 1 --episodes 500 --set discount_factor=0.999 "
-                "--set learning_rate=0.01 --set eval_every_episodes=10 --set eval_episodes=50 "
-                "--set steps_epsilon_decay=20000",
+        "--set learning_rate=0.01 --set eval_every_episodes=10 --set eval_episodes=50 "
+        "--set steps_epsilon_decay=20000",
     },
 }
 EVAL_SEEDS = (0, 100_000)
@@ -72,10 +72,12 @@ def write_card(name: str, spec: dict[str, str]) -> dict:
     command = f"python -m rl_core train {spec['args']} --out pretrained/{name}"
     rows = "\n".join(
         f"| {s}..{s + 999} | {e['mean']:.2f} | {e['std']:.2f} | {e['min']:.0f} | {e['max']:.0f} | "
-        f"{100 * e['solved_share']:.1f}% |" for s, e in evals.items())
-    (folder / "README.md").write_text(f"""# {spec['title']}
+        f"{100 * e['solved_share']:.1f}% |"
+        for s, e in evals.items()
+    )
+    (folder / "README.md").write_text(f"""# {spec["title"]}
 
-{spec['about']}
+{spec["about"]}
 
 ## Evaluation (greedy, 1000 episodes each)
 
@@ -83,14 +85,14 @@ def write_card(name: str, spec: dict[str, str]) -> dict:
 | --- | --- | --- | --- | --- | --- |
 {rows}
 
-"Solved" means reward >= {"500 (the time limit)" if hparams['env_id'] == "CartPole-v1" else "-199 (the flag reached before the 200-step limit)"}.
+"Solved" means reward >= {"500 (the time limit)" if hparams["env_id"] == "CartPole-v1" else "-199 (the flag reached before the 200-step limit)"}.
 
 ## Training
 
 - command: `{command}`
-- seed {metrics['seed']}; {metrics['episodes']} episodes, {metrics['env_steps']:,} env steps, {metrics['seconds']:.1f} s of
-  training ({metrics['status']}: {metrics['message']}), recorded in `metrics.json` when it was built
-- {metrics['n_parameters']:,} parameters; hidden layers {hparams['nn_hidden_layers'] or 'none'}; every
+- seed {metrics["seed"]}; {metrics["episodes"]} episodes, {metrics["env_steps"]:,} env steps, {metrics["seconds"]:.1f} s of
+  training ({metrics["status"]}: {metrics["message"]}), recorded in `metrics.json` when it was built
+- {metrics["n_parameters"]:,} parameters; hidden layers {hparams["nn_hidden_layers"] or "none"}; every
   hyperparameter in `hparams.json`, every training episode in `history.csv`
 
 ## Rebuild
@@ -98,8 +100,14 @@ def write_card(name: str, spec: dict[str, str]) -> dict:
 `bash pretrained/build.sh {name}` (or the command above). Training runs on one thread with every random
 source seeded from the config's seed: on the same machine it reproduces this agent exactly.
 """)
-    return {"name": name, "env": hparams["env_id"], "kind": "deep" if hparams["nn_hidden_layers"] else "linear",
-            "parameters": metrics["n_parameters"], "evals": evals, "seconds": metrics["seconds"]}
+    return {
+        "name": name,
+        "env": hparams["env_id"],
+        "kind": "deep" if hparams["nn_hidden_layers"] else "linear",
+        "parameters": metrics["n_parameters"],
+        "evals": evals,
+        "seconds": metrics["seconds"],
+    }
 
 
 def write_replay(name: str) -> None:
@@ -124,9 +132,11 @@ def write_index(cards: list[dict]) -> None:
     ]
     for c in cards:
         a, b = (c["evals"][s] for s in EVAL_SEEDS)
-        lines.append(f"| [{c['name']}]({c['name']}/README.md) | {c['env']} | {c['kind']} | {c['parameters']:,} | "
-                     f"{a['mean']:.2f} +- {a['std']:.2f} ({100 * a['solved_share']:.1f}%) | "
-                     f"{b['mean']:.2f} +- {b['std']:.2f} ({100 * b['solved_share']:.1f}%) | {c['seconds']:.1f} s |")
+        lines.append(
+            f"| [{c['name']}]({c['name']}/README.md) | {c['env']} | {c['kind']} | {c['parameters']:,} | "
+            f"{a['mean']:.2f} +- {a['std']:.2f} ({100 * a['solved_share']:.1f}%) | "
+            f"{b['mean']:.2f} +- {b['std']:.2f} ({100 * b['solved_share']:.1f}%) | {c['seconds']:.1f} s |"
+        )
     (HERE / "README.md").write_text("\n".join(lines) + "\n")
 
 
@@ -147,7 +157,9 @@ def main() -> None:
     if not args.cards_only:
         for name in args.names or AGENTS:
             print(f"== training {name}", flush=True)
-            summary = run_cli(["train", *shlex.split(AGENTS[name]["args"]), "--quiet", "--overwrite", "--out", str(HERE / name)])
+            summary = run_cli(
+                ["train", *shlex.split(AGENTS[name]["args"]), "--quiet", "--overwrite", "--out", str(HERE / name)]
+            )
             print(f"   {summary['status']}: {summary['episodes']} episodes in {summary['seconds']:.1f} s", flush=True)
             write_replay(name)
     cards = []
@@ -155,8 +167,11 @@ def main() -> None:
         if (HERE / name / "model.pt").is_file():
             card = write_card(name, spec)
             cards.append(card)
-            print(f"== {name}: " + ", ".join(f"seeds {s}+: {e['mean']:.2f} +- {e['std']:.2f}"
-                                             for s, e in card["evals"].items()), flush=True)
+            print(
+                f"== {name}: "
+                + ", ".join(f"seeds {s}+: {e['mean']:.2f} +- {e['std']:.2f}" for s, e in card["evals"].items()),
+                flush=True,
+            )
     write_index(cards)
 
 

@@ -1,9 +1,9 @@
 """Q-Lab's library: parametric Q-learning on Gymnasium's classic-control tasks.
 
-    from rl_core import QAgent, preset, train, evaluate, save_agent, load_agent
-    agent = QAgent(preset("deep-fast", seed=1))
-    result = train(agent)
-    print(evaluate(agent, "CartPole-v1", n_episodes=1000).summary())
+from rl_core import QAgent, preset, train, evaluate, save_agent, load_agent
+agent = QAgent(preset("deep-fast", seed=1))
+result = train(agent)
+print(evaluate(agent, "CartPole-v1", n_episodes=1000).summary())
 """
 
 from .agent import QAgent, RandomAgent, TrainingDiverged
@@ -13,7 +13,21 @@ from .storage import AgentFolderError, load_agent, save_agent
 from .training import EpisodeRecord, EvalRecord, TrainResult, train
 
 __all__ = [
-    "AgentConfig", "AgentFolderError", "ConfigError", "EpisodeRecord", "EvalRecord", "EvalResult",
-    "PRESET_NAMES", "QAgent", "RandomAgent", "TrainResult", "TrainingDiverged", "evaluate",
-    "evaluate_sequential", "load_agent", "preset", "save_agent", "train",
+    "AgentConfig",
+    "AgentFolderError",
+    "ConfigError",
+    "EpisodeRecord",
+    "EvalRecord",
+    "EvalResult",
+    "PRESET_NAMES",
+    "QAgent",
+    "RandomAgent",
+    "TrainResult",
+    "TrainingDiverged",
+    "evaluate",
+    "evaluate_sequential",
+    "load_agent",
+    "preset",
+    "save_agent",
+    "train",
 ]

@@ -35,8 +35,12 @@ def _linears(net: nn.Sequential) -> list[nn.Linear]:
     return [m for m in net if isinstance(m, nn.Linear)]
 
 
-def _forward(weights: list[torch.Tensor], biases: list[torch.Tensor], x: torch.Tensor,
-             activations: list[torch.Tensor] | None = None) -> torch.Tensor:
+def _forward(
+    weights: list[torch.Tensor],
+    biases: list[torch.Tensor],
+    x: torch.Tensor,
+    activations: list[torch.Tensor] | None = None,
+) -> torch.Tensor:
     """The MLP's forward on raw tensors, without nn.Module calls; collects each layer's input if asked.
 
     Call it under ``torch.no_grad()``: gradients are computed by hand in ``QAgent._gradient_step``.
@@ -70,10 +74,10 @@ class QAgent:
         # The agent's own generator: its weights depend on its seed alone, whatever else draws from
         # torch's global generator meanwhile (other trainings, snapshots, user code).
         self.generator = torch.Generator().manual_seed(c.seed)
-        self.q_net = build_q_network(self.spec.obs_dim, self.spec.n_actions, c.nn_hidden_layers,
-                                     generator=self.generator)
-        self.target_net = build_q_network(self.spec.obs_dim, self.spec.n_actions, c.nn_hidden_layers,
-                                          initialise=False)
+        self.q_net = build_q_network(
+            self.spec.obs_dim, self.spec.n_actions, c.nn_hidden_layers, generator=self.generator
+        )
+        self.target_net = build_q_network(self.spec.obs_dim, self.spec.n_actions, c.nn_hidden_layers, initialise=False)
         self.target_net.load_state_dict(self.q_net.state_dict())
         self.target_net.requires_grad_(False)
         self.optimizer = torch.optim.Adam(self.q_net.parameters(), lr=c.learning_rate, fused=True)
@@ -139,8 +143,15 @@ class QAgent:
 
     # --- learning -----------------------------------------------------------------------------
 
-    def observe(self, state: np.ndarray, action: int, reward: float, next_state: np.ndarray,
-                terminated: bool, should_stop: Callable[[], bool] | None = None) -> float | None:
+    def observe(
+        self,
+        state: np.ndarray,
+        action: int,
+        reward: float,
+        next_state: np.ndarray,
+        terminated: bool,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> float | None:
         """Store one transition and learn when it is time; returns the mean loss if it learned.
 
         ``terminated`` is Gymnasium's: a real end. A time-limit truncation is not one, so its
@@ -175,19 +186,21 @@ class QAgent:
         per_gather = max(1, _ROWS_PER_GATHER // c.batch_size)
         total, done = 0.0, 0
         for start in range(0, n_steps, per_gather):
-            chunk_total, chunk_done = self._learn_on(self.memory.gather(idx[start:start + per_gather]),
-                                                     should_stop, check_first=start > 0)
+            chunk_total, chunk_done = self._learn_on(
+                self.memory.gather(idx[start : start + per_gather]), should_stop, check_first=start > 0
+            )
             total += chunk_total
             done += chunk_done
-            if chunk_done < len(idx[start:start + per_gather]):
+            if chunk_done < len(idx[start : start + per_gather]):
                 break
         return total / done
 
     def learn_on(self, batch: Batch) -> float:
         """Gradient steps on the given batches (leading axis k, or one batch); returns their mean loss."""
         if batch.rewards.ndim == 1:
-            batch = Batch(*(a[None] for a in (batch.states, batch.actions, batch.rewards, batch.next_states,
-                                              batch.terminated)))
+            batch = Batch(
+                *(a[None] for a in (batch.states, batch.actions, batch.rewards, batch.next_states, batch.terminated))
+            )
         total, done = self._learn_on(batch, None, check_first=False)
         return total / done
 
@@ -200,9 +213,12 @@ class QAgent:
         with torch.no_grad():
             next_states = torch.from_numpy(np.asarray(batch.next_states, dtype=np.float32))
             online_next_q = _forward(self._weights, self._biases, next_states) if self.config.double_dqn else None
-            return self._td_target(torch.from_numpy(np.asarray(batch.rewards, dtype=np.float32)),
-                                   torch.from_numpy(self._discount_not_done(batch.terminated)),
-                                   next_states, online_next_q).numpy()
+            return self._td_target(
+                torch.from_numpy(np.asarray(batch.rewards, dtype=np.float32)),
+                torch.from_numpy(self._discount_not_done(batch.terminated)),
+                next_states,
+                online_next_q,
+            ).numpy()
 
     # --- the gradient step, by hand ---------------------------------------------------------------
     # The same computation as autograd on nn.Sequential with F.mse_loss / F.smooth_l1_loss,
@@ -215,8 +231,13 @@ class QAgent:
     def _discount_not_done(self, terminated: np.ndarray) -> np.ndarray:
         return (self.config.discount_factor * (1.0 - np.asarray(terminated, dtype=np.float32))).astype(np.float32)
 
-    def _td_target(self, rewards: torch.Tensor, discount_not_done: torch.Tensor, next_states: torch.Tensor,
-                   online_next_q: torch.Tensor | None) -> torch.Tensor:
+    def _td_target(
+        self,
+        rewards: torch.Tensor,
+        discount_not_done: torch.Tensor,
+        next_states: torch.Tensor,
+        online_next_q: torch.Tensor | None,
+    ) -> torch.Tensor:
         target_next_q = _forward(self._target_weights, self._target_biases, next_states)
         if online_next_q is not None:
             # Double DQN: the online net picks the next action, the target net scores it.
@@ -231,7 +252,7 @@ class QAgent:
         self._grads: list[torch.Tensor] = []
         offset = 0
         for p in self._params:
-            self._grads.append(self._grad_flat[offset:offset + p.numel()].view_as(p))
+            self._grads.append(self._grad_flat[offset : offset + p.numel()].view_as(p))
             offset += p.numel()
         group = self.optimizer.param_groups[0]
         if group["amsgrad"] or group["weight_decay"] or group["maximize"] or not group["fused"]:
@@ -253,8 +274,7 @@ class QAgent:
         self._exp_avgs = [s["exp_avg"] for s in states]
         self._exp_avg_sqs = [s["exp_avg_sq"] for s in states]
 
-    def _learn_on(self, batch: Batch, should_stop: Callable[[], bool] | None,
-                  check_first: bool) -> tuple[float, int]:
+    def _learn_on(self, batch: Batch, should_stop: Callable[[], bool] | None, check_first: bool) -> tuple[float, int]:
         """Gradient steps on batch[0], batch[1], ...; returns (sum of their losses, steps done)."""
         c = self.config
         if self._grad_flat is None:
@@ -296,8 +316,9 @@ class QAgent:
             )
         return total, done
 
-    def _gradient_step(self, q: torch.Tensor, actions: torch.Tensor, target: torch.Tensor,
-                       activations: list[torch.Tensor], n: int) -> float:
+    def _gradient_step(
+        self, q: torch.Tensor, actions: torch.Tensor, target: torch.Tensor, activations: list[torch.Tensor], n: int
+    ) -> float:
         """Backward of the loss through the MLP, gradient clipping and one Adam step; returns the loss."""
         c = self.config
         q_taken = q.gather(1, actions).squeeze(1)
@@ -328,9 +349,23 @@ class QAgent:
         group = self.optimizer.param_groups[0]
         beta1, beta2 = group["betas"]
         self._adam_step_counts.add_(1.0)
-        torch._fused_adam_(self._params, self._grads, self._exp_avgs, self._exp_avg_sqs, [], self._adam_steps,
-                           lr=group["lr"], beta1=beta1, beta2=beta2, weight_decay=0.0, eps=group["eps"],
-                           amsgrad=False, maximize=False, grad_scale=None, found_inf=None)
+        torch._fused_adam_(
+            self._params,
+            self._grads,
+            self._exp_avgs,
+            self._exp_avg_sqs,
+            [],
+            self._adam_steps,
+            lr=group["lr"],
+            beta1=beta1,
+            beta2=beta2,
+            weight_decay=0.0,
+            eps=group["eps"],
+            amsgrad=False,
+            maximize=False,
+            grad_scale=None,
+            found_inf=None,
+        )
         return float(loss)
 
 
@@ -341,8 +376,13 @@ class FrozenQ:
     on, and nothing they do touches the live network.
     """
 
-    def __init__(self, state_dict: dict[str, torch.Tensor], hidden_layers: list[int], spec: EnvSpec,
-                 normalizer: StateNormalizer | None = None):
+    def __init__(
+        self,
+        state_dict: dict[str, torch.Tensor],
+        hidden_layers: list[int],
+        spec: EnvSpec,
+        normalizer: StateNormalizer | None = None,
+    ):
         self.spec = spec
         self.normalizer = normalizer
         self.net = build_q_network(spec.obs_dim, spec.n_actions, hidden_layers, initialise=False)

@@ -63,8 +63,15 @@ class ProgressBar:
     def __init__(self, total: int, enabled: bool):
         from tqdm import tqdm
 
-        self.bar = tqdm(total=total, unit="ep", desc="training", file=sys.stderr, disable=not enabled,
-                        dynamic_ncols=True, mininterval=0.1)
+        self.bar = tqdm(
+            total=total,
+            unit="ep",
+            desc="training",
+            file=sys.stderr,
+            disable=not enabled,
+            dynamic_ncols=True,
+            mininterval=0.1,
+        )
         self.last_eval: float | None = None
 
     def __call__(self, event: Any) -> None:
@@ -164,8 +171,15 @@ def cmd_render(args: argparse.Namespace) -> int:
     if out.parent and not out.parent.is_dir():
         raise CliError(f"--out {out}: folder {out.parent} does not exist")
     saved = load_agent(args.folder)
-    gif, episode = record_gif(saved.agent, saved.agent.config.env_id, seed=args.seed, epsilon=args.epsilon,
-                              speed=args.speed, stride=args.stride, width=args.width)
+    gif, episode = record_gif(
+        saved.agent,
+        saved.agent.config.env_id,
+        seed=args.seed,
+        epsilon=args.epsilon,
+        speed=args.speed,
+        stride=args.stride,
+        width=args.width,
+    )
     out.write_bytes(gif)
     _print_json(
         {
@@ -414,8 +428,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", default="0-9", help="e.g. 0-9 or 0,3,5")
     p.add_argument("--episodes", type=_positive_int, default=None)
     p.add_argument("--eval-episodes", type=_positive_int, default=1000)
-    p.add_argument("--workers", type=_positive_int, default=None,
-                   help="seeds trained at once, one CPU each (default: every CPU of the Ray cluster)")
+    p.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=None,
+        help="seeds trained at once, one CPU each (default: every CPU of the Ray cluster)",
+    )
     p.add_argument("--set", action="append", metavar="KEY=VALUE")
     p.set_defaults(func=cmd_seeds)
 
@@ -433,8 +451,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         return args.func(args)
-    except (CliError, ConfigError, AgentFolderError, ValueError, RenderError, OSError, EngineUnavailable, JobFailed,
-            JobLimitReached) as exc:
+    except (
+        CliError,
+        ConfigError,
+        AgentFolderError,
+        ValueError,
+        RenderError,
+        OSError,
+        EngineUnavailable,
+        JobFailed,
+        JobLimitReached,
+    ) as exc:
         message = " ".join(str(exc).split())  # one line, whatever the exception held
         print(f"error: {message}", file=sys.stderr)
         return 2

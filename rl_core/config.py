@@ -596,3 +596,21 @@ def config_from_query(params: dict[str, str]) -> tuple[AgentConfig, str, list[st
         notices.append(f"the link's settings do not fit together; using the {name} preset")
         config = base
     return config, name, notices
+
+
+# --- class mode quotas (issue 11) ------------------------------------------------------------
+# Each applies per logged-in user, in class mode only (a local app has one user and no quotas).
+# The pages, the upload check and the job queue all read them from here.
+
+
+@dataclass(frozen=True)
+class ClassQuotas:
+    runs_per_user: int = 30  # agent folders a user keeps (trained, uploaded and reserved by queued jobs)
+    uploads_per_user: int = 10  # uploaded agents a user keeps
+    upload_bytes: int = 8 * 1024 * 1024  # size of one uploaded zip
+    queued_jobs_per_user: int = 2  # jobs of one user waiting or running at once
+    trials_per_study: int = 40  # trials one study run may ask for
+    seeds_per_sweep: int = 10  # seeds in one "how much does the seed matter" sweep
+
+
+CLASS_QUOTAS = ClassQuotas()

@@ -66,14 +66,14 @@ def _init() -> None:
         import ray
 
         if not ray.is_initialized():
-            common = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING,
-                          configure_logging=True)
+            common = dict(
+                include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING, configure_logging=True
+            )
             if address:
                 import rl_core
 
                 package = Path(rl_core.__file__).parent
-                ray.init(runtime_env={"py_modules": [str(package)],
-                                      "excludes": ["__pycache__", "*.pyc"]}, **common)
+                ray.init(runtime_env={"py_modules": [str(package)], "excludes": ["__pycache__", "*.pyc"]}, **common)
             else:
                 ray.init(num_cpus=os.cpu_count() or 1, **common)
         cpus = int(ray.cluster_resources().get("CPU", 0))

@@ -26,7 +26,10 @@ from .jobs import FINISHED_STATES, SingleTaskJob, WorkerUpdate
 from .networks import build_q_network, count_parameters
 
 READY_MADE: dict[str, list[int]] = {
-    "linear": [], "[256]": [256], "[256, 256]": [256, 256], "[256, 256, 256]": [256, 256, 256],
+    "linear": [],
+    "[256]": [256],
+    "[256, 256]": [256, 256],
+    "[256, 256, 256]": [256, 256, 256],
 }
 COLUMN_NAMES: dict[str, list[str]] = {
     "CartPole-v1": ["x", "v", "theta", "omega"],
@@ -125,11 +128,18 @@ def _measure(model: torch.nn.Module, dataset: StateActionDataset) -> tuple[float
     return loss, acc
 
 
-def train_classifier(train_table: pd.DataFrame, test_table: pd.DataFrame, hidden_layers: Sequence[int],
-                     epochs: int = 150, learning_rate: float = 1e-3, batch_size: int = 64, seed: int = 0,
-                     env_id: str = "CartPole-v1",
-                     callback: Callable[[EpochRecord], None] | None = None,
-                     stop_event: threading.Event | None = None) -> ImitationResult:
+def train_classifier(
+    train_table: pd.DataFrame,
+    test_table: pd.DataFrame,
+    hidden_layers: Sequence[int],
+    epochs: int = 150,
+    learning_rate: float = 1e-3,
+    batch_size: int = 64,
+    seed: int = 0,
+    env_id: str = "CartPole-v1",
+    callback: Callable[[EpochRecord], None] | None = None,
+    stop_event: threading.Event | None = None,
+) -> ImitationResult:
     """Cross-entropy, Adam, mini-batches from a shuffling DataLoader; train and test metrics per epoch."""
     if epochs <= 0:
         raise ValueError(f"epochs must be positive, got {epochs}")
@@ -138,16 +148,16 @@ def train_classifier(train_table: pd.DataFrame, test_table: pd.DataFrame, hidden
     if any(w <= 0 for w in hidden_layers):
         raise ValueError(f"hidden layer widths must be positive, got {list(hidden_layers)}")
     if len(hidden_layers) > MAX_HIDDEN_LAYERS or any(w > MAX_HIDDEN_WIDTH for w in hidden_layers):
-        raise ValueError(f"at most {MAX_HIDDEN_LAYERS} hidden layers of widths up to {MAX_HIDDEN_WIDTH}, "
-                         f"got {list(hidden_layers)}")
+        raise ValueError(
+            f"at most {MAX_HIDDEN_LAYERS} hidden layers of widths up to {MAX_HIDDEN_WIDTH}, got {list(hidden_layers)}"
+        )
     columns = COLUMN_NAMES[env_id]
     n_actions = env_spec(env_id).n_actions
     torch.manual_seed(seed)
     model = build_q_network(len(columns), n_actions, list(hidden_layers))
     optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
     train_set, test_set = StateActionDataset(train_table, columns), StateActionDataset(test_table, columns)
-    loader = DataLoader(train_set, batch_size=batch_size, shuffle=True,
-                        generator=torch.Generator().manual_seed(seed))
+    loader = DataLoader(train_set, batch_size=batch_size, shuffle=True, generator=torch.Generator().manual_seed(seed))
     result = ImitationResult(hidden_layers=list(hidden_layers), parameters=count_parameters(model), model=model)
     start = time.perf_counter()
     for epoch in range(1, epochs + 1):
@@ -171,16 +181,17 @@ def train_classifier(train_table: pd.DataFrame, test_table: pd.DataFrame, hidden
     return result
 
 
-def evaluate_as_policy(result: ImitationResult, env_id: str = "CartPole-v1", n_episodes: int = 1000,
-                       seed: int = 0) -> EvalResult:
+def evaluate_as_policy(
+    result: ImitationResult, env_id: str = "CartPole-v1", n_episodes: int = 1000, seed: int = 0
+) -> EvalResult:
     """How well the imitation balances the pole when it is in charge (fast vector evaluation)."""
     if result.model is None:
         raise ValueError("this imitation result holds no model")
     return evaluate(ClassifierPolicy(result.model), env_id, n_episodes=n_episodes, seed=seed)
 
 
-
 # --- background runs for the app -----------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class ImitationSnapshot:
@@ -219,17 +230,35 @@ class ImitationTask:
         for hidden in self.architectures:
             label = architecture_label(hidden)
             progress.emit(("start", label, None))
-            result = train_classifier(self.train_table, self.test_table, hidden, epochs=self.epochs, seed=self.seed,
-                                      env_id=self.env_id, stop_event=stop_event,
-                                      callback=lambda record, label=label: progress.emit(("epoch", label, record)))
+            result = train_classifier(
+                self.train_table,
+                self.test_table,
+                hidden,
+                epochs=self.epochs,
+                seed=self.seed,
+                env_id=self.env_id,
+                stop_event=stop_event,
+                callback=lambda record, label=label: progress.emit(("epoch", label, record)),
+            )
             if result.stopped:
                 return "stopped", f"stopped during {label}"
             policy = evaluate_as_policy(result, self.env_id, n_episodes=self.eval_episodes)
-            progress.emit(("result", label, {
-                "architecture": label, "parameters": result.parameters,
-                "train accuracy": round(result.train_acc, 4), "test accuracy": round(result.test_acc, 4),
-                "policy mean reward": round(policy.mean, 2), "policy std": round(policy.std, 2),
-                "solved share": round(policy.solved_share, 4), "seconds": round(result.seconds, 1)}))
+            progress.emit(
+                (
+                    "result",
+                    label,
+                    {
+                        "architecture": label,
+                        "parameters": result.parameters,
+                        "train accuracy": round(result.train_acc, 4),
+                        "test accuracy": round(result.test_acc, 4),
+                        "policy mean reward": round(policy.mean, 2),
+                        "policy std": round(policy.std, 2),
+                        "solved share": round(policy.solved_share, 4),
+                        "seconds": round(result.seconds, 1),
+                    },
+                )
+            )
         return "finished", f"trained {len(self.architectures)} architecture(s)"
 
 
@@ -238,12 +267,21 @@ class ImitationJob(SingleTaskJob):
 
     kind = "imitation"
 
-    def __init__(self, owner: str, train_table: pd.DataFrame, test_table: pd.DataFrame,
-                 architectures: Sequence[Sequence[int]], epochs: int = 150, seed: int = 0,
-                 env_id: str = "CartPole-v1", eval_episodes: int = 1000):
+    def __init__(
+        self,
+        owner: str,
+        train_table: pd.DataFrame,
+        test_table: pd.DataFrame,
+        architectures: Sequence[Sequence[int]],
+        epochs: int = 150,
+        seed: int = 0,
+        env_id: str = "CartPole-v1",
+        eval_episodes: int = 1000,
+    ):
         super().__init__(owner, name="imitation")
-        self.task = ImitationTask(train_table, test_table, [list(a) for a in architectures], epochs, seed, env_id,
-                                  eval_episodes)
+        self.task = ImitationTask(
+            train_table, test_table, [list(a) for a in architectures], epochs, seed, env_id, eval_episodes
+        )
         self.epochs = epochs
         self._curves: dict[str, list[EpochRecord]] = {}
         self._results: list[dict] = []
@@ -273,7 +311,13 @@ class ImitationJob(SingleTaskJob):
     def snapshot(self) -> ImitationSnapshot:
         with self._lock:
             return ImitationSnapshot(
-                job_id=self.job_id, name=self.name, state=self._state, message=self._message,
-                queue_position=self.queue_position(), epochs=self.epochs,
+                job_id=self.job_id,
+                name=self.name,
+                state=self._state,
+                message=self._message,
+                queue_position=self.queue_position(),
+                epochs=self.epochs,
                 curves={k: tuple(v) for k, v in self._curves.items()},
-                results=tuple(self._results), updated_at=self._updated_at)
+                results=tuple(self._results),
+                updated_at=self._updated_at,
+            )

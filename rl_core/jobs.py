@@ -18,7 +18,6 @@ job with a plain message and frees its slot; the other jobs go on.
 
 from __future__ import annotations
 
-import json
 import os
 import pickle
 import shutil
@@ -27,7 +26,6 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,12 +33,12 @@ from typing import Any
 from .agent import FrozenQ, QAgent
 from .config import MAX_FINISHED_JOBS_KEPT, MAX_QUEUED_JOBS_PER_OWNER, MAX_QUEUED_JOBS_TOTAL, AgentConfig
 from .engine import EngineUnavailable, cluster_cpus, engine_status, require_engine, start_engine
-from .storage import default_run_name, unique_run_name
+from .ownership import record_owner, release_reservation, reserve_run
+from .storage import AGENT_FILES, OWNER_FILE, claim_folder, default_run_name, runs_dir
 from .training import EpisodeRecord, EvalRecord, TensorBoardLogger, TrainEvent, train, training_metrics
 
 FINISHED_STATES = ("finished", "solved", "stopped", "diverged", "failed")
 WORKER_DIED = "failed: the worker running it died (its process was killed or ran out of memory)"
-RESERVED_MARKER = ".qlab-reserved"  # a run folder that a submitted job holds until it saves
 SNAPSHOT_SECONDS = 0.5  # how often a training sends a copy of its Q-function
 REPORT_SECONDS = 0.25  # how often a worker sends its progress and hears whether to stop
 PUMP_SECONDS = 0.2  # how often the registry collects progress (chart lag stays well under 1.5 s)
@@ -59,6 +57,7 @@ def one_line(exc: BaseException) -> str:
 
 
 # --- the worker side -----------------------------------------------------------------------
+
 
 class Progress:
     """What a task reports from its worker: events in order, and a few 'latest' slots.
@@ -210,8 +209,9 @@ class WorkerHandle:
         self.hub = hub
         hub.inboxes[self.unit_id] = []
         # SPREAD: on a cluster, concurrent jobs go to different nodes rather than filling the first
-        self.ref = _remote_functions()["run_task"].options(scheduling_strategy="SPREAD").remote(
-            task, hub.actor, self.unit_id)
+        self.ref = (
+            _remote_functions()["run_task"].options(scheduling_strategy="SPREAD").remote(task, hub.actor, self.unit_id)
+        )
         self.closed = False
         self.ended_at_drain: int | None = None  # the drain number in flight when the task was seen ended
 
@@ -241,8 +241,12 @@ class WorkerHandle:
             return update  # the worker's last report may still be on its way: a tick or two
         try:
             update.outcome = ray.get(self.ref)
-        except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError,
-                ray.exceptions.RayActorError, ray.exceptions.OwnerDiedError):
+        except (
+            ray.exceptions.WorkerCrashedError,
+            ray.exceptions.NodeDiedError,
+            ray.exceptions.RayActorError,
+            ray.exceptions.OwnerDiedError,
+        ):
             update.error = WORKER_DIED
         except ray.exceptions.TaskCancelledError:
             update.error = "stopped"
@@ -276,6 +280,7 @@ class WorkerHandle:
 
 
 # --- tasks: what a worker runs -------------------------------------------------------------
+
 
 @dataclass
 class TrainingOutcome:
@@ -317,19 +322,28 @@ class TrainingTask:
         files = None
         if self.save and result.status != "diverged" and result.episodes:
             with tempfile.TemporaryDirectory(prefix="qlab-agent-") as tmp:
-                folder = save_agent(agent, Path(tmp) / "agent", metrics=training_metrics(agent, result),
-                                    history=result.episodes)
+                folder = save_agent(
+                    agent, Path(tmp) / "agent", metrics=training_metrics(agent, result), history=result.episodes
+                )
                 files = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
         final = None
         if self.final_eval_episodes > 0 and result.status not in ("stopped", "diverged"):
             ev = evaluate(agent, self.config.env_id, n_episodes=self.final_eval_episodes, seed=0)
             final = {"mean": ev.mean, "std": ev.std, "min": ev.min, "max": ev.max, "solved_share": ev.solved_share}
-        return TrainingOutcome(result.status, result.message, result.seconds, result.env_steps, len(result.episodes),
-                               files, final,
-                               FrozenQ.of(agent) if self.snapshots else None)
+        return TrainingOutcome(
+            result.status,
+            result.message,
+            result.seconds,
+            result.env_steps,
+            len(result.episodes),
+            files,
+            final,
+            FrozenQ.of(agent) if self.snapshots else None,
+        )
 
 
 # --- the web-process side ------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class JobSnapshot:
@@ -497,14 +511,11 @@ class TrainingJob(SingleTaskJob):
 
     kind = "training"
 
-    def __init__(self, owner: str, config: AgentConfig, name: str, folder: Path,
-                 tensorboard_dir: Path | None = None,
-                 on_saved: Callable[[Path, str], None] | None = None):
+    def __init__(self, owner: str, config: AgentConfig, name: str, folder: Path, tensorboard_dir: Path | None = None):
         super().__init__(owner, name)
         self.config = config
         self.folder = folder  # reserved on disk already
         self.tensorboard_dir = tensorboard_dir
-        self.on_saved = on_saved
         self._board: TensorBoardLogger | None = None
         self._episodes: list[EpisodeRecord] = []
         self._evaluations: list[EvalRecord] = []
@@ -517,11 +528,23 @@ class TrainingJob(SingleTaskJob):
     def snapshot(self) -> JobSnapshot:
         with self._lock:
             return JobSnapshot(
-                job_id=self.job_id, name=self.name, owner=self.owner, state=self._state, message=self._message,
-                queue_position=self.queue_position(), config=self.config, episodes=tuple(self._episodes),
-                evaluations=tuple(self._evaluations), env_steps=self._env_steps, seconds=self._seconds,
-                saved_path=self._saved_path, updated_at=self._updated_at, q_function=self._q_function,
-                kind=self.kind, worker=self._worker)
+                job_id=self.job_id,
+                name=self.name,
+                owner=self.owner,
+                state=self._state,
+                message=self._message,
+                queue_position=self.queue_position(),
+                config=self.config,
+                episodes=tuple(self._episodes),
+                evaluations=tuple(self._evaluations),
+                env_steps=self._env_steps,
+                seconds=self._seconds,
+                saved_path=self._saved_path,
+                updated_at=self._updated_at,
+                q_function=self._q_function,
+                kind=self.kind,
+                worker=self._worker,
+            )
 
     def make_task(self) -> TrainingTask:
         if self.tensorboard_dir is not None:
@@ -549,20 +572,25 @@ class TrainingJob(SingleTaskJob):
         saved = None
         if outcome.files:
             saved = install_agent_files(outcome.files, self.folder)
-            if self.on_saved is not None:
-                self.on_saved(saved, self.owner)
-        self._set(saved_path=saved, seconds=outcome.seconds, env_steps=outcome.env_steps,
-                  q_function=outcome.q_function or self._q_function)
+            record_owner(saved, self.owner)
+        self._set(
+            saved_path=saved,
+            seconds=outcome.seconds,
+            env_steps=outcome.env_steps,
+            q_function=outcome.q_function or self._q_function,
+        )
         return outcome.status, outcome.message + (f"; saved as {saved.name}" if saved else "; nothing saved")
 
     def failure_note(self) -> str:
         return f" after {len(self._episodes)} episodes; nothing saved" if self._episodes else ""
 
     def on_finished(self) -> None:
-        release_reservation(self.folder)
+        release_reservation(self.folder)  # only if no agent landed there
         if self._board is not None:
             self._board.close()
             self._board = None
+        if self.tensorboard_dir is not None and self.tensorboard_dir.is_dir():
+            record_owner(self.tensorboard_dir, self.owner)
 
 
 class JobRegistry:
@@ -572,17 +600,19 @@ class JobRegistry:
     ``cpus`` CPUs starts once it is first in the queue and that many are free.
     """
 
-    def __init__(self, out_dir: Path | None = None, capacity: int | None = None,
-                 max_queued_per_owner: int = MAX_QUEUED_JOBS_PER_OWNER,
-                 max_queued_total: int = MAX_QUEUED_JOBS_TOTAL,
-                 finished_kept: int = MAX_FINISHED_JOBS_KEPT,
-                 on_saved: Callable[[Path, str], None] | None = None):
+    def __init__(
+        self,
+        out_dir: Path | None = None,
+        capacity: int | None = None,
+        max_queued_per_owner: int = MAX_QUEUED_JOBS_PER_OWNER,
+        max_queued_total: int = MAX_QUEUED_JOBS_TOTAL,
+        finished_kept: int = MAX_FINISHED_JOBS_KEPT,
+    ):
         self.out_dir = out_dir
         self.fixed_capacity = capacity
         self.max_queued_per_owner = max_queued_per_owner
         self.max_queued_total = max_queued_total
         self.finished_kept = finished_kept
-        self.on_saved = on_saved
         self._jobs: dict[str, Job] = {}
         self._waiting: list[str] = []
         self._running: set[str] = set()
@@ -595,8 +625,6 @@ class JobRegistry:
 
     # --- submitting ---
     def runs_root(self) -> Path:
-        from .storage import runs_dir
-
         return self.out_dir or runs_dir()
 
     def submit(self, owner: str, config: AgentConfig, name: str | None = None, tensorboard: bool = False) -> str:
@@ -605,11 +633,10 @@ class JobRegistry:
         config.validate()
         self._check_room(owner)
         root = self.runs_root()
-        folder = reserve_run_folder(root, name or default_run_name(config), owner)
+        folder = reserve_run(root, name or default_run_name(config), owner)
         board = root / "tensorboard" / folder.name if tensorboard else None
         try:
-            return self.add(TrainingJob(owner, config, folder.name, folder, tensorboard_dir=board,
-                                        on_saved=self.on_saved))
+            return self.add(TrainingJob(owner, config, folder.name, folder, tensorboard_dir=board))
         except BaseException:
             release_reservation(folder)
             raise
@@ -621,12 +648,16 @@ class JobRegistry:
         with self._cond:
             waiting = [self._jobs[j] for j in self._waiting]
             if len(waiting) >= self.max_queued_total:
-                raise JobLimitReached(f"The server's queue is full ({self.max_queued_total} jobs waiting); "
-                                      "try again when a run has finished.")
+                raise JobLimitReached(
+                    f"The server's queue is full ({self.max_queued_total} jobs waiting); "
+                    "try again when a run has finished."
+                )
             mine = sum(1 for job in waiting if job.owner == owner)
             if mine >= self.max_queued_per_owner:
-                raise JobLimitReached(f"You already have {mine} jobs waiting (the most allowed is "
-                                      f"{self.max_queued_per_owner}); stop one or wait for it to start.")
+                raise JobLimitReached(
+                    f"You already have {mine} jobs waiting (the most allowed is "
+                    f"{self.max_queued_per_owner}); stop one or wait for it to start."
+                )
 
     def add(self, job: Job) -> str:
         """Queue any job (the room check is the caller's: ``submit`` does it for trainings)."""
@@ -657,8 +688,11 @@ class JobRegistry:
 
     def snapshots(self, owner: str | None = None, kind: str | None = None) -> list[Any]:
         """Snapshots of every job (of one owner, of one kind), oldest first."""
-        return [job.snapshot() for job in list(self._jobs.values())
-                if (owner is None or job.owner == owner) and (kind is None or job.kind == kind)]
+        return [
+            job.snapshot()
+            for job in list(self._jobs.values())
+            if (owner is None or job.owner == owner) and (kind is None or job.kind == kind)
+        ]
 
     def queue_position(self, job_id: str) -> int | None:
         try:
@@ -791,48 +825,15 @@ class JobRegistry:
 
 # --- run folders: names reserved on disk ---------------------------------------------------
 
-def reserve_run_folder(root: Path, name: str, owner: str) -> Path:
-    """Create the run's folder now (atomically: mkdir fails if it exists) and mark it reserved.
-
-    From this moment no other job, rename or upload can take the name; the saved agent replaces
-    the reservation, and a job that saves nothing removes it.
-    """
-    root.mkdir(parents=True, exist_ok=True)
-    for _ in range(1000):
-        folder = root / unique_run_name(root, name)
-        try:
-            folder.mkdir()
-        except FileExistsError:
-            continue  # taken between the check and the mkdir: try the next candidate
-        (folder / RESERVED_MARKER).write_text(json.dumps({"owner": owner, "reserved_at": time.time()}))
-        return folder
-    raise RuntimeError(f"no free run name near {name!r}")
-
-
-def is_reserved(folder: Path) -> bool:
-    return (folder / RESERVED_MARKER).is_file()
-
-
-def release_reservation(folder: Path) -> None:
-    """Remove a reservation that no agent replaced (the folder holds nothing but the marker)."""
-    marker = folder / RESERVED_MARKER
-    try:
-        if marker.is_file() and [p.name for p in folder.iterdir()] == [RESERVED_MARKER]:
-            marker.unlink()
-            folder.rmdir()
-    except OSError:
-        pass
-
 
 def install_agent_files(files: dict[str, bytes], folder: Path) -> Path:
     """Write an agent that came back from a worker into its reserved folder, atomically.
 
-    The files go to a hidden sibling first; the reservation is then swapped for it in one rename,
-    so a reader sees either the reservation or the whole agent. If the folder is no longer a
-    reservation of ours (something else is in it), the agent goes to a fresh name beside it.
+    The files go to a hidden sibling first; the reservation (a folder holding only its owner
+    record) is then swapped for it in one rename, so a reader sees either the reservation or the
+    whole agent. If the folder is no longer just our reservation, the agent goes to a fresh name
+    beside it: nothing anyone else put there is ever replaced. The caller records the owner.
     """
-    from .storage import AGENT_FILES
-
     unknown = sorted(set(files) - set(AGENT_FILES))
     if unknown:
         raise ValueError(f"a worker sent an unexpected file {unknown[0]!r}")
@@ -841,13 +842,11 @@ def install_agent_files(files: dict[str, bytes], folder: Path) -> Path:
     try:
         for file_name, data in files.items():
             (tmp / file_name).write_bytes(data)
-        marker = folder / RESERVED_MARKER
-        if marker.is_file() and [p.name for p in folder.iterdir()] == [RESERVED_MARKER]:
-            marker.unlink()
+        if folder.is_dir() and sorted(p.name for p in folder.iterdir()) == [OWNER_FILE]:
+            (folder / OWNER_FILE).unlink()
             os.rename(tmp, folder)  # replaces the now-empty reserved folder
             return folder
-        target = reserve_run_folder(folder.parent, folder.name, owner="")
-        (target / RESERVED_MARKER).unlink()
+        target = claim_folder(folder.parent, folder.name)  # a new, empty folder of our own
         os.rename(tmp, target)
         return target
     except BaseException:

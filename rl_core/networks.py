@@ -11,8 +11,13 @@ from torch import nn
 from torch.nn import init
 
 
-def build_q_network(obs_dim: int, n_actions: int, hidden_layers: Sequence[int],
-                    generator: torch.Generator | None = None, initialise: bool = True) -> nn.Sequential:
+def build_q_network(
+    obs_dim: int,
+    n_actions: int,
+    hidden_layers: Sequence[int],
+    generator: torch.Generator | None = None,
+    initialise: bool = True,
+) -> nn.Sequential:
     """Linear layers in order (state_dict keys "0.weight", "0.bias", "2.weight", ...), ReLU between.
 
     Weights are drawn as ``nn.Linear`` draws them (same distributions, same order), from
@@ -64,4 +69,3 @@ class NumpyQNetwork:
             if i < last:
                 np.maximum(h, 0.0, out=h)
         return h
-

@@ -40,12 +40,16 @@ def rolling_mean(values: Sequence[float], window: int) -> np.ndarray:
 def _layout(title: str, large: bool, height: int, **extra: Any) -> dict[str, Any]:
     """The shared look; ``large`` is presentation mode (bigger type, taller charts)."""
     layout: dict[str, Any] = dict(
-        title=dict(text=title), height=height + (120 if large else 0), margin=dict(l=50, r=20, t=50, b=40),
+        title=dict(text=title),
+        height=height + (120 if large else 0),
+        margin=dict(l=50, r=20, t=50, b=40),
         legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="right", x=1),
-        font=dict(size=20 if large else 13), plot_bgcolor="white",
+        font=dict(size=20 if large else 13),
+        plot_bgcolor="white",
     )
-    axis_text = dict(tickfont=dict(size=20, color="#000000"), title_font=dict(size=22, color="#000000")) if large \
-        else {}
+    axis_text = (
+        dict(tickfont=dict(size=20, color="#000000"), title_font=dict(size=22, color="#000000")) if large else {}
+    )
     for key, value in extra.items():
         if key.startswith(("xaxis", "yaxis")):
             value = {**GRID, **axis_text, **value}
@@ -68,32 +72,67 @@ def log_ticks(values: Sequence[float | None]) -> dict[str, Any]:
     low, high = min(finite), max(finite)
     lo, hi = int(np.floor(np.log10(low))), int(np.ceil(np.log10(high)))
     steps = (1, 2, 5) if np.log10(high / low) < 3 else (1,)
-    ticks = [m * 10.0 ** e for e in range(lo, hi + 1) for m in steps if low / 1.5 <= m * 10.0 ** e <= high * 1.5]
+    ticks = [m * 10.0**e for e in range(lo, hi + 1) for m in steps if low / 1.5 <= m * 10.0**e <= high * 1.5]
     if len(ticks) < 2:
-        ticks = [10.0 ** lo, 10.0 ** hi] if hi > lo else [10.0 ** lo, 10.0 ** (lo + 1)]
+        ticks = [10.0**lo, 10.0**hi] if hi > lo else [10.0**lo, 10.0 ** (lo + 1)]
     return dict(tickvals=ticks, ticktext=[f"{t:g}" for t in ticks])
 
 
 def _level(y: float, label: str | None = None, axis: str = "y") -> tuple[dict, list[dict]]:
     """A dashed horizontal line across the plot (and its label): what add_hline does, cheaply."""
-    shape = dict(type="line", xref="paper", x0=0, x1=1, yref=axis, y0=y, y1=y,
-                 line=dict(color=SOLVED_COLOR, dash="dash", width=2))
-    notes = [dict(text=label, xref="paper", x=1, yref=axis, y=y, xanchor="right", yanchor="bottom",
-                  showarrow=False, font=dict(color=SOLVED_COLOR))] if label else []
+    shape = dict(
+        type="line",
+        xref="paper",
+        x0=0,
+        x1=1,
+        yref=axis,
+        y0=y,
+        y1=y,
+        line=dict(color=SOLVED_COLOR, dash="dash", width=2),
+    )
+    notes = (
+        [
+            dict(
+                text=label,
+                xref="paper",
+                x=1,
+                yref=axis,
+                y=y,
+                xanchor="right",
+                yanchor="bottom",
+                showarrow=False,
+                font=dict(color=SOLVED_COLOR),
+            )
+        ]
+        if label
+        else []
+    )
     return shape, notes
 
 
 def _two_panels(left_title: str, right_title: str) -> dict[str, Any]:
     """Axes x/y on the left and x2/y2 on the right, laid out by hand (make_subplots is slow)."""
-    titles = [dict(text=text, x=x, y=1.0, xref="paper", yref="paper", xanchor="center", yanchor="bottom",
-                   showarrow=False) for text, x in ((left_title, 0.23), (right_title, 0.77))]
-    return dict(xaxis=dict(domain=[0.0, 0.46]), xaxis2=dict(domain=[0.54, 1.0], anchor="y2"),
-                yaxis2=dict(anchor="x2"), annotations=titles)
+    titles = [
+        dict(text=text, x=x, y=1.0, xref="paper", yref="paper", xanchor="center", yanchor="bottom", showarrow=False)
+        for text, x in ((left_title, 0.23), (right_title, 0.77))
+    ]
+    return dict(
+        xaxis=dict(domain=[0.0, 0.46]),
+        xaxis2=dict(domain=[0.54, 1.0], anchor="y2"),
+        yaxis2=dict(anchor="x2"),
+        annotations=titles,
+    )
 
 
-def training_figure(episodes: Sequence[Any], evaluations: Sequence[Any] = (), window: int = 20,
-                    solved_reward: float | None = None, title: str = "Reward per episode",
-                    large: bool = False, meta: dict[str, Any] | None = None) -> go.Figure:
+def training_figure(
+    episodes: Sequence[Any],
+    evaluations: Sequence[Any] = (),
+    window: int = 20,
+    solved_reward: float | None = None,
+    title: str = "Reward per episode",
+    large: bool = False,
+    meta: dict[str, Any] | None = None,
+) -> go.Figure:
     """Reward per episode, its rolling mean, and the periodic greedy evaluations (mean +- std).
 
     ``meta`` rides along in the figure's layout (the live page stores when its data was produced,
@@ -105,8 +144,13 @@ def training_figure(episodes: Sequence[Any], evaluations: Sequence[Any] = (), wi
     rewards = [e["reward"] for e in eps]
     data = [
         go.Scatter(x=x, y=rewards, mode="lines", name="reward", line=dict(color="#9ecae1", width=1)),
-        go.Scatter(x=x, y=rolling_mean(rewards, window), mode="lines", name=f"rolling mean ({window})",
-                   line=dict(color=PALETTE[0], width=width + 1)),
+        go.Scatter(
+            x=x,
+            y=rolling_mean(rewards, window),
+            mode="lines",
+            name=f"rolling mean ({window})",
+            line=dict(color=PALETTE[0], width=width + 1),
+        ),
     ]
     if evs and len(evs) > MAX_ERROR_BARS:
         # many evaluations: error bars would merge into a solid block over the reward lines, so the
@@ -114,23 +158,53 @@ def training_figure(episodes: Sequence[Any], evaluations: Sequence[Any] = (), wi
         ex = [e["episode"] for e in evs]
         upper = [e["mean"] + e["std"] for e in evs]
         lower = [e["mean"] - e["std"] for e in evs]
-        data.insert(0, go.Scatter(x=ex + ex[::-1], y=upper + lower[::-1], fill="toself", mode="lines",
-                                  line=dict(width=0), fillcolor="rgba(214, 39, 40, 0.12)", hoverinfo="skip",
-                                  name="evaluation mean ± std"))
-        data.append(go.Scatter(x=ex, y=[e["mean"] for e in evs], mode="lines", name="greedy evaluation",
-                               line=dict(color=PALETTE[1], width=width)))
+        data.insert(
+            0,
+            go.Scatter(
+                x=ex + ex[::-1],
+                y=upper + lower[::-1],
+                fill="toself",
+                mode="lines",
+                line=dict(width=0),
+                fillcolor="rgba(214, 39, 40, 0.12)",
+                hoverinfo="skip",
+                name="evaluation mean ± std",
+            ),
+        )
+        data.append(
+            go.Scatter(
+                x=ex,
+                y=[e["mean"] for e in evs],
+                mode="lines",
+                name="greedy evaluation",
+                line=dict(color=PALETTE[1], width=width),
+            )
+        )
     elif evs:
-        data.append(go.Scatter(
-            x=[e["episode"] for e in evs], y=[e["mean"] for e in evs], mode="markers+lines", name="greedy evaluation",
-            error_y=dict(type="data", array=[e["std"] for e in evs], visible=True),
-            marker=dict(color=PALETTE[1], size=10 if large else 7), line=dict(color=PALETTE[1], width=1, dash="dot"),
-        ))
+        data.append(
+            go.Scatter(
+                x=[e["episode"] for e in evs],
+                y=[e["mean"] for e in evs],
+                mode="markers+lines",
+                name="greedy evaluation",
+                error_y=dict(type="data", array=[e["std"] for e in evs], visible=True),
+                marker=dict(color=PALETTE[1], size=10 if large else 7),
+                line=dict(color=PALETTE[1], width=1, dash="dot"),
+            )
+        )
     shapes, notes = [], []
     if solved_reward is not None:
         shape, notes = _level(solved_reward, "solved")
         shapes.append(shape)
-    layout = _layout(title, large, 360, xaxis=dict(title=dict(text="episode")),
-                     yaxis=dict(title=dict(text="reward")), shapes=shapes, annotations=notes)
+    layout = _layout(
+        title,
+        large,
+        360,
+        xaxis=dict(title=dict(text="episode")),
+        yaxis=dict(title=dict(text="reward")),
+        shapes=shapes,
+        annotations=notes,
+    )
     if meta:
         layout["meta"] = meta
     return go.Figure(data=data, layout=layout)
@@ -143,51 +217,102 @@ def epsilon_loss_figure(episodes: Sequence[Any], large: bool = False) -> go.Figu
     width = 4 if large else 2
     loss = [e["loss"] if e["loss"] is not None and np.isfinite(e["loss"]) and e["loss"] > 0 else None for e in eps]
     data = [
-        go.Scatter(x=x, y=[e["epsilon"] for e in eps], mode="lines", name="epsilon",
-                   line=dict(color=PALETTE[3], width=width)),
-        go.Scatter(x=x, y=loss, mode="lines", name="loss", xaxis="x2", yaxis="y2",
-                   line=dict(color=PALETTE[4], width=width)),
+        go.Scatter(
+            x=x, y=[e["epsilon"] for e in eps], mode="lines", name="epsilon", line=dict(color=PALETTE[3], width=width)
+        ),
+        go.Scatter(
+            x=x, y=loss, mode="lines", name="loss", xaxis="x2", yaxis="y2", line=dict(color=PALETTE[4], width=width)
+        ),
     ]
     panels = _two_panels("epsilon", "loss (log scale)")
-    layout = _layout("", large, 260, showlegend=False, annotations=panels["annotations"],
-                     xaxis={**panels["xaxis"], "title": dict(text="episode")},
-                     xaxis2={**panels["xaxis2"], "title": dict(text="episode")},
-                     yaxis=dict(range=[0, 1.05]), yaxis2={**panels["yaxis2"], "type": "log", **log_ticks(loss)})
+    layout = _layout(
+        "",
+        large,
+        260,
+        showlegend=False,
+        annotations=panels["annotations"],
+        xaxis={**panels["xaxis"], "title": dict(text="episode")},
+        xaxis2={**panels["xaxis2"], "title": dict(text="episode")},
+        yaxis=dict(range=[0, 1.05]),
+        yaxis2={**panels["yaxis2"], "type": "log", **log_ticks(loss)},
+    )
     return go.Figure(data=data, layout=layout)
 
 
-def reward_histogram(rewards_by_agent: Mapping[str, Sequence[float]], solved_reward: float | None = None,
-                     title: str = "Rewards over the evaluation episodes", large: bool = False) -> go.Figure:
+def reward_histogram(
+    rewards_by_agent: Mapping[str, Sequence[float]],
+    solved_reward: float | None = None,
+    title: str = "Rewards over the evaluation episodes",
+    large: bool = False,
+) -> go.Figure:
     """One histogram per agent, overlaid, on shared bins."""
-    all_values = np.concatenate([np.asarray(v, dtype=float) for v in rewards_by_agent.values()]) \
-        if rewards_by_agent else np.zeros(1)
+    all_values = (
+        np.concatenate([np.asarray(v, dtype=float) for v in rewards_by_agent.values()])
+        if rewards_by_agent
+        else np.zeros(1)
+    )
     lo, hi = float(all_values.min()), float(all_values.max())
     size = max(1.0, (hi - lo) / 50) if hi > lo else 1.0
-    data = [go.Histogram(x=list(values), name=name, opacity=0.6 if len(rewards_by_agent) > 1 else 0.9,
-                         xbins=dict(start=lo - size / 2, end=hi + size / 2, size=size),
-                         marker_color=PALETTE[i % len(PALETTE)])
-            for i, (name, values) in enumerate(rewards_by_agent.items())]
+    data = [
+        go.Histogram(
+            x=list(values),
+            name=name,
+            opacity=0.6 if len(rewards_by_agent) > 1 else 0.9,
+            xbins=dict(start=lo - size / 2, end=hi + size / 2, size=size),
+            marker_color=PALETTE[i % len(PALETTE)],
+        )
+        for i, (name, values) in enumerate(rewards_by_agent.items())
+    ]
     shapes = []
     if solved_reward is not None and lo <= solved_reward <= hi + size:
-        shapes.append(dict(type="line", yref="paper", y0=0, y1=1, x0=solved_reward, x1=solved_reward,
-                           line=dict(color=SOLVED_COLOR, dash="dash")))
-    layout = _layout(title, large, 320, barmode="overlay", shapes=shapes,
-                     xaxis=dict(title=dict(text="episode reward")), yaxis=dict(title=dict(text="episodes")))
+        shapes.append(
+            dict(
+                type="line",
+                yref="paper",
+                y0=0,
+                y1=1,
+                x0=solved_reward,
+                x1=solved_reward,
+                line=dict(color=SOLVED_COLOR, dash="dash"),
+            )
+        )
+    layout = _layout(
+        title,
+        large,
+        320,
+        barmode="overlay",
+        shapes=shapes,
+        xaxis=dict(title=dict(text="episode reward")),
+        yaxis=dict(title=dict(text="episodes")),
+    )
     return go.Figure(data=data, layout=layout)
 
 
-def curves_figure(histories: Mapping[str, Sequence[Any]], window: int = 20, solved_reward: float | None = None,
-                  large: bool = False) -> go.Figure:
+def curves_figure(
+    histories: Mapping[str, Sequence[Any]], window: int = 20, solved_reward: float | None = None, large: bool = False
+) -> go.Figure:
     """Rolling-mean training curves of several agents, overlaid."""
     data = []
     for i, (name, history) in enumerate(histories.items()):
         rows = _rows(history)
-        data.append(go.Scatter(x=[r["episode"] for r in rows], y=rolling_mean([r["reward"] for r in rows], window),
-                               mode="lines", name=name,
-                               line=dict(color=PALETTE[i % len(PALETTE)], width=4 if large else 2)))
+        data.append(
+            go.Scatter(
+                x=[r["episode"] for r in rows],
+                y=rolling_mean([r["reward"] for r in rows], window),
+                mode="lines",
+                name=name,
+                line=dict(color=PALETTE[i % len(PALETTE)], width=4 if large else 2),
+            )
+        )
     shapes = [_level(solved_reward)[0]] if solved_reward is not None else []
-    layout = _layout("Training curves", large, 340, shapes=shapes, xaxis=dict(title=dict(text="episode")),
-                     yaxis=dict(title=dict(text=f"reward (rolling mean of {window})")))
+    layout = _layout(
+        "Training curves",
+        large,
+        340,
+        shapes=shapes,
+        xaxis=dict(title=dict(text="episode")),
+        yaxis=dict(title=dict(text=f"reward (rolling mean of {window})")),
+    )
     return go.Figure(data=data, layout=layout)
 
 
@@ -205,12 +330,31 @@ def state_histograms(states: np.ndarray, names: Sequence[str], large: bool = Fal
         x0, y1 = c * (width + gap_x), 1 - r * (height + gap_y)
         axes[f"xaxis{suffix}"] = dict(domain=[max(0.0, x0), min(1.0, x0 + width)], anchor=f"y{suffix}")
         axes[f"yaxis{suffix}"] = dict(domain=[max(0.0, y1 - height), min(1.0, y1)], anchor=f"x{suffix}")
-        data.append(go.Histogram(x=states[:, i], nbinsx=60, marker_color=PALETTE[i % len(PALETTE)], name=names[i],
-                                 xaxis=f"x{suffix}", yaxis=f"y{suffix}"))
-        titles.append(dict(text=names[i], x=x0 + width / 2, y=y1, xref="paper", yref="paper", xanchor="center",
-                           yanchor="bottom", showarrow=False))
-    layout = _layout("States visited by the random policy", large, 220 * rows, showlegend=False,
-                     annotations=titles, **axes)
+        data.append(
+            go.Histogram(
+                x=states[:, i],
+                nbinsx=60,
+                marker_color=PALETTE[i % len(PALETTE)],
+                name=names[i],
+                xaxis=f"x{suffix}",
+                yaxis=f"y{suffix}",
+            )
+        )
+        titles.append(
+            dict(
+                text=names[i],
+                x=x0 + width / 2,
+                y=y1,
+                xref="paper",
+                yref="paper",
+                xanchor="center",
+                yanchor="bottom",
+                showarrow=False,
+            )
+        )
+    layout = _layout(
+        "States visited by the random policy", large, 220 * rows, showlegend=False, annotations=titles, **axes
+    )
     return go.Figure(data=data, layout=layout)
 
 
@@ -224,17 +368,42 @@ def imitation_figure(curves: Mapping[str, Sequence[Any]], large: bool = False) -
         color = PALETTE[i % len(PALETTE)]
         for split, dash in (("train", "solid"), ("test", "dash")):
             line = dict(color=color, dash=dash, width=width)
-            data.append(go.Scatter(x=x, y=[r[f"{split}_loss"] for r in rows], mode="lines", name=f"{label} {split}",
-                                   legendgroup=label, line=line))
-            data.append(go.Scatter(x=x, y=[r[f"{split}_acc"] for r in rows], mode="lines", name=f"{label} {split}",
-                                   legendgroup=label, showlegend=False, line=line, xaxis="x2", yaxis="y2"))
+            data.append(
+                go.Scatter(
+                    x=x,
+                    y=[r[f"{split}_loss"] for r in rows],
+                    mode="lines",
+                    name=f"{label} {split}",
+                    legendgroup=label,
+                    line=line,
+                )
+            )
+            data.append(
+                go.Scatter(
+                    x=x,
+                    y=[r[f"{split}_acc"] for r in rows],
+                    mode="lines",
+                    name=f"{label} {split}",
+                    legendgroup=label,
+                    showlegend=False,
+                    line=line,
+                    xaxis="x2",
+                    yaxis="y2",
+                )
+            )
     panels = _two_panels("cross-entropy loss", "accuracy")
-    layout = _layout("", large, 400, annotations=panels["annotations"],
-                     legend=dict(orientation="h", yanchor="top", y=-0.25, xanchor="center", x=0.5),
-                     margin=dict(l=60 if large else 50, r=20, t=50, b=130 if large else 110),
-                     xaxis={**panels["xaxis"], "title": dict(text="epoch")},
-                     xaxis2={**panels["xaxis2"], "title": dict(text="epoch")},
-                     yaxis=dict(), yaxis2={**panels["yaxis2"], "range": [0.4, 1.0]})
+    layout = _layout(
+        "",
+        large,
+        400,
+        annotations=panels["annotations"],
+        legend=dict(orientation="h", yanchor="top", y=-0.25, xanchor="center", x=0.5),
+        margin=dict(l=60 if large else 50, r=20, t=50, b=130 if large else 110),
+        xaxis={**panels["xaxis"], "title": dict(text="epoch")},
+        xaxis2={**panels["xaxis2"], "title": dict(text="epoch")},
+        yaxis=dict(),
+        yaxis2={**panels["yaxis2"], "range": [0.4, 1.0]},
+    )
     return go.Figure(data=data, layout=layout)
 
 
@@ -242,25 +411,56 @@ def seeds_figure(rows: Sequence[Mapping[str, Any]], solved_at: float | None = No
     """One bar per seed (its evaluation mean, labelled "seed N"), and the median across seeds."""
     means = [r["mean"] for r in rows]
     labels = [f"seed {r['seed']}" for r in rows]
-    bars = go.Bar(x=labels, y=means, name="evaluation mean", marker=dict(color=PALETTE[0]),
-                  text=[f"{m:.0f}" for m in means], textposition="outside",
-                  hovertemplate="%{x}: %{y:.1f}<extra></extra>")
+    bars = go.Bar(
+        x=labels,
+        y=means,
+        name="evaluation mean",
+        marker=dict(color=PALETTE[0]),
+        text=[f"{m:.0f}" for m in means],
+        textposition="outside",
+        hovertemplate="%{x}: %{y:.1f}<extra></extra>",
+    )
     shapes, notes = [], []
     if means:
         median = float(np.median(means))
-        shapes.append(dict(type="line", xref="paper", x0=0, x1=1, y0=median, y1=median,
-                           line=dict(color=PALETTE[3], dash="dot", width=2)))
-        notes.append(dict(text=f"median {median:.0f}", xref="paper", x=0, y=median, xanchor="left",
-                          yanchor="bottom", showarrow=False, font=dict(color=PALETTE[3])))
+        shapes.append(
+            dict(
+                type="line",
+                xref="paper",
+                x0=0,
+                x1=1,
+                y0=median,
+                y1=median,
+                line=dict(color=PALETTE[3], dash="dot", width=2),
+            )
+        )
+        notes.append(
+            dict(
+                text=f"median {median:.0f}",
+                xref="paper",
+                x=0,
+                y=median,
+                xanchor="left",
+                yanchor="bottom",
+                showarrow=False,
+                font=dict(color=PALETTE[3]),
+            )
+        )
     if solved_at is not None:
         shape, solved_notes = _level(solved_at, "solved")
         shapes.append(shape)
         notes += solved_notes
     top = max(means + [solved_at or 0]) if means else (solved_at or 1)
-    layout = _layout("One config, many seeds", large, 360, shapes=shapes, annotations=notes, showlegend=False,
-                     xaxis=dict(title=dict(text="seed"), type="category"),
-                     yaxis=dict(title=dict(text="greedy evaluation mean"), range=[min(0, min(means, default=0)) * 1.1,
-                                                                                   top * 1.15]))
+    layout = _layout(
+        "One config, many seeds",
+        large,
+        360,
+        shapes=shapes,
+        annotations=notes,
+        showlegend=False,
+        xaxis=dict(title=dict(text="seed"), type="category"),
+        yaxis=dict(title=dict(text="greedy evaluation mean"), range=[min(0, min(means, default=0)) * 1.1, top * 1.15]),
+    )
     return go.Figure(data=[bars], layout=layout)
 
 
@@ -271,8 +471,13 @@ def optuna_figure(figure: go.Figure, large: bool = False) -> go.Figure:
     return figure
 
 
-def q_heatmap_figure(qslice: Any, show: str = "policy", trajectory: np.ndarray | None = None,
-                     action_names: Sequence[str] = (), large: bool = False) -> go.Figure:
+def q_heatmap_figure(
+    qslice: Any,
+    show: str = "policy",
+    trajectory: np.ndarray | None = None,
+    action_names: Sequence[str] = (),
+    large: bool = False,
+) -> go.Figure:
     """The greedy policy ("policy"), one action's Q ("q0", "q1", ...) or the max Q ("value") over
     a 2-D slice, with an episode's path through the same two dimensions drawn on top."""
     x_name, y_name = qslice.names
@@ -282,25 +487,57 @@ def q_heatmap_figure(qslice: Any, show: str = "policy", trajectory: np.ndarray |
         if n_actions == 2:
             scale = [[0, ACTION_COLORS[0]], [0.5, ACTION_COLORS[0]], [0.5, ACTION_COLORS[1]], [1, ACTION_COLORS[1]]]
         names = list(action_names) or [str(a) for a in range(n_actions)]
-        heat = go.Heatmap(x=qslice.xs, y=qslice.ys, z=qslice.greedy, zmin=0, zmax=n_actions - 1, colorscale=scale,
-                          colorbar=dict(tickvals=list(range(n_actions)), ticktext=names, title="greedy action"),
-                          hovertemplate=f"{x_name}=%{{x:.3f}}<br>{y_name}=%{{y:.3f}}<br>action %{{z}}<extra></extra>")
+        heat = go.Heatmap(
+            x=qslice.xs,
+            y=qslice.ys,
+            z=qslice.greedy,
+            zmin=0,
+            zmax=n_actions - 1,
+            colorscale=scale,
+            colorbar=dict(tickvals=list(range(n_actions)), ticktext=names, title="greedy action"),
+            hovertemplate=f"{x_name}=%{{x:.3f}}<br>{y_name}=%{{y:.3f}}<br>action %{{z}}<extra></extra>",
+        )
         title = "Greedy policy"
     else:
         z = qslice.q.max(axis=-1) if show == "value" else qslice.q[..., int(show[1:])]
-        heat = go.Heatmap(x=qslice.xs, y=qslice.ys, z=z, colorscale="Viridis", colorbar=dict(title="Q"),
-                          hovertemplate=f"{x_name}=%{{x:.3f}}<br>{y_name}=%{{y:.3f}}<br>Q=%{{z:.2f}}<extra></extra>")
+        heat = go.Heatmap(
+            x=qslice.xs,
+            y=qslice.ys,
+            z=z,
+            colorscale="Viridis",
+            colorbar=dict(title="Q"),
+            hovertemplate=f"{x_name}=%{{x:.3f}}<br>{y_name}=%{{y:.3f}}<br>Q=%{{z:.2f}}<extra></extra>",
+        )
         title = "max Q (state value)" if show == "value" else f"Q of action {show[1:]}"
     data = [heat]
     if trajectory is not None and len(trajectory):
         i, j = qslice.dims
-        data.append(go.Scatter(x=trajectory[:, i], y=trajectory[:, j], mode="lines+markers", name="episode",
-                               line=dict(color="white", width=4 if large else 2),
-                               marker=dict(size=4, color="black"), showlegend=False))
-        data.append(go.Scatter(x=[trajectory[0, i]], y=[trajectory[0, j]], mode="markers", name="start",
-                               marker=dict(size=14, color="white", line=dict(color="black", width=2)),
-                               showlegend=False))
-    layout = _layout(title, large, 420,
-                     xaxis=dict(title=dict(text=x_name), range=[float(qslice.xs[0]), float(qslice.xs[-1])]),
-                     yaxis=dict(title=dict(text=y_name), range=[float(qslice.ys[0]), float(qslice.ys[-1])]))
+        data.append(
+            go.Scatter(
+                x=trajectory[:, i],
+                y=trajectory[:, j],
+                mode="lines+markers",
+                name="episode",
+                line=dict(color="white", width=4 if large else 2),
+                marker=dict(size=4, color="black"),
+                showlegend=False,
+            )
+        )
+        data.append(
+            go.Scatter(
+                x=[trajectory[0, i]],
+                y=[trajectory[0, j]],
+                mode="markers",
+                name="start",
+                marker=dict(size=14, color="white", line=dict(color="black", width=2)),
+                showlegend=False,
+            )
+        )
+    layout = _layout(
+        title,
+        large,
+        420,
+        xaxis=dict(title=dict(text=x_name), range=[float(qslice.xs[0]), float(qslice.xs[-1])]),
+        yaxis=dict(title=dict(text=y_name), range=[float(qslice.ys[0]), float(qslice.ys[-1])]),
+    )
     return go.Figure(data=data, layout=layout)

@@ -13,8 +13,14 @@ from .envs import STATE_NAMES, check_env_id
 SLICE_RANGES: dict[str, tuple[tuple[float, float], ...]] = {
     "CartPole-v1": ((-2.4, 2.4), (-2.0, 2.0), (-0.21, 0.21), (-2.5, 2.5)),
     "MountainCar-v0": ((-1.2, 0.6), (-0.07, 0.07)),
-    "Acrobot-v1": ((-1.0, 1.0), (-1.0, 1.0), (-1.0, 1.0), (-1.0, 1.0), (-4 * math.pi, 4 * math.pi),
-                   (-9 * math.pi, 9 * math.pi)),
+    "Acrobot-v1": (
+        (-1.0, 1.0),
+        (-1.0, 1.0),
+        (-1.0, 1.0),
+        (-1.0, 1.0),
+        (-4 * math.pi, 4 * math.pi),
+        (-9 * math.pi, 9 * math.pi),
+    ),
 }
 DEFAULT_DIMS: dict[str, tuple[int, int]] = {"CartPole-v1": (2, 3), "MountainCar-v0": (0, 1), "Acrobot-v1": (4, 5)}
 
@@ -38,8 +44,14 @@ class QSlice:
         return names[self.dims[0]], names[self.dims[1]]
 
 
-def q_slice(policy, env_id: str, dims: tuple[int, int] | None = None, base_state: np.ndarray | None = None,
-            resolution: int = 61, ranges: tuple[tuple[float, float], tuple[float, float]] | None = None) -> QSlice:
+def q_slice(
+    policy,
+    env_id: str,
+    dims: tuple[int, int] | None = None,
+    base_state: np.ndarray | None = None,
+    resolution: int = 61,
+    ranges: tuple[tuple[float, float], tuple[float, float]] | None = None,
+) -> QSlice:
     """Q-values of ``policy`` on a grid over two state dimensions, the others held at ``base_state``."""
     check_env_id(env_id)
     n = len(STATE_NAMES[env_id])

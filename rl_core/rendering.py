@@ -28,6 +28,7 @@ DEFAULT_WIDTH = 300  # half of CartPole's 600: an exact 2x box reduction, cheap 
 PALETTE_COLORS = 64  # the classic-control scenes use a handful of colours and their antialiased edges
 REPLAY_GIF, REPLAY_JSON = "replay.gif", "replay.json"  # an agent folder's ready-made replay (seed 0)
 
+
 class RenderError(RuntimeError):
     """An episode that cannot be rendered; the message says why."""
 
@@ -93,8 +94,15 @@ def clear_render_envs() -> None:
 FrameSink = Callable[[np.ndarray, int, "int | None"], None]  # (frame, step, action taken into it or None)
 
 
-def play_episode(policy, env_id: str, seed: int = 0, epsilon: float = 0.0, max_steps: int | None = None,
-                 render: bool = True, on_frame: FrameSink | None = None) -> Episode:
+def play_episode(
+    policy,
+    env_id: str,
+    seed: int = 0,
+    epsilon: float = 0.0,
+    max_steps: int | None = None,
+    render: bool = True,
+    on_frame: FrameSink | None = None,
+) -> Episode:
     """Play one episode from ``reset(seed=seed)``.
 
     Greedy unless ``epsilon`` > 0 (exploration draws from a generator seeded with ``seed``), so
@@ -146,10 +154,18 @@ def play_episode(policy, env_id: str, seed: int = 0, epsilon: float = 0.0, max_s
             _return_render_env(env_id, env)
         else:
             env.close()
-    return Episode(env_id=env_id, seed=seed, frames=frames, states=np.asarray(states),
-                   actions=np.asarray(actions, dtype=np.int64), rewards=np.asarray(rewards),
-                   q_values=np.asarray(qs) if has_q else None, fps=int(env.metadata.get("render_fps", 30)),
-                   seconds=time.perf_counter() - start, terminated=bool(terminated))
+    return Episode(
+        env_id=env_id,
+        seed=seed,
+        frames=frames,
+        states=np.asarray(states),
+        actions=np.asarray(actions, dtype=np.int64),
+        rewards=np.asarray(rewards),
+        q_values=np.asarray(qs) if has_q else None,
+        fps=int(env.metadata.get("render_fps", 30)),
+        seconds=time.perf_counter() - start,
+        terminated=bool(terminated),
+    )
 
 
 def _frame(env: gym.Env) -> np.ndarray:
@@ -227,8 +243,9 @@ class GifWriter:
         if label is not None:
             ImageDraw.Draw(image).text((6, 4), label, fill=(20, 20, 20), font=self._font)
         if self._palette is None:
-            self._palette = image.quantize(colors=PALETTE_COLORS, method=Image.Quantize.MEDIANCUT,
-                                           dither=Image.Dither.NONE)
+            self._palette = image.quantize(
+                colors=PALETTE_COLORS, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE
+            )
         self._indexed.append(np.asarray(image.quantize(palette=self._palette, dither=Image.Dither.NONE)))
 
     def finish(self) -> bytes:
@@ -241,21 +258,43 @@ class GifWriter:
         # Index frames go in as mode "L" with the palette as Pillow's option: it becomes the file's one
         # global colour table (without it each frame would repeat it as a local table). As "P" frames,
         # Pillow would search the palette colour by colour in every frame: 11 ms a frame instead of ~0.5.
-        return iio.imwrite("<bytes>", self._indexed, extension=".gif", plugin="pillow", mode="L",
-                           palette=bytes(self._palette.getpalette()), duration=self.duration, loop=0,
-                           optimize=False, disposal=1)
+        return iio.imwrite(
+            "<bytes>",
+            self._indexed,
+            extension=".gif",
+            plugin="pillow",
+            mode="L",
+            palette=bytes(self._palette.getpalette()),
+            duration=self.duration,
+            loop=0,
+            optimize=False,
+            disposal=1,
+        )
 
 
-def record_gif(policy, env_id: str, seed: int = 0, speed: float = 1.0, stride: int | None = None,
-               width: int | None = DEFAULT_WIDTH, overlay: bool = True, epsilon: float = 0.0,
-               max_steps: int | None = None) -> tuple[bytes, Episode]:
+def record_gif(
+    policy,
+    env_id: str,
+    seed: int = 0,
+    speed: float = 1.0,
+    stride: int | None = None,
+    width: int | None = DEFAULT_WIDTH,
+    overlay: bool = True,
+    epsilon: float = 0.0,
+    max_steps: int | None = None,
+) -> tuple[bytes, Episode]:
     """Play one episode and stream its frames into a GIF: (GIF bytes, the episode without frames)."""
     check_env_id(env_id)
     fps = render_fps(env_id)
     writer = GifWriter(fps, speed, stride or auto_stride(fps, speed), width)
-    episode = play_episode(policy, env_id, seed=seed, epsilon=epsilon, max_steps=max_steps,
-                           on_frame=lambda frame, step, action: writer.add(
-                               frame, _step_label(env_id, step, action) if overlay else None))
+    episode = play_episode(
+        policy,
+        env_id,
+        seed=seed,
+        epsilon=epsilon,
+        max_steps=max_steps,
+        on_frame=lambda frame, step, action: writer.add(frame, _step_label(env_id, step, action) if overlay else None),
+    )
     return writer.finish(), episode
 
 
@@ -269,8 +308,13 @@ def render_fps(env_id: str) -> int:
         env.close()
 
 
-def episode_gif(episode: Episode, speed: float = 1.0, stride: int | None = None, width: int | None = DEFAULT_WIDTH,
-                overlay: bool = True) -> bytes:
+def episode_gif(
+    episode: Episode,
+    speed: float = 1.0,
+    stride: int | None = None,
+    width: int | None = DEFAULT_WIDTH,
+    overlay: bool = True,
+) -> bytes:
     """An already played episode (with its frames) as GIF bytes that loop forever.
 
     ``speed`` < 1 is slow motion. With no ``stride``, the smallest stride that keeps real speed
@@ -278,14 +322,25 @@ def episode_gif(episode: Episode, speed: float = 1.0, stride: int | None = None,
     """
     labels = None
     if overlay:
-        labels = [_step_label(episode.env_id, t, a) for t, a in
-                  enumerate([None] + episode.actions.tolist())]
-    return frames_to_gif(episode.frames, fps=episode.fps, speed=speed,
-                         stride=stride or auto_stride(episode.fps, speed), width=width, labels=labels)
+        labels = [_step_label(episode.env_id, t, a) for t, a in enumerate([None] + episode.actions.tolist())]
+    return frames_to_gif(
+        episode.frames,
+        fps=episode.fps,
+        speed=speed,
+        stride=stride or auto_stride(episode.fps, speed),
+        width=width,
+        labels=labels,
+    )
 
 
-def frames_to_gif(frames: Iterable[np.ndarray], fps: int, speed: float = 1.0, stride: int = 1,
-                  width: int | None = DEFAULT_WIDTH, labels: list[str] | None = None) -> bytes:
+def frames_to_gif(
+    frames: Iterable[np.ndarray],
+    fps: int,
+    speed: float = 1.0,
+    stride: int = 1,
+    width: int | None = DEFAULT_WIDTH,
+    labels: list[str] | None = None,
+) -> bytes:
     """Encode frames (every ``stride``-th, the last always kept) as a forever-looping GIF."""
     writer = GifWriter(fps, speed, stride, width)
     for i, frame in enumerate(frames):
@@ -293,8 +348,9 @@ def frames_to_gif(frames: Iterable[np.ndarray], fps: int, speed: float = 1.0, st
     return writer.finish()
 
 
-def side_by_side_gif(episodes: list[tuple[str, Callable[[FrameSink], Episode]]], fps: int, width: int = 240,
-                     speed: float = 1.0) -> tuple[bytes, list[Episode]]:
+def side_by_side_gif(
+    episodes: list[tuple[str, Callable[[FrameSink], Episode]]], fps: int, width: int = 240, speed: float = 1.0
+) -> tuple[bytes, list[Episode]]:
     """Several agents' episodes in ONE GIF, panels side by side, all starting together and the same
     size; an episode that ends first holds its last frame. ``episodes`` pairs a caption with a
     function that plays an episode, sending its frames to the sink it is given."""
@@ -337,15 +393,26 @@ def _font(size: int) -> ImageFont.ImageFont:
 
 # --- an agent folder's ready-made replay --------------------------------------------------------
 
+
 def save_replay(folder: str | Path, policy, env_id: str, seed: int = 0) -> Path:
     """Write ``replay.gif`` (seed ``seed``, real speed, default width) and ``replay.json`` into an
     agent folder, so a page can show the agent at once instead of rendering it first."""
     folder = Path(folder)
     gif, episode = record_gif(policy, env_id, seed=seed)
     (folder / REPLAY_GIF).write_bytes(gif)
-    (folder / REPLAY_JSON).write_text(json.dumps({
-        "seed": seed, "speed": 1.0, "width": DEFAULT_WIDTH, "steps": episode.steps, "reward": episode.total_reward,
-        "model_sha256": _sha256(folder / "model.pt")}) + "\n")
+    (folder / REPLAY_JSON).write_text(
+        json.dumps(
+            {
+                "seed": seed,
+                "speed": 1.0,
+                "width": DEFAULT_WIDTH,
+                "steps": episode.steps,
+                "reward": episode.total_reward,
+                "model_sha256": _sha256(folder / "model.pt"),
+            }
+        )
+        + "\n"
+    )
     return folder / REPLAY_GIF
 
 
@@ -353,8 +420,9 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def saved_replay(folder: str | Path, seed: int = 0, speed: float = 1.0,
-                 width: int = DEFAULT_WIDTH) -> tuple[bytes, int, float] | None:
+def saved_replay(
+    folder: str | Path, seed: int = 0, speed: float = 1.0, width: int = DEFAULT_WIDTH
+) -> tuple[bytes, int, float] | None:
     """(GIF bytes, steps, reward) of the folder's ready-made replay if it is that episode, played
     by the weights the folder holds now (replay.json records their hash); otherwise None."""
     folder = Path(folder)

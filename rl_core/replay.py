@@ -64,4 +64,6 @@ class ReplayBuffer:
 
     def gather(self, idx: np.ndarray) -> Batch:
         """The transitions stored at ``idx`` (any shape), as a Batch of that leading shape."""
-        return Batch(self.states[idx], self.actions[idx], self.rewards[idx], self.next_states[idx], self.terminated[idx])
+        return Batch(
+            self.states[idx], self.actions[idx], self.rewards[idx], self.next_states[idx], self.terminated[idx]
+        )

@@ -55,6 +55,36 @@ def agent_roots() -> list[Path]:
     return [PRETRAINED_DIR, runs_dir()]
 
 
+OWNER_FILE = "owner.json"  # who owns a folder (rl_core.ownership); never part of an agent zip
+UPLOADS = "uploads"  # runs/uploads/<user>/: each user's uploaded agents, apart from everyone else's
+
+
+def safe_name(name: str) -> str:
+    """A folder name of letters, digits, - and _ (at most 80 characters)."""
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", name).strip("-")[:80] or "run"
+
+
+def claim_folder(root: str | Path, wanted: str, taken: set[str] | frozenset[str] = frozenset()) -> Path:
+    """Create and return a new, empty folder under ``root`` named after ``wanted`` (-2, -3... when taken).
+
+    The folder is made with one exclusive mkdir, so two claims (a job's reservation, an upload, a
+    rename) can never end on the same folder: whoever comes second gets the next free name.
+    """
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    base = clean_run_name(wanted)
+    candidate, n = base, 2
+    while True:
+        if candidate not in taken:
+            try:
+                (root / candidate).mkdir()
+                return root / candidate
+            except FileExistsError:
+                pass
+        candidate = f"{base}-{n}"
+        n += 1
+
+
 class AgentFolderError(ValueError):
     """An agent folder that cannot be trusted; the message names the file and the reason."""
 
@@ -93,6 +123,8 @@ def save_agent(
             _write_json(tmp / "normalizer.json", agent.normalizer.to_dict())
         _write_json(tmp / "metrics.json", _json_safe(metrics or {}))
         (tmp / "history.csv").write_text(history_to_csv(history or []))
+        if (folder / OWNER_FILE).is_file():  # a reserved or replaced run keeps its owner
+            shutil.copy2(folder / OWNER_FILE, tmp / OWNER_FILE)
         if folder.exists():
             old = folder.parent / f".{folder.name}.old-{uuid.uuid4().hex[:8]}"
             folder.rename(old)
@@ -446,6 +478,36 @@ def list_agents(roots: list[Path] | None = None) -> list[AgentEntry]:
     return entries
 
 
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def clean_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
+    """metrics.json with every field the pages read checked for its type; a field of the wrong
+    type is dropped, so a hand-edited or uploaded file can never break a page that lists it."""
+    clean: dict[str, Any] = {}
+    for key, value in metrics.items():
+        if key in ("last_evaluation", "best_evaluation", "final_evaluation"):
+            if isinstance(value, dict) and _number(value.get("mean")):
+                clean[key] = value
+        elif key == "evaluations":
+            if isinstance(value, list):
+                clean[key] = [
+                    e
+                    for e in value
+                    if isinstance(e, dict) and all(_number(e.get(f)) for f in ("episode", "mean", "std"))
+                ]
+        elif key in ("episodes", "env_steps", "gradient_steps", "seconds", "seed", "n_parameters"):
+            if _number(value):
+                clean[key] = value
+        elif key in ("status", "message", "trained_at", "env_id", "agent_kind"):
+            if isinstance(value, str):
+                clean[key] = value
+        else:
+            clean[key] = value
+    return clean
+
+
 def history_to_csv(history: list[Any]) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf)
@@ -544,7 +606,7 @@ def _zip_members(archive: zipfile.ZipFile) -> dict[str, zipfile.ZipInfo]:
     return files
 
 
-def import_agent_zip(data: bytes, dest_root: str | Path, name: str) -> Path:
+def import_agent_zip(data: bytes, dest_root: str | Path, name: str, max_bytes: int = MAX_UPLOAD_BYTES) -> Path:
     """Check an uploaded agent zip and, only if it loads cleanly, add it under ``dest_root``.
 
     The zip may hold the agent files at its top level or inside one folder. Anything else (other
@@ -552,8 +614,8 @@ def import_agent_zip(data: bytes, dest_root: str | Path, name: str) -> Path:
     or metrics or history that fail validation) is refused with AgentFolderError, and nothing is
     left behind.
     """
-    if len(data) > MAX_UPLOAD_BYTES:
-        raise AgentFolderError(f"upload: {len(data):,} bytes is over the {MAX_UPLOAD_BYTES:,}-byte limit")
+    if len(data) > max_bytes:
+        raise AgentFolderError(f"upload: {len(data):,} bytes is over the {max_bytes:,}-byte limit")
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         files = _zip_members(archive)
@@ -570,7 +632,7 @@ def import_agent_zip(data: bytes, dest_root: str | Path, name: str) -> Path:
         except AgentFolderError as exc:
             raise AgentFolderError(f"upload: {exc}") from None
     dest_root = Path(dest_root)
-    final_name = unique_run_name(dest_root, name[:MAX_NAME_LENGTH])
+    final_name = name[:MAX_NAME_LENGTH]
     dest_root.mkdir(parents=True, exist_ok=True)
     tmp = dest_root / f".upload-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
@@ -581,8 +643,8 @@ def import_agent_zip(data: bytes, dest_root: str | Path, name: str) -> Path:
             load_agent(tmp)
         except AgentFolderError as exc:
             raise AgentFolderError(f"upload: {str(exc).replace(str(tmp.resolve()) + '/', '')}") from None
-        final = dest_root / unique_run_name(dest_root, final_name)
-        tmp.rename(final)
+        final = claim_folder(dest_root, final_name)
+        tmp.rename(final)  # onto the empty folder just claimed: never onto anyone else's
         return final
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -632,16 +694,19 @@ def unique_run_name(out_dir: Path, name: str, taken: set[str] | frozenset[str] =
 
 
 def _own_run(path: str | Path) -> Path:
-    """A folder directly under the runs folder (pretrained agents cannot be renamed or deleted)."""
+    """A run directly under the runs folder or under a user's uploads folder (pretrained agents
+    cannot be renamed or deleted)."""
     path = Path(path).resolve()
     root = runs_dir().resolve()
-    if path.parent != root or not (path / "hparams.json").is_file():
+    in_runs = path.parent == root or path.parent.parent == root / UPLOADS
+    if not in_runs or not (path / "hparams.json").is_file():
         raise AgentFolderError(f"{path}: not a run in {root}")
     return path
 
 
 def rename_agent(path: str | Path, new_name: str) -> Path:
-    """Rename a run; the new name is cleaned (clean_run_name) and must not be taken.
+    """Rename a run; the new name is cleaned (clean_run_name) and must not be taken (by a run, an
+    upload or the folder a queued job has reserved).
 
     Only the cleaned name is looked up, inside the runs folder: what a user types never reaches
     the disk as a path, so an error never tells whether some other path exists.
@@ -651,9 +716,15 @@ def rename_agent(path: str | Path, new_name: str) -> Path:
     if safe == path.name:
         return path
     target = path.parent / safe
-    if target.exists() or target.is_symlink():
-        raise RunNameError(f"a run named {safe!r} already exists")
-    path.rename(target)
+    try:
+        target.mkdir()  # claim the name first: a rename onto an empty folder would replace it silently
+    except FileExistsError:
+        raise RunNameError(f"a run named {safe!r} already exists") from None
+    try:
+        path.rename(target)
+    except OSError:
+        target.rmdir()
+        raise
     return target
 
 

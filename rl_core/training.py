@@ -60,15 +60,22 @@ class TrainResult:
 
     def summary(self) -> dict[str, Any]:
         return {
-            "status": self.status, "message": self.message, "episodes": len(self.episodes),
-            "env_steps": self.env_steps, "seconds": round(self.seconds, 3),
+            "status": self.status,
+            "message": self.message,
+            "episodes": len(self.episodes),
+            "env_steps": self.env_steps,
+            "seconds": round(self.seconds, 3),
             "best_evaluation": asdict(self.best_evaluation) if self.best_evaluation else None,
             "restored_best": self.restored_best,
         }
 
 
-def train(agent: QAgent, n_episodes: int | None = None, callback: Callable[[TrainEvent], None] | None = None,
-          stop_event: threading.Event | None = None) -> TrainResult:
+def train(
+    agent: QAgent,
+    n_episodes: int | None = None,
+    callback: Callable[[TrainEvent], None] | None = None,
+    stop_event: threading.Event | None = None,
+) -> TrainResult:
     """Train ``agent`` for ``n_episodes`` (the config's by default) and return what happened.
 
     ``callback`` gets an EpisodeRecord after every episode and an EvalRecord after every periodic
@@ -89,8 +96,9 @@ def train(agent: QAgent, n_episodes: int | None = None, callback: Callable[[Trai
     def periodic_eval(episode: int) -> EvalRecord:
         nonlocal best_weights, last_eval_episode
         ev = evaluate(agent, c.env_id, n_episodes=c.eval_episodes, seed=TRAINING_EVAL_SEED)
-        record = EvalRecord(episode, agent.env_steps, ev.mean, ev.std, ev.min, ev.max, ev.solved_share,
-                            time.perf_counter() - start)
+        record = EvalRecord(
+            episode, agent.env_steps, ev.mean, ev.std, ev.min, ev.max, ev.solved_share, time.perf_counter() - start
+        )
         result.evaluations.append(record)
         last_eval_episode = episode
         if result.best_evaluation is None or record.mean > result.best_evaluation.mean:
@@ -125,9 +133,15 @@ def train(agent: QAgent, n_episodes: int | None = None, callback: Callable[[Trai
             if stopped and ep_steps == 0:
                 episode -= 1
                 break
-            record = EpisodeRecord(episode, ep_reward, ep_steps, agent.epsilon,
-                                   sum(losses) / len(losses) if losses else math.nan,
-                                   agent.env_steps, time.perf_counter() - start)
+            record = EpisodeRecord(
+                episode,
+                ep_reward,
+                ep_steps,
+                agent.epsilon,
+                sum(losses) / len(losses) if losses else math.nan,
+                agent.env_steps,
+                time.perf_counter() - start,
+            )
             result.episodes.append(record)
             if callback:
                 callback(record)
@@ -138,12 +152,14 @@ def train(agent: QAgent, n_episodes: int | None = None, callback: Callable[[Trai
                 ev = periodic_eval(episode)
                 if c.stop_at_reward is not None and ev.mean >= c.stop_at_reward:
                     result.status = "solved"
-                    result.message = f"a greedy evaluation reached {ev.mean:.1f} >= {c.stop_at_reward:g} at episode {episode}"
+                    result.message = (
+                        f"a greedy evaluation reached {ev.mean:.1f} >= {c.stop_at_reward:g} at episode {episode}"
+                    )
                     break
         if stopped:
             result.status = "stopped"
             result.message = f"stopped by request after {len(result.episodes)} episodes"
-        elif (c.eval_every_episodes and result.status == "finished" and last_eval_episode != episode):
+        elif c.eval_every_episodes and result.status == "finished" and last_eval_episode != episode:
             periodic_eval(episode)  # the final weights get their evaluation too
     except TrainingDiverged as exc:
         result.status = "diverged"
@@ -172,8 +188,15 @@ def training_metrics(agent: QAgent, result: TrainResult) -> dict[str, Any]:
     final = None
     if result.status != "diverged":
         ev = evaluate(agent, agent.config.env_id, n_episodes=FINAL_EVAL_EPISODES, seed=0)
-        final = {"episodes": ev.n_episodes, "seed": 0, "mean": ev.mean, "std": ev.std, "min": ev.min,
-                 "max": ev.max, "solved_share": ev.solved_share}
+        final = {
+            "episodes": ev.n_episodes,
+            "seed": 0,
+            "mean": ev.mean,
+            "std": ev.std,
+            "min": ev.min,
+            "max": ev.max,
+            "solved_share": ev.solved_share,
+        }
     return {
         "env_id": agent.config.env_id,
         "agent_kind": agent.config.agent_kind,

@@ -9,6 +9,7 @@ periodic evaluations look hopeless, is scored by a greedy evaluation, and saves 
 from __future__ import annotations
 
 import math
+import os
 import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -30,8 +31,8 @@ from .jobs import (
     WorkerHandle,
     WorkerUpdate,
     install_agent_files,
-    reserve_run_folder,
 )
+from .ownership import record_owner, reserve_run
 from .storage import clean_run_name, runs_dir
 from .training import EvalRecord
 
@@ -114,6 +115,9 @@ def suggest(trial: optuna.Trial, space: Mapping[str, ParamSpec]) -> dict[str, An
 
 
 def default_storage_url() -> str:
+    """$QLAB_OPTUNA_STORAGE (a class server's PostgreSQL), else a SQLite file under the runs folder."""
+    if os.environ.get("QLAB_OPTUNA_STORAGE"):
+        return os.environ["QLAB_OPTUNA_STORAGE"]
     path = runs_dir() / "optuna.db"
     path.parent.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{path}"
@@ -134,8 +138,9 @@ def open_storage(url: str | None) -> optuna.storages.BaseStorage:
             return optuna.storages.RDBStorage(url, **kwargs)
         except sqlalchemy.exc.DBAPIError as exc:
             # duplicate type/table/index from a concurrent schema creation: retry; anything else is fatal
-            duplicate = isinstance(exc, (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError)) or \
-                "already exists" in str(exc)
+            duplicate = isinstance(
+                exc, (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError)
+            ) or "already exists" in str(exc)
             if not duplicate:
                 raise ValueError(f"storage {url!r} cannot be used: {_one_line(exc)}") from None
             if attempt == 3:
@@ -188,23 +193,38 @@ class TrialDiverged(RuntimeError):
 
 def load_or_create_study(setup: TuningSetup) -> optuna.Study:
     # DQN often takes off only after ~100 episodes: judging earlier prunes the late bloomers
-    pruner = (optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=100) if setup.prune
-              else optuna.pruners.NopPruner())
-    return optuna.create_study(study_name=setup.study_name, storage=open_storage(setup.storage_url),
-                               direction="maximize", load_if_exists=True, pruner=pruner)
+    pruner = (
+        optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=100)
+        if setup.prune
+        else optuna.pruners.NopPruner()
+    )
+    return optuna.create_study(
+        study_name=setup.study_name,
+        storage=open_storage(setup.storage_url),
+        direction="maximize",
+        load_if_exists=True,
+        pruner=pruner,
+    )
 
 
 def trials_table(study: optuna.Study) -> list[dict[str, Any]]:
     rows = []
     for t in study.get_trials(deepcopy=False):
-        rows.append({"trial": t.number, "state": t.state.name.lower(), "value": t.value,
-                     "seconds": t.user_attrs.get("train_seconds"), **t.params,
-                     "agent": t.user_attrs.get("agent_path")})
+        rows.append(
+            {
+                "trial": t.number,
+                "state": t.state.name.lower(),
+                "value": t.value,
+                "seconds": t.user_attrs.get("train_seconds"),
+                **t.params,
+                "agent": t.user_attrs.get("agent_path"),
+            }
+        )
     return rows
 
 
 def parse_seed_list(text: str) -> list[int]:
-    """"0-9", "0,3,5" or "0-4,10" (ValueError with the text otherwise)."""
+    """ "0-9", "0,3,5" or "0-4,10" (ValueError with the text otherwise)."""
     seeds: list[int] = []
     shown = repr(text[:40])
     try:
@@ -224,12 +244,16 @@ def parse_seed_list(text: str) -> list[int]:
 
 
 def space_from_dict(data: Mapping[str, Mapping[str, Any]]) -> dict[str, ParamSpec]:
-    return {name: ParamSpec(kind=spec["kind"], low=spec.get("low"), high=spec.get("high"),
-                            choices=tuple(spec.get("choices", ()))) for name, spec in data.items()}
-
+    return {
+        name: ParamSpec(
+            kind=spec["kind"], low=spec.get("low"), high=spec.get("high"), choices=tuple(spec.get("choices", ()))
+        )
+        for name, spec in data.items()
+    }
 
 
 # --- studies and seed sweeps as background jobs on Ray ------------------------------------
+
 
 def _trial_row(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
     return {"number": trial.number, "state": trial.state.name.lower(), "value": trial.value}
@@ -247,8 +271,14 @@ class TuningJob(Job):
 
     kind = "tuning"
 
-    def __init__(self, owner: str, setup: TuningSetup, n_trials: int, workers: int = 1,
-                 on_trial: Callable[[dict[str, Any]], None] | None = None):
+    def __init__(
+        self,
+        owner: str,
+        setup: TuningSetup,
+        n_trials: int,
+        workers: int = 1,
+        on_trial: Callable[[dict[str, Any]], None] | None = None,
+    ):
         setup.check()
         if n_trials <= 0:
             raise ValueError(f"trials must be positive, got {n_trials}")
@@ -269,10 +299,19 @@ class TuningJob(Job):
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
-            return {"job_id": self.job_id, "name": self.name, "owner": self.owner, "kind": self.kind,
-                    "state": self._state, "message": self._message, "done": self._state in FINISHED_STATES,
-                    "queue_position": self.queue_position(), "finished_trials": list(self._finished_trials),
-                    "summary": self._summary, "updated_at": self._updated_at}
+            return {
+                "job_id": self.job_id,
+                "name": self.name,
+                "owner": self.owner,
+                "kind": self.kind,
+                "state": self._state,
+                "message": self._message,
+                "done": self._state in FINISHED_STATES,
+                "queue_position": self.queue_position(),
+                "finished_trials": list(self._finished_trials),
+                "summary": self._summary,
+                "updated_at": self._updated_at,
+            }
 
     def start(self) -> None:
         self.study = load_or_create_study(self.setup)
@@ -282,8 +321,12 @@ class TuningJob(Job):
 
     def _launch(self) -> None:
         assert self.study is not None and self.registry is not None and self.registry.hub is not None
-        while (len(self.in_flight) < self.cpus and self.asked < self.n_trials and not self.stop_requested
-               and not self.target_reached):
+        while (
+            len(self.in_flight) < self.cpus
+            and self.asked < self.n_trials
+            and not self.stop_requested
+            and not self.target_reached
+        ):
             trial = self.study.ask()
             self.asked += 1
             params = suggest(trial, self.setup.space)
@@ -337,8 +380,9 @@ class TuningJob(Job):
             return self.study.tell(trial, state=fail)
         outcome: TrainingOutcome = update.outcome
         if outcome.files:
-            folder = reserve_run_folder(self.agents_dir(), f"trial-{trial.number:04d}", self.owner)
+            folder = reserve_run(self.agents_dir(), f"trial-{trial.number:04d}", self.owner)
             folder = install_agent_files(outcome.files, folder)
+            record_owner(folder, self.owner)
             trial.set_user_attr("agent_path", str(folder))
         trial.set_user_attr("train_seconds", round(outcome.seconds, 2))
         trial.set_user_attr("status", outcome.status)
@@ -352,23 +396,34 @@ class TuningJob(Job):
         assert self.study is not None
         best = None
         try:
-            best = {"number": self.study.best_trial.number, "value": self.study.best_value,
-                    "params": self.study.best_trial.params,
-                    "agent_path": self.study.best_trial.user_attrs.get("agent_path")}
+            best = {
+                "number": self.study.best_trial.number,
+                "value": self.study.best_value,
+                "params": self.study.best_trial.params,
+                "agent_path": self.study.best_trial.user_attrs.get("agent_path"),
+            }
         except ValueError:  # no completed trial yet
             pass
-        summary = {"study": self.setup.study_name, "trials_run": len(self._finished_trials),
-                   "trial_numbers": list(self._finished_trials), "workers": self.cpus,
-                   "seconds": round(time.perf_counter() - self.started_at, 2), "best": best,
-                   "target_reached": bool(best and self.setup.target is not None
-                                          and best["value"] >= self.setup.target)}
+        summary = {
+            "study": self.setup.study_name,
+            "trials_run": len(self._finished_trials),
+            "trial_numbers": list(self._finished_trials),
+            "workers": self.cpus,
+            "seconds": round(time.perf_counter() - self.started_at, 2),
+            "best": best,
+            "target_reached": bool(best and self.setup.target is not None and best["value"] >= self.setup.target),
+        }
         self._set(summary=summary)
         if self.stop_requested:
             self.finish("stopped", f"stopped after {summary['trials_run']} trials")
             return
         reached = " (target reached)" if summary["target_reached"] else ""
-        self.finish("finished", f"{summary['trials_run']} trials; best {best['value']:.2f} (trial {best['number']})"
-                    f"{reached}" if best else f"{summary['trials_run']} trials, none completed")
+        self.finish(
+            "finished",
+            f"{summary['trials_run']} trials; best {best['value']:.2f} (trial {best['number']}){reached}"
+            if best
+            else f"{summary['trials_run']} trials, none completed",
+        )
 
     def stop_workers(self) -> None:
         for handle in self.in_flight:
@@ -384,9 +439,16 @@ class SeedsJob(Job):
 
     kind = "seeds"
 
-    def __init__(self, owner: str, config: AgentConfig, seeds: Sequence[int], eval_episodes: int = 1000,
-                 workers: int | None = None, solved_at: float | None = None,
-                 on_result: Callable[[dict[str, Any]], None] | None = None):
+    def __init__(
+        self,
+        owner: str,
+        config: AgentConfig,
+        seeds: Sequence[int],
+        eval_episodes: int = 1000,
+        workers: int | None = None,
+        solved_at: float | None = None,
+        on_result: Callable[[dict[str, Any]], None] | None = None,
+    ):
         config.validate()
         if not seeds:
             raise ValueError("seeds must not be empty")
@@ -404,10 +466,20 @@ class SeedsJob(Job):
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
-            return {"job_id": self.job_id, "name": self.name, "owner": self.owner, "kind": self.kind,
-                    "state": self._state, "message": self._message, "done": self._state in FINISHED_STATES,
-                    "queue_position": self.queue_position(), "rows": list(self._rows), "summary": self._summary,
-                    "n_seeds": len(self.seeds), "updated_at": self._updated_at}
+            return {
+                "job_id": self.job_id,
+                "name": self.name,
+                "owner": self.owner,
+                "kind": self.kind,
+                "state": self._state,
+                "message": self._message,
+                "done": self._state in FINISHED_STATES,
+                "queue_position": self.queue_position(),
+                "rows": list(self._rows),
+                "summary": self._summary,
+                "n_seeds": len(self.seeds),
+                "updated_at": self._updated_at,
+            }
 
     def start(self) -> None:
         self.pending = list(self.seeds)
@@ -419,8 +491,9 @@ class SeedsJob(Job):
         assert self.registry is not None and self.registry.hub is not None
         while len(self.in_flight) < self.cpus and self.pending and not self.stop_requested:
             seed = self.pending.pop(0)
-            task = TrainingTask(replace(self.config, seed=seed), save=False,
-                                final_eval_episodes=self.eval_episodes, snapshots=False)
+            task = TrainingTask(
+                replace(self.config, seed=seed), save=False, final_eval_episodes=self.eval_episodes, snapshots=False
+            )
             self.in_flight[WorkerHandle(task, self.registry.hub)] = seed
 
     def poll(self) -> None:
@@ -434,8 +507,15 @@ class SeedsJob(Job):
                 return
             outcome: TrainingOutcome = update.outcome
             ev = outcome.final_evaluation or {"mean": math.nan, "std": math.nan, "solved_share": math.nan}
-            row = {"seed": seed, "mean": ev["mean"], "std": ev["std"], "solved_share": ev["solved_share"],
-                   "train_seconds": round(outcome.seconds, 2), "episodes": outcome.episodes, "status": outcome.status}
+            row = {
+                "seed": seed,
+                "mean": ev["mean"],
+                "std": ev["std"],
+                "solved_share": ev["solved_share"],
+                "train_seconds": round(outcome.seconds, 2),
+                "episodes": outcome.episodes,
+                "status": outcome.status,
+            }
             with self._lock:
                 self._rows.append(row)
                 self._message = f"{len(self._rows)} of {len(self.seeds)} seeds done"
@@ -451,15 +531,19 @@ class SeedsJob(Job):
         if not rows:
             self.finish("stopped" if self.stop_requested else "failed", "no seed finished")
             return
-        summary = summarise_seeds(rows, self.solved_at, workers=self.cpus,
-                                  seconds=time.perf_counter() - self.started_at)
+        summary = summarise_seeds(
+            rows, self.solved_at, workers=self.cpus, seconds=time.perf_counter() - self.started_at
+        )
         self._set(summary=summary)
         if self.stop_requested:
             self.finish("stopped", f"stopped after {len(rows)} of {len(self.seeds)} seeds")
             return
         share = summary["solved_share"]
-        self.finish("finished", f"{len(self.seeds)} seeds: mean of means {summary['mean_of_means']:.1f}"
-                    + (f", solved on {100 * share:.0f}%" if share is not None else ""))
+        self.finish(
+            "finished",
+            f"{len(self.seeds)} seeds: mean of means {summary['mean_of_means']:.1f}"
+            + (f", solved on {100 * share:.0f}%" if share is not None else ""),
+        )
 
     def stop_workers(self) -> None:
         for handle in self.in_flight:
@@ -467,14 +551,23 @@ class SeedsJob(Job):
         self.in_flight.clear()
 
 
-def summarise_seeds(rows: Sequence[dict[str, Any]], solved_at: float | None, workers: int,
-                    seconds: float) -> dict[str, Any]:
+def summarise_seeds(
+    rows: Sequence[dict[str, Any]], solved_at: float | None, workers: int, seconds: float
+) -> dict[str, Any]:
     means = [r["mean"] for r in rows]
     solved = [r for r in rows if solved_at is not None and r["mean"] >= solved_at]
-    return {"seeds": [r["seed"] for r in rows], "means": means, "rows": list(rows),
-            "solved_share": len(solved) / len(rows) if solved_at is not None else None,
-            "mean_of_means": statistics.fmean(means), "std_of_means": statistics.pstdev(means),
-            "min": min(means), "max": max(means), "workers": workers, "seconds": round(seconds, 2)}
+    return {
+        "seeds": [r["seed"] for r in rows],
+        "means": means,
+        "rows": list(rows),
+        "solved_share": len(solved) / len(rows) if solved_at is not None else None,
+        "mean_of_means": statistics.fmean(means),
+        "std_of_means": statistics.pstdev(means),
+        "min": min(means),
+        "max": max(means),
+        "workers": workers,
+        "seconds": round(seconds, 2),
+    }
 
 
 def _run_to_end(job: Job) -> None:
@@ -486,8 +579,9 @@ def _run_to_end(job: Job) -> None:
         raise JobFailed(snapshot["message"])
 
 
-def run_study(setup: TuningSetup, n_trials: int, workers: int = 1,
-              on_trial: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+def run_study(
+    setup: TuningSetup, n_trials: int, workers: int = 1, on_trial: Callable[[dict[str, Any]], None] | None = None
+) -> dict[str, Any]:
     """Run ``n_trials`` trials of the study, ``workers`` at a time on Ray, and return the summary
     (fewer trials when the target is reached first)."""
     job = TuningJob("cli", setup, n_trials, workers=workers, on_trial=on_trial)
@@ -495,12 +589,18 @@ def run_study(setup: TuningSetup, n_trials: int, workers: int = 1,
     return job.snapshot()["summary"]
 
 
-def seed_sensitivity(config: AgentConfig, seeds: Sequence[int], workers: int | None = None,
-                     eval_episodes: int = 1000, solved_at: float | None = None,
-                     on_result: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+def seed_sensitivity(
+    config: AgentConfig,
+    seeds: Sequence[int],
+    workers: int | None = None,
+    eval_episodes: int = 1000,
+    solved_at: float | None = None,
+    on_result: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
     """Train one config on many seeds, ``workers`` at a time on Ray (the cluster's CPUs by default),
     and summarise how much the result depends on the seed."""
-    job = SeedsJob("cli", config, seeds, eval_episodes=eval_episodes, workers=workers, solved_at=solved_at,
-                   on_result=on_result)
+    job = SeedsJob(
+        "cli", config, seeds, eval_episodes=eval_episodes, workers=workers, solved_at=solved_at, on_result=on_result
+    )
     _run_to_end(job)
     return job.snapshot()["summary"]

@@ -20,10 +20,23 @@ def quick_learner_config(**changes):
     """A small deep config that learns CartPole well past random in about ten seconds."""
     from rl_core.config import AgentConfig
 
-    base = dict(nn_hidden_layers=[64], learning_rate=2e-3, batch_size=64, memory_size=20000,
-                freq_steps_train=2, freq_steps_update_target=200, n_steps_warm_up_memory=500,
-                epsilon_start=1.0, epsilon_end=0.05, steps_epsilon_decay=3000, n_episodes=400,
-                eval_every_episodes=5, eval_episodes=10, stop_at_reward=150, seed=4)
+    base = dict(
+        nn_hidden_layers=[64],
+        learning_rate=2e-3,
+        batch_size=64,
+        memory_size=20000,
+        freq_steps_train=2,
+        freq_steps_update_target=200,
+        n_steps_warm_up_memory=500,
+        epsilon_start=1.0,
+        epsilon_end=0.05,
+        steps_epsilon_decay=3000,
+        n_episodes=400,
+        eval_every_episodes=5,
+        eval_episodes=10,
+        stop_at_reward=150,
+        seed=4,
+    )
     return AgentConfig(**{**base, **changes})
 
 

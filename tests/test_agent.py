@@ -9,8 +9,16 @@ from rl_core.training import EpisodeRecord, EvalRecord, train
 
 
 def small_config(**changes) -> AgentConfig:
-    base = dict(nn_hidden_layers=[32], batch_size=16, memory_size=1000, n_steps_warm_up_memory=16,
-                freq_steps_train=4, freq_steps_update_target=50, n_episodes=5, eval_every_episodes=0)
+    base = dict(
+        nn_hidden_layers=[32],
+        batch_size=16,
+        memory_size=1000,
+        n_steps_warm_up_memory=16,
+        freq_steps_train=4,
+        freq_steps_update_target=50,
+        n_episodes=5,
+        eval_every_episodes=0,
+    )
     return AgentConfig(**{**base, **changes})
 
 
@@ -54,8 +62,9 @@ def feed(agent, n):
 
 
 def test_target_syncs_on_its_own_cadence_and_training_on_its_own():
-    agent = QAgent(small_config(freq_steps_train=5, freq_steps_update_target=7, n_steps_warm_up_memory=20,
-                                n_gradient_steps=3))
+    agent = QAgent(
+        small_config(freq_steps_train=5, freq_steps_update_target=7, n_steps_warm_up_memory=20, n_gradient_steps=3)
+    )
     losses = feed(agent, 100)
     # target every 7 steps, whether or not training happened on that step (lcm(5, 7) would give 2)
     assert agent.n_target_syncs == 100 // 7
@@ -70,8 +79,16 @@ def test_target_syncs_on_its_own_cadence_and_training_on_its_own():
 
 
 def test_terminated_transitions_do_not_bootstrap():
-    agent = QAgent(small_config(nn_hidden_layers=[], discount_factor=0.5, batch_size=1, n_steps_warm_up_memory=1,
-                                memory_size=1, freq_steps_train=10**6))
+    agent = QAgent(
+        small_config(
+            nn_hidden_layers=[],
+            discount_factor=0.5,
+            batch_size=1,
+            n_steps_warm_up_memory=1,
+            memory_size=1,
+            freq_steps_train=10**6,
+        )
+    )
     with torch.no_grad():
         agent.target_net[0].bias.fill_(10.0)
         agent.target_net[0].weight.zero_()
@@ -88,7 +105,7 @@ def test_terminated_transitions_do_not_bootstrap():
 
 def test_double_dqn_and_huber_run():
     agent = QAgent(small_config(double_dqn=True, loss="huber"))
-    losses = [l for l in feed(agent, 200) if l is not None]
+    losses = [loss for loss in feed(agent, 200) if loss is not None]
     assert losses and all(np.isfinite(losses))
 
 

@@ -56,10 +56,25 @@ def test_train_page_has_every_hyperparameter_and_presets_fill_them(runs_dir):
     widget_keys = set()
     for kind in ("slider", "select_slider", "number_input", "toggle", "radio", "selectbox"):
         widget_keys |= keys(at, kind)
-    for field in ("learning_rate", "discount_factor", "batch_size", "memory_size", "freq_steps_train",
-                  "freq_steps_update_target", "n_steps_warm_up_memory", "n_gradient_steps", "max_grad_norm",
-                  "normalize_state", "epsilon_start", "epsilon_end", "steps_epsilon_decay", "seed", "n_episodes",
-                  "loss", "double_dqn"):
+    for field in (
+        "learning_rate",
+        "discount_factor",
+        "batch_size",
+        "memory_size",
+        "freq_steps_train",
+        "freq_steps_update_target",
+        "n_steps_warm_up_memory",
+        "n_gradient_steps",
+        "max_grad_norm",
+        "normalize_state",
+        "epsilon_start",
+        "epsilon_end",
+        "steps_epsilon_decay",
+        "seed",
+        "n_episodes",
+        "loss",
+        "double_dqn",
+    ):
         assert f"hp_{field}" in widget_keys, field
     assert "hp_width_0" in widget_keys and "hp_layers_n" in widget_keys
     at.selectbox(key="train_preset").set_value("deep-good").run()
@@ -135,7 +150,8 @@ def test_compare_page_puts_agents_side_by_side(runs_dir):
     shutil.copytree(PRETRAINED_DIR / "cartpole-deep-q", runs_dir / "copy-of-deep")
     at = open_page("pages/compare.py")
     at.multiselect(key="compare_agents").set_value(
-        [str(PRETRAINED_DIR / "cartpole-deep-q"), str(runs_dir / "copy-of-deep")]).run()
+        [str(PRETRAINED_DIR / "cartpole-deep-q"), str(runs_dir / "copy-of-deep")]
+    ).run()
     at.slider(key="compare_n").set_value(20).run()
     assert not at.exception
     assert len(at.dataframe) == 1
@@ -150,7 +166,8 @@ def test_compare_refuses_agents_of_different_environments(runs_dir):
 
     at = open_page("pages/compare.py")
     at.multiselect(key="compare_agents").set_value(
-        [str(PRETRAINED_DIR / "cartpole-deep-q"), str(PRETRAINED_DIR / "mountaincar-linear-q")]).run()
+        [str(PRETRAINED_DIR / "cartpole-deep-q"), str(PRETRAINED_DIR / "mountaincar-linear-q")]
+    ).run()
     assert not at.exception
     assert any("different environments" in e.value for e in at.error)
     assert len(at.dataframe) == 0  # no shared table or histogram
@@ -259,13 +276,13 @@ def test_runs_page_lists_renames_and_deletes(runs_dir):
 
     shutil.copytree(PRETRAINED_DIR / "cartpole-linear-q", runs_dir / "a-run")
     at = open_page("pages/runs.py")
-    assert at.selectbox(key="runs_chosen").value == "a-run"
+    assert at.selectbox(key="runs_chosen").value == str(runs_dir / "a-run")
     at.text_input(key="runs_new_name_a-run").set_value("renamed-run").run()
     at.button(key="runs_rename").click().run()
     assert not at.exception and (runs_dir / "renamed-run").is_dir()
-    assert at.selectbox(key="runs_chosen").value == "renamed-run"
-    assert any("Renamed **a-run** to **renamed-run**" in m.value for m in at.success)
-    at.checkbox(key="runs_sure_renamed-run").check().run()
+    assert at.selectbox(key="runs_chosen").value == str(runs_dir / "renamed-run")
+    assert any("Renamed **a-run** to **renamed-run**" in m.value.replace("\\", "") for m in at.success)
+    at.checkbox(key=f"runs_sure_{runs_dir / 'renamed-run'}").check().run()
     at.button(key="runs_delete").click().run()
     assert not at.exception and not (runs_dir / "renamed-run").exists()
 
@@ -308,18 +325,18 @@ def test_deleting_a_run_says_so_and_never_arms_the_next_one(runs_dir):
     copy_agent("cartpole-linear-q", runs_dir / "first-run")
     copy_agent("cartpole-linear-q", runs_dir / "second-run")
     at = open_page("pages/runs.py")
-    chosen = at.selectbox(key="runs_chosen").value
-    other = ({"first-run", "second-run"} - {chosen}).pop()
+    chosen = at.selectbox(key="runs_chosen").value  # a run's path
+    other = str(({runs_dir / "first-run", runs_dir / "second-run"} - {Path(chosen)}).pop())
     assert at.button(key="runs_delete").disabled
     at.checkbox(key=f"runs_sure_{chosen}").check().run()
     assert not at.button(key="runs_delete").disabled
     at.button(key="runs_delete").click().run()
-    assert not at.exception and not (runs_dir / chosen).exists()
-    assert any(f"Deleted **{chosen}**" in m.value for m in at.success)
+    assert not at.exception and not Path(chosen).exists()
+    assert any(f"Deleted **{Path(chosen).name}**" in m.value.replace("\\", "") for m in at.success)
     assert at.selectbox(key="runs_chosen").value == other
     assert at.checkbox(key=f"runs_sure_{other}").value is False
     assert at.button(key="runs_delete").disabled  # a second click deletes nothing
-    assert (runs_dir / other).is_dir()
+    assert Path(other).is_dir()
 
 
 def test_a_renamed_run_says_what_its_name_became(runs_dir):
@@ -328,7 +345,8 @@ def test_a_renamed_run_says_what_its_name_became(runs_dir):
     at.text_input(key="runs_new_name_my-run").set_value("my stopped run!").run()
     at.button(key="runs_rename").click().run()
     assert (runs_dir / "my-stopped-run").is_dir()
-    assert any("'my stopped run!'" in m.value and "'my-stopped-run'" in m.value for m in at.info)
+    shown = [m.value.replace("\\", "") for m in at.info]
+    assert any("'my stopped run!'" in text and "'my-stopped-run'" in text for text in shown)
 
 
 def test_agents_are_labelled_by_their_saved_weights_not_their_best_evaluation(runs_dir):
@@ -339,8 +357,15 @@ def test_agents_are_labelled_by_their_saved_weights_not_their_best_evaluation(ru
     metrics = json.loads(metrics_path.read_text())
     metrics["best_evaluation"]["mean"] = 462.1  # once, during training
     metrics["restored_best"] = False
-    metrics["final_evaluation"] = {"episodes": 100, "seed": 0, "mean": 9.37, "std": 1.0, "min": 8.0, "max": 12.0,
-                                   "solved_share": 0.0}
+    metrics["final_evaluation"] = {
+        "episodes": 100,
+        "seed": 0,
+        "mean": 9.37,
+        "std": 1.0,
+        "min": 8.0,
+        "max": 12.0,
+        "solved_share": 0.0,
+    }
     metrics_path.write_text(json.dumps(metrics))
     at = open_page("pages/evaluate.py")
     label = next(o for o in at.selectbox(key="eval_agent").options if "lucky-once" in o)

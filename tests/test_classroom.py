@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from rl_core.agent import FrozenQ, QAgent
-from rl_core.config import AgentConfig, config_from_query, config_to_query, preset, PRESET_NAMES
+from rl_core.config import PRESET_NAMES, AgentConfig, config_from_query, config_to_query, preset
 from rl_core.plots import q_heatmap_figure
 from rl_core.qfunction import q_slice
 from rl_core.rendering import render_state
@@ -27,8 +27,7 @@ def known_linear_agent():
 
 
 def test_the_heatmap_of_a_known_linear_agent():
-    qs = q_slice(known_linear_agent(), "CartPole-v1", dims=(2, 3), resolution=5,
-                 ranges=((-0.2, 0.2), (-2.0, 2.0)))
+    qs = q_slice(known_linear_agent(), "CartPole-v1", dims=(2, 3), resolution=5, ranges=((-0.2, 0.2), (-2.0, 2.0)))
     theta, omega = np.meshgrid(qs.xs, qs.ys)
     np.testing.assert_allclose(qs.q[..., 0], 1.0 - 10 * theta - omega, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(qs.q[..., 1], 2.0 + 10 * theta + omega, rtol=1e-5, atol=1e-5)
@@ -63,21 +62,29 @@ def test_a_frozen_copy_does_not_follow_the_live_network():
 
 @pytest.mark.parametrize("name", PRESET_NAMES)
 def test_a_link_round_trip_is_lossless(name):
-    config = preset(name, learning_rate=0.00012345678901234, nn_hidden_layers=[] if "linear" in name else [64, 32],
-                    stop_at_reward=None, seed=4294967295)
+    config = preset(
+        name,
+        learning_rate=0.00012345678901234,
+        nn_hidden_layers=[] if "linear" in name else [64, 32],
+        stop_at_reward=None,
+        seed=4294967295,
+    )
     query = config_to_query(config, name)
     assert all(isinstance(v, str) for v in query.values())
     restored, restored_name, notices = config_from_query(query)
     assert restored == config and restored_name == name and notices == []
 
 
-@pytest.mark.parametrize("query,needle", [
-    ({"preset": "nope"}, "unknown preset 'nope'"),
-    ({"learning_rate": "fast"}, "ignored learning_rate='fast'"),
-    ({"colour": "blue"}, "ignored unknown setting 'colour'"),
-    ({"env_id": "Pong-v5"}, "unknown env_id 'Pong-v5'"),
-    ({"batch_size": "512", "memory_size": "100"}, "ignored memory_size='100': it does not fit"),
-])
+@pytest.mark.parametrize(
+    "query,needle",
+    [
+        ({"preset": "nope"}, "unknown preset 'nope'"),
+        ({"learning_rate": "fast"}, "ignored learning_rate='fast'"),
+        ({"colour": "blue"}, "ignored unknown setting 'colour'"),
+        ({"env_id": "Pong-v5"}, "unknown env_id 'Pong-v5'"),
+        ({"batch_size": "512", "memory_size": "100"}, "ignored memory_size='100': it does not fit"),
+    ],
+)
 def test_a_bad_or_partial_link_falls_back_with_a_notice(query, needle):
     config, name, notices = config_from_query(query)
     assert any(needle in n for n in notices), notices
@@ -96,10 +103,15 @@ def tiny_saved(root: Path, name: str) -> Path:
 
 def test_runs_survive_a_new_process_and_can_be_renamed_and_deleted(runs_dir):
     tiny_saved(runs_dir, "first")
-    code = ("from rl_core.storage import list_agents, runs_dir; "
-            "print([e.name for e in list_agents([runs_dir()])])")
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
-                         env={**__import__("os").environ, "QLAB_RUNS_DIR": str(runs_dir)}).stdout
+    code = "from rl_core.storage import list_agents, runs_dir; print([e.name for e in list_agents([runs_dir()])])"
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**__import__("os").environ, "QLAB_RUNS_DIR": str(runs_dir)},
+    ).stdout
     assert out.strip() == "['first']"
     renamed = rename_agent(runs_dir / "first", "my best agent")
     assert renamed.name == "my-best-agent" and [e.name for e in list_agents([runs_dir])] == ["my-best-agent"]
@@ -124,17 +136,39 @@ def test_tensorboard_logs_from_the_cli(tmp_path):
     from rl_core.cli import main
 
     logs = tmp_path / "tb"
-    assert main(["train", "--preset", "deep-fast", "--episodes", "3", "--set", "nn_hidden_layers=[8]",
-                 "--set", "eval_every_episodes=2", "--set", "eval_episodes=2", "--tensorboard", str(logs),
-                 "--out", str(tmp_path / "agent")]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--preset",
+                "deep-fast",
+                "--episodes",
+                "3",
+                "--set",
+                "nn_hidden_layers=[8]",
+                "--set",
+                "eval_every_episodes=2",
+                "--set",
+                "eval_episodes=2",
+                "--tensorboard",
+                str(logs),
+                "--out",
+                str(tmp_path / "agent"),
+            ]
+        )
+        == 0
+    )
     assert list(logs.glob("events.out.tfevents.*"))
 
 
-@pytest.mark.parametrize("env_id,obs", [
-    ("CartPole-v1", [0.5, 0.0, 0.1, 0.0]),
-    ("MountainCar-v0", [-0.5, 0.01]),
-    ("Acrobot-v1", [1.0, 0.0, 0.0, 1.0, 0.1, -0.2]),
-])
+@pytest.mark.parametrize(
+    "env_id,obs",
+    [
+        ("CartPole-v1", [0.5, 0.0, 0.1, 0.0]),
+        ("MountainCar-v0", [-0.5, 0.01]),
+        ("Acrobot-v1", [1.0, 0.0, 0.0, 1.0, 0.1, -0.2]),
+    ],
+)
 def test_any_state_can_be_drawn(env_id, obs):
     frame = render_state(env_id, np.array(obs))
     assert frame.ndim == 3 and frame.shape[2] == 3

@@ -29,8 +29,14 @@ def _free_port() -> int:
 
 
 def _run_driver(code: str, env: dict, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -47,9 +53,13 @@ def ray_cluster():
     common = ["--node-ip-address", "127.0.0.1", "--num-cpus", "1", "--block", "--disable-usage-stats"]
     # --block keeps each node in the foreground, so ending it stops that node only (`ray stop` would
     # stop every Ray process on the machine, this test session's local instance included)
-    head = subprocess.Popen([RAY, "start", "--head", "--port", str(port), "--temp-dir", head_dir,
-                             "--include-dashboard=false", *common], env=env, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    head = subprocess.Popen(
+        [RAY, "start", "--head", "--port", str(port), "--temp-dir", head_dir, "--include-dashboard=false", *common],
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 90
     while time.time() < deadline:
         try:
@@ -57,8 +67,13 @@ def ray_cluster():
             break
         except OSError:
             time.sleep(0.5)
-    node = subprocess.Popen([RAY, "start", "--address", f"127.0.0.1:{port}", "--temp-dir", node_dir, *common],
-                            env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    node = subprocess.Popen(
+        [RAY, "start", "--address", f"127.0.0.1:{port}", "--temp-dir", node_dir, *common],
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         yield f"127.0.0.1:{port}"
     finally:
@@ -113,15 +128,22 @@ def test_four_trainings_run_on_both_nodes_and_land_in_the_apps_runs_store(ray_cl
 
 def test_an_unreachable_cluster_is_one_line_and_the_app_still_serves_what_needs_no_training(tmp_path):
     port = _free_port()  # nothing listens there
-    env = {**os.environ, "RAY_ADDRESS": f"127.0.0.1:{port}", "QLAB_RUNS_DIR": str(tmp_path),
-           "SDL_VIDEODRIVER": "dummy"}
-    cli = subprocess.run([sys.executable, "-m", "rl_core", "seeds", "--seeds", "0-1", "--episodes", "2"], cwd=ROOT,
-                         env=env, capture_output=True, text=True, timeout=300)
+    env = {**os.environ, "RAY_ADDRESS": f"127.0.0.1:{port}", "QLAB_RUNS_DIR": str(tmp_path), "SDL_VIDEODRIVER": "dummy"}
+    cli = subprocess.run(
+        [sys.executable, "-m", "rl_core", "seeds", "--seeds", "0-1", "--episodes", "2"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert cli.returncode == 2
     assert cli.stderr.strip().splitlines() == [
         f"error: The compute engine is unavailable: cannot reach the Ray cluster at 127.0.0.1:{port} "
-        "(Connection refused)."]
-    pages = _run_driver(f"""
+        "(Connection refused)."
+    ]
+    pages = _run_driver(
+        f"""
         import json
         from streamlit.testing.v1 import AppTest
         from rl_core.engine import require_engine, EngineUnavailable
@@ -141,7 +163,9 @@ def test_an_unreachable_cluster_is_one_line_and_the_app_still_serves_what_needs_
         out["evaluate_exceptions"] = [e.value for e in at.exception]
         out["evaluate_metrics"] = len(at.metric)
         print(json.dumps(out))
-    """, env)
+    """,
+        env,
+    )
     assert pages.returncode == 0, pages.stderr[-3000:]
     out = json.loads(pages.stdout.strip().splitlines()[-1])
     assert not out["train_exceptions"] and not out["evaluate_exceptions"], out

@@ -17,8 +17,14 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("QLAB_CHROMIUM", "/usr/bin/chromium")
-LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-               "--disable-component-update", "--no-first-run"]
+LAUNCH_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 
 if not Path(CHROMIUM).exists():
     if os.environ.get("CI") == "true":
@@ -43,9 +49,26 @@ def running_app(runs: Path):
     env = {**os.environ, "QLAB_RUNS_DIR": str(runs), "SDL_VIDEODRIVER": "dummy"}
     log = open(runs.parent / f"streamlit-{port}.log", "w")
     server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(ROOT / "app.py"),
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+            "--server.headless",
+            "true",
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + 60
@@ -142,11 +165,14 @@ def test_train_live_then_stop(page, app_url):
     expect(start).to_be_enabled()
     start.click()
     expect(page.get_by_text("Live training")).to_be_visible()
-    page.wait_for_function("() => { const p = document.querySelector('.js-plotly-plot');"
-                           " return p && p.data && p.data[0].x.length >= 3; }", timeout=60_000)
+    page.wait_for_function(
+        "() => { const p = document.querySelector('.js-plotly-plot'); return p && p.data && p.data[0].x.length >= 3; }",
+        timeout=60_000,
+    )
     first = chart_points(page)
-    page.wait_for_function(f"() => document.querySelector('.js-plotly-plot').data[0].x.length > {first}",
-                           timeout=30_000)
+    page.wait_for_function(
+        f"() => document.querySelector('.js-plotly-plot').data[0].x.length > {first}", timeout=30_000
+    )
     assert chart_points(page) > first  # the chart follows the training thread
     # the navigation stays usable while the live fragment polls (it once vanished on every poll)
     expect(page.get_by_role("link", name="Evaluate & replay")).to_be_visible()
@@ -165,8 +191,7 @@ def test_render_a_gif_on_the_evaluate_page(page, app_url):
 
 
 def test_a_shared_link_opens_the_same_setup(page, app_url):
-    link = (f"{app_url}/train?preset=deep-good&seed=4242&batch_size=64&learning_rate=0.0003"
-            "&nn_hidden_layers=128,128")
+    link = f"{app_url}/train?preset=deep-good&seed=4242&batch_size=64&learning_rate=0.0003&nn_hidden_layers=128,128"
     open_page(page, link, "Train an agent")
     expect(page.get_by_label("seed", exact=True)).to_have_value("4242")
     expect(page.get_by_label("learning_rate", exact=True)).to_have_value("3.000e-4")
@@ -194,8 +219,10 @@ def test_a_first_request_to_train_on_a_fresh_server_gets_the_router(browser, tmp
             expect(nav.get_by_role("link", name="Train")).to_be_visible()
             expect(nav.get_by_role("link", name="Evaluate & replay")).to_be_visible()
             expect(page.get_by_text("Presentation mode")).to_be_visible()
-            page.wait_for_function("() => location.search.includes('preset=deep-fast')"
-                                   " && location.search.includes('seed=0')", timeout=30_000)
+            page.wait_for_function(
+                "() => location.search.includes('preset=deep-fast') && location.search.includes('seed=0')",
+                timeout=30_000,
+            )
             assert "batch_size=128" in page.url  # the whole setup, before any change
         finally:
             context.close()

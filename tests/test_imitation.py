@@ -96,8 +96,23 @@ def test_imitation_job_runs_several_architectures_in_the_background(tables, tmp_
 
 
 def test_cli_imitate_prints_json(capsys):
-    code = main(["imitate", "--expert", str(EXPERT_DIR), "--rows", "300", "--test-rows", "200", "--hidden", "16",
-                 "--epochs", "3", "--eval-episodes", "5"])
+    code = main(
+        [
+            "imitate",
+            "--expert",
+            str(EXPERT_DIR),
+            "--rows",
+            "300",
+            "--test-rows",
+            "200",
+            "--hidden",
+            "16",
+            "--epochs",
+            "3",
+            "--eval-episodes",
+            "5",
+        ]
+    )
     out, _ = capsys.readouterr()
     result = json.loads(out.strip().splitlines()[-1])
     assert code == 0
@@ -105,12 +120,15 @@ def test_cli_imitate_prints_json(capsys):
     assert result["parameters"] == 4 * 16 + 16 + 16 * 2 + 2
 
 
-@pytest.mark.parametrize("argv,needle", [
-    (["imitate", "--hidden", "a,b"], "--hidden expects widths"),
-    (["imitate", "--expert", "/nope"], "not an agent folder"),
-    (["imitate", "--epochs", "0"], "expected an integer in [1, 300], got 0"),
-    (["imitate", "--hidden", "2048"], "--hidden: at most 4 widths, each in 1..1024"),
-])
+@pytest.mark.parametrize(
+    "argv,needle",
+    [
+        (["imitate", "--hidden", "a,b"], "--hidden expects widths"),
+        (["imitate", "--expert", "/nope"], "not an agent folder"),
+        (["imitate", "--epochs", "0"], "expected an integer in [1, 300], got 0"),
+        (["imitate", "--hidden", "2048"], "--hidden: at most 4 widths, each in 1..1024"),
+    ],
+)
 def test_cli_imitate_errors(argv, needle, capsys):
     assert main(argv) == 2
     assert needle in capsys.readouterr().err

@@ -11,13 +11,21 @@ import pytest
 import torch
 
 from rl_core.config import AgentConfig, ConfigError
-from rl_core.jobs import RESERVED_MARKER, WORKER_DIED, JobLimitReached, JobRegistry, unique_run_name
-from rl_core.storage import RunNameError, load_agent, read_history
+from rl_core.jobs import WORKER_DIED, JobLimitReached, JobRegistry
+from rl_core.ownership import read_owner, reserve_run
+from rl_core.storage import RunNameError, load_agent, read_history, unique_run_name
 
 
 def tiny(**changes):
-    base = dict(nn_hidden_layers=[8], batch_size=8, memory_size=200, n_steps_warm_up_memory=8, n_episodes=3,
-                eval_every_episodes=2, eval_episodes=2)
+    base = dict(
+        nn_hidden_layers=[8],
+        batch_size=8,
+        memory_size=200,
+        n_steps_warm_up_memory=8,
+        n_episodes=3,
+        eval_every_episodes=2,
+        eval_episodes=2,
+    )
     return AgentConfig(**{**base, **changes})
 
 
@@ -44,7 +52,7 @@ def test_a_job_trains_on_a_worker_process_and_its_agent_lands_in_the_runs_store(
     assert snap.saved_path == tmp_path / "my-run"
     assert snap.episode == 3 and len(snap.evaluations) == 2
     assert snap.worker["pid"] != os.getpid()  # trained in a Ray worker, not in this process
-    assert not (snap.saved_path / RESERVED_MARKER).exists()
+    assert read_owner(snap.saved_path).owner == "alice"  # the owner record survives the save
     loaded = load_agent(snap.saved_path, roots=[tmp_path])
     assert loaded.agent.config == tiny()
     assert len(read_history(snap.saved_path)) == 3
@@ -159,7 +167,7 @@ def test_a_name_is_reserved_on_disk_at_submit_and_never_replaces_another_folder(
     blocker = registry.submit("alice", endless())
     queued = registry.submit("bob", tiny(), name="contested")
     folder = tmp_path / "contested"
-    assert folder.is_dir() and (folder / RESERVED_MARKER).is_file()
+    assert folder.is_dir() and read_owner(folder).owner == "bob" and not (folder / "hparams.json").exists()
     # a second job asking for the same name gets another folder
     second = registry.submit("carol", tiny(), name="contested")
     assert registry.snapshot(second).name == "contested-2"
@@ -170,14 +178,14 @@ def test_a_name_is_reserved_on_disk_at_submit_and_never_replaces_another_folder(
 
 
 def test_an_agent_whose_folder_was_taken_meanwhile_goes_to_a_fresh_name(tmp_path):
-    from rl_core.jobs import install_agent_files, reserve_run_folder
+    from rl_core.jobs import install_agent_files
 
-    folder = reserve_run_folder(tmp_path, "race", owner="bob")
+    folder = reserve_run(tmp_path, "race", owner="bob")
     (folder / "someone-elses.txt").write_text("keep me")  # the folder is no longer just our reservation
     saved = install_agent_files({"hparams.json": b"{}"}, folder)
     assert saved != folder and (folder / "someone-elses.txt").read_text() == "keep me"
     with pytest.raises(ValueError, match="unexpected file"):
-        install_agent_files({"../evil.py": b""}, reserve_run_folder(tmp_path, "x", owner="bob"))
+        install_agent_files({"../evil.py": b""}, reserve_run(tmp_path, "x", owner="bob"))
 
 
 def test_an_invalid_config_is_refused_before_queueing(tmp_path):

@@ -17,20 +17,31 @@ from rl_core.training import EvalRecord, train
 
 
 def small_config(**changes) -> AgentConfig:
-    base = dict(nn_hidden_layers=[16, 8], batch_size=24, memory_size=1000, n_steps_warm_up_memory=24,
-                freq_steps_train=1, freq_steps_update_target=50, n_episodes=5, eval_every_episodes=0,
-                learning_rate=1e-2, discount_factor=0.9)
+    base = dict(
+        nn_hidden_layers=[16, 8],
+        batch_size=24,
+        memory_size=1000,
+        n_steps_warm_up_memory=24,
+        freq_steps_train=1,
+        freq_steps_update_target=50,
+        n_episodes=5,
+        eval_every_episodes=0,
+        learning_rate=1e-2,
+        discount_factor=0.9,
+    )
     return AgentConfig(**{**base, **changes})
 
 
 def fixed_batch(n_batches: int, batch_size: int = 24, seed: int = 0) -> Batch:
     rng = np.random.default_rng(seed)
     shape = (n_batches, batch_size)
-    return Batch(states=rng.normal(size=(*shape, 4)).astype(np.float32),
-                 actions=rng.integers(2, size=shape).astype(np.int64),
-                 rewards=rng.normal(size=shape).astype(np.float32),
-                 next_states=rng.normal(size=(*shape, 4)).astype(np.float32),
-                 terminated=(rng.random(shape) < 0.3).astype(np.float32))
+    return Batch(
+        states=rng.normal(size=(*shape, 4)).astype(np.float32),
+        actions=rng.integers(2, size=shape).astype(np.int64),
+        rewards=rng.normal(size=shape).astype(np.float32),
+        next_states=rng.normal(size=(*shape, 4)).astype(np.float32),
+        terminated=(rng.random(shape) < 0.3).astype(np.float32),
+    )
 
 
 def agent_with_distinct_target(**changes) -> QAgent:
@@ -44,8 +55,10 @@ def agent_with_distinct_target(**changes) -> QAgent:
 
 def numpy_q(net: torch.nn.Sequential, states: np.ndarray) -> np.ndarray:
     """A network's Q-values computed from its state_dict in float64 numpy: an independent reference."""
-    layers = [(w.numpy().astype(np.float64), b.numpy().astype(np.float64))
-              for w, b in zip(list(net.state_dict().values())[::2], list(net.state_dict().values())[1::2])]
+    layers = [
+        (w.numpy().astype(np.float64), b.numpy().astype(np.float64))
+        for w, b in zip(list(net.state_dict().values())[::2], list(net.state_dict().values())[1::2])
+    ]
     h = states.astype(np.float64)
     for i, (w, b) in enumerate(layers):
         h = h @ w.T + b
@@ -69,8 +82,12 @@ def test_td_targets_equal_a_numpy_reference(double_dqn):
     np.testing.assert_allclose(agent.td_targets(b), expected, rtol=1e-5, atol=1e-5)
     # the two rules must disagree on this batch, or the test could not tell them apart
     plain = b.rewards + 0.9 * (1.0 - b.terminated) * target_q.max(axis=1)
-    double = b.rewards + 0.9 * (1.0 - b.terminated) * target_q[np.arange(len(b.rewards)),
-                                                                numpy_q(agent.q_net, b.next_states).argmax(axis=1)]
+    double = (
+        b.rewards
+        + 0.9
+        * (1.0 - b.terminated)
+        * target_q[np.arange(len(b.rewards)), numpy_q(agent.q_net, b.next_states).argmax(axis=1)]
+    )
     assert np.abs(plain - double).max() > 0.01
 
 
@@ -91,8 +108,10 @@ def reference_steps(agent: QAgent, batch: Batch) -> tuple[torch.nn.Sequential, l
                 next_q = target_net(next_states).gather(1, best).squeeze(1)
             else:
                 next_q = target_net(next_states).max(dim=1).values
-            target = torch.from_numpy(batch.rewards[k]) + c.discount_factor * (
-                1 - torch.from_numpy(batch.terminated[k])) * next_q
+            target = (
+                torch.from_numpy(batch.rewards[k])
+                + c.discount_factor * (1 - torch.from_numpy(batch.terminated[k])) * next_q
+            )
         q = q_net(states).gather(1, torch.from_numpy(batch.actions[k]).unsqueeze(1)).squeeze(1)
         loss = F.mse_loss(q, target) if c.loss == "mse" else F.smooth_l1_loss(q, target)
         optimizer.zero_grad()
@@ -108,8 +127,9 @@ def reference_steps(agent: QAgent, batch: Batch) -> tuple[torch.nn.Sequential, l
 @pytest.mark.parametrize("max_grad_norm", [0.05, 1000.0])  # clipping active, and not
 @pytest.mark.parametrize("hidden", [[16, 8], []])  # an MLP, and the linear agent
 def test_gradient_steps_change_the_weights_as_the_autograd_reference(loss, double_dqn, max_grad_norm, hidden):
-    agent = agent_with_distinct_target(loss=loss, double_dqn=double_dqn, max_grad_norm=max_grad_norm,
-                                       nn_hidden_layers=hidden)
+    agent = agent_with_distinct_target(
+        loss=loss, double_dqn=double_dqn, max_grad_norm=max_grad_norm, nn_hidden_layers=hidden
+    )
     batch = fixed_batch(3)  # three steps: Adam's moments and step count carry over
     before = {k: v.clone() for k, v in agent.q_net.state_dict().items()}
     reference, ref_losses = reference_steps(agent, batch)
@@ -153,6 +173,7 @@ def test_learn_draws_batches_from_memory_and_the_target_net_stays_put():
 
 # --- stop between gradient steps ----------------------------------------------------------------
 
+
 def test_learn_asks_to_stop_between_gradient_steps():
     agent = QAgent(small_config())
     rng = np.random.default_rng(0)
@@ -183,8 +204,7 @@ class StopAfter(threading.Event):
 def test_stop_is_honoured_inside_a_long_training_call():
     # The flag is read before each env step: 24 reads take training to its first call (env step 24,
     # 1000 gradient steps); the flag turns on at the 30th read, the 6th one inside that call.
-    agent = QAgent(small_config(n_gradient_steps=1000, freq_steps_train=24, n_steps_warm_up_memory=24,
-                                n_episodes=50))
+    agent = QAgent(small_config(n_gradient_steps=1000, freq_steps_train=24, n_steps_warm_up_memory=24, n_episodes=50))
     result = train(agent, stop_event=StopAfter(29))
     assert result.status == "stopped"
     assert agent.env_steps == 24
@@ -193,11 +213,21 @@ def test_stop_is_honoured_inside_a_long_training_call():
 
 # --- keep-best --------------------------------------------------------------------------------
 
+
 def test_keep_best_restores_the_best_evaluated_weights_at_the_end():
     # A hand-made linear policy that balances the pole, no learning at all (the warm-up never ends);
     # after the first evaluation the callback wrecks the weights, so the last evaluation is the worst.
-    config = AgentConfig(nn_hidden_layers=[], n_episodes=3, eval_every_episodes=1, eval_episodes=5, keep_best=True,
-                         memory_size=10_000, n_steps_warm_up_memory=5_000, epsilon_start=0.0, epsilon_end=0.0)
+    config = AgentConfig(
+        nn_hidden_layers=[],
+        n_episodes=3,
+        eval_every_episodes=1,
+        eval_episodes=5,
+        keep_best=True,
+        memory_size=10_000,
+        n_steps_warm_up_memory=5_000,
+        epsilon_start=0.0,
+        epsilon_end=0.0,
+    )
     agent = QAgent(config)
     with torch.no_grad():
         agent.q_net[0].weight.copy_(torch.tensor([[0.0, 0.0, -10.0, -1.0], [0.0, 0.0, 10.0, 1.0]]))
@@ -223,6 +253,7 @@ def test_keep_best_restores_the_best_evaluated_weights_at_the_end():
 
 # --- weights depend on the seed alone ------------------------------------------------------------
 
+
 def test_building_an_agent_or_a_snapshot_leaves_the_global_generator_alone():
     torch.manual_seed(123)
     state = torch.random.get_rng_state()
@@ -244,8 +275,9 @@ def test_same_seed_same_initial_weights_whatever_else_draws_from_torch():
 
 
 def test_same_seed_same_final_weights_when_trained_interleaved_with_snapshots():
-    config = small_config(seed=3, n_episodes=6, batch_size=16, n_steps_warm_up_memory=16, freq_steps_train=2,
-                          double_dqn=True)
+    config = small_config(
+        seed=3, n_episodes=6, batch_size=16, n_steps_warm_up_memory=16, freq_steps_train=2, double_dqn=True
+    )
     first, second = QAgent(config), QAgent(config)
     snapshots = []
 

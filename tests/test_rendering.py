@@ -9,7 +9,13 @@ from rl_core.agent import QAgent, RandomAgent
 from rl_core.config import AgentConfig
 from rl_core.evaluation import evaluate
 from rl_core.rendering import (
-    RenderError, clear_render_envs, episode_gif, frame_duration_ms, frames_to_gif, play_episode, record_gif,
+    RenderError,
+    clear_render_envs,
+    episode_gif,
+    frame_duration_ms,
+    frames_to_gif,
+    play_episode,
+    record_gif,
     side_by_side_gif,
 )
 
@@ -177,8 +183,9 @@ def test_saved_replay_is_used_only_for_the_weights_it_was_made_with(tmp_path):
     from rl_core.storage import PRETRAINED_DIR, load_agent
 
     folder = tmp_path / "agent"
-    shutil.copytree(PRETRAINED_DIR / "cartpole-linear-q", folder,
-                    ignore=shutil.ignore_patterns("replay.gif", "replay.json"))
+    shutil.copytree(
+        PRETRAINED_DIR / "cartpole-linear-q", folder, ignore=shutil.ignore_patterns("replay.gif", "replay.json")
+    )
     assert saved_replay(folder) is None
     agent = load_agent(folder).agent
     save_replay(folder, agent, "CartPole-v1", seed=0)

@@ -13,20 +13,43 @@ from rl_core.cli import main
 from rl_core.config import preset
 from rl_core.jobs import Progress, TrainingTask
 from rl_core.storage import load_agent
-from rl_core.tuning import COURSE_SPACE, ParamSpec, TuningSetup, open_storage, parse_seed_list, run_study, \
-    seed_sensitivity
+from rl_core.tuning import (
+    COURSE_SPACE,
+    ParamSpec,
+    TuningSetup,
+    open_storage,
+    parse_seed_list,
+    run_study,
+    seed_sensitivity,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
-TINY = {"nn_hidden_layers": [8], "n_steps_warm_up_memory": 32, "batch_size": 16, "eval_every_episodes": 2,
-        "eval_episodes": 2, "memory_size": 1000}
+TINY = {
+    "nn_hidden_layers": [8],
+    "n_steps_warm_up_memory": 32,
+    "batch_size": 16,
+    "eval_every_episodes": 2,
+    "eval_episodes": 2,
+    "memory_size": 1000,
+}
 TINY_SET = [arg for k, v in TINY.items() for arg in ("--set", f"{k}={json.dumps(v)}")]
 
 
 def tiny_setup(name, storage_url, **changes):
-    return TuningSetup(study_name=name, storage_url=storage_url, base_preset="deep-fast",
-                       space={"learning_rate": ParamSpec("loguniform", 1e-4, 1e-2),
-                              "discount_factor": COURSE_SPACE["discount_factor"]},
-                       episodes=4, eval_episodes=3, target=None, fixed=TINY, **changes)
+    return TuningSetup(
+        study_name=name,
+        storage_url=storage_url,
+        base_preset="deep-fast",
+        space={
+            "learning_rate": ParamSpec("loguniform", 1e-4, 1e-2),
+            "discount_factor": COURSE_SPACE["discount_factor"],
+        },
+        episodes=4,
+        eval_episodes=3,
+        target=None,
+        fixed=TINY,
+        **changes,
+    )
 
 
 def test_a_tiny_study_completes_and_saves_every_trials_agent(runs_dir, tmp_path):
@@ -43,7 +66,10 @@ def test_a_tiny_study_completes_and_saves_every_trials_agent(runs_dir, tmp_path)
 
 
 def test_the_study_stops_once_the_target_is_reached(runs_dir, tmp_path):
-    setup = tiny_setup("target", f"sqlite:///{tmp_path / 's.db'}", )
+    setup = tiny_setup(
+        "target",
+        f"sqlite:///{tmp_path / 's.db'}",
+    )
     setup.target = 1.0  # any trial reaches it
     summary = run_study(setup, n_trials=5)
     assert summary["trials_run"] == 1 and summary["target_reached"]
@@ -52,9 +78,34 @@ def test_the_study_stops_once_the_target_is_reached(runs_dir, tmp_path):
 def _worker(url, study, trials, runs):
     env = {**os.environ, "QLAB_RUNS_DIR": str(runs), "SDL_VIDEODRIVER": "dummy"}
     return subprocess.Popen(
-        [sys.executable, "-m", "rl_core", "tune", "--study", study, "--storage", url, "--trials", str(trials),
-         "--episodes", "4", "--eval-episodes", "3", "--target", "1e9", "--params", "learning_rate,discount_factor",
-         "--quiet", *TINY_SET], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "rl_core",
+            "tune",
+            "--study",
+            study,
+            "--storage",
+            url,
+            "--trials",
+            str(trials),
+            "--episodes",
+            "4",
+            "--eval-episodes",
+            "3",
+            "--target",
+            "1e9",
+            "--params",
+            "learning_rate,discount_factor",
+            "--quiet",
+            *TINY_SET,
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _two_workers_share(url, study, tmp_path):
@@ -75,8 +126,10 @@ def test_two_worker_processes_share_one_sqlite_study(tmp_path):
 POSTGRES_URL = os.environ.get("QLAB_TEST_POSTGRES_URL")
 
 
-@pytest.mark.skipif(not POSTGRES_URL and os.environ.get("CI") != "true",
-                    reason="QLAB_TEST_POSTGRES_URL not set (.ci/run starts a PostgreSQL server)")
+@pytest.mark.skipif(
+    not POSTGRES_URL and os.environ.get("CI") != "true",
+    reason="QLAB_TEST_POSTGRES_URL not set (.ci/run starts a PostgreSQL server)",
+)
 def test_two_workers_share_a_study_in_postgresql(tmp_path):
     assert POSTGRES_URL, "under CI, .ci/run must start PostgreSQL and set QLAB_TEST_POSTGRES_URL"
     study = f"pg-{os.getpid()}-{tmp_path.name}"[:60]
@@ -84,12 +137,21 @@ def test_two_workers_share_a_study_in_postgresql(tmp_path):
     optuna.delete_study(study_name=study, storage=POSTGRES_URL)
 
 
-@pytest.mark.parametrize("argv,needle", [
-    (["tune", "--study", "x", "--storage", "nonsense://nowhere", "--trials", "1"], "storage 'nonsense://nowhere' cannot be used"),
-    (["tune", "--study", "x", "--params", ",", "--trials", "1"], "search space is empty"),
-    (["tune", "--study", "x", "--params", "colour", "--trials", "1"], "'colour' is not in the focused search space"),
-    (["seeds", "--seeds", "a-b"], "seeds must look like 0-9"),
-])
+@pytest.mark.parametrize(
+    "argv,needle",
+    [
+        (
+            ["tune", "--study", "x", "--storage", "nonsense://nowhere", "--trials", "1"],
+            "storage 'nonsense://nowhere' cannot be used",
+        ),
+        (["tune", "--study", "x", "--params", ",", "--trials", "1"], "search space is empty"),
+        (
+            ["tune", "--study", "x", "--params", "colour", "--trials", "1"],
+            "'colour' is not in the focused search space",
+        ),
+        (["seeds", "--seeds", "a-b"], "seeds must look like 0-9"),
+    ],
+)
 def test_bad_tuning_arguments_exit_2_with_one_line(argv, needle, capsys, runs_dir):
     assert main(argv) == 2
     err = capsys.readouterr().err

@@ -1,0 +1,349 @@
+"""Class mode end to end: a real OIDC provider on localhost, the app logged into as several people in
+real headless Chromium.
+
+The fixture starts ``oidc-provider-mock`` (any client id and secret; its login form takes a subject,
+``sub``) and a Streamlit server whose secrets file configures ``[auth]`` against it. Each user gets
+a browser context of their own (their own cookies). Needs /usr/bin/chromium, as test_e2e.py does.
+"""
+
+import io
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = os.environ.get("QLAB_CHROMIUM", "/usr/bin/chromium")
+LAUNCH_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+
+if not Path(CHROMIUM).exists():
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{CHROMIUM} is missing: .ci/run installs Debian's chromium", pytrace=False)
+    pytest.skip(f"no browser at {CHROMIUM}", allow_module_level=True)
+pytest.importorskip("oidc_provider_mock", reason="pip install oidc-provider-mock (the test extras)")
+pytest.importorskip("authlib", reason="pip install 'streamlit[auth]'")
+
+from playwright.sync_api import BrowserContext, Page, expect, sync_playwright  # noqa: E402
+from playwright.sync_api import Error as PlaywrightError  # noqa: E402
+
+expect.set_options(timeout=30_000)
+USERS = {  # claims the provider sends for each subject
+    "alice": {"sub": "alice", "name": "Alice Martin", "email": "alice@school.edu"},
+    "bob": {"sub": "bob", "name": "Bob Stone", "email": "bob@school.edu"},
+    "teacher": {"sub": "teacher", "name": "Ms Teacher", "email": "teacher@school.edu"},
+}
+
+
+def ports() -> tuple[int, int]:
+    """Two free ports (or $QLAB_TEST_PORT_BASE and the next one, on a machine with assigned ranges)."""
+    if os.environ.get("QLAB_TEST_PORT_BASE"):
+        base = int(os.environ["QLAB_TEST_PORT_BASE"])
+        return base, base + 1
+    found = []
+    for _ in range(2):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            found.append(s.getsockname()[1])
+    return found[0], found[1]
+
+
+def wait_until_up(url: str, server: subprocess.Popen, what: str) -> None:
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            if urllib.request.urlopen(url, timeout=2).status == 200:
+                return
+        except OSError:
+            if server.poll() is not None:
+                break
+            time.sleep(0.3)
+    server.kill()
+    pytest.fail(f"{what} did not start within 60 s")
+
+
+@pytest.fixture(scope="module")
+def class_server(tmp_path_factory):
+    """(app url, runs folder): the app in class mode, logging in through a mock OIDC provider."""
+    app_port, oidc_port = ports()
+    base = tmp_path_factory.mktemp("class")
+    runs = base / "runs"
+    runs.mkdir()
+    log = open(base / "servers.log", "w")
+    provider = subprocess.Popen(
+        [sys.executable, "-m", "oidc_provider_mock", "--port", str(oidc_port)]
+        + [arg for claims in USERS.values() for arg in ("--user-claims", json.dumps(claims))],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    issuer = f"http://127.0.0.1:{oidc_port}"
+    wait_until_up(f"{issuer}/.well-known/openid-configuration", provider, "the OIDC provider")
+    secrets = base / "secrets.toml"
+    # what a class's .streamlit/secrets.toml holds (README, "Run it for a class")
+    secrets.write_text(f"""
+[auth]
+redirect_uri = "http://127.0.0.1:{app_port}/oauth2callback"
+cookie_secret = "a-long-random-string-for-the-test"
+client_id = "qlab"
+client_secret = "qlab-secret"
+server_metadata_url = "{issuer}/.well-known/openid-configuration"
+
+[qlab]
+instructors = ["teacher@school.edu"]
+""")
+    env = {**os.environ, "QLAB_RUNS_DIR": str(runs), "SDL_VIDEODRIVER": "dummy", "QLAB_MAX_TRAININGS": "2"}
+    env.pop("QLAB_INSTRUCTORS", None)
+    app = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(ROOT / "app.py"),
+            "--server.port",
+            str(app_port),
+            "--server.address",
+            "127.0.0.1",
+            "--server.headless",
+            "true",
+            "--browser.gatherUsageStats",
+            "false",
+            "--secrets.files",
+            str(secrets),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{app_port}"
+    wait_until_up(f"{url}/_stcore/health", app, "streamlit")
+    yield url, runs
+    for server in (app, provider):
+        server.terminate()
+        server.wait(timeout=20)
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        yield browser
+        browser.close()
+
+
+def settled(locator):
+    """The element once a rerun has settled (Streamlit briefly shows old and new side by side)."""
+    expect(locator).to_have_count(1)
+    return locator
+
+
+def no_exception(page: Page) -> None:
+    expect(page.get_by_test_id("stException")).to_have_count(0)
+
+
+def open_page(page: Page, url: str, heading: str) -> None:
+    page.goto(url)
+    expect(page.get_by_role("heading", name=heading)).to_be_visible()
+    no_exception(page)
+
+
+def log_in(browser, url: str, subject: str) -> Page:
+    """A new browser context (its own cookies) logged in as ``subject`` through the provider's form."""
+    context: BrowserContext = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    page.goto(url)
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_placeholder("sub").fill(subject)
+    page.get_by_role("button", name="Authorize", exact=True).click()
+    expect(page.get_by_text(f"Logged in as {USERS[subject]['name']}")).to_be_visible()
+    return page
+
+
+def chart_points(page: Page) -> int:
+    return page.evaluate("""() => {
+        const plot = document.querySelector('.js-plotly-plot');
+        return plot && plot.data && plot.data.length ? plot.data[0].x.length : 0;
+    }""")
+
+
+def enter(page: Page, label: str, value: str) -> None:
+    """Type into a text or number input and submit it, retrying while a rerun swaps the element."""
+    for _ in range(10):
+        field = settled(page.get_by_label(label, exact=True))
+        try:
+            field.fill(value, timeout=5_000)
+            field.press("Enter", timeout=5_000)
+            expect(field).to_have_value(value, timeout=5_000)
+            return
+        except (PlaywrightError, AssertionError):
+            time.sleep(0.5)
+    raise AssertionError(f"could not enter {value!r} into {label!r}")
+
+
+def start_training(page: Page, url: str, name: str, episodes: int) -> None:
+    open_page(page, f"{url}/train", "Train an agent")
+    enter(page, "episodes", str(episodes))
+    enter(page, "run name (optional)", name)
+    start = settled(page.get_by_role("button", name="Start training"))
+    expect(start).to_be_enabled()
+    start.click()
+
+
+def selectbox(page: Page, label: str):
+    return settled(page.get_by_test_id("stSelectbox").filter(has=page.get_by_text(label, exact=True)))
+
+
+def open_selectbox(page: Page, label: str):
+    """Open a selectbox's list (again, if a rerun closed it) and return its options."""
+    options = page.get_by_role("option")
+    for _ in range(10):
+        selectbox(page, label).click()
+        try:
+            expect(options.first).to_be_visible(timeout=3_000)
+            return options
+        except AssertionError:
+            page.keyboard.press("Escape")
+    raise AssertionError(f"the {label!r} selectbox does not open")
+
+
+def selectbox_options(page: Page, label: str) -> list[str]:
+    texts = open_selectbox(page, label).all_inner_texts()
+    page.keyboard.press("Escape")
+    return texts
+
+
+def poisoned_zip(path: Path) -> Path:
+    """An agent zip that passes the upload's checks but whose metrics.json has fields of the wrong
+    type: before issue 11 it broke every page that listed it, for every user."""
+    source = ROOT / "pretrained" / "cartpole-linear-q"
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        for file in source.iterdir():
+            if file.name in ("hparams.json", "model.pt", "normalizer.json", "history.csv"):
+                zf.write(file, f"poison/{file.name}")
+        zf.writestr(
+            "poison/metrics.json",
+            json.dumps({"final_evaluation": 5, "best_evaluation": "x", "evaluations": [1], "seconds": "slow"}),
+        )
+    path.write_bytes(buffer.getvalue())
+    return path
+
+
+def test_an_anonymous_visitor_sees_only_a_login_button(browser, class_server):
+    url, _ = class_server
+    context = browser.new_context()
+    page = context.new_page()
+    for address in (url, f"{url}/train", f"{url}/runs"):
+        page.goto(address)
+        expect(page.get_by_role("button", name="Log in")).to_be_visible()
+        expect(page.get_by_role("button", name="Start training")).to_have_count(0)
+        expect(page.get_by_role("link", name="Train")).to_have_count(0)
+        no_exception(page)
+    context.close()
+
+
+def test_two_students_own_their_runs_share_one_and_the_instructor_deletes_it(browser, class_server, tmp_path):
+    url, runs = class_server
+    alice = log_in(browser, url, "alice")
+    bob = log_in(browser, url, "bob")
+
+    # Alice starts a long run, reloads mid-training, and finds it still going on the Train page
+    start_training(alice, url, "alice-run", 100_000)
+    alice.wait_for_function(
+        "() => { const p = document.querySelector('.js-plotly-plot'); return p && p.data && p.data[0].x.length >= 3; }",
+        timeout=60_000,
+    )
+    alice.reload()
+    expect(alice.get_by_text("alice-run", exact=False).first).to_be_visible()
+    alice.wait_for_function(
+        "() => { const p = document.querySelector('.js-plotly-plot'); return p && p.data && p.data[0].x.length >= 1; }",
+        timeout=60_000,
+    )
+    first = chart_points(alice)
+    alice.wait_for_function(
+        f"() => document.querySelector('.js-plotly-plot').data[0].x.length > {first}", timeout=30_000
+    )
+    settled(alice.get_by_role("button", name="Stop")).click()
+    expect(alice.get_by_text(re.compile("Saved as alice-run"))).to_be_visible(timeout=30_000)
+
+    # Bob trains a short run of his own
+    start_training(bob, url, "bob-run", 5)
+    expect(bob.get_by_text(re.compile("Saved as bob-run"))).to_be_visible(timeout=90_000)
+    assert (runs / "alice-run" / "model.pt").is_file() and (runs / "bob-run" / "model.pt").is_file()
+
+    # Bob can neither see nor change Alice's run: it is on none of his lists
+    open_page(bob, f"{url}/runs", "Runs")
+    assert selectbox_options(bob, "Run") == ["bob-run"]
+    open_page(bob, f"{url}/evaluate", "Evaluate & replay")
+    assert not any("alice-run" in o for o in selectbox_options(bob, "Agent"))
+    open_page(bob, f"{url}/board", "Class board")
+    expect(bob.get_by_text("No agent shared for CartPole-v1 yet", exact=False)).to_be_visible()
+
+    # Alice shares it with the class
+    open_page(alice, f"{url}/runs", "Runs")
+    settled(alice.get_by_text("Shared with the class")).click()
+    expect(alice.get_by_role("switch", name="Shared with the class")).to_be_checked()
+
+    # Bob sees it on the class board, with Alice's name; still read-only: not on his Runs page
+    open_page(bob, f"{url}/board", "Class board")
+    board = bob.get_by_test_id("stTable")
+    expect(board.get_by_text("alice-run")).to_be_visible(timeout=120_000)
+    expect(board.get_by_text("Alice Martin")).to_be_visible()
+    expect(bob.get_by_role("button", name="Replay the top agent")).to_be_visible()
+    open_page(bob, f"{url}/runs", "Runs")
+    assert selectbox_options(bob, "Run") == ["bob-run"]
+    open_page(bob, f"{url}/evaluate", "Evaluate & replay")
+    assert any("alice-run" in o for o in selectbox_options(bob, "Agent"))  # he may evaluate it
+
+    # the instructor manages everyone's runs and deletes Alice's
+    teacher = log_in(browser, url, "teacher")
+    expect(teacher.get_by_text("instructor", exact=False).first).to_be_visible()
+    open_page(teacher, f"{url}/runs", "Runs")
+    assert sorted(selectbox_options(teacher, "Run")) == ["alice-run", "bob-run"]
+    open_selectbox(teacher, "Run")
+    teacher.get_by_role("option", name="alice-run").click()
+    settled(teacher.get_by_role("button", name="Rename or delete")).click()
+    teacher.get_by_text("yes, delete alice-run").click()
+    teacher.get_by_role("button", name="Delete", exact=True).click()
+    expect(teacher.get_by_text("yes, delete bob-run")).to_be_attached()
+    assert not (runs / "alice-run").exists() and (runs / "bob-run").is_dir()
+    no_exception(teacher)
+
+
+def test_a_poisoned_upload_breaks_no_other_users_page(browser, class_server, tmp_path):
+    url, _ = class_server
+    alice = log_in(browser, url, "alice")
+    bob = log_in(browser, url, "bob")
+    open_page(alice, f"{url}/evaluate", "Evaluate & replay")
+    alice.get_by_text("Upload an agent").click()
+    alice.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(poisoned_zip(tmp_path / "poison.zip"))
+    expect(alice.get_by_text("Checked and added as", exact=False)).to_be_visible()
+    no_exception(alice)
+    for path, heading in (
+        ("evaluate", "Evaluate & replay"),
+        ("compare", "Compare agents"),
+        ("runs", "Runs"),
+        ("imitation", "Imitation: networks with fixed targets"),
+        ("board", "Class board"),
+    ):
+        open_page(bob, f"{url}/{path}", heading)
+        expect(bob.get_by_text("uploaded-poison")).to_have_count(0)
+    open_page(alice, f"{url}/runs", "Runs")  # and its owner can still reach it, to delete it
+    assert "uploaded-poison (uploaded)" in selectbox_options(alice, "Run")
