@@ -81,15 +81,15 @@ class QAgent:
         self.target_net.load_state_dict(self.q_net.state_dict())
         self.target_net.requires_grad_(False)
         self.optimizer = torch.optim.Adam(self.q_net.parameters(), lr=c.learning_rate, fused=True)
-        self._params = list(self.q_net.parameters())
+        self._params: list[torch.Tensor] = list(self.q_net.parameters())
         # Raw views of both networks for the hand-written gradient step. load_state_dict copies in
         # place, so these stay current when weights are loaded or restored.
         online, target = _linears(self.q_net), _linears(self.target_net)
-        self._weights = [m.weight for m in online]
-        self._biases = [m.bias for m in online]
-        self._target_weights = [m.weight for m in target]
-        self._target_biases = [m.bias for m in target]
-        self._target_params = list(self.target_net.parameters())
+        self._weights: list[torch.Tensor] = [m.weight for m in online]
+        self._biases: list[torch.Tensor] = [m.bias for m in online]
+        self._target_weights: list[torch.Tensor] = [m.weight for m in target]
+        self._target_biases: list[torch.Tensor] = [m.bias for m in target]
+        self._target_params: list[torch.Tensor] = list(self.target_net.parameters())
         self._grad_flat: torch.Tensor | None = None  # every gradient in one buffer, set up on first use
         self._fast_q = NumpyQNetwork(self.q_net)
         self._memory: ReplayBuffer | None = None  # allocated on first use: evaluation needs none
@@ -279,6 +279,7 @@ class QAgent:
         c = self.config
         if self._grad_flat is None:
             self._setup_gradients()
+        assert self._grad_flat is not None
         n_batches, n = batch.rewards.shape
         double = c.double_dqn
         # Double DQN reads the online net's Q-values of the next states: one forward over both.
@@ -321,6 +322,7 @@ class QAgent:
     ) -> float:
         """Backward of the loss through the MLP, gradient clipping and one Adam step; returns the loss."""
         c = self.config
+        assert self._grad_flat is not None  # set up by _learn_on
         q_taken = q.gather(1, actions).squeeze(1)
         diff = q_taken - target
         if c.loss == "mse":

@@ -13,7 +13,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, cast
 
 from .config import (
     BOUNDS,
@@ -161,7 +161,7 @@ def cmd_baseline(args: argparse.Namespace) -> int:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    from PIL import Image
+    from PIL import GifImagePlugin, Image
 
     from .rendering import record_gif
     from .storage import load_agent
@@ -185,7 +185,7 @@ def cmd_render(args: argparse.Namespace) -> int:
         {
             "steps": episode.steps,
             "reward": episode.total_reward,
-            "frames": Image.open(io.BytesIO(gif)).n_frames,
+            "frames": cast(GifImagePlugin.GifImageFile, Image.open(io.BytesIO(gif))).n_frames,
             "bytes": len(gif),
             "seconds": round(time.perf_counter() - start, 3),
             "out": str(out),

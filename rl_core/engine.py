@@ -18,6 +18,7 @@ import socket
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 
 class EngineUnavailable(RuntimeError):
@@ -66,7 +67,7 @@ def _init() -> None:
         import ray
 
         if not ray.is_initialized():
-            common = dict(
+            common: dict[str, Any] = dict(
                 include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING, configure_logging=True
             )
             if address:

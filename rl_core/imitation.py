@@ -230,6 +230,10 @@ class ImitationTask:
         for hidden in self.architectures:
             label = architecture_label(hidden)
             progress.emit(("start", label, None))
+
+            def on_epoch(record: EpochRecord, label: str = label) -> None:
+                progress.emit(("epoch", label, record))
+
             result = train_classifier(
                 self.train_table,
                 self.test_table,
@@ -238,7 +242,7 @@ class ImitationTask:
                 seed=self.seed,
                 env_id=self.env_id,
                 stop_event=stop_event,
-                callback=lambda record, label=label: progress.emit(("epoch", label, record)),
+                callback=on_epoch,
             )
             if result.stopped:
                 return "stopped", f"stopped during {label}"
@@ -279,7 +283,7 @@ class ImitationJob(SingleTaskJob):
         eval_episodes: int = 1000,
     ):
         super().__init__(owner, name="imitation")
-        self.task = ImitationTask(
+        self.task: ImitationTask | None = ImitationTask(
             train_table, test_table, [list(a) for a in architectures], epochs, seed, env_id, eval_episodes
         )
         self.epochs = epochs
@@ -287,6 +291,7 @@ class ImitationJob(SingleTaskJob):
         self._results: list[dict] = []
 
     def make_task(self) -> ImitationTask:
+        assert self.task is not None  # made in __init__, dropped only once the job has finished
         return self.task
 
     def apply(self, update: WorkerUpdate) -> None:
@@ -306,7 +311,7 @@ class ImitationJob(SingleTaskJob):
         return outcome
 
     def on_finished(self) -> None:
-        self.task = None  # type: ignore[assignment]  (the tables are no longer needed)
+        self.task = None  # the tables are no longer needed
 
     def snapshot(self) -> ImitationSnapshot:
         with self._lock:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, is_dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import plotly.graph_objects as go
@@ -22,7 +22,8 @@ MAX_ERROR_BARS = 30  # more evaluations than this are drawn as a band
 
 
 def _rows(records: Sequence[Any]) -> list[dict[str, Any]]:
-    return [asdict(r) if is_dataclass(r) else dict(r) for r in records]
+    # is_dataclass is also true of a dataclass type; records are instances
+    return [asdict(cast(Any, r)) if is_dataclass(r) else dict(r) for r in records]
 
 
 def rolling_mean(values: Sequence[float], window: int) -> np.ndarray:
@@ -192,7 +193,8 @@ def training_figure(
                 line=dict(color=PALETTE[1], width=1, dash="dot"),
             )
         )
-    shapes, notes = [], []
+    shapes: list[dict] = []
+    notes: list[dict] = []
     if solved_reward is not None:
         shape, notes = _level(solved_reward, "solved")
         shapes.append(shape)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,7 +48,7 @@ class QSlice:
 def q_slice(
     policy,
     env_id: str,
-    dims: tuple[int, int] | None = None,
+    dims: Sequence[int] | None = None,
     base_state: np.ndarray | None = None,
     resolution: int = 61,
     ranges: tuple[tuple[float, float], tuple[float, float]] | None = None,

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, cast
 
 import gymnasium as gym
 import imageio.v3 as iio
@@ -120,11 +121,12 @@ def play_episode(
     else:
         env = gym.make(env_id)
     rng = np.random.default_rng(seed)
-    n_actions = int(env.action_space.n)
+    n_actions = int(cast(gym.spaces.Discrete, env.action_space).n)  # every supported env's actions are discrete
     frames: list[np.ndarray] = []
     sink = on_frame if on_frame is not None else (lambda frame, step, action: frames.append(frame))
     obs, _ = env.reset(seed=seed)
-    states, actions, rewards, qs = [obs], [], [], []
+    states, rewards, qs = [obs], [], []
+    actions: list[int] = []
     has_q = hasattr(policy, "q_values")
     terminated = truncated = False
     ok = False
@@ -216,7 +218,7 @@ class GifWriter:
         self._palette: Image.Image | None = None
         self._size: tuple[int, int] | None = None
         self._factor = 1
-        self._font: ImageFont.ImageFont | None = None
+        self._font: ImageFont.ImageFont | ImageFont.FreeTypeFont | None = None
         self._count = 0
         self._pending: tuple[np.ndarray, str | None] | None = None  # the latest skipped frame
 
@@ -239,7 +241,7 @@ class GifWriter:
         if self._factor > 1:
             image = image.reduce(self._factor)  # a box filter by an integer factor: fast
         if image.size != self._size:
-            image = image.resize(self._size, Image.BOX)
+            image = image.resize(self._size, Image.Resampling.BOX)
         if label is not None:
             ImageDraw.Draw(image).text((6, 4), label, fill=(20, 20, 20), font=self._font)
         if self._palette is None:
@@ -258,13 +260,16 @@ class GifWriter:
         # Index frames go in as mode "L" with the palette as Pillow's option: it becomes the file's one
         # global colour table (without it each frame would repeat it as a local table). As "P" frames,
         # Pillow would search the palette colour by colour in every frame: 11 ms a frame instead of ~0.5.
+        assert self._palette is not None  # made from the first frame
+        palette = self._palette.getpalette()
+        assert palette is not None  # a quantized image is in mode "P": it has one
         return iio.imwrite(
             "<bytes>",
             self._indexed,
             extension=".gif",
             plugin="pillow",
             mode="L",
-            palette=bytes(self._palette.getpalette()),
+            palette=bytes(palette),
             duration=self.duration,
             loop=0,
             optimize=False,
@@ -363,7 +368,7 @@ def side_by_side_gif(
 
         def keep(frame: np.ndarray, step: int, action: int | None, shrunk=shrunk, caption=caption) -> None:
             image = Image.fromarray(frame)
-            image = image.resize((width, max(1, round(frame.shape[0] * width / frame.shape[1]))), Image.BOX)
+            image = image.resize((width, max(1, round(frame.shape[0] * width / frame.shape[1]))), Image.Resampling.BOX)
             ImageDraw.Draw(image).text((6, 4), f"{caption}  step {step}", fill=(20, 20, 20), font=font)
             shrunk.append(image)
 
@@ -384,7 +389,7 @@ def side_by_side_gif(
 
 
 @functools.cache
-def _font(size: int) -> ImageFont.ImageFont:
+def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
     try:
         return ImageFont.load_default(size=size)
     except TypeError:  # Pillow < 10.1 has one size
@@ -450,7 +455,8 @@ def render_state(env_id: str, observation: np.ndarray) -> np.ndarray:
         obs = np.asarray(observation, dtype=np.float64)
         if env_id == "Acrobot-v1":  # observed cos/sin of the angles; the renderer wants the angles
             obs = np.array([np.arctan2(obs[1], obs[0]), np.arctan2(obs[3], obs[2]), obs[4], obs[5]])
-        env.unwrapped.state = obs
+        unwrapped: Any = env.unwrapped  # the classic-control envs keep their physical state in .state
+        unwrapped.state = obs
         return _frame(env)
     finally:
         _return_render_env(env_id, env)

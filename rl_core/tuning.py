@@ -104,10 +104,13 @@ def suggest(trial: optuna.Trial, space: Mapping[str, ParamSpec]) -> dict[str, An
     values: dict[str, Any] = {}
     for name, spec in space.items():
         if spec.kind == "loguniform":
+            assert spec.low is not None and spec.high is not None  # ParamSpec.check requires both
             values[name] = trial.suggest_float(name, spec.low, spec.high, log=True)
         elif spec.kind == "uniform":
+            assert spec.low is not None and spec.high is not None
             values[name] = trial.suggest_float(name, spec.low, spec.high)
         elif spec.kind == "int":
+            assert spec.low is not None and spec.high is not None
             values[name] = trial.suggest_int(name, int(spec.low), int(spec.high))
         else:
             values[name] = trial.suggest_categorical(name, list(spec.choices))
@@ -132,7 +135,7 @@ def open_storage(url: str | None) -> optuna.storages.BaseStorage:
     import sqlalchemy.exc
 
     url = url or default_storage_url()
-    kwargs = {} if url.startswith("sqlite") else {"engine_kwargs": {"pool_pre_ping": True}}
+    kwargs: dict[str, Any] = {} if url.startswith("sqlite") else {"engine_kwargs": {"pool_pre_ping": True}}
     for attempt in range(4):
         try:
             return optuna.storages.RDBStorage(url, **kwargs)
@@ -394,7 +397,7 @@ class TuningJob(Job):
 
     def _finish_study(self) -> None:
         assert self.study is not None
-        best = None
+        best: dict[str, Any] | None = None
         try:
             best = {
                 "number": self.study.best_trial.number,
