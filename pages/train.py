@@ -122,6 +122,12 @@ config = config_from_widgets()
 # The address bar always holds the whole setup: copy it to share exactly this configuration.
 st.query_params.from_dict(config_to_query(config, ss.train_preset))
 errors = config.errors()
+run_name_error = None
+if ss.get("train_run_name"):
+    try:
+        clean_run_name(ss.train_run_name)
+    except RunNameError as exc:  # said beside the field; Start waits
+        run_name_error = errors["run name"] = str(exc)
 base_preset = preset(ss.train_preset, env_id=config.env_id)
 is_custom = config.to_dict() != base_preset.to_dict()
 
@@ -318,12 +324,8 @@ with settings:
             )
             error_for("stop_at_reward")
         st.text_input("run name (optional)", key="train_run_name", placeholder="e.g. my-first-deep-agent")
-        try:
-            if ss.train_run_name:
-                clean_run_name(ss.train_run_name)
-        except RunNameError as exc:
-            errors["run name"] = str(exc)
-            st.error(plain(exc), icon=":material/error:")
+        if run_name_error:
+            st.error(plain(run_name_error), icon=":material/error:")
         st.checkbox("also write TensorBoard logs (under runs/tensorboard/)", key="train_tensorboard")
 
 with live_area:

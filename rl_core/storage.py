@@ -217,7 +217,7 @@ _METRIC_TYPES: dict[str, str] = {
     "restored_best": "bool",
     "last_evaluation": "evaluation",
     "best_evaluation": "evaluation",
-    "final_evaluation": "evaluation",
+    "final_evaluation": "final evaluation",
     "evaluations": "evaluations",
 }
 
@@ -226,10 +226,12 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _evaluation_error(value: Any) -> str | None:
+def _evaluation_error(value: Any, required: tuple[str, ...] = ("episode", "mean", "std")) -> str | None:
+    """Why an evaluation record is unusable (None if it is fine). A periodic evaluation names the
+    training episode it followed; the final one (of the saved weights) names how many it played."""
     if not isinstance(value, dict):
-        return f"must be an object with {', '.join(_EVALUATION_FIELDS)}"
-    for key in ("episode", "mean", "std"):
+        return f"must be an object with {', '.join(required)}"
+    for key in required:
         if not _is_number(value.get(key)):
             return f"{key} must be a number"
     for key in _EVALUATION_FIELDS:
@@ -255,6 +257,8 @@ def check_metrics(data: Any, label: str) -> dict[str, Any]:
             error = "must be true or false"
         elif kind == "evaluation":
             error = _evaluation_error(value)
+        elif kind == "final evaluation":
+            error = _evaluation_error(value, required=("episodes", "mean", "std"))
         elif kind == "evaluations":
             if not isinstance(value, list) or len(value) > MAX_HISTORY_ROWS:
                 error = f"must be a list of at most {MAX_HISTORY_ROWS:,} evaluations"
@@ -476,36 +480,6 @@ def list_agents(roots: list[Path] | None = None) -> list[AgentEntry]:
                 )
             )
     return entries
-
-
-def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def clean_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
-    """metrics.json with every field the pages read checked for its type; a field of the wrong
-    type is dropped, so a hand-edited or uploaded file can never break a page that lists it."""
-    clean: dict[str, Any] = {}
-    for key, value in metrics.items():
-        if key in ("last_evaluation", "best_evaluation", "final_evaluation"):
-            if isinstance(value, dict) and _number(value.get("mean")):
-                clean[key] = value
-        elif key == "evaluations":
-            if isinstance(value, list):
-                clean[key] = [
-                    e
-                    for e in value
-                    if isinstance(e, dict) and all(_number(e.get(f)) for f in ("episode", "mean", "std"))
-                ]
-        elif key in ("episodes", "env_steps", "gradient_steps", "seconds", "seed", "n_parameters"):
-            if _number(value):
-                clean[key] = value
-        elif key in ("status", "message", "trained_at", "env_id", "agent_kind"):
-            if isinstance(value, str):
-                clean[key] = value
-        else:
-            clean[key] = value
-    return clean
 
 
 def history_to_csv(history: list[Any]) -> str:

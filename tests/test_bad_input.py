@@ -219,7 +219,7 @@ def test_a_damaged_member_is_one_line(tmp_path, agent_files):
     "metrics,needle",
     [
         ({"best_evaluation": "x"}, "metrics.json: best_evaluation must be an object"),
-        ({"final_evaluation": {"mean": "500"}}, "final_evaluation episode must be a number"),
+        ({"final_evaluation": {"mean": "500"}}, "final_evaluation episodes must be a number"),
         ({"evaluations": [{"episode": 1, "mean": 1.0, "std": None}]}, "evaluations entry 0: std must be a number"),
         ({"seconds": True}, "metrics.json: seconds must be a number"),
         ({"message": "x" * 5000}, "metrics.json: message must be text of at most 1000"),

@@ -203,8 +203,9 @@ class StopAfter(threading.Event):
 
 def test_stop_is_honoured_inside_a_long_training_call():
     # The flag is read before each env step: 24 reads take training to its first call (env step 24,
-    # 1000 gradient steps); the flag turns on at the 30th read, the 6th one inside that call.
-    agent = QAgent(small_config(n_gradient_steps=1000, freq_steps_train=24, n_steps_warm_up_memory=24, n_episodes=50))
+    # 32 gradient steps, the most the config allows); the flag turns on at the 30th read, the 6th one
+    # inside that call.
+    agent = QAgent(small_config(n_gradient_steps=32, freq_steps_train=24, n_steps_warm_up_memory=24, n_episodes=50))
     result = train(agent, stop_event=StopAfter(29))
     assert result.status == "stopped"
     assert agent.env_steps == 24

@@ -140,7 +140,7 @@ def slow_config(**changes) -> AgentConfig:
 
 def test_a_rename_cannot_take_a_queued_jobs_name(runs_dir):
     """The race of the issue: a name reserved by a queued job, and a run renamed to it meanwhile."""
-    registry = JobRegistry(max_running=1, out_dir=runs_dir)
+    registry = JobRegistry(capacity=1, out_dir=runs_dir)
     blocker = registry.submit("alice-sub", slow_config(), name="blocker")
     queued = registry.submit(
         "alice-sub", slow_config(n_episodes=2, n_steps_warm_up_memory=32, batch_size=16), name="contested"
@@ -189,16 +189,21 @@ def poisoned_zip(runs_dir: Path) -> bytes:
     return buffer.getvalue()
 
 
-def test_a_poisoned_upload_stays_in_its_owners_folder_and_lists_cleanly(runs_dir):
-    path = import_agent_zip(poisoned_zip(runs_dir), upload_dir(ALICE), name="uploaded-poison")
+def test_a_poisoned_upload_is_refused_and_a_poisoned_run_breaks_no_listing(runs_dir):
+    with pytest.raises(AgentFolderError, match="metrics.json: .* must be"):
+        import_agent_zip(poisoned_zip(runs_dir), upload_dir(ALICE), name="uploaded-poison")
+    assert not (upload_dir(ALICE) / "uploaded-poison").exists()
+    # a metrics.json spoiled on disk (by hand, or by an older version) still lists, with no metrics,
+    # for its owner only; loading it says which file is wrong
+    path = saved_run(upload_dir(ALICE), "planted")
     record_owner(path, ALICE)
-    assert path.parent == runs_dir / "uploads" / ALICE.key
-    assert "uploaded-poison" not in names(visible_agents(BOB))
+    (path / "metrics.json").write_text(json.dumps({"best_evaluation": "x", "seconds": "slow"}))
+    assert "planted" not in names(visible_agents(BOB))
     mine = {e.name: e for e in visible_agents(ALICE)}
-    # the fields the pages read are dropped when they have the wrong type
-    assert mine["uploaded-poison"].metrics == {"evaluations": []}
-    assert load_agent(path).metrics == {"evaluations": []}
-    assert names(manageable_runs(ALICE)) == {"uploaded-poison"}
+    assert mine["planted"].metrics == {}
+    with pytest.raises(AgentFolderError, match="metrics.json"):
+        load_agent(path)
+    assert names(manageable_runs(ALICE)) == {"planted"}
     delete_run(ALICE, path)
     assert not path.exists()
 
@@ -248,7 +253,7 @@ def test_studies_have_a_namespace_per_user():
 
 def test_tensorboard_logs_record_their_owner(runs_dir):
     pytest.importorskip("tensorboard")
-    registry = JobRegistry(max_running=1, out_dir=runs_dir)
+    registry = JobRegistry(capacity=1, out_dir=runs_dir)
     job = registry.submit(
         "alice-sub",
         slow_config(n_episodes=2, n_steps_warm_up_memory=32, batch_size=16),
@@ -260,8 +265,9 @@ def test_tensorboard_logs_record_their_owner(runs_dir):
 
 
 def test_the_board_ranks_by_a_fresh_cached_evaluation(runs_dir, monkeypatch):
-    good = saved_run(runs_dir, "good", ALICE, best_evaluation={"mean": 10.0}, seconds=5.0)
-    bad = saved_run(runs_dir, "bad", BOB, best_evaluation={"mean": 500.0}, seconds=1.0)  # its best moment lies
+    good = saved_run(runs_dir, "good", ALICE, best_evaluation={"episode": 1, "mean": 10.0, "std": 0.0}, seconds=5.0)
+    # its best moment lies
+    bad = saved_run(runs_dir, "bad", BOB, best_evaluation={"episode": 1, "mean": 500.0, "std": 0.0}, seconds=1.0)
     (runs_dir / "broken").mkdir()
     (runs_dir / "broken" / "hparams.json").write_text("{}")
     fresh = {good: 120.0, bad: 30.0}
@@ -299,7 +305,7 @@ def test_setup_label_names_the_preset_or_what_differs():
 
 def test_who_is_training_now(runs_dir):
     remember_user(ALICE)
-    registry = JobRegistry(max_running=1, out_dir=runs_dir)
+    registry = JobRegistry(capacity=1, out_dir=runs_dir)
     running = registry.submit("alice-sub", slow_config(), name="long")
     waiting = registry.submit("bob-sub", slow_config(), name="next")
     try:
