@@ -432,6 +432,20 @@ class Job:
     def queue_position(self) -> int | None:
         return self.registry.queue_position(self.job_id) if self.registry and self._state == "queued" else None
 
+    def status_fields(self) -> dict[str, Any]:
+        """What every job's snapshot says of its status, as a dict (call it under ``self._lock``)."""
+        return {
+            "job_id": self.job_id,
+            "name": self.name,
+            "owner": self.owner,
+            "kind": self.kind,
+            "state": self._state,
+            "message": self._message,
+            "done": self._state in FINISHED_STATES,
+            "queue_position": self.queue_position(),
+            "updated_at": self._updated_at,
+        }
+
     # what subclasses implement
     def start(self) -> None:
         raise NotImplementedError

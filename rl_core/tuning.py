@@ -22,7 +22,6 @@ import optuna
 from .config import MAX_SEEDS, AgentConfig, ConfigError, preset
 from .engine import require_engine
 from .jobs import (
-    FINISHED_STATES,
     Job,
     JobFailed,
     JobRegistry,
@@ -303,17 +302,9 @@ class TuningJob(Job):
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
             return {
-                "job_id": self.job_id,
-                "name": self.name,
-                "owner": self.owner,
-                "kind": self.kind,
-                "state": self._state,
-                "message": self._message,
-                "done": self._state in FINISHED_STATES,
-                "queue_position": self.queue_position(),
+                **self.status_fields(),
                 "finished_trials": list(self._finished_trials),
                 "summary": self._summary,
-                "updated_at": self._updated_at,
             }
 
     def start(self) -> None:
@@ -470,18 +461,10 @@ class SeedsJob(Job):
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
             return {
-                "job_id": self.job_id,
-                "name": self.name,
-                "owner": self.owner,
-                "kind": self.kind,
-                "state": self._state,
-                "message": self._message,
-                "done": self._state in FINISHED_STATES,
-                "queue_position": self.queue_position(),
+                **self.status_fields(),
                 "rows": list(self._rows),
                 "summary": self._summary,
                 "n_seeds": len(self.seeds),
-                "updated_at": self._updated_at,
             }
 
     def start(self) -> None:

@@ -31,6 +31,7 @@ if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: .ci/run installs Debian's chromium", pytrace=False)
     pytest.skip(f"no browser at {CHROMIUM}", allow_module_level=True)
 
+from playwright.sync_api import Error as PlaywrightError  # noqa: E402
 from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
 
 expect.set_options(timeout=30_000)  # a cold server imports torch on its first page
@@ -124,6 +125,21 @@ def settled(locator):
     return locator
 
 
+def enter(page: Page, label: str, value: str) -> None:
+    """Type into an input and submit it, again if a rerun swapped the element meanwhile (a check
+    that one element is there, then a fill, is a race with the next rerun)."""
+    for _ in range(10):
+        field = settled(page.get_by_label(label, exact=True))
+        try:
+            field.fill(value, timeout=5_000)
+            field.press("Enter", timeout=5_000)
+            expect(field).to_have_value(value, timeout=5_000)
+            return
+        except (PlaywrightError, AssertionError):
+            time.sleep(0.5)
+    raise AssertionError(f"could not enter {value!r} into {label!r}")
+
+
 def chart_points(page: Page) -> int:
     """How many episodes the live reward chart holds (Plotly keeps its data on the div)."""
     return page.evaluate("""() => {
@@ -152,13 +168,8 @@ def test_home_plays_the_pretrained_agent_in_one_click(page, app_url):
 
 def test_train_live_then_stop(page, app_url):
     open_page(page, f"{app_url}/train", "Train an agent")
-    episodes = settled(page.get_by_label("episodes", exact=True))
-    episodes.fill("100000")
-    episodes.press("Enter")
-    expect(episodes).to_have_value("100000")
-    run_name = settled(page.get_by_label("run name (optional)"))
-    run_name.fill("e2e-run")
-    run_name.press("Enter")
+    enter(page, "episodes", "100000")
+    enter(page, "run name (optional)", "e2e-run")
     # never stop early: the run must still be going when we press Stop
     settled(page.get_by_text("stop once an evaluation reaches")).click()
     start = settled(page.get_by_role("button", name="Start", exact=True))
