@@ -14,24 +14,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from browser_support import CHROMIUM, LAUNCH_ARGS, enter, require_chromium, settled
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = os.environ.get("QLAB_CHROMIUM", "/usr/bin/chromium")
-LAUNCH_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
+require_chromium()
 
-if not Path(CHROMIUM).exists():
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{CHROMIUM} is missing: .ci/run installs Debian's chromium", pytrace=False)
-    pytest.skip(f"no browser at {CHROMIUM}", allow_module_level=True)
-
-from playwright.sync_api import Error as PlaywrightError  # noqa: E402
 from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
 
 expect.set_options(timeout=30_000)  # a cold server imports torch on its first page
@@ -118,28 +105,6 @@ def open_page(page: Page, url: str, heading: str) -> None:
     expect(page.get_by_test_id("stException")).to_have_count(0)
 
 
-def settled(locator):
-    """The element once the page has settled: during a rerun Streamlit briefly shows the old
-    element beside its replacement, and acting on either then is a race."""
-    expect(locator).to_have_count(1)
-    return locator
-
-
-def enter(page: Page, label: str, value: str) -> None:
-    """Type into an input and submit it, again if a rerun swapped the element meanwhile (a check
-    that one element is there, then a fill, is a race with the next rerun)."""
-    for _ in range(10):
-        field = settled(page.get_by_label(label, exact=True))
-        try:
-            field.fill(value, timeout=5_000)
-            field.press("Enter", timeout=5_000)
-            expect(field).to_have_value(value, timeout=5_000)
-            return
-        except (PlaywrightError, AssertionError):
-            time.sleep(0.5)
-    raise AssertionError(f"could not enter {value!r} into {label!r}")
-
-
 def chart_points(page: Page) -> int:
     """How many episodes the live reward chart holds (Plotly keeps its data on the div)."""
     return page.evaluate("""() => {
@@ -182,7 +147,9 @@ def test_train_live_then_stop(page, app_url):
     )
     first = chart_points(page)
     page.wait_for_function(
-        f"() => document.querySelector('.js-plotly-plot').data[0].x.length > {first}", timeout=30_000
+        "() => { const p = document.querySelector('.js-plotly-plot');"  # null for a moment during a rerun
+        f" return p && p.data && p.data[0].x.length > {first}; }}",
+        timeout=30_000,
     )
     assert chart_points(page) > first  # the chart follows the training thread
     # the navigation stays usable while the live fragment polls (it once vanished on every poll)
