@@ -217,6 +217,13 @@ TRUNCATED_LABELS = """() => {
 }"""
 
 
+METRIC_HEIGHTS = """() => {
+    const values = [...document.querySelectorAll('[data-testid="stMetricValue"]')];
+    const heights = values.map(v => v.getBoundingClientRect().height).filter(h => h > 0);
+    return heights.length === 5 ? heights : null;
+}"""
+
+
 def test_presentation_mode_at_1920_cuts_no_label_and_shows_big_numbers(browser, app_url):
     context = browser.new_context(viewport={"width": 1920, "height": 1080})
     page = context.new_page()
@@ -229,12 +236,11 @@ def test_presentation_mode_at_1920_cuts_no_label_and_shows_big_numbers(browser, 
         assert page.evaluate(TRUNCATED_LABELS) == []
         nav = page.get_by_test_id("stSidebarNav")
         nav.get_by_role("link", name="Evaluate & replay").click()  # a click keeps the session, and the mode
-        values = page.get_by_test_id("stMetricValue")
-        expect(values.first).to_be_visible(timeout=120_000)  # 1000 episodes; slow on a busy machine
-        page.wait_for_timeout(1000)
+        # 1000 episodes take a while on a busy machine, and a rerun may redraw the metrics meanwhile:
+        # read all five heights in one go, once all five are there.
+        heights = page.wait_for_function(METRIC_HEIGHTS, timeout=120_000).json_value()
+        assert min(heights) >= 80, heights  # 3.4rem at 22px is ~86 px; without that rule, 71.5
         assert page.evaluate(TRUNCATED_LABELS) == []
-        heights = [box["height"] for box in (values.nth(i).bounding_box() for i in range(values.count()))]
-        assert len(heights) == 5 and min(heights) >= 48, heights
         nav.get_by_role("link", name="Compare").click()
         expect(page.get_by_role("button", name="Render replays")).to_be_visible(timeout=60_000)
         page.wait_for_timeout(1000)
