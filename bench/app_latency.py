@@ -1,6 +1,6 @@
 """The app under load, measured from a real headless Chromium.
 
-    python bench/app_latency.py [--seconds 30]
+    python bench/app_latency.py [--seconds 30] [--background N | --heatmap]
 
 1. Cold start: from spawning ``streamlit run`` to the home page's heading painted in the browser.
 2. Chart lag, with one training running: every time the live reward chart shows a new episode,
@@ -8,6 +8,9 @@
    this machine's; the page puts the thread's timestamp in the figure's layout.meta).
 3. Interaction latency during that training: flipping a toggle on the Train page until the page
    shows the consequence (its name appears in, or leaves, the "custom" notice), median and p95.
+
+With ``--heatmap``, the live Q heatmap is on during the clicks (it is redrawn for each new snapshot
+of the weights, and a click must not pay for it again).
 
 With ``--background N``, N other students first start a long training each from their own browser
 session (and close their tab: the jobs run on), so the measuring student trains beside N others.
@@ -62,7 +65,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30, help="how long to watch the live chart")
     parser.add_argument("--clicks", type=int, default=20)
     parser.add_argument("--background", type=int, default=0, help="other students' trainings running meanwhile")
+    parser.add_argument(
+        "--heatmap", action="store_true", help="turn on the live Q heatmap before the clicks (one student only)"
+    )
     args = parser.parse_args()
+    if args.heatmap and args.background:
+        parser.error("--heatmap measures the training student's own page: use it without --background")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     runs = tempfile.mkdtemp(prefix="qlab-bench-runs-")
@@ -189,6 +197,11 @@ server_metadata_url = "http://127.0.0.1:{oidc_port}/.well-known/openid-configura
                     int(args.seconds * 1000),
                 )
 
+            if args.heatmap:
+                page.get_by_text("Look inside", exact=False).click()
+                page.wait_for_function(
+                    "() => document.querySelectorAll('.js-plotly-plot').length >= 3", timeout=60_000
+                )  # rewards, epsilon/loss, and the heatmap
             # flipping the toggle adds double_dqn to (or drops it from) the notice listing what differs
             # from the preset: the round trip a person sees
             toggle = page.get_by_text("Double DQN", exact=True)
@@ -214,6 +227,7 @@ server_metadata_url = "http://127.0.0.1:{oidc_port}/.well-known/openid-configura
         json.dumps(
             {
                 "background_trainings": args.background,
+                "live_heatmap": args.heatmap,
                 "cold_start_seconds": round(cold_start, 2),
                 "server_ready_seconds": round(server_ready, 2),
                 "chart_updates_seen": len(lags),

@@ -10,6 +10,7 @@ import json
 import math
 import re
 import runpy
+import time
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +38,9 @@ from rl_core.storage import AgentEntry, SavedAgent, agent_roots, list_agents, lo
 from rl_core.training import saved_weights_evaluation
 
 PRETRAINED_DEEP = "cartpole-deep-q"
+# The live Q heatmap is redrawn at most this often: redrawn with every new copy of the weights
+# (twice a second) it cost each click on the Train page about a second (bench/RESULTS.md, issue 13).
+LIVE_HEATMAP_SECONDS = 3.0
 LR_LOG_RANGE = (math.log10(BOUNDS["learning_rate"].low), math.log10(BOUNDS["learning_rate"].high))
 _MARKDOWN_SIGNS = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:&=])")
 
@@ -348,7 +352,8 @@ def q_inspector(q_function, env_id: str, key: str, seed: int = 0, live: bool = F
     with a greedy episode's path drawn on top.
 
     The figure is built once per (weights, view) and kept in the session: a click elsewhere on
-    the page reuses it. ``live`` (redrawn as training goes) uses a coarser grid."""
+    the page reuses it. ``live`` (redrawn as training goes) uses a coarser grid and is redrawn at
+    most every LIVE_HEATMAP_SECONDS, however often new weights arrive."""
     names = STATE_NAMES[env_id]
     dims_default = DEFAULT_DIMS[env_id]
     large = bool(st.session_state.get("presentation"))
@@ -383,13 +388,15 @@ def q_inspector(q_function, env_id: str, key: str, seed: int = 0, live: bool = F
             base[d] = col.slider(f"{names[d]} held at", float(lo), float(hi), 0.0, key=f"{key}_fix_{d}")
     view = (x_dim, y_dim, show, tuple(base.tolist()), seed, large, live)
     cached = st.session_state.get(f"_{key}_figure")
-    if cached is not None and cached[0] is q_function and cached[1] == view:
+    if cached is not None and cached[1] == view and (
+        cached[0] is q_function or (live and time.monotonic() - cached[3] < LIVE_HEATMAP_SECONDS)
+    ):
         figure = cached[2]
     else:
         qs = q_slice(q_function, env_id, dims=(x_dim, y_dim), base_state=base, resolution=31 if live else 61)
         path = play_episode(q_function, env_id, seed=seed, render=False).states
         figure = q_heatmap_figure(qs, show=show, trajectory=path, action_names=ACTION_NAMES[env_id], large=large)
-        st.session_state[f"_{key}_figure"] = (q_function, view, figure)
+        st.session_state[f"_{key}_figure"] = (q_function, view, figure, time.monotonic())
     chart(figure, key=f"{key}_heatmap")
     st.caption(
         f"The path is a greedy episode from seed {seed}, drawn through these two dimensions (its other "
