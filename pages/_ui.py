@@ -388,8 +388,10 @@ def q_inspector(q_function, env_id: str, key: str, seed: int = 0, live: bool = F
             base[d] = col.slider(f"{names[d]} held at", float(lo), float(hi), 0.0, key=f"{key}_fix_{d}")
     view = (x_dim, y_dim, show, tuple(base.tolist()), seed, large, live)
     cached = st.session_state.get(f"_{key}_figure")
-    if cached is not None and cached[1] == view and (
-        cached[0] is q_function or (live and time.monotonic() - cached[3] < LIVE_HEATMAP_SECONDS)
+    if (
+        cached is not None
+        and cached[1] == view
+        and (cached[0] is q_function or (live and time.monotonic() - cached[3] < LIVE_HEATMAP_SECONDS))
     ):
         figure = cached[2]
     else:

@@ -33,6 +33,7 @@ from rl_core.tuning import (
     TuningSetup,
     load_or_create_study,
     parse_seed_list,
+    storage_description,
     trials_table,
 )
 
@@ -59,8 +60,8 @@ study_name = c1.text_input("study name", "cartpole-deep", key="tune_study")
 kind = c2.radio("agent", ["deep", "linear"], horizontal=True, key="tune_kind")
 base = "deep-fast" if kind == "deep" else "linear-fast"
 st.caption(
-    f"What is not searched comes from `{base}`. Studies are stored in a SQLite file under the runs "
-    "folder; from the command line, any Optuna storage URL (PostgreSQL) lets several machines share one."
+    f"What is not searched comes from `{base}`. Studies are stored in {storage_description()}; from the "
+    "command line, any Optuna storage URL (PostgreSQL) lets several machines share one."
 )
 space_name = st.radio(
     "search space",

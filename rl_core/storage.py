@@ -654,16 +654,6 @@ def default_run_name(config: AgentConfig) -> str:
     return f"{env}-{config.agent_kind}-seed{config.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-def unique_run_name(out_dir: Path, name: str, taken: set[str] | frozenset[str] = frozenset()) -> str:
-    """The cleaned name, with -2, -3... added until no existing or reserved run uses it."""
-    safe = clean_run_name(name)
-    candidate, n = safe, 2
-    while candidate in taken or (Path(out_dir) / candidate).exists():
-        candidate = f"{safe}-{n}"
-        n += 1
-    return candidate
-
-
 # --- the runs list -------------------------------------------------------------------------
 
 

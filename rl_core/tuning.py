@@ -125,6 +125,25 @@ def default_storage_url() -> str:
     return f"sqlite:///{path}"
 
 
+def shown_url(url: str) -> str:
+    """A storage URL fit to show a user: its password, if any, masked."""
+    import sqlalchemy.engine
+
+    try:
+        return sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a URL SQLAlchemy can parse: show its scheme only, never what follows
+        return url.split(":", 1)[0] + ":..."
+
+
+def storage_description(url: str | None = None) -> str:
+    """Where studies are kept, in words: "a SQLite file under the runs folder" or the database's
+    masked URL."""
+    url = url or default_storage_url()
+    if url.startswith("sqlite"):
+        return "a SQLite file under the runs folder"
+    return f"the database `{shown_url(url)}`"
+
+
 def open_storage(url: str | None) -> optuna.storages.BaseStorage:
     """An Optuna storage, or ValueError naming the URL and why it cannot be used.
 
@@ -144,12 +163,12 @@ def open_storage(url: str | None) -> optuna.storages.BaseStorage:
                 exc, (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError)
             ) or "already exists" in str(exc)
             if not duplicate:
-                raise ValueError(f"storage {url!r} cannot be used: {_one_line(exc)}") from None
+                raise ValueError(f"storage {shown_url(url)!r} cannot be used: {_one_line(exc)}") from None
             if attempt == 3:
-                raise ValueError(f"storage {url!r} cannot be used: {_one_line(exc)}") from None
+                raise ValueError(f"storage {shown_url(url)!r} cannot be used: {_one_line(exc)}") from None
             time.sleep(0.5 * (attempt + 1))
         except Exception as exc:  # SQLAlchemy raises many kinds for bad URLs, drivers and servers
-            raise ValueError(f"storage {url!r} cannot be used: {_one_line(exc)}") from None
+            raise ValueError(f"storage {shown_url(url)!r} cannot be used: {_one_line(exc)}") from None
     raise AssertionError("unreachable")
 
 

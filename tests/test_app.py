@@ -452,3 +452,45 @@ def test_loading_a_course_run_into_train_names_its_own_preset(runs_dir):
     assert not at.exception
     assert at.selectbox(key="train_preset").value == "deep-good"
     assert not any("custom" in i.value for i in at.info)
+
+
+def _live_heatmap_script():
+    """A page holding the live Q inspector over whichever weights the test put in the session."""
+    import streamlit as st
+
+    from pages._ui import q_inspector
+
+    q_inspector(st.session_state.weights, "CartPole-v1", key="t", live=st.session_state.live)
+
+
+def heatmap_z(at: AppTest) -> list:
+    import json
+
+    return json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]["z"]
+
+
+def test_the_live_heatmap_is_redrawn_at_most_every_few_seconds(monkeypatch):
+    """New weights arrive twice a second while training: redrawing the heatmap for each cost every
+    click on the Train page about a second (bench/app_latency.py --heatmap)."""
+    import pages._ui as ui
+    from rl_core.agent import QAgent
+    from rl_core.config import preset
+
+    first, second = (QAgent(preset("linear-fast", seed=s)) for s in (0, 1))
+    at = AppTest.from_function(_live_heatmap_script, default_timeout=60)
+    at.session_state.weights, at.session_state.live = first, True
+    at.run()
+    drawn = heatmap_z(at)
+    at.session_state.weights = second
+    at.run()
+    assert heatmap_z(at) == drawn  # too soon: the figure of the first weights is shown again
+    monkeypatch.setattr(ui, "LIVE_HEATMAP_SECONDS", 0.0)
+    at.run()
+    assert heatmap_z(at) != drawn  # due: the second weights are drawn
+    monkeypatch.setattr(ui, "LIVE_HEATMAP_SECONDS", 3600.0)
+    at.session_state.weights, at.session_state.live = first, False
+    at.run()
+    final = heatmap_z(at)
+    at.session_state.weights = second
+    at.run()
+    assert heatmap_z(at) != final  # a finished run's heatmap follows its weights at once

@@ -13,7 +13,7 @@ import torch
 from rl_core.config import AgentConfig, ConfigError
 from rl_core.jobs import WORKER_DIED, JobLimitReached, JobRegistry
 from rl_core.ownership import read_owner, reserve_run
-from rl_core.storage import RunNameError, load_agent, read_history, unique_run_name
+from rl_core.storage import RunNameError, claim_folder, load_agent, read_history
 
 
 def tiny(**changes):
@@ -194,9 +194,10 @@ def test_an_invalid_config_is_refused_before_queueing(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_unique_run_name_is_safe_and_does_not_collide(tmp_path):
+def test_claimed_folders_are_safe_and_never_collide(tmp_path):
     (tmp_path / "a-run").mkdir()
-    assert unique_run_name(tmp_path, "a run") == "a-run-2"
-    assert unique_run_name(tmp_path, "../../etc") == "etc"
+    assert claim_folder(tmp_path, "a run") == tmp_path / "a-run-2"
+    assert claim_folder(tmp_path, "a run", taken={"a-run-3"}) == tmp_path / "a-run-4"
+    assert claim_folder(tmp_path, "../../etc") == tmp_path / "etc"
     with pytest.raises(RunNameError, match="no letters or digits"):
-        unique_run_name(tmp_path, "???")
+        claim_folder(tmp_path, "???")

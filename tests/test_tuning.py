@@ -21,6 +21,7 @@ from rl_core.tuning import (
     parse_seed_list,
     run_study,
     seed_sensitivity,
+    storage_description,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -165,6 +166,18 @@ def test_bad_ranges_are_refused():
         TuningSetup("s", space={"learning_rate": ParamSpec("loguniform", 0, 1e-4)}).check()
     with pytest.raises(ValueError, match="storage 'postgresql://"):
         open_storage("postgresql://nobody@127.0.0.1:1/none")
+
+
+def test_a_storage_password_is_never_shown(monkeypatch, tmp_path):
+    url = "postgresql://qlab:s3cret-pw@127.0.0.1:1/qlab"
+    with pytest.raises(ValueError) as refused:
+        open_storage(url)
+    assert "s3cret-pw" not in str(refused.value) and "postgresql://qlab:***@127.0.0.1:1/qlab" in str(refused.value)
+    monkeypatch.setenv("QLAB_OPTUNA_STORAGE", url)
+    assert storage_description() == "the database `postgresql://qlab:***@127.0.0.1:1/qlab`"
+    monkeypatch.delenv("QLAB_OPTUNA_STORAGE")
+    monkeypatch.setenv("QLAB_RUNS_DIR", str(tmp_path))
+    assert storage_description() == "a SQLite file under the runs folder"
 
 
 def test_seed_list_parsing():
