@@ -9,8 +9,9 @@
 3. Interaction latency during that training: flipping a toggle on the Train page until the page
    shows the consequence (its name appears in, or leaves, the "custom" notice), median and p95.
 
-With ``--heatmap``, the live Q heatmap is on during the clicks (it is redrawn for each new snapshot
-of the weights, and a click must not pay for it again).
+With ``--heatmap``, the clicks come in blocks of 5 with the live Q heatmap alternately off and on
+(it is redrawn as new weights arrive, and a click must not pay for it again): both medians are
+printed, measured in the same training on the same machine.
 
 With ``--background N``, N other students first start a long training each from their own browser
 session (and close their tab: the jobs run on), so the measuring student trains beside N others.
@@ -59,6 +60,7 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def main() -> None:
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import sync_playwright
 
     parser = argparse.ArgumentParser()
@@ -66,7 +68,9 @@ def main() -> None:
     parser.add_argument("--clicks", type=int, default=20)
     parser.add_argument("--background", type=int, default=0, help="other students' trainings running meanwhile")
     parser.add_argument(
-        "--heatmap", action="store_true", help="turn on the live Q heatmap before the clicks (one student only)"
+        "--heatmap",
+        action="store_true",
+        help="alternate blocks of clicks with the live Q heatmap off and on (one student only)",
     )
     args = parser.parse_args()
     if args.heatmap and args.background:
@@ -197,23 +201,42 @@ server_metadata_url = "http://127.0.0.1:{oidc_port}/.well-known/openid-configura
                     int(args.seconds * 1000),
                 )
 
-            if args.heatmap:
-                page.get_by_text("Look inside", exact=False).click()
-                page.wait_for_function(
-                    "() => document.querySelectorAll('.js-plotly-plot').length >= 3", timeout=60_000
-                )  # rewards, epsilon/loss, and the heatmap
             # flipping the toggle adds double_dqn to (or drops it from) the notice listing what differs
             # from the preset: the round trip a person sees
             toggle = page.get_by_text("Double DQN", exact=True)
             changed = page.get_by_text("double_dqn", exact=False).first
-            latencies = []
-            for _ in range(args.clicks):
+
+            def click_and_see() -> float:
                 was_listed = changed.is_visible()
                 start = time.perf_counter()
                 toggle.click()
                 changed.wait_for(state="hidden" if was_listed else "visible")
-                latencies.append(time.perf_counter() - start)
-                time.sleep(0.2)
+                return time.perf_counter() - start
+
+            def set_heatmap(on: bool) -> None:
+                shown = f"() => (document.querySelectorAll('.js-plotly-plot').length >= 3) === {str(on).lower()}"
+                for _ in range(5):  # a click that lands while a rerun swaps the toggle is lost: click again
+                    if page.evaluate(shown):
+                        return
+                    page.get_by_text("Look inside", exact=False).click()
+                    try:
+                        page.wait_for_function(shown, timeout=15_000)  # rewards, epsilon/loss, the heatmap
+                        return
+                    except PlaywrightTimeout:
+                        pass
+                raise RuntimeError(f"could not turn the heatmap {'on' if on else 'off'}")
+
+            # with --heatmap, blocks of 5 clicks alternate heatmap off / on in the same training, so
+            # that the machine's drift falls on both alike
+            latencies: list[float] = []
+            heatmap_latencies: list[float] = []
+            for block in range(0, args.clicks, 5):
+                on = args.heatmap and (block // 5) % 2 == 1
+                if args.heatmap:
+                    set_heatmap(on)
+                for _ in range(min(5, args.clicks - block)):
+                    (heatmap_latencies if on else latencies).append(click_and_see())
+                    time.sleep(0.2)
             if not args.background:
                 page.get_by_role("button", name="Stop").click()
         finally:
@@ -227,7 +250,6 @@ server_metadata_url = "http://127.0.0.1:{oidc_port}/.well-known/openid-configura
         json.dumps(
             {
                 "background_trainings": args.background,
-                "live_heatmap": args.heatmap,
                 "cold_start_seconds": round(cold_start, 2),
                 "server_ready_seconds": round(server_ready, 2),
                 "chart_updates_seen": len(lags),
@@ -235,6 +257,15 @@ server_metadata_url = "http://127.0.0.1:{oidc_port}/.well-known/openid-configura
                 "chart_lag_p95_s": round(percentile(lags, 0.95), 3) if lags else None,
                 "interaction_median_s": round(statistics.median(latencies), 3),
                 "interaction_p95_s": round(percentile(latencies, 0.95), 3),
+                **(
+                    {
+                        "clicks_with_heatmap": len(heatmap_latencies),
+                        "interaction_heatmap_median_s": round(statistics.median(heatmap_latencies), 3),
+                        "interaction_heatmap_p95_s": round(percentile(heatmap_latencies, 0.95), 3),
+                    }
+                    if heatmap_latencies
+                    else {}
+                ),
             }
         )
     )
