@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from rl_core.config import BOUNDS, PRESET_NAMES, AgentConfig, ConfigError, preset
+from rl_core.config import BOUNDS, PRESET_NAMES, AgentConfig, Bound, ConfigError, preset
 from rl_core.engine import EngineUnavailable, engine_status
 from rl_core.envs import ACTION_NAMES, STATE_NAMES, env_spec
 from rl_core.evaluation import EvalResult, evaluate
@@ -345,6 +345,12 @@ def fill_train_widgets(config: AgentConfig, preset_name: str) -> None:
     )
     ss.train_kind = config.agent_kind
     ss.train_preset = preset_name
+
+
+def bound_args(bound: Bound, kind: type = int) -> dict:
+    """A slider's or number input's min, max and step from one of the config's bounds."""
+    args = {"min_value": kind(bound.low), "max_value": kind(bound.high)}
+    return args | ({"step": kind(bound.step)} if bound.step is not None else {})
 
 
 def q_inspector(q_function, env_id: str, key: str, seed: int = 0, live: bool = False) -> None:

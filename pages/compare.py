@@ -5,6 +5,7 @@ import streamlit as st
 
 from pages._ui import (
     agent_entries,
+    bound_args,
     chart,
     ensure_routed,
     entry_label,
@@ -15,6 +16,7 @@ from pages._ui import (
     show_gif,
     side_by_side_replay,
 )
+from rl_core.config import APP_BOUNDS
 from rl_core.plots import curves_figure, reward_histogram
 from rl_core.storage import AgentFolderError, read_history
 
@@ -48,8 +50,12 @@ if len(envs) > 1:
     st.stop()
 
 col_n, col_seed = st.columns(2)
-n_episodes = col_n.slider("episodes (the same for every agent)", 10, 1000, 1000, step=10, key="compare_n")
-seed = int(col_seed.number_input("first episode's seed", 0, 10**9, 0, key="compare_seed"))
+n_episodes = col_n.slider(
+    "episodes (the same for every agent)", value=1000, key="compare_n", **bound_args(APP_BOUNDS["eval_episodes"])
+)
+seed = int(
+    col_seed.number_input("first episode's seed", value=0, key="compare_seed", **bound_args(APP_BOUNDS["episode_seed"]))
+)
 
 results, rows, histories, solved_reward = {}, [], {}, None
 for path in chosen:
@@ -91,7 +97,9 @@ if histories:
     chart(curves_figure(histories, solved_reward=solved_reward), key="compare_curves")
 
 st.header("Same episode, side by side")
-replay_seed = int(st.number_input("episode seed", 0, 10**9, seed, key="compare_replay_seed"))
+replay_seed = int(
+    st.number_input("episode seed", value=seed, key="compare_replay_seed", **bound_args(APP_BOUNDS["episode_seed"]))
+)
 if st.button("Render replays", key="compare_render", icon=":material/gif:"):
     ss.compare_gif_seed = replay_seed
 if "compare_gif_seed" in ss:

@@ -3,9 +3,9 @@
 import pandas as pd
 import streamlit as st
 
-from pages._ui import chart, ensure_routed
+from pages._ui import bound_args, chart, ensure_routed
 from rl_core.agent import RandomAgent
-from rl_core.config import SUPPORTED_ENVS
+from rl_core.config import APP_BOUNDS, SUPPORTED_ENVS
 from rl_core.envs import ACTION_NAMES, STATE_NAMES, env_spec, observed_ranges
 from rl_core.evaluation import evaluate
 from rl_core.plots import reward_histogram, state_histograms
@@ -64,8 +64,8 @@ st.markdown(
     "on how well you explore."
 )
 col_steps, col_seed = st.columns(2)
-n_steps = col_steps.slider("random steps", 1_000, 100_000, 10_000, step=1_000, key="env_page_steps")
-seed = col_seed.number_input("seed", 0, 2**31 - 1, 0, key="env_page_seed")
+n_steps = col_steps.slider("random steps", value=10_000, key="env_page_steps", **bound_args(APP_BOUNDS["random_steps"]))
+seed = col_seed.number_input("seed", value=0, key="env_page_seed", **bound_args(APP_BOUNDS["episode_seed"]))
 
 
 @st.cache_data(max_entries=16, show_spinner="Exploring...")

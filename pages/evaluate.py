@@ -7,6 +7,7 @@ import streamlit as st
 
 from pages._ui import (
     agent_entries,
+    bound_args,
     chart,
     ensure_routed,
     entry_label,
@@ -20,6 +21,7 @@ from pages._ui import (
     show_gif,
     user,
 )
+from rl_core.config import APP_BOUNDS
 from rl_core.envs import ACTION_NAMES, STATE_NAMES
 from rl_core.ownership import can_manage, check_upload, quotas, record_owner, upload_dir
 from rl_core.plots import reward_histogram, training_figure
@@ -83,13 +85,12 @@ st.caption(
 
 st.header("Evaluation")
 col_n, col_seed = st.columns(2)
-n_episodes = col_n.slider("episodes", 10, 1000, 1000, step=10, key="eval_n")
+n_episodes = col_n.slider("episodes", value=1000, key="eval_n", **bound_args(APP_BOUNDS["eval_episodes"]))
 seed = col_seed.number_input(
     "first episode's seed",
-    0,
-    10**9,
-    0,
+    value=0,
     key="eval_seed",
+    **bound_args(APP_BOUNDS["episode_seed"]),
     help="Episode i starts from reset(seed = this + i): same seed, same episodes",
 )
 with st.spinner(f"Playing {n_episodes} episodes..."):
@@ -105,7 +106,9 @@ chart(reward_histogram({entry.name: result.rewards}, solved_reward=result.solved
 
 st.header("Replay an episode")
 col_s, col_v = st.columns(2)
-replay_seed = col_s.number_input("episode seed", 0, 10**9, int(seed), key="eval_replay_seed")
+replay_seed = col_s.number_input(
+    "episode seed", value=int(seed), key="eval_replay_seed", **bound_args(APP_BOUNDS["episode_seed"])
+)
 speed = col_v.select_slider(
     "speed",
     options=[0.1, 0.25, 0.5, 1.0, 2.0],
@@ -125,7 +128,9 @@ if request and request[0] == str(entry.path):
     )
 
 st.header("Step through an episode")
-step_seed = int(st.number_input("episode seed", 0, 10**9, int(seed), key="eval_step_seed"))
+step_seed = int(
+    st.number_input("episode seed", value=int(seed), key="eval_step_seed", **bound_args(APP_BOUNDS["episode_seed"]))
+)
 steps_data = episode_steps(entry.path, step_seed)
 t = st.slider("step", 0, max(0, len(steps_data["actions"]) - 1), 0, key="eval_step")
 frame_col, data_col = st.columns([3, 2])

@@ -7,6 +7,7 @@ from pages._ui import (
     PRETRAINED_DEEP,
     SUBMIT_ERRORS,
     agent_entries,
+    bound_args,
     chart,
     engine_notice,
     ensure_routed,
@@ -52,10 +53,10 @@ chosen = st.selectbox(
 )
 c1, c2, c3, c4 = st.columns(4)
 ROWS = IMITATION_BOUNDS["rows"]
-train_rows = c1.number_input("training rows", int(ROWS.low), int(ROWS.high), 1000, step=int(ROWS.step), key="imit_rows")
-test_rows = c2.number_input("test rows", int(ROWS.low), int(ROWS.high), 1000, step=int(ROWS.step), key="imit_test_rows")
-train_seed = c3.number_input("training env seed", 0, int(BOUNDS["seed"].high), 0, key="imit_train_seed")
-test_seed = c4.number_input("test env seed", 0, int(BOUNDS["seed"].high), 1, key="imit_test_seed")
+train_rows = c1.number_input("training rows", value=1000, key="imit_rows", **bound_args(ROWS))
+test_rows = c2.number_input("test rows", value=1000, key="imit_test_rows", **bound_args(ROWS))
+train_seed = c3.number_input("training env seed", value=0, key="imit_train_seed", **bound_args(BOUNDS["seed"]))
+test_seed = c4.number_input("test env seed", value=1, key="imit_test_seed", **bound_args(BOUNDS["seed"]))
 seeds_clash = train_seed == test_seed  # flagged, and Train waits; the results so far stay on the page
 if seeds_clash:
     st.error("test env seed must differ from the training env seed, or the test rows repeat the training rows")
@@ -107,10 +108,8 @@ if custom.strip():
         )
         st.error(plain(custom_error))
 e1, e2 = st.columns(2)
-epochs = e1.slider(
-    "epochs", int(IMITATION_BOUNDS["epochs"].low), int(IMITATION_BOUNDS["epochs"].high), 150, key="imit_epochs"
-)
-model_seed = e2.number_input("network seed", 0, int(BOUNDS["seed"].high), 0, key="imit_seed")
+epochs = e1.slider("epochs", value=150, key="imit_epochs", **bound_args(IMITATION_BOUNDS["epochs"]))
+model_seed = e2.number_input("network seed", value=0, key="imit_seed", **bound_args(BOUNDS["seed"]))
 architectures = [READY_MADE[a] for a in archs] + ([custom_widths] if custom_widths else [])
 
 job_id = ss.get("imit_job")

@@ -9,6 +9,7 @@ from pages._ui import (
     SUBMIT_ERRORS,
     active_job_count,
     agent_entries,
+    bound_args,
     chart,
     engine_notice,
     ensure_routed,
@@ -237,9 +238,7 @@ with settings:
         error_for("learning_rate")
         st.slider(
             "discount_factor (gamma)",
-            BOUNDS["discount_factor"].low,
-            BOUNDS["discount_factor"].high,
-            step=BOUNDS["discount_factor"].step,
+            **bound_args(BOUNDS["discount_factor"], float),
             key="hp_discount_factor",
             format="%.3f",
             help="How much future reward counts: 0.99 looks ~100 steps ahead",
@@ -274,54 +273,27 @@ with settings:
         choice("n_steps_warm_up_memory", "n_steps_warm_up_memory (steps before training)")
         choice("freq_steps_update_target", "freq_steps_update_target (env steps between target copies)")
     with st.expander("Exploration"):
-        st.slider(
-            "epsilon_start",
-            BOUNDS["epsilon_start"].low,
-            BOUNDS["epsilon_start"].high,
-            step=BOUNDS["epsilon_start"].step,
-            key="hp_epsilon_start",
-        )
-        error_for("epsilon_start")
-        st.slider(
-            "epsilon_end",
-            BOUNDS["epsilon_end"].low,
-            BOUNDS["epsilon_end"].high,
-            step=BOUNDS["epsilon_end"].step,
-            key="hp_epsilon_end",
-        )
-        error_for("epsilon_end")
+        for end in ("epsilon_start", "epsilon_end"):
+            st.slider(end, **bound_args(BOUNDS[end], float), key=f"hp_{end}")
+            error_for(end)
         choice("steps_epsilon_decay", "steps_epsilon_decay (env steps to go from start to end)")
     with st.expander("Run", expanded=not presenting):
         # one field a row where a half-width column would cut the label or the number
-        st.number_input("seed", int(BOUNDS["seed"].low), int(BOUNDS["seed"].high), key="hp_seed")
+        st.number_input("seed", **bound_args(BOUNDS["seed"]), key="hp_seed")
         col_f, col_h = st.columns(2)
-        col_f.number_input(
-            "episodes", int(BOUNDS["n_episodes"].low), int(BOUNDS["n_episodes"].high), key="hp_n_episodes"
-        )
-        col_h.number_input(
-            "evaluation episodes",
-            int(BOUNDS["eval_episodes"].low),
-            int(BOUNDS["eval_episodes"].high),
-            key="hp_eval_episodes",
-        )
+        col_f.number_input("episodes", **bound_args(BOUNDS["n_episodes"]), key="hp_n_episodes")
+        col_h.number_input("evaluation episodes", **bound_args(BOUNDS["eval_episodes"]), key="hp_eval_episodes")
         error_for("n_episodes")
         st.number_input(
             "evaluate every N episodes (0 = never)",
-            int(BOUNDS["eval_every_episodes"].low),
-            int(BOUNDS["eval_every_episodes"].high),
+            **bound_args(BOUNDS["eval_every_episodes"]),
             key="hp_eval_every_episodes",
         )
         error_for("eval_every_episodes")
         st.toggle("keep the best evaluated weights", key="hp_keep_best")
         st.toggle("stop once an evaluation reaches a target", key="hp_stop_on")
         if ss.hp_stop_on:
-            st.number_input(
-                "target reward",
-                BOUNDS["stop_at_reward"].low,
-                BOUNDS["stop_at_reward"].high,
-                key="hp_stop_at_reward",
-                step=BOUNDS["stop_at_reward"].step,
-            )
+            st.number_input("target reward", **bound_args(BOUNDS["stop_at_reward"], float), key="hp_stop_at_reward")
             error_for("stop_at_reward")
         st.text_input("run name (optional)", key="train_run_name", placeholder="e.g. my-first-deep-agent")
         if run_name_error:

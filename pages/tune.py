@@ -8,6 +8,7 @@ from pages._ui import (
     SUBMIT_ERRORS,
     active_job_count,
     agent_entries,
+    bound_args,
     chart,
     engine_notice,
     ensure_routed,
@@ -22,7 +23,7 @@ from pages._ui import (
     session_id,
     user,
 )
-from rl_core.config import BOUNDS, PRESET_NAMES, preset
+from rl_core.config import APP_BOUNDS, PRESET_NAMES, preset
 from rl_core.ownership import check_queue, check_seeds, check_trials, study_name_for
 from rl_core.plots import optuna_figure, seeds_figure
 from rl_core.tuning import (
@@ -95,10 +96,12 @@ with st.expander("ranges", expanded=False):
             errors.append(str(exc))
             st.error(plain(exc))
 t1, t2, t3, t4, t5 = st.columns(5)
-n_trials = t1.number_input("trials", 1, 200, 20, key="tune_trials")
-episodes = t2.number_input("episodes per trial", 10, int(BOUNDS["n_episodes"].high), 200, key="tune_episodes")
+n_trials = t1.number_input("trials", value=20, key="tune_trials", **bound_args(APP_BOUNDS["trials"]))
+episodes = t2.number_input(
+    "episodes per trial", value=200, key="tune_episodes", **bound_args(APP_BOUNDS["trial_episodes"])
+)
 eval_episodes = t3.number_input(
-    "evaluation episodes", 10, int(BOUNDS["eval_episodes"].high), 200, key="tune_eval_episodes"
+    "evaluation episodes", value=200, key="tune_eval_episodes", **bound_args(APP_BOUNDS["trial_eval_episodes"])
 )
 n_workers = t5.number_input(
     "trials at once",
@@ -198,7 +201,9 @@ st.markdown(
 k1, k2, k3 = st.columns(3)
 seeds_preset = k1.selectbox("config", PRESET_NAMES, index=PRESET_NAMES.index("deep-fast"), key="seeds_preset")
 seeds_text = k2.text_input("seeds", "0-5", key="seeds_text")
-seeds_eval = k3.number_input("evaluation episodes", 10, int(BOUNDS["eval_episodes"].high), 200, key="seeds_eval")
+seeds_eval = k3.number_input(
+    "evaluation episodes", value=200, key="seeds_eval", **bound_args(APP_BOUNDS["trial_eval_episodes"])
+)
 seeds, seeds_error = [], None
 try:
     seeds = parse_seed_list(seeds_text)  # refuses more than MAX_SEEDS before building the list

@@ -328,14 +328,7 @@ def _positive_float(text: str) -> float:
     return value
 
 
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer seed >= 0, got {text!r}") from None
-    if not 0 <= value < 2**32:
-        raise argparse.ArgumentTypeError(f"expected an integer seed in 0..{2**32 - 1}, got {value}")
-    return value
+_seed = _within(BOUNDS["seed"])
 
 
 def _probability(text: str) -> float:

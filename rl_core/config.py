@@ -276,6 +276,16 @@ IMITATION_BOUNDS: dict[str, Bound] = {
     "eval_episodes": Bound(1, 1000),
 }
 MAX_SEEDS = 50  # seeds trained at once on the Tune page and by `seeds`
+# The app's other fields. Evaluations on Evaluate and Compare run in the web process: 1000 episodes
+# is what the course uses, and ~1-4 s there. Episode i of an evaluation is reset with seed + i.
+APP_BOUNDS: dict[str, Bound] = {
+    "eval_episodes": Bound(10, 1000, step=10),
+    "episode_seed": Bound(0, 10**9),
+    "random_steps": Bound(1_000, 100_000, step=1_000),  # the Environment page's random walk
+    "trials": Bound(1, 200),  # per study run on the Tune page (class mode: CLASS_QUOTAS.trials_per_study)
+    "trial_episodes": Bound(10, BOUNDS["n_episodes"].high),
+    "trial_eval_episodes": Bound(10, BOUNDS["eval_episodes"].high),
+}
 # The largest observation (Acrobot: 6) and action set (3) among SUPPORTED_ENVS: with them the
 # biggest allowed network's parameter count bounds what a saved model.pt may hold.
 _MAX_OBS, _MAX_ACTIONS = 6, 3

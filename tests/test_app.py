@@ -494,3 +494,24 @@ def test_the_live_heatmap_is_redrawn_at_most_every_few_seconds(monkeypatch):
     at.session_state.weights = second
     at.run()
     assert heatmap_z(at) != final  # a finished run's heatmap follows its weights at once
+
+
+def test_the_apps_fields_take_their_ranges_from_the_config(runs_dir, monkeypatch):
+    """Each limit is set once, in rl_core/config.py: change it there and the widgets follow."""
+    from rl_core.config import APP_BOUNDS, BOUNDS, Bound
+
+    monkeypatch.setitem(APP_BOUNDS, "eval_episodes", Bound(10, 2000, step=20))
+    monkeypatch.setitem(APP_BOUNDS, "episode_seed", Bound(0, 12345))
+    monkeypatch.setitem(APP_BOUNDS, "trials", Bound(1, 70))
+    monkeypatch.setitem(BOUNDS, "seed", Bound(0, 999))
+    at = open_page("pages/evaluate.py")
+    assert (at.slider(key="eval_n").max, at.slider(key="eval_n").step) == (2000, 20)
+    assert at.number_input(key="eval_seed").max == 12345
+    at.switch_page("pages/compare.py").run()
+    assert at.slider(key="compare_n").max == 2000 and at.number_input(key="compare_seed").max == 12345
+    at.switch_page("pages/tune.py").run()
+    assert at.number_input(key="tune_trials").max == 70
+    at.switch_page("pages/imitation.py").run()
+    assert at.number_input(key="imit_seed").max == 999
+    at.switch_page("pages/train.py").run()
+    assert at.number_input(key="hp_seed").max == 999

@@ -105,6 +105,7 @@ def test_presets_lists_every_preset(capsys):
         (["train", "--out", "x", "--set", "bogus=1"], "unknown hyperparameter 'bogus'"),
         (["train", "--out", "x", "--set", "novalue"], "--set expects key=value"),
         (["train", "--out", "x", "--episodes", "0"], "expected an integer in [1, 100,000], got 0"),
+        (["train", "--out", "x", "--seed", "-1"], "expected an integer in [0, 4,294,967,295], got -1"),
         (["train"], "the following arguments are required: --out"),
         (["evaluate", "/no/such/agent"], "not an agent folder"),
         (["evaluate", ".", "--epsilon", "3"], "expected a number in [0, 1]"),
