@@ -24,7 +24,14 @@ from pages._ui import (
     user,
 )
 from rl_core.config import APP_BOUNDS, PRESET_NAMES, preset
-from rl_core.ownership import check_queue, check_seeds, check_trials, study_name_for
+from rl_core.ownership import (
+    can_view_study,
+    check_queue,
+    check_seeds,
+    check_trials,
+    study_label,
+    study_name_for,
+)
 from rl_core.plots import optuna_figure, seeds_figure
 from rl_core.tuning import (
     SPACES,
@@ -32,6 +39,7 @@ from rl_core.tuning import (
     SeedsJob,
     TuningJob,
     TuningSetup,
+    list_studies,
     load_or_create_study,
     parse_seed_list,
     storage_description,
@@ -46,6 +54,7 @@ engine_notice()
 owner = session_id()
 if "tune_job" not in ss and (latest := my_latest_job(TuningJob)) is not None:  # back after a reload
     ss.tune_job, ss.tune_study_running = latest.job_id, latest.setup.study_name
+    ss.tune_viewing = latest.setup.study_name
 if "seeds_job" not in ss and (latest := my_latest_job(SeedsJob)) is not None:
     ss.seeds_job = latest.job_id
 st.title(":material/tune: Tune")
@@ -140,7 +149,7 @@ if b1.button(
         if refusal:  # a class-mode quota: said like any other reason not to start
             raise ValueError(refusal)
         ss.tune_job = registry.add_checked(TuningJob(owner, setup, int(n_trials), workers=int(n_workers)))
-        ss.tune_study_running = setup.study_name
+        ss.tune_study_running = ss.tune_viewing = setup.study_name
         ss.tune_last_state = None
         st.rerun()
     except SUBMIT_ERRORS as exc:
@@ -150,11 +159,42 @@ if b2.button("Stop", icon=":material/stop:", key="tune_stop", disabled=not busy)
     st.toast("Stopping: trials still training are ended; finished ones are kept.")
 
 
+me = user()
+try:
+    studies = [s for s in list_studies() if can_view_study(me, s.name)]
+except ValueError as exc:
+    studies = []
+    st.error(plain(exc))
+if studies:
+    names = [s.name for s in studies]
+    labels = {
+        s.name: f"{study_label(me, s.name, s.owner)} · {s.n_trials} trials"
+        + (f" · best {s.best_value:.1f}" if s.best_value is not None else "")
+        for s in studies
+    }
+    viewing = ss.get("tune_viewing")
+    # no key: the selection follows tune_viewing, which a new study also sets
+    chosen = st.selectbox(
+        "Open a study (yours" + (", and everyone's" if me.class_mode and me.is_instructor else "") + ")",
+        names,
+        index=names.index(viewing) if viewing in names else None,
+        format_func=labels.get,
+        placeholder="a study run here or from the command line",
+    )
+    if chosen is not None and chosen != viewing:
+        ss.tune_viewing = chosen
+        st.rerun()
+
+
 @st.fragment(run_every=2.0 if busy else None)
 def study_view() -> None:
-    snap = registry.snapshot(ss.tune_job)
-    job_status(snap["state"], snap["message"], snap["queue_position"])
-    study = load_or_create_study(TuningSetup(study_name=ss.tune_study_running))
+    snap = registry.snapshot(ss.tune_job) if ss.get("tune_job") else None
+    if snap is not None and ss.get("tune_study_running") != ss.tune_viewing:
+        snap = None  # the running job's status goes with its own study
+    if snap is not None:
+        job_status(snap["state"], snap["message"], snap["queue_position"])
+    study = load_or_create_study(TuningSetup(study_name=ss.tune_viewing))
+    started_from = study.user_attrs.get("base_preset", base)
     rows = trials_table(study)
     if rows:
         st.dataframe(pd.DataFrame(rows).set_index("trial"), width="stretch")
@@ -175,7 +215,7 @@ def study_view() -> None:
         st.markdown(f"**Best: trial {best.number}**, {best.value:.2f}")
         s1, s2 = st.columns(2)
         if s1.button("Send to Train", icon=":material/model_training:", key="tune_to_train"):
-            fill_train_widgets(preset(base, **best.params), base)
+            fill_train_widgets(preset(started_from, **best.params), started_from)
             st.switch_page("pages/train.py")
         agent_path = best.user_attrs.get("agent_path")
         pretrained = find_entry(agent_entries(), PRETRAINED_DEEP, "pretrained")
@@ -187,10 +227,11 @@ def study_view() -> None:
         ):
             ss.compare_selection = [str(pretrained.path), agent_path]
             st.switch_page("pages/compare.py")
-    rerun_when_finished("tune_last_state", snap["state"], snap["done"])
+    if snap is not None:
+        rerun_when_finished("tune_last_state", snap["state"], snap["done"])
 
 
-if snap is not None:
+if ss.get("tune_viewing"):
     study_view()
 
 st.header("2. How much does the seed matter?")

@@ -277,6 +277,23 @@ def study_name_for(user: User, name: str) -> str:
     return f"{user.key}.{name}" if user.class_mode and name else name
 
 
+def can_view_study(user: User, stored_name: str) -> bool:
+    """Everything in local mode and for instructors; a student's own studies in class mode."""
+    return not user.class_mode or user.is_instructor or stored_name.startswith(f"{user.key}.")
+
+
+def study_label(user: User, stored_name: str, owner: str) -> str:
+    """A study's name as the user reads it: one's own without the namespace, another's after its
+    owner's display name."""
+    own_prefix = f"{user.key}."
+    if user.class_mode and stored_name.startswith(own_prefix):
+        return stored_name[len(own_prefix) :]
+    owner_prefix = f"{User(owner, '').key}."
+    if user.class_mode and owner and stored_name.startswith(owner_prefix):
+        return f"{display_name(owner)} / {stored_name[len(owner_prefix) :]}"
+    return stored_name
+
+
 # --- quotas (class mode only; the limits are in rl_core.config) ----------------------------
 
 

@@ -228,6 +228,46 @@ def load_or_create_study(setup: TuningSetup) -> optuna.Study:
     )
 
 
+@dataclass(frozen=True)
+class StudyInfo:
+    """One study in a storage, as a list of studies shows it."""
+
+    name: str  # its stored name (in class mode, prefixed with its owner's key)
+    owner: str  # the id of the user whose job ran it; "" for a study made elsewhere (the CLI)
+    base_preset: str | None  # what its trials started from, when the app or CLI recorded it
+    n_trials: int
+    best_value: float | None
+
+
+def list_studies(storage_url: str | None = None) -> list[StudyInfo]:
+    """Every study in the storage, newest first (ValueError naming the storage if it cannot be read)."""
+    storage = open_storage(storage_url)
+    try:
+        summaries = optuna.get_all_study_summaries(storage, include_best_trial=True)
+    except Exception as exc:  # a database that went away after the connection test
+        raise ValueError(
+            f"the studies in {storage_description(storage_url)} cannot be read: {_one_line(exc)}"
+        ) from None
+    summaries.sort(key=lambda s: s.datetime_start.timestamp() if s.datetime_start else 0.0, reverse=True)
+    return [
+        StudyInfo(
+            name=s.study_name,
+            owner=str(s.user_attrs.get("owner", "")),
+            base_preset=s.user_attrs.get("base_preset"),
+            n_trials=s.n_trials,
+            best_value=s.best_trial.value if s.best_trial is not None else None,
+        )
+        for s in summaries
+    ]
+
+
+def record_study_setup(study: optuna.Study, setup: TuningSetup, owner: str) -> None:
+    """Note on the study who ran it and what its trials start from, for whoever opens it later."""
+    study.set_user_attr("owner", owner)
+    study.set_user_attr("base_preset", setup.base_preset)
+    study.set_user_attr("env_id", setup.env_id)
+
+
 def trials_table(study: optuna.Study) -> list[dict[str, Any]]:
     rows = []
     for t in study.get_trials(deepcopy=False):
@@ -328,6 +368,7 @@ class TuningJob(Job):
 
     def start(self) -> None:
         self.study = load_or_create_study(self.setup)
+        record_study_setup(self.study, self.setup, self.owner)
         self.started_at = time.perf_counter()
         self._set(state="running", message=f"0 of {self.n_trials} trials done")
         self._launch()

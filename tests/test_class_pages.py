@@ -90,3 +90,48 @@ def test_a_quota_reached_says_so_on_the_train_page(runs_dir, monkeypatch):
     at.button(key="train_start").click().run()
     assert any("you keep 1 runs, the class limit" in e.value for e in at.error)
     assert "train_job" not in at.session_state
+
+
+def study_of(sub: str, name: str, value: float) -> str:
+    """A study with one finished trial, as the Tune page of ``sub`` would have stored it."""
+    import optuna
+
+    from rl_core.ownership import User, remember_user, study_name_for
+    from rl_core.tuning import TuningSetup, load_or_create_study, record_study_setup
+
+    user = User(id=sub, name=CLAIMS[sub]["name"], class_mode=True)
+    remember_user(user)
+    setup = TuningSetup(study_name=study_name_for(user, name), base_preset="linear-fast")
+    study = load_or_create_study(setup)
+    record_study_setup(study, setup, sub)
+    lr = optuna.distributions.FloatDistribution(1e-4, 1e-2, log=True)
+    study.add_trial(
+        optuna.trial.create_trial(params={"learning_rate": 1e-3}, distributions={"learning_rate": lr}, value=value)
+    )
+    return setup.study_name
+
+
+def study_picker(at: AppTest):
+    return next(s for s in at.selectbox if s.label.startswith("Open a study"))
+
+
+def test_each_user_opens_their_own_studies_and_an_instructor_everyone_s(runs_dir):
+    alices = study_of("alice", "my-search", 123.0)
+    bobs = study_of("bob", "my-search", 456.0)
+    at = page_as("alice", "pages/tune.py")
+    picker = study_picker(at)
+    assert picker.options == ["my-search · 1 trials · best 123.0"]  # Bob's study, same name, is not hers
+    picker.set_value(alices).run()
+    assert not at.exception
+    assert at.dataframe[0].value["value"].tolist() == [123.0]
+    assert any("Best: trial 0" in m.value for m in at.markdown)
+    at.button(key="tune_to_train").click().run()  # its trials started from linear-fast: so does Train
+    assert at.session_state["train_preset"] == "linear-fast" and at.session_state["hp_learning_rate"] == 1e-3
+
+    teacher = page_as("teacher", "pages/tune.py")
+    assert sorted(study_picker(teacher).options) == [
+        "Alice / my-search · 1 trials · best 123.0",
+        "Bob / my-search · 1 trials · best 456.0",
+    ]
+    study_picker(teacher).set_value(bobs).run()
+    assert teacher.dataframe[0].value["value"].tolist() == [456.0]

@@ -17,6 +17,7 @@ from rl_core.ownership import (
     QuotaError,
     User,
     can_manage,
+    can_view_study,
     check_new_run,
     check_queue,
     check_seeds,
@@ -31,6 +32,7 @@ from rl_core.ownership import (
     remember_user,
     rename_run,
     share_run,
+    study_label,
     study_name_for,
     upload_dir,
     user_from_claims,
@@ -374,3 +376,14 @@ def test_the_board_page_shows_who_is_training_now(runs_dir):
     finally:
         registry.stop(job)
     registry.wait(job, timeout=60)
+
+
+def test_who_sees_which_study_and_how_it_is_named(runs_dir):
+    remember_user(BOB)
+    alices, bobs = study_name_for(ALICE, "search"), study_name_for(BOB, "search")
+    assert (can_view_study(ALICE, alices), can_view_study(ALICE, bobs)) == (True, False)
+    assert can_view_study(TEACHER, alices) and can_view_study(TEACHER, "made-by-the-cli")
+    assert can_view_study(LOCAL_USER, "anything")
+    assert study_label(ALICE, alices, ALICE.id) == "search"
+    assert study_label(TEACHER, bobs, BOB.id) == "Bob / search"
+    assert study_label(TEACHER, "made-by-the-cli", "") == "made-by-the-cli"

@@ -226,3 +226,18 @@ def test_pruning_can_be_turned_off(tmp_path):
     # judged only after 100 episodes: a late bloomer is not cut early
     assert not lagging_trial_is_pruned(load_or_create_study(tiny_setup("b", url)), step=50)
     assert not lagging_trial_is_pruned(load_or_create_study(tiny_setup("c", url, prune=False)), step=150)
+
+
+def test_studies_are_listed_newest_first_with_who_ran_them(tmp_path):
+    from rl_core.tuning import StudyInfo, list_studies, load_or_create_study, record_study_setup
+
+    url = f"sqlite:///{tmp_path / 'studies.db'}"
+    older = TuningSetup("older", storage_url=url)
+    record_study_setup(load_or_create_study(older), older, owner="alice")
+    newer = load_or_create_study(TuningSetup("newer", storage_url=url))  # made elsewhere: no setup recorded
+    newer.enqueue_trial({})
+    newer.tell(newer.ask(), 42.0)
+    assert list_studies(url) == [
+        StudyInfo(name="newer", owner="", base_preset=None, n_trials=1, best_value=42.0),
+        StudyInfo(name="older", owner="alice", base_preset="deep-fast", n_trials=0, best_value=None),
+    ]
