@@ -1,5 +1,7 @@
 """Tune: search hyperparameters with Optuna in the background, and see how much the seed matters."""
 
+from pathlib import Path
+
 import pandas as pd
 import streamlit as st
 
@@ -218,12 +220,14 @@ def study_view() -> None:
             fill_train_widgets(preset(started_from, **best.params), started_from)
             st.switch_page("pages/train.py")
         agent_path = best.user_attrs.get("agent_path")
+        have_agent = bool(agent_path) and Path(agent_path).is_dir()
         pretrained = find_entry(agent_entries(), PRETRAINED_DEEP, "pretrained")
         if s2.button(
             "Compare its agent",
             icon=":material/compare:",
             key="tune_to_compare",
-            disabled=not agent_path or pretrained is None,
+            disabled=not have_agent or pretrained is None,
+            help=None if have_agent else "this trial's agent is not on this server (run elsewhere, or deleted)",
         ):
             ss.compare_selection = [str(pretrained.path), agent_path]
             st.switch_page("pages/compare.py")
