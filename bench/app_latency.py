@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -38,20 +36,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from _common import machine  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-LAUNCH_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+sys.path.insert(0, str(ROOT / "tests"))
+# the browser tests' Chromium flags and server launch, so that the bench measures the app they test
+from browser_support import CHROMIUM, LAUNCH_ARGS, free_port, start_app  # noqa: E402
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -78,7 +65,6 @@ def main() -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     runs = tempfile.mkdtemp(prefix="qlab-bench-runs-")
-    env = {**os.environ, "QLAB_RUNS_DIR": runs, "SDL_VIDEODRIVER": "dummy"}
     class_args, provider = [], None
     if args.background:
         oidc_port = free_port()
@@ -103,7 +89,7 @@ server_metadata_url = "http://127.0.0.1:{oidc_port}/.well-known/openid-configura
             except OSError:
                 time.sleep(0.1)
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=LAUNCH_ARGS)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
 
         def new_student(subject: str):
             student = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
@@ -119,26 +105,7 @@ server_metadata_url = "http://127.0.0.1:{oidc_port}/.well-known/openid-configura
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.set_default_timeout(120_000)
         spawn = time.time()
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "streamlit",
-                "run",
-                str(ROOT / "app.py"),
-                "--server.port",
-                str(port),
-                "--server.address",
-                "127.0.0.1",
-                "--server.headless",
-                "true",
-                *class_args,
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        server = start_app(port, Path(runs), subprocess.DEVNULL, extra_args=tuple(class_args))
         try:
             while True:
                 try:

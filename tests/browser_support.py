@@ -1,14 +1,20 @@
 """What the browser tests share: Debian's Chromium and its flags (skipped without it, failed under
-CI=true), and acting on Streamlit's elements without racing its reruns."""
+CI=true), starting the app's server, and acting on Streamlit's elements without racing its reruns."""
 
 import os
+import socket
+import subprocess
+import sys
 import time
+import urllib.request
 from pathlib import Path
+from typing import IO
 
 import pytest
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page, expect
 
+ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("QLAB_CHROMIUM", "/usr/bin/chromium")
 LAUNCH_ARGS = [
     "--headless",
@@ -26,6 +32,67 @@ def require_chromium() -> None:
         if os.environ.get("CI") == "true":
             pytest.fail(f"{CHROMIUM} is missing: .ci/run installs Debian's chromium", pytrace=False)
         pytest.skip(f"no browser at {CHROMIUM}", allow_module_level=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_app(
+    port: int,
+    runs: Path,
+    log: IO[str] | int,
+    extra_args: tuple[str, ...] = (),
+    env: dict[str, str | None] | None = None,
+) -> subprocess.Popen:
+    """``streamlit run app.py`` on 127.0.0.1:``port``, saving under ``runs``; ``env`` adds variables
+    to this process's environment (or, with None, removes them)."""
+    environment = {**os.environ, "QLAB_RUNS_DIR": str(runs), "SDL_VIDEODRIVER": "dummy"}
+    for name, value in (env or {}).items():
+        if value is None:
+            environment.pop(name, None)
+        else:
+            environment[name] = value
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(ROOT / "app.py"),
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+            "--server.headless",
+            "true",
+            "--browser.gatherUsageStats",
+            "false",
+            *extra_args,
+        ],
+        cwd=ROOT,
+        env=environment,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def wait_until_up(url: str, server: subprocess.Popen, what: str, seconds: float = 60) -> None:
+    """Return once ``url`` answers 200 (a health check: it serves no page, so the first page request
+    is still the test's own); fail the test if ``server`` exits or ``seconds`` pass first."""
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        try:
+            if urllib.request.urlopen(url, timeout=2).status == 200:
+                return
+        except OSError:
+            if server.poll() is not None:
+                break
+            time.sleep(0.3)
+    server.kill()
+    pytest.fail(f"{what} did not start within {seconds:.0f} s")
 
 
 def settled(locator):

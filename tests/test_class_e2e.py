@@ -14,13 +14,11 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
-import urllib.request
 import zipfile
 from pathlib import Path
 
 import pytest
-from browser_support import CHROMIUM, LAUNCH_ARGS, enter, require_chromium, settled
+from browser_support import CHROMIUM, LAUNCH_ARGS, enter, require_chromium, settled, start_app, wait_until_up
 
 ROOT = Path(__file__).resolve().parent.parent
 require_chromium()
@@ -48,20 +46,6 @@ def ports() -> tuple[int, int]:
             s.bind(("127.0.0.1", 0))
             found.append(s.getsockname()[1])
     return found[0], found[1]
-
-
-def wait_until_up(url: str, server: subprocess.Popen, what: str) -> None:
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            if urllib.request.urlopen(url, timeout=2).status == 200:
-                return
-        except OSError:
-            if server.poll() is not None:
-                break
-            time.sleep(0.3)
-    server.kill()
-    pytest.fail(f"{what} did not start within 60 s")
 
 
 @pytest.fixture(scope="module")
@@ -93,30 +77,12 @@ server_metadata_url = "{issuer}/.well-known/openid-configuration"
 [qlab]
 instructors = ["teacher@school.edu"]
 """)
-    env = {**os.environ, "QLAB_RUNS_DIR": str(runs), "SDL_VIDEODRIVER": "dummy", "QLAB_MAX_TRAININGS": "2"}
-    env.pop("QLAB_INSTRUCTORS", None)
-    app = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            str(ROOT / "app.py"),
-            "--server.port",
-            str(app_port),
-            "--server.address",
-            "127.0.0.1",
-            "--server.headless",
-            "true",
-            "--browser.gatherUsageStats",
-            "false",
-            "--secrets.files",
-            str(secrets),
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
+    app = start_app(
+        app_port,
+        runs,
+        log,
+        extra_args=("--secrets.files", str(secrets)),
+        env={"QLAB_MAX_TRAININGS": "2", "QLAB_INSTRUCTORS": None},  # the secrets file names the instructors
     )
     url = f"http://127.0.0.1:{app_port}"
     wait_until_up(f"{url}/_stcore/health", app, "streamlit")

@@ -4,19 +4,21 @@ Needs Debian's chromium at /usr/bin/chromium (Playwright never downloads a brows
 it the test is skipped, except under CI=true, where a missing browser fails the run.
 """
 
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from browser_support import CHROMIUM, LAUNCH_ARGS, enter, require_chromium, settled
+from browser_support import (
+    CHROMIUM,
+    LAUNCH_ARGS,
+    enter,
+    free_port,
+    require_chromium,
+    settled,
+    start_app,
+    wait_until_up,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
 require_chromium()
 
 from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
@@ -24,56 +26,19 @@ from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
 expect.set_options(timeout=30_000)  # a cold server imports torch on its first page
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextmanager
 def running_app(runs: Path):
     """A freshly started Streamlit server for the app; yields its URL."""
     port = free_port()
-    env = {**os.environ, "QLAB_RUNS_DIR": str(runs), "SDL_VIDEODRIVER": "dummy"}
-    log = open(runs.parent / f"streamlit-{port}.log", "w")
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            str(ROOT / "app.py"),
-            "--server.port",
-            str(port),
-            "--server.address",
-            "127.0.0.1",
-            "--server.headless",
-            "true",
-            "--browser.gatherUsageStats",
-            "false",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            try:
-                # the health check serves no page: the first page request is still the test's own
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).status == 200:
-                    break
-            except OSError:
-                time.sleep(0.3)
-        else:
-            pytest.fail("streamlit did not start within 60 s")
-        yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
-        log.close()
+    with open(runs.parent / f"streamlit-{port}.log", "w") as log:
+        server = start_app(port, runs, log)
+        try:
+            url = f"http://127.0.0.1:{port}"
+            wait_until_up(f"{url}/_stcore/health", server, "streamlit")
+            yield url
+        finally:
+            server.terminate()
+            server.wait(timeout=20)
 
 
 @pytest.fixture(scope="module")
