@@ -1,0 +1,101 @@
+"""What one student's evaluation costs another student's clicks, measured from a real headless Chromium.
+
+    python bench/eval_contention.py [--rounds 10]
+
+Evaluations (Evaluate, Compare, the class board) run in the web process, not on Ray. Student A is on
+Evaluate with the pretrained [256, 256] agent and 1000 episodes; student B is on Train. Each round,
+A asks for a new first-episode seed (a cache miss: a fresh 1000-episode evaluation starts in the web
+process) and, 0.3 s later, B flips the Double DQN toggle and waits to see the page's answer (the
+"custom" notice listing double_dqn appears or goes). The same clicks are measured first with A idle.
+Printed: B's click medians with A idle and during A's evaluations, and A's evaluation time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from _common import machine  # noqa: E402
+from browser_support import CHROMIUM, LAUNCH_ARGS, enter, free_port, start_app, wait_until_up  # noqa: E402
+
+
+def main() -> None:
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+    from playwright.sync_api import sync_playwright
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=10, help="evaluations started by student A")
+    args = parser.parse_args()
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    runs = Path(tempfile.mkdtemp(prefix="qlab-bench-runs-"))
+    server = start_app(port, runs, log=sys.stderr)
+    try:
+        wait_until_up(f"{url}/_stcore/health", server, "streamlit")
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+            a = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+            b = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+            for page in (a, b):
+                page.set_default_timeout(120_000)
+            a.goto(f"{url}/evaluate")
+            a.get_by_test_id("stMetricValue").first.wait_for()  # the first evaluation, seed 0
+            b.goto(f"{url}/train")
+            b.get_by_role("heading", name="Train an agent").wait_for()
+            toggle = b.get_by_text("Double DQN", exact=True)
+            changed = b.get_by_text("double_dqn", exact=False).first
+
+            def click() -> float:
+                was_listed = changed.is_visible()
+                start = time.perf_counter()
+                toggle.click()
+                changed.wait_for(state="hidden" if was_listed else "visible")
+                return time.perf_counter() - start
+
+            idle = []
+            for _ in range(args.rounds):
+                idle.append(click())
+                time.sleep(0.3)
+            busy, evaluations = [], []
+            for i in range(1, args.rounds + 1):
+                started = time.perf_counter()
+                enter(a, "first episode's seed", str(1000 * i))  # returns once the field holds it
+                time.sleep(0.3)
+                busy.append(click())
+                spinner = a.get_by_text("Playing 1000 episodes")
+                try:  # Streamlit shows a spinner only after 0.5 s
+                    spinner.wait_for(state="visible", timeout=5_000)
+                except PlaywrightTimeout:
+                    pass
+                spinner.wait_for(state="hidden")
+                a.get_by_test_id("stMetricValue").first.wait_for()
+                evaluations.append(time.perf_counter() - started)
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    print(f"# {machine()}")
+    print(
+        json.dumps(
+            {
+                "rounds": args.rounds,
+                "click_median_a_idle_s": round(statistics.median(idle), 3),
+                "click_median_during_a_evaluation_s": round(statistics.median(busy), 3),
+                "click_max_during_a_evaluation_s": round(max(busy), 3),
+                "a_evaluation_median_s": round(statistics.median(evaluations), 3),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
