@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import subprocess
+import time
 
 
 def machine() -> str:
@@ -38,3 +39,20 @@ def git_commit() -> str:
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
+
+
+def train_page_click(page):
+    """A function timing one click on the Train page as a person sees it: flipping the Double DQN
+    toggle adds double_dqn to (or drops it from) the notice listing what differs from the preset;
+    the time from the click to that change, in seconds."""
+    toggle = page.get_by_text("Double DQN", exact=True)
+    changed = page.get_by_text("double_dqn", exact=False).first
+
+    def click() -> float:
+        was_listed = changed.is_visible()
+        start = time.perf_counter()
+        toggle.click()
+        changed.wait_for(state="hidden" if was_listed else "visible")
+        return time.perf_counter() - start
+
+    return click

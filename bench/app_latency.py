@@ -33,7 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _common import machine  # noqa: E402
+from _common import machine, train_page_click  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
@@ -168,17 +168,7 @@ server_metadata_url = "http://127.0.0.1:{oidc_port}/.well-known/openid-configura
                     int(args.seconds * 1000),
                 )
 
-            # flipping the toggle adds double_dqn to (or drops it from) the notice listing what differs
-            # from the preset: the round trip a person sees
-            toggle = page.get_by_text("Double DQN", exact=True)
-            changed = page.get_by_text("double_dqn", exact=False).first
-
-            def click_and_see() -> float:
-                was_listed = changed.is_visible()
-                start = time.perf_counter()
-                toggle.click()
-                changed.wait_for(state="hidden" if was_listed else "visible")
-                return time.perf_counter() - start
+            click_and_see = train_page_click(page)
 
             def set_heatmap(on: bool) -> None:
                 shown = f"() => (document.querySelectorAll('.js-plotly-plot').length >= 3) === {str(on).lower()}"

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from _common import machine  # noqa: E402
+from _common import machine, train_page_click  # noqa: E402
 from browser_support import CHROMIUM, LAUNCH_ARGS, enter, free_port, start_app, wait_until_up  # noqa: E402
 
 
@@ -52,15 +52,7 @@ def main() -> None:
             a.get_by_test_id("stMetricValue").first.wait_for()  # the first evaluation, seed 0
             b.goto(f"{url}/train")
             b.get_by_role("heading", name="Train an agent").wait_for()
-            toggle = b.get_by_text("Double DQN", exact=True)
-            changed = b.get_by_text("double_dqn", exact=False).first
-
-            def click() -> float:
-                was_listed = changed.is_visible()
-                start = time.perf_counter()
-                toggle.click()
-                changed.wait_for(state="hidden" if was_listed else "visible")
-                return time.perf_counter() - start
+            click = train_page_click(b)
 
             idle = []
             for _ in range(args.rounds):
