@@ -111,12 +111,13 @@ def test_train_live_then_stop(page, app_url):
         timeout=60_000,
     )
     first = chart_points(page)
+    # the chart follows the training thread (read inside one check: the chart is null for a moment
+    # during a rerun, so a second read afterwards could see none)
     page.wait_for_function(
-        "() => { const p = document.querySelector('.js-plotly-plot');"  # null for a moment during a rerun
+        "() => { const p = document.querySelector('.js-plotly-plot');"
         f" return p && p.data && p.data[0].x.length > {first}; }}",
         timeout=30_000,
     )
-    assert chart_points(page) > first  # the chart follows the training thread
     # the navigation stays usable while the live fragment polls (it once vanished on every poll)
     expect(page.get_by_role("link", name="Evaluate & replay")).to_be_visible()
     page.get_by_role("button", name="Stop").click()
@@ -182,6 +183,20 @@ TRUNCATED_LABELS = """() => {
 }"""
 
 
+def switch_on(page: Page, label: str) -> None:
+    """Turn a toggle on, again if a rerun swallowed the click (the page may still be drawing)."""
+    switch = page.get_by_label(label, exact=True)
+    for _ in range(5):
+        settled(page.get_by_text(label, exact=True)).click()
+        try:
+            expect(switch).to_be_checked(timeout=5_000)
+            return
+        except AssertionError:
+            if switch.is_checked():
+                return
+    raise AssertionError(f"could not switch on {label!r}")
+
+
 METRIC_HEIGHTS = """() => {
     const values = [...document.querySelectorAll('[data-testid="stMetricValue"]')];
     const heights = values.map(v => v.getBoundingClientRect().height).filter(h => h > 0);
@@ -195,7 +210,7 @@ def test_presentation_mode_at_1920_cuts_no_label_and_shows_big_numbers(browser, 
     page.set_default_timeout(60_000)
     try:
         open_page(page, f"{app_url}/train", "Train an agent")
-        page.get_by_text("Presentation mode").click()
+        switch_on(page, "Presentation mode")
         expect(page.get_by_role("button", name="Start", exact=True)).to_be_visible()
         page.wait_for_timeout(1000)  # the style sheet applies on the rerun
         assert page.evaluate(TRUNCATED_LABELS) == []
