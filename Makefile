@@ -15,7 +15,11 @@ setup: $(VENV)/.installed
 app: setup
 	SDL_VIDEODRIVER=dummy $(VENV)/bin/streamlit run app.py
 
+# while editing the code: rerun the app on every save (a poller: see .streamlit/config.toml)
+dev: setup
+	SDL_VIDEODRIVER=dummy $(VENV)/bin/streamlit run app.py --server.fileWatcherType poll --server.runOnSave true
+
 test: setup
 	SDL_VIDEODRIVER=dummy $(PY) -m pytest -q
 
-.PHONY: setup app test
+.PHONY: setup app dev test

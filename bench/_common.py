@@ -49,6 +49,10 @@ def train_page_click(page):
     changed = page.get_by_text("double_dqn", exact=False).first
 
     def click() -> float:
+        # a rerun briefly shows the old toggle beside its replacement: click once there is one
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('p')].filter(p => p.innerText === 'Double DQN').length === 1"
+        )
         was_listed = changed.is_visible()
         start = time.perf_counter()
         toggle.click()

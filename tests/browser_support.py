@@ -115,3 +115,22 @@ def enter(page: Page, label: str, value: str) -> None:
         except (PlaywrightError, AssertionError):
             time.sleep(0.5)
     raise AssertionError(f"could not enter {value!r} into {label!r}")
+
+
+# The episodes in the live reward chart, found by its trace's name: once a run has had more than
+# plots.MAX_ERROR_BARS evaluations their band is drawn first, so data[0] is no longer the rewards.
+REWARD_POINTS_JS = """() => {
+    for (const plot of document.querySelectorAll('.js-plotly-plot')) {
+        const rewards = (plot.data || []).find(trace => trace.name === 'reward');
+        if (rewards) return rewards.x.length;
+    }
+    return 0;
+}"""
+
+
+def wait_for_reward_points(page: Page, more_than: int, timeout: float = 60_000) -> int:
+    """Wait until the live reward chart holds more than ``more_than`` episodes and return how many.
+    The count comes from the check itself: the chart is briefly absent while a rerun redraws it, so
+    reading it again afterwards could find none."""
+    check = f"() => {{ const n = ({REWARD_POINTS_JS})(); return n > {more_than} ? n : 0; }}"
+    return int(page.wait_for_function(check, timeout=timeout).json_value())

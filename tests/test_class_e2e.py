@@ -18,7 +18,16 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from browser_support import CHROMIUM, LAUNCH_ARGS, enter, require_chromium, settled, start_app, wait_until_up
+from browser_support import (
+    CHROMIUM,
+    LAUNCH_ARGS,
+    enter,
+    require_chromium,
+    settled,
+    start_app,
+    wait_for_reward_points,
+    wait_until_up,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 require_chromium()
@@ -124,13 +133,6 @@ def log_in(browser, url: str, subject: str) -> Page:
     return page
 
 
-def chart_points(page: Page) -> int:
-    return page.evaluate("""() => {
-        const plot = document.querySelector('.js-plotly-plot');
-        return plot && plot.data && plot.data.length ? plot.data[0].x.length : 0;
-    }""")
-
-
 def start_training(page: Page, url: str, name: str, episodes: int, until_stopped: bool = False) -> None:
     """Start a run; ``until_stopped`` turns off the preset's stop-once-solved, so it lasts until Stop."""
     open_page(page, f"{url}/train", "Train an agent")
@@ -204,22 +206,11 @@ def test_two_students_own_their_runs_share_one_and_the_instructor_deletes_it(bro
 
     # Alice starts a long run, reloads mid-training, and finds it still going on the Train page
     start_training(alice, url, "alice-run", 100_000, until_stopped=True)
-    alice.wait_for_function(
-        "() => { const p = document.querySelector('.js-plotly-plot'); return p && p.data && p.data[0].x.length >= 3; }",
-        timeout=60_000,
-    )
+    wait_for_reward_points(alice, 2)
     alice.reload()
     expect(alice.get_by_text("alice-run", exact=False).first).to_be_visible()
-    alice.wait_for_function(
-        "() => { const p = document.querySelector('.js-plotly-plot'); return p && p.data && p.data[0].x.length >= 1; }",
-        timeout=60_000,
-    )
-    first = chart_points(alice)
-    alice.wait_for_function(
-        "() => { const p = document.querySelector('.js-plotly-plot');"
-        f" return p && p.data && p.data[0].x.length > {first}; }}",
-        timeout=30_000,
-    )
+    first = wait_for_reward_points(alice, 0)
+    wait_for_reward_points(alice, first, timeout=30_000)
     settled(alice.get_by_role("button", name="Stop")).click()
     expect(alice.get_by_text(re.compile("Saved as alice-run"))).to_be_visible(timeout=30_000)
 

@@ -16,6 +16,7 @@ from browser_support import (
     require_chromium,
     settled,
     start_app,
+    wait_for_reward_points,
     wait_until_up,
 )
 
@@ -70,14 +71,6 @@ def open_page(page: Page, url: str, heading: str) -> None:
     expect(page.get_by_test_id("stException")).to_have_count(0)
 
 
-def chart_points(page: Page) -> int:
-    """How many episodes the live reward chart holds (Plotly keeps its data on the div)."""
-    return page.evaluate("""() => {
-        const plot = document.querySelector('.js-plotly-plot');
-        return plot && plot.data && plot.data.length ? plot.data[0].x.length : 0;
-    }""")
-
-
 def test_every_page_opens(page, app_url):
     open_page(page, app_url, "Q-Lab")
     open_page(page, f"{app_url}/environment", "The environment")
@@ -106,18 +99,8 @@ def test_train_live_then_stop(page, app_url):
     expect(start).to_be_enabled()
     start.click()
     expect(page.get_by_text("Live training")).to_be_visible()
-    page.wait_for_function(
-        "() => { const p = document.querySelector('.js-plotly-plot'); return p && p.data && p.data[0].x.length >= 3; }",
-        timeout=60_000,
-    )
-    first = chart_points(page)
-    # the chart follows the training thread (read inside one check: the chart is null for a moment
-    # during a rerun, so a second read afterwards could see none)
-    page.wait_for_function(
-        "() => { const p = document.querySelector('.js-plotly-plot');"
-        f" return p && p.data && p.data[0].x.length > {first}; }}",
-        timeout=30_000,
-    )
+    first = wait_for_reward_points(page, 2)
+    wait_for_reward_points(page, first, timeout=30_000)  # the chart follows the training
     # the navigation stays usable while the live fragment polls (it once vanished on every poll)
     expect(page.get_by_role("link", name="Evaluate & replay")).to_be_visible()
     page.get_by_role("button", name="Stop").click()
