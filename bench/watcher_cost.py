@@ -37,7 +37,11 @@ from _common import git_commit, machine, train_page_click  # noqa: E402
 from browser_support import CHROMIUM, LAUNCH_ARGS, free_port, start_app, wait_until_up  # noqa: E402
 
 IMPORT_STACK = [sys.executable, "-c", "import torch, ray, gymnasium, plotly, optuna"]
-SETTINGS = {"as shipped": (), "auto": ("--server.fileWatcherType", "auto"), "poll": ("--server.fileWatcherType", "poll")}
+SETTINGS = {
+    "as shipped": (),
+    "auto": ("--server.fileWatcherType", "auto"),
+    "poll": ("--server.fileWatcherType", "poll"),
+}
 
 
 def cpu_seconds(pid: int) -> float:
@@ -111,7 +115,10 @@ def main() -> None:
     args = parser.parse_args()
     print(f"# {machine()}, commit {git_commit()}")
     print(f"# {args.imports} imports of the ML stack; {args.clicks} Train-page clicks per condition")
-    print("| watcher | web process CPU during the imports | clicks idle: median / max | clicks while importing: median / max | queue overflows logged |")
+    print(
+        "| watcher | web process CPU during the imports | clicks idle: median / max "
+        "| clicks while importing: median / max | queue overflows logged |"
+    )
     print("| --- | --- | --- | --- | --- |")
     for setting in args.settings.split(","):
         r = measure(setting, args.imports, args.clicks)
