@@ -45,14 +45,13 @@ def train_page_click(page):
     """A function timing one click on the Train page as a person sees it: flipping the Double DQN
     toggle adds double_dqn to (or drops it from) the notice listing what differs from the preset;
     the time from the click to that change, in seconds."""
+    from playwright.sync_api import expect
+
     toggle = page.get_by_text("Double DQN", exact=True)
     changed = page.get_by_text("double_dqn", exact=False).first
 
     def click() -> float:
-        # a rerun briefly shows the old toggle beside its replacement: click once there is one
-        page.wait_for_function(
-            "() => [...document.querySelectorAll('p')].filter(p => p.innerText === 'Double DQN').length === 1"
-        )
+        expect(toggle).to_have_count(1)  # a rerun briefly shows the old toggle beside its replacement
         was_listed = changed.is_visible()
         start = time.perf_counter()
         toggle.click()

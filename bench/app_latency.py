@@ -38,7 +38,7 @@ from _common import machine, train_page_click  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 # the browser tests' Chromium flags and server launch, so that the bench measures the app they test
-from browser_support import CHROMIUM, LAUNCH_ARGS, free_port, start_app  # noqa: E402
+from browser_support import CHROMIUM, LAUNCH_ARGS, free_port, start_app, switch_to  # noqa: E402
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -47,7 +47,6 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def main() -> None:
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import sync_playwright
 
     parser = argparse.ArgumentParser()
@@ -171,17 +170,11 @@ server_metadata_url = "http://127.0.0.1:{oidc_port}/.well-known/openid-configura
             click_and_see = train_page_click(page)
 
             def set_heatmap(on: bool) -> None:
-                shown = f"() => (document.querySelectorAll('.js-plotly-plot').length >= 3) === {str(on).lower()}"
-                for _ in range(5):  # a click that lands while a rerun swaps the toggle is lost: click again
-                    if page.evaluate(shown):
-                        return
-                    page.get_by_text("Look inside", exact=False).click()
-                    try:
-                        page.wait_for_function(shown, timeout=15_000)  # rewards, epsilon/loss, the heatmap
-                        return
-                    except PlaywrightTimeout:
-                        pass
-                raise RuntimeError(f"could not turn the heatmap {'on' if on else 'off'}")
+                switch_to(page, "Look inside: the Q-function over two state dimensions, redrawn as it learns", on)
+                page.wait_for_function(  # rewards, epsilon/loss, and the heatmap once drawn
+                    f"() => (document.querySelectorAll('.js-plotly-plot').length >= 3) === {str(on).lower()}",
+                    timeout=15_000,
+                )
 
             # with --heatmap, blocks of 5 clicks alternate heatmap off / on in the same training, so
             # that the machine's drift falls on both alike

@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from _common import machine, train_page_click  # noqa: E402
-from browser_support import CHROMIUM, LAUNCH_ARGS, enter, free_port, start_app, wait_until_up  # noqa: E402
+from browser_support import CHROMIUM, LAUNCH_ARGS, enter, running_app  # noqa: E402
 
 
 def main() -> None:
@@ -36,12 +36,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=10, help="evaluations started by student A")
     args = parser.parse_args()
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
     runs = Path(tempfile.mkdtemp(prefix="qlab-bench-runs-"))
-    server = start_app(port, runs, log=sys.stderr)
-    try:
-        wait_until_up(f"{url}/_stcore/health", server, "streamlit")
+    with running_app(runs, log=sys.stderr) as (url, _):
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
             a = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
@@ -81,9 +77,6 @@ def main() -> None:
                 evaluations.append(hidden_at - asked)
                 overlapped += click_end < hidden_at  # B saw its answer while A's evaluation still ran
             browser.close()
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
     print(f"# {machine()}")
     print(
         json.dumps(

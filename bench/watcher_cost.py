@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from _common import git_commit, machine, train_page_click  # noqa: E402
-from browser_support import CHROMIUM, LAUNCH_ARGS, free_port, start_app, wait_until_up  # noqa: E402
+from browser_support import CHROMIUM, LAUNCH_ARGS, running_app  # noqa: E402
 
 IMPORT_STACK = [sys.executable, "-c", "import torch, ray, gymnasium, plotly, optuna"]
 SETTINGS = {
@@ -54,48 +54,41 @@ def cpu_seconds(pid: int) -> float:
 def measure(setting: str, imports: int, clicks: int) -> dict[str, float]:
     from playwright.sync_api import sync_playwright
 
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
     runs = Path(tempfile.mkdtemp(prefix="qlab-watcher-")) / "runs"
     runs.mkdir()
-    with open(runs.parent / "streamlit.log", "w") as log:
-        server = start_app(port, runs, log, extra_args=SETTINGS[setting])
-        try:
-            wait_until_up(f"{url}/_stcore/health", server, "streamlit")
-            with sync_playwright() as p:
-                browser = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
-                page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
-                page.set_default_timeout(60_000)
-                page.goto(f"{url}/train")
-                page.get_by_role("heading", name="Train an agent").wait_for()
-                click = train_page_click(page)
-                click()  # the first click imports what the page needs: not counted
-                time.sleep(3)
-                idle = [click() for _ in range(clicks)]
+    log_path = runs.parent / "streamlit.log"
+    with open(log_path, "w") as log, running_app(runs, log, extra_args=SETTINGS[setting]) as (url, server):
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+            page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+            page.set_default_timeout(60_000)
+            page.goto(f"{url}/train")
+            page.get_by_role("heading", name="Train an agent").wait_for()
+            click = train_page_click(page)
+            click()  # the first click imports what the page needs: not counted
+            time.sleep(3)
+            idle = [click() for _ in range(clicks)]
 
-                before = cpu_seconds(server.pid)
-                start = time.perf_counter()
-                for _ in range(imports):
+            before = cpu_seconds(server.pid)
+            start = time.perf_counter()
+            for _ in range(imports):
+                subprocess.run(IMPORT_STACK, check=True)
+            import_cpu = cpu_seconds(server.pid) - before
+            import_wall = time.perf_counter() - start
+
+            done = threading.Event()
+
+            def keep_importing() -> None:
+                while not done.is_set():
                     subprocess.run(IMPORT_STACK, check=True)
-                import_cpu = cpu_seconds(server.pid) - before
-                import_wall = time.perf_counter() - start
 
-                done = threading.Event()
-
-                def keep_importing() -> None:
-                    while not done.is_set():
-                        subprocess.run(IMPORT_STACK, check=True)
-
-                importer = threading.Thread(target=keep_importing, daemon=True)
-                importer.start()
-                busy = [click() for _ in range(clicks)]
-                done.set()
-                importer.join()
-                browser.close()
-        finally:
-            server.terminate()
-            server.wait(timeout=20)
-        overflows = (runs.parent / "streamlit.log").read_text().count("Inotify queue overflowed")
+            importer = threading.Thread(target=keep_importing, daemon=True)
+            importer.start()
+            busy = [click() for _ in range(clicks)]
+            done.set()
+            importer.join()
+            browser.close()
+    overflows = log_path.read_text().count("Inotify queue overflowed")
     return {
         "import_cpu": import_cpu,
         "import_wall": import_wall,

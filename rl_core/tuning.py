@@ -162,14 +162,16 @@ def open_storage(url: str | None) -> optuna.storages.BaseStorage:
             duplicate = isinstance(
                 exc, (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError)
             ) or "already exists" in str(exc)
-            if not duplicate:
-                raise ValueError(f"storage {shown_url(url)!r} cannot be used: {_one_line(exc)}") from None
-            if attempt == 3:
-                raise ValueError(f"storage {shown_url(url)!r} cannot be used: {_one_line(exc)}") from None
+            if not duplicate or attempt == 3:
+                raise _unusable(url, exc) from None
             time.sleep(0.5 * (attempt + 1))
         except Exception as exc:  # SQLAlchemy raises many kinds for bad URLs, drivers and servers
-            raise ValueError(f"storage {shown_url(url)!r} cannot be used: {_one_line(exc)}") from None
+            raise _unusable(url, exc) from None
     raise AssertionError("unreachable")
+
+
+def _unusable(url: str, exc: BaseException) -> ValueError:
+    return ValueError(f"storage {shown_url(url)!r} cannot be used: {_one_line(exc)}")
 
 
 def _one_line(exc: BaseException) -> str:

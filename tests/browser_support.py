@@ -7,6 +7,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
@@ -95,6 +97,31 @@ def wait_until_up(url: str, server: subprocess.Popen, what: str, seconds: float 
     pytest.fail(f"{what} did not start within {seconds:.0f} s")
 
 
+@contextmanager
+def running_app(
+    runs: Path,
+    log: IO[str] | int | None = None,
+    extra_args: tuple[str, ...] = (),
+    env: dict[str, str | None] | None = None,
+) -> Iterator[tuple[str, subprocess.Popen]]:
+    """A freshly started app server, once it answers: yields (its URL, its process), and stops it.
+    Without ``log`` its output goes to streamlit-PORT.log beside ``runs``."""
+    port = free_port()
+    own_log = None
+    if log is None:
+        log = own_log = open(runs.parent / f"streamlit-{port}.log", "w")
+    server = start_app(port, runs, log, extra_args, env)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_until_up(f"{url}/_stcore/health", server, "streamlit")
+        yield url, server
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+        if own_log is not None:
+            own_log.close()
+
+
 def settled(locator):
     """The element once a rerun has settled (Streamlit briefly shows the old element beside its
     replacement, and acting on either then is a race)."""
@@ -126,6 +153,21 @@ REWARD_POINTS_JS = """() => {
     }
     return 0;
 }"""
+
+
+def switch_to(page: Page, label: str, on: bool) -> None:
+    """Set a toggle, clicking again if a rerun swallowed the click (the page may still be drawing)."""
+    switch = page.get_by_label(label, exact=True)
+    for _ in range(5):
+        if switch.is_checked() == on:
+            return
+        settled(page.get_by_text(label, exact=True)).click()
+        try:
+            (expect(switch).to_be_checked if on else expect(switch).not_to_be_checked)(timeout=5_000)
+            return
+        except AssertionError:
+            pass
+    raise AssertionError(f"could not switch {'on' if on else 'off'} {label!r}")
 
 
 def wait_for_reward_points(page: Page, more_than: int, timeout: float = 60_000) -> int:

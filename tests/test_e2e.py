@@ -4,20 +4,16 @@ Needs Debian's chromium at /usr/bin/chromium (Playwright never downloads a brows
 it the test is skipped, except under CI=true, where a missing browser fails the run.
 """
 
-from contextlib import contextmanager
-from pathlib import Path
-
 import pytest
 from browser_support import (
     CHROMIUM,
     LAUNCH_ARGS,
     enter,
-    free_port,
     require_chromium,
+    running_app,
     settled,
-    start_app,
+    switch_to,
     wait_for_reward_points,
-    wait_until_up,
 )
 
 require_chromium()
@@ -27,24 +23,9 @@ from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
 expect.set_options(timeout=30_000)  # a cold server imports torch on its first page
 
 
-@contextmanager
-def running_app(runs: Path):
-    """A freshly started Streamlit server for the app; yields its URL."""
-    port = free_port()
-    with open(runs.parent / f"streamlit-{port}.log", "w") as log:
-        server = start_app(port, runs, log)
-        try:
-            url = f"http://127.0.0.1:{port}"
-            wait_until_up(f"{url}/_stcore/health", server, "streamlit")
-            yield url
-        finally:
-            server.terminate()
-            server.wait(timeout=20)
-
-
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory):
-    with running_app(tmp_path_factory.mktemp("e2e-runs")) as url:
+    with running_app(tmp_path_factory.mktemp("e2e-runs")) as (url, _):
         yield url
 
 
@@ -136,7 +117,7 @@ def test_a_broken_link_falls_back_with_a_notice(page, app_url):
 def test_a_first_request_to_train_on_a_fresh_server_gets_the_router(browser, tmp_path):
     """Streamlit runs a page file on its own (legacy pages/ mode) when a page URL is a fresh
     server's first request: the page must bring the real router with it."""
-    with running_app(tmp_path / "runs") as url:
+    with running_app(tmp_path / "runs") as (url, _):
         context = browser.new_context(viewport={"width": 1366, "height": 850})
         page = context.new_page()
         page.set_default_timeout(60_000)
@@ -166,20 +147,6 @@ TRUNCATED_LABELS = """() => {
 }"""
 
 
-def switch_on(page: Page, label: str) -> None:
-    """Turn a toggle on, again if a rerun swallowed the click (the page may still be drawing)."""
-    switch = page.get_by_label(label, exact=True)
-    for _ in range(5):
-        settled(page.get_by_text(label, exact=True)).click()
-        try:
-            expect(switch).to_be_checked(timeout=5_000)
-            return
-        except AssertionError:
-            if switch.is_checked():
-                return
-    raise AssertionError(f"could not switch on {label!r}")
-
-
 METRIC_HEIGHTS = """() => {
     const values = [...document.querySelectorAll('[data-testid="stMetricValue"]')];
     const heights = values.map(v => v.getBoundingClientRect().height).filter(h => h > 0);
@@ -193,7 +160,7 @@ def test_presentation_mode_at_1920_cuts_no_label_and_shows_big_numbers(browser, 
     page.set_default_timeout(60_000)
     try:
         open_page(page, f"{app_url}/train", "Train an agent")
-        switch_on(page, "Presentation mode")
+        switch_to(page, "Presentation mode", on=True)
         expect(page.get_by_role("button", name="Start", exact=True)).to_be_visible()
         page.wait_for_timeout(1000)  # the style sheet applies on the rerun
         assert page.evaluate(TRUNCATED_LABELS) == []
