@@ -80,7 +80,9 @@ class QAgent:
         self.target_net = build_q_network(self.spec.obs_dim, self.spec.n_actions, c.nn_hidden_layers, initialise=False)
         self.target_net.load_state_dict(self.q_net.state_dict())
         self.target_net.requires_grad_(False)
-        self.optimizer = torch.optim.Adam(self.q_net.parameters(), lr=c.learning_rate, fused=True)
+        # Made by the first gradient step: an agent loaded for inference never builds one (torch's
+        # first Adam imports torch._dynamo, about a second of a CLI render).
+        self._optimizer: torch.optim.Adam | None = None
         self._params: list[torch.Tensor] = list(self.q_net.parameters())
         # Raw views of both networks for the hand-written gradient step. load_state_dict copies in
         # place, so these stay current when weights are loaded or restored.
@@ -97,6 +99,13 @@ class QAgent:
         self.env_steps = 0
         self.n_gradient_steps_done = 0
         self.n_target_syncs = 0
+
+    @property
+    def optimizer(self) -> torch.optim.Adam:
+        """The online network's Adam, made on first use; its param_groups and state drive the hand-written step."""
+        if self._optimizer is None:
+            self._optimizer = torch.optim.Adam(self.q_net.parameters(), lr=self.config.learning_rate, fused=True)
+        return self._optimizer
 
     @property
     def memory(self) -> ReplayBuffer:

@@ -17,10 +17,12 @@ from typing import Any, NoReturn, cast
 
 from .config import (
     BOUNDS,
+    CLI_BOUNDS,
     IMITATION_BOUNDS,
     MAX_HIDDEN_LAYERS,
     MAX_HIDDEN_WIDTH,
     PRESET_NAMES,
+    RENDER_BOUNDS,
     SUPPORTED_ENVS,
     Bound,
     ConfigError,
@@ -125,10 +127,15 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _check_out_folder(out: Path, overwrite: bool) -> None:
-    """Before any training: --out must be new, empty, or (with --overwrite) an agent folder.
+    """Before any training: --out must be new, empty, or (with --overwrite) an agent folder, and never
+    a shipped pretrained agent (pretrained/build.py rebuilds those).
 
-    Saving replaces the folder whole, so anything else in it would be lost.
+    Saving replaces the agent's files (storage.AGENT_FILES) and keeps the folder's other files.
     """
+    from .storage import PRETRAINED_DIR
+
+    if out.resolve().is_relative_to(PRETRAINED_DIR.resolve()):
+        raise CliError(f"--out {out}: inside {PRETRAINED_DIR.name}/, the shipped agents; choose a folder outside it")
     if out.is_symlink() or (out.exists() and not out.is_dir()):
         raise CliError(f"--out {out}: exists and is not a folder")
     if not out.is_dir() or not any(out.iterdir()):
@@ -293,52 +300,41 @@ def cmd_presets(args: argparse.Namespace) -> int:
     return 0
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
+class BoundedType:
+    """An argparse type for a numeric option limited by one of the config's bounds (``bound``, for tests).
 
+    argparse puts the flag in front of the message: "argument --speed: expected a number in [0.05, 10], got inf".
+    """
 
-def _within(bound: Bound) -> Any:
-    """An argparse type for an integer option limited by one of the config's bounds."""
+    def __init__(self, bound: Bound, integer: bool):
+        self.bound, self.integer = bound, integer
+        self.__name__ = "integer" if integer else "number"  # what argparse calls the type in its messages
 
-    def parse(text: str) -> int:
+    def __call__(self, text: str) -> int | float:
+        kind = "an integer" if self.integer else "a number"
         try:
-            value = int(text)
+            value: int | float = int(text) if self.integer else float(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text[:40]!r}") from None
-        if not bound.contains(value):
-            raise argparse.ArgumentTypeError(f"expected an integer in {bound.describe()}, got {value}")
+            raise argparse.ArgumentTypeError(f"expected {kind} in {self.bound.describe()}, got {text[:40]!r}") from None
+        if not self.bound.contains(value):
+            raise argparse.ArgumentTypeError(f"expected {kind} in {self.bound.describe()}, got {value}")
         return value
 
-    return parse
+
+def _integer(bound: Bound) -> BoundedType:
+    return BoundedType(bound, integer=True)
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
-    return value
+def _number(bound: Bound) -> BoundedType:
+    return BoundedType(bound, integer=False)
 
 
-_seed = _within(BOUNDS["seed"])
-
-
-def _probability(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}") from None
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {value}")
-    return value
+_seed = _integer(BOUNDS["seed"])
+_threads = _integer(CLI_BOUNDS["threads"])
+_workers = _integer(CLI_BOUNDS["workers"])
+_eval_episodes = _integer(CLI_BOUNDS["eval_episodes"])
+_episodes = _integer(BOUNDS["n_episodes"])
+_epsilon = _number(CLI_BOUNDS["epsilon"])
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -349,25 +345,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--env", default="CartPole-v1", choices=SUPPORTED_ENVS)
     p.add_argument("--preset", default="deep-fast", choices=PRESET_NAMES)
     p.add_argument("--seed", type=_seed)
-    p.add_argument("--episodes", type=_within(BOUNDS["n_episodes"]))
+    p.add_argument("--episodes", type=_episodes)
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any hyperparameter")
     p.add_argument("--out", required=True, help="the agent folder to write (new, empty, or an agent with --overwrite)")
     p.add_argument("--overwrite", action="store_true", help="replace the agent already saved in --out")
-    p.add_argument("--threads", type=_positive_int, default=1, help="torch threads (1 is fastest for small nets)")
+    p.add_argument("--threads", type=_threads, default=1, help="torch threads (1 is fastest for small nets)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--tensorboard", metavar="DIR", help="also write TensorBoard logs to DIR")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="greedy evaluation of a saved agent")
     p.add_argument("folder")
-    p.add_argument("--episodes", type=_positive_int, default=1000)
+    p.add_argument("--episodes", type=_eval_episodes, default=1000)
     p.add_argument("--seed", type=_seed, default=0)
-    p.add_argument("--epsilon", type=_probability, default=0.0)
+    p.add_argument("--epsilon", type=_epsilon, default=0.0)
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("baseline", help="the random agent's evaluation")
     p.add_argument("--env", default="CartPole-v1", choices=SUPPORTED_ENVS)
-    p.add_argument("--episodes", type=_positive_int, default=1000)
+    p.add_argument("--episodes", type=_eval_episodes, default=1000)
     p.add_argument("--seed", type=_seed, default=0)
     p.set_defaults(func=cmd_baseline)
 
@@ -375,22 +371,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("folder")
     p.add_argument("--out", required=True, help="the .gif file to write")
     p.add_argument("--seed", type=_seed, default=0)
-    p.add_argument("--epsilon", type=_probability, default=0.0)
-    p.add_argument("--width", type=_positive_int, default=300, help="GIF width in pixels")
-    p.add_argument("--speed", type=_positive_float, default=1.0, help="1 = real time, 0.25 = slow motion")
-    p.add_argument("--stride", type=_positive_int, default=None, help="keep every Nth frame")
+    p.add_argument("--epsilon", type=_epsilon, default=0.0)
+    p.add_argument("--width", type=_integer(RENDER_BOUNDS["width"]), default=300, help="GIF width in pixels")
+    p.add_argument(
+        "--speed", type=_number(RENDER_BOUNDS["speed"]), default=1.0, help="1 = real time, 0.25 = slow motion"
+    )
+    p.add_argument(
+        "--stride",
+        type=_integer(RENDER_BOUNDS["stride"]),
+        default=None,
+        help="keep every Nth frame (default: real speed's)",
+    )
     p.set_defaults(func=cmd_render)
 
     p = sub.add_parser("imitate", help="learn an expert agent's policy by supervised learning")
     p.add_argument("--expert", default="pretrained/cartpole-deep-q")
-    p.add_argument("--rows", type=_within(IMITATION_BOUNDS["rows"]), default=1000, help="training rows")
-    p.add_argument("--test-rows", type=_within(IMITATION_BOUNDS["rows"]), default=1000)
+    p.add_argument("--rows", type=_integer(IMITATION_BOUNDS["rows"]), default=1000, help="training rows")
+    p.add_argument("--test-rows", type=_integer(IMITATION_BOUNDS["rows"]), default=1000)
     p.add_argument("--hidden", default="256,256", help="hidden widths, e.g. 256,256; 'linear' for none")
-    p.add_argument("--epochs", type=_within(IMITATION_BOUNDS["epochs"]), default=150)
+    p.add_argument("--epochs", type=_integer(IMITATION_BOUNDS["epochs"]), default=150)
     p.add_argument("--seed", type=_seed, default=0, help="the network's initialisation and shuffling")
     p.add_argument("--data-seed", type=_seed, default=0, help="train rows' env seed; test rows use the next one")
-    p.add_argument("--eval-episodes", type=_positive_int, default=1000)
-    p.add_argument("--threads", type=_positive_int, default=1)
+    p.add_argument("--eval-episodes", type=_integer(IMITATION_BOUNDS["eval_episodes"]), default=1000)
+    p.add_argument("--threads", type=_threads, default=1)
     p.set_defaults(func=cmd_imitate)
 
     p = sub.add_parser("tune", help="run trials of a (shared) Optuna study on Ray workers")
@@ -405,13 +408,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="the search space: ours around deep-fast, or the course's",
     )
     p.add_argument("--params", default=None, help="comma-separated hyperparameters to search (default: all)")
-    p.add_argument("--trials", type=_positive_int, default=20)
-    p.add_argument("--episodes", type=_positive_int, default=200, help="training episodes per trial")
-    p.add_argument("--eval-episodes", type=_positive_int, default=1000)
-    p.add_argument("--target", type=float, default=500.0, help="stop the study once a trial reaches this")
+    p.add_argument("--trials", type=_integer(CLI_BOUNDS["trials"]), default=20)
+    p.add_argument("--episodes", type=_episodes, default=200, help="training episodes per trial")
+    p.add_argument("--eval-episodes", type=_eval_episodes, default=1000)
+    p.add_argument(
+        "--target", type=_number(CLI_BOUNDS["target"]), default=500.0, help="stop the study once a trial reaches this"
+    )
     p.add_argument("--no-pruning", action="store_true", help="let every trial train all its episodes")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="fix a hyperparameter in every trial")
-    p.add_argument("--workers", type=_positive_int, default=1, help="trials trained at once, one CPU each")
+    p.add_argument("--workers", type=_workers, default=1, help="trials trained at once, one CPU each")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_tune)
 
@@ -419,11 +424,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", default="deep-fast", choices=PRESET_NAMES)
     p.add_argument("--env", default="CartPole-v1", choices=SUPPORTED_ENVS)
     p.add_argument("--seeds", default="0-9", help="e.g. 0-9 or 0,3,5")
-    p.add_argument("--episodes", type=_positive_int, default=None)
-    p.add_argument("--eval-episodes", type=_positive_int, default=1000)
+    p.add_argument("--episodes", type=_episodes, default=None)
+    p.add_argument("--eval-episodes", type=_eval_episodes, default=1000)
     p.add_argument(
         "--workers",
-        type=_positive_int,
+        type=_workers,
         default=None,
         help="seeds trained at once, one CPU each (default: every CPU of the Ray cluster)",
     )

@@ -10,6 +10,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import types
+import typing
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -83,11 +85,11 @@ class AgentConfig:
         return d
 
     def replace(self, **changes: Any) -> AgentConfig:
-        return from_dict({**self.to_dict(), **changes})
+        return from_dict({**self.to_dict(), **changes}, config_class=type(self))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, require_all: bool = False) -> AgentConfig:
-        return from_dict(data, require_all=require_all)
+        return from_dict(data, require_all=require_all, config_class=cls)
 
 
 FIELD_TYPES: dict[str, type] = {
@@ -138,9 +140,41 @@ COURSE_FIELDS: tuple[str, ...] = (
 )
 
 
-def _coerce(name: str, value: Any) -> Any:
+# --- the agent folder's format (hparams.json's format_version) -------------------------------
+# 1: the first format, with no format_version in hparams.json (the pretrained agents as shipped).
+# 2: hparams.json names its format_version.
+# A field added to AgentConfig later says in its metadata which version added it,
+# ``field(default=..., metadata={"since": 3})``, and FORMAT_VERSION rises to 3: a folder written
+# before that loads with the field's default; a folder of version 3 or later must have it.
+FORMAT_VERSION = 2
+
+
+def field_since(f: dataclasses.Field) -> int:
+    """The format version that added a config field (1 for the fields of the first format)."""
+    return int(f.metadata.get("since", 1))
+
+
+def format_version_of(config_class: type[AgentConfig]) -> int:
+    """The format version a config class writes: FORMAT_VERSION, or a newer field's."""
+    return max([FORMAT_VERSION, *(field_since(f) for f in fields(config_class))])
+
+
+def _field_type(config_class: type[AgentConfig], name: str) -> type:
+    """The plain type (int, float, bool, str, list) of a config field, read from its annotation."""
+    if name in FIELD_TYPES and config_class is AgentConfig:
+        return FIELD_TYPES[name]
+    hint = typing.get_type_hints(config_class)[name]
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):  # float | None
+        hint = next(arg for arg in typing.get_args(hint) if arg is not type(None))
+    origin = typing.get_origin(hint) or hint
+    if origin not in (int, float, bool, str, list):
+        raise TypeError(f"config field {name} has a type the loader cannot read: {hint}")
+    return origin
+
+
+def _coerce(name: str, value: Any, kind: type | None = None) -> Any:
     """Convert a JSON/CLI value to the field's type, or raise ValueError with a message."""
-    kind = FIELD_TYPES[name]
+    kind = kind or FIELD_TYPES[name]
     if name == "stop_at_reward" and value is None:
         return None
     if kind is bool:
@@ -189,32 +223,41 @@ def _coerce(name: str, value: Any) -> Any:
     raise ValueError(f"{name} must be a list of integer widths such as [256, 256], got {value!r}")
 
 
-def from_dict(data: dict[str, Any], *, require_all: bool = False) -> AgentConfig:
+def from_dict(
+    data: dict[str, Any],
+    *,
+    require_all: bool = False,
+    format_version: int | None = None,
+    config_class: type[AgentConfig] = AgentConfig,
+) -> AgentConfig:
     """Build a config from plain data (JSON, CLI, URL). Unknown fields and wrong types are errors.
 
-    With ``require_all`` every field must be present (an agent folder's hparams.json).
-    Values are only type-checked here; call ``validate()`` for the allowed ranges.
+    With ``require_all`` every field of ``format_version`` (default: the class's own) must be
+    present, as in an agent folder's hparams.json; fields added after that version take their
+    defaults. Values are only type-checked here; call ``validate()`` for the allowed ranges.
     """
     if not isinstance(data, dict):
         raise ConfigError({"config": f"a config must be a JSON object, got {type(data).__name__}"})
+    version = format_version_of(config_class) if format_version is None else format_version
+    known = {f.name: f for f in fields(config_class)}
     errors: dict[str, str] = {}
     for key in data:
-        if key not in FIELD_TYPES and key != "agent_kind":
+        if key not in known and key != "agent_kind":
             errors[key] = f"unknown hyperparameter {key!r}"
     if require_all:
-        for name in FIELD_NAMES:
-            if name not in data:
+        for name, f in known.items():
+            if name not in data and field_since(f) <= version:
                 errors[name] = f"missing hyperparameter {name!r}"
     values: dict[str, Any] = {}
-    for name in FIELD_NAMES:
+    for name in known:
         if name in data:
             try:
-                values[name] = _coerce(name, data[name])
+                values[name] = _coerce(name, data[name], _field_type(config_class, name))
             except ValueError as exc:
                 errors[name] = str(exc)
     if errors:
         raise ConfigError(errors)
-    return AgentConfig(**values)
+    return config_class(**values)
 
 
 @dataclass(frozen=True)
@@ -297,6 +340,57 @@ def parameter_count(obs_dim: int, n_actions: int, hidden_layers: list[int]) -> i
 
 
 MAX_PARAMETERS = parameter_count(_MAX_OBS, _MAX_ACTIONS, [MAX_HIDDEN_WIDTH] * MAX_HIDDEN_LAYERS)
+
+# --- the command line's and the renderer's numbers (issue 22) ----------------------------------
+# Every numeric flag of `python -m rl_core` reads its range from BOUNDS, IMITATION_BOUNDS or here.
+RENDER_BOUNDS: dict[str, Bound] = {
+    # x real time. A GIF frame lasts at most 655 s (a 16-bit count of 10 ms): with these ranges every
+    # frame's duration, 1000 * stride / (fps * speed) ms, stays far inside it.
+    "speed": Bound(0.05, 10.0),
+    "stride": Bound(1, 100),  # keep every Nth frame
+    "width": Bound(16, 2000),  # GIF width in pixels
+}
+CLI_BOUNDS: dict[str, Bound] = {
+    "eval_episodes": Bound(1, 100_000),  # evaluate, baseline, tune, seeds: played 1000 at a time
+    "epsilon": Bound(0.0, 1.0),
+    "threads": Bound(1, 256),  # torch threads of one process
+    "workers": Bound(1, 1024),  # Ray workers at once, one CPU each (a cluster may have many)
+    "trials": Bound(1, 10_000),
+    "target": BOUNDS["stop_at_reward"],  # tune's target reward
+}
+
+# --- what a saved agent's files may hold (storage.py checks them at load and upload) ------------
+# A normaliser outside these makes every normalised state inf or NaN in float32 (or divides by ~0).
+# Checked on the float32 values the agent uses; fit_random floors std at 1e-6.
+NORMALIZER_BOUNDS: dict[str, Bound] = {
+    "mean": Bound(-1e6, 1e6),
+    "std": Bound(1e-8, 1e6),
+}
+# The longest episode among SUPPORTED_ENVS (CartPole and Acrobot: 500 steps) and any episode's reward
+# (CartPole at most 500, Acrobot at least -500, MountainCar at least -200).
+MAX_EPISODE_STEPS = 500
+_REWARD = Bound(-1000.0, 1000.0)
+_MAX_ENV_STEPS = BOUNDS["n_episodes"].high * MAX_EPISODE_STEPS
+# metrics.json's numbers, at the top level and (EVALUATION_METRIC_BOUNDS) in each evaluation record.
+METRIC_BOUNDS: dict[str, Bound] = {
+    "seed": BOUNDS["seed"],
+    "episodes": Bound(0, BOUNDS["n_episodes"].high),
+    "env_steps": Bound(0, _MAX_ENV_STEPS),
+    "gradient_steps": Bound(0, _MAX_ENV_STEPS * BOUNDS["n_gradient_steps"].high),
+    "seconds": Bound(0, 1e8),  # three years of training
+    "n_parameters": Bound(0, MAX_PARAMETERS),
+}
+EVALUATION_METRIC_BOUNDS: dict[str, Bound] = {
+    "episode": Bound(0, BOUNDS["n_episodes"].high),  # the training episode a periodic evaluation followed
+    "episodes": Bound(1, CLI_BOUNDS["eval_episodes"].high),  # how many the final evaluation played
+    "env_steps": METRIC_BOUNDS["env_steps"],
+    "mean": _REWARD,
+    "std": Bound(0.0, _REWARD.high - _REWARD.low),
+    "min": _REWARD,
+    "max": _REWARD,
+    "solved_share": Bound(0.0, 1.0),
+    "seconds": METRIC_BOUNDS["seconds"],
+}
 
 
 def config_errors(c: AgentConfig) -> dict[str, str]:

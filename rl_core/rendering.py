@@ -22,6 +22,7 @@ import imageio.v3 as iio
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from .config import RENDER_BOUNDS
 from .envs import ACTION_NAMES, check_env_id, ensure_headless_display
 
 MIN_FRAME_MS = 20  # browsers play GIF frames shorter than 20 ms far slower, not faster
@@ -177,17 +178,22 @@ def _frame(env: gym.Env) -> np.ndarray:
     return frame
 
 
+def check_render_settings(speed: float | None = None, stride: int | None = None, width: int | None = None) -> None:
+    """ValueError naming the first setting outside RENDER_BOUNDS (None: not given)."""
+    for name, value in (("speed", speed), ("stride", stride), ("width", width)):
+        if value is not None and not RENDER_BOUNDS[name].contains(value):
+            raise ValueError(f"{name} must be in {RENDER_BOUNDS[name].describe()}, got {value}")
+
+
 def frame_duration_ms(fps: int, speed: float = 1.0, stride: int = 1) -> int:
     """How long each GIF frame shows so the episode plays at ``speed`` x real time (never < 20 ms)."""
-    if speed <= 0:
-        raise ValueError(f"speed must be positive, got {speed}")
-    if stride < 1:
-        raise ValueError(f"stride must be >= 1, got {stride}")
+    check_render_settings(speed=speed, stride=stride)
     return max(MIN_FRAME_MS, round(1000 * stride / (fps * speed)))
 
 
 def auto_stride(fps: int, speed: float) -> int:
     """The smallest stride that keeps ``speed`` within the browsers' 20 ms floor (1 for CartPole at 50 fps)."""
+    check_render_settings(speed=speed)
     return max(1, int(np.ceil(MIN_FRAME_MS * fps * speed / 1000 - 1e-9)))
 
 
@@ -210,8 +216,7 @@ class GifWriter:
     """
 
     def __init__(self, fps: int, speed: float = 1.0, stride: int = 1, width: int | None = DEFAULT_WIDTH):
-        if width is not None and not 16 <= width <= 2000:
-            raise ValueError(f"width must be in 16..2000 pixels, got {width}")
+        check_render_settings(width=width)
         self.duration = frame_duration_ms(fps, speed, stride)
         self.stride, self.width = stride, width
         self._indexed: list[np.ndarray] = []  # shrunk frames as palette indices: 1 byte a pixel
@@ -290,6 +295,7 @@ def record_gif(
 ) -> tuple[bytes, Episode]:
     """Play one episode and stream its frames into a GIF: (GIF bytes, the episode without frames)."""
     check_env_id(env_id)
+    check_render_settings(speed, stride, width)  # before the episode is played
     fps = render_fps(env_id)
     writer = GifWriter(fps, speed, stride or auto_stride(fps, speed), width)
     episode = play_episode(

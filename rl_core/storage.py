@@ -29,7 +29,18 @@ import numpy as np
 import torch
 
 from .agent import QAgent
-from .config import BOUNDS, MAX_PARAMETERS, AgentConfig, ConfigError, from_dict
+from .config import (
+    BOUNDS,
+    EVALUATION_METRIC_BOUNDS,
+    MAX_PARAMETERS,
+    METRIC_BOUNDS,
+    NORMALIZER_BOUNDS,
+    AgentConfig,
+    Bound,
+    ConfigError,
+    format_version_of,
+    from_dict,
+)
 from .envs import StateNormalizer, env_spec
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -109,7 +120,8 @@ def save_agent(
     """Write the agent folder atomically: everything goes to a temporary sibling, then one rename.
 
     ``history`` is a list of EpisodeRecord (or dicts with HISTORY_COLUMNS). An existing folder
-    of the same name is replaced only once the new one is complete.
+    of the same name is replaced only once the new one is complete; its files that are not agent
+    files (AGENT_FILES: an owner.json, a README.md, a replay.gif...) are kept in the new one.
     """
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
@@ -117,14 +129,23 @@ def save_agent(
     tmp.mkdir()
     try:
         config = agent.config
-        _write_json(tmp / "hparams.json", {"agent_kind": config.agent_kind, **config.to_dict()})
+        _write_json(
+            tmp / "hparams.json",
+            {"format_version": format_version_of(type(config)), "agent_kind": config.agent_kind, **config.to_dict()},
+        )
         torch.save(agent.q_net.state_dict(), tmp / "model.pt")
         if agent.normalizer is not None:
             _write_json(tmp / "normalizer.json", agent.normalizer.to_dict())
         _write_json(tmp / "metrics.json", _json_safe(metrics or {}))
         (tmp / "history.csv").write_text(history_to_csv(history or []))
-        if (folder / OWNER_FILE).is_file():  # a reserved or replaced run keeps its owner
-            shutil.copy2(folder / OWNER_FILE, tmp / OWNER_FILE)
+        if folder.is_dir():  # a reserved or replaced run keeps its owner, its notes, its README...
+            for entry in folder.iterdir():
+                if entry.name in AGENT_FILES:
+                    continue
+                if entry.is_dir() and not entry.is_symlink():
+                    shutil.copytree(entry, tmp / entry.name, symlinks=True)
+                else:
+                    shutil.copy2(entry, tmp / entry.name, follow_symlinks=False)
         if folder.exists():
             old = folder.parent / f".{folder.name}.old-{uuid.uuid4().hex[:8]}"
             folder.rename(old)
@@ -226,6 +247,15 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def _number_error(value: Any, bound: Bound) -> str | None:
+    """Why a metric's value is unusable: not a number, or outside its range (METRIC_BOUNDS)."""
+    if not _is_number(value):
+        return "must be a number"
+    if not bound.contains(value):
+        return f"must be a number in {bound.describe()}, got {value:g}"
+    return None
+
+
 def _evaluation_error(value: Any, required: tuple[str, ...] = ("episode", "mean", "std")) -> str | None:
     """Why an evaluation record is unusable (None if it is fine). A periodic evaluation names the
     training episode it followed; the final one (of the saved weights) names how many it played."""
@@ -237,6 +267,9 @@ def _evaluation_error(value: Any, required: tuple[str, ...] = ("episode", "mean"
     for key in _EVALUATION_FIELDS:
         if value.get(key) is not None and not _is_number(value[key]):
             return f"{key} must be a number or null"
+    for key, bound in EVALUATION_METRIC_BOUNDS.items():
+        if value.get(key) is not None and (error := _number_error(value[key], bound)):
+            return f"{key} {error}"
     return None
 
 
@@ -251,8 +284,8 @@ def check_metrics(data: Any, label: str) -> dict[str, Any]:
         error = None
         if kind == "text" and not (isinstance(value, str) and len(value) <= MAX_TEXT):
             error = f"must be text of at most {MAX_TEXT} characters"
-        elif kind == "number" and not _is_number(value):
-            error = "must be a number"
+        elif kind == "number":
+            error = _number_error(value, METRIC_BOUNDS[key])
         elif kind == "bool" and not isinstance(value, bool):
             error = "must be true or false"
         elif kind == "evaluation":
@@ -278,16 +311,27 @@ def _inside(path: Path, roots: list[Path]) -> bool:
     return any(path == r.resolve() or path.is_relative_to(r.resolve()) for r in roots)
 
 
-def read_config(folder: str | Path) -> AgentConfig:
-    """The validated config of an agent folder (hparams.json)."""
+def read_config(folder: str | Path, config_class: type[AgentConfig] = AgentConfig) -> AgentConfig:
+    """The validated config of an agent folder (hparams.json), of any format version up to the class's.
+
+    A folder without format_version is of version 1; fields added after its version take their defaults.
+    """
     path = Path(folder) / "hparams.json"
     data = _read_json(path)
     if not isinstance(data, dict):
         raise AgentFolderError(f"{path}: must be a JSON object")
     data = dict(data)
     kind = data.pop("agent_kind", None)
+    version = data.pop("format_version", 1)
+    newest = format_version_of(config_class)
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise AgentFolderError(f"{path}: format_version must be a whole number from 1, got {str(version)[:40]!r}")
+    if version > newest:
+        raise AgentFolderError(
+            f"{path}: format_version {version} is newer than this Q-Lab reads (at most {newest}); update Q-Lab"
+        )
     try:
-        config = from_dict(data, require_all=True).validate()
+        config = from_dict(data, require_all=True, format_version=version, config_class=config_class).validate()
     except ConfigError as exc:
         raise AgentFolderError(f"{path}: {exc}") from None
     if kind is not None and kind != config.agent_kind:
@@ -295,10 +339,13 @@ def read_config(folder: str | Path) -> AgentConfig:
     return config
 
 
-def load_agent(folder: str | Path, roots: list[Path] | None = None) -> SavedAgent:
+def load_agent(
+    folder: str | Path, roots: list[Path] | None = None, config_class: type[AgentConfig] = AgentConfig
+) -> SavedAgent:
     """Load and check an agent folder; raise AgentFolderError naming the file and the reason.
 
     With ``roots`` (the app passes the pretrained and runs folders) a folder outside them is refused.
+    The agent is ready for inference: its optimiser is only made by a first gradient step.
     """
     folder = Path(folder)
     resolved = folder.resolve()
@@ -306,7 +353,7 @@ def load_agent(folder: str | Path, roots: list[Path] | None = None) -> SavedAgen
         raise AgentFolderError(f"{folder}: outside the agents' folders ({', '.join(str(r) for r in roots)})")
     if not resolved.is_dir():
         raise AgentFolderError(f"{folder}: not an agent folder (no such directory)")
-    config = read_config(resolved)
+    config = read_config(resolved, config_class)
     spec = env_spec(config.env_id)
     state_dict = _read_state_dict(resolved / "model.pt", spec.obs_dim, spec.n_actions, config.nn_hidden_layers)
     normalizer = _read_normalizer(resolved / "normalizer.json", spec.obs_dim) if config.normalize_state else None
@@ -379,9 +426,16 @@ def _read_normalizer(path: Path, obs_dim: int) -> StateNormalizer:
         raise AgentFolderError(f'{path}: must be {{"mean": [...], "std": [...]}} of numbers') from None
     if mean.shape != (obs_dim,) or std.shape != (obs_dim,):
         raise AgentFolderError(f"{path}: mean and std must each have {obs_dim} numbers")
-    if not (np.isfinite(mean).all() and np.isfinite(std).all() and (std > 0).all()):
-        raise AgentFolderError(f"{path}: mean must be finite and std finite and positive")
-    return StateNormalizer(mean=mean.astype(np.float32), std=std.astype(np.float32))
+    # Checked as float32, the values the agent divides by: 1e-300 is positive as float64 but 0 as float32.
+    values = {"mean": mean.astype(np.float32), "std": std.astype(np.float32)}
+    for name, array in values.items():
+        bound = NORMALIZER_BOUNDS[name]
+        bad = [i for i, v in enumerate(array.tolist()) if not bound.contains(v)]
+        if bad:
+            raise AgentFolderError(
+                f"{path}: {name}[{bad[0]}] must be a number in {bound.describe()} (as float32), got {array[bad[0]]:g}"
+            )
+    return StateNormalizer(mean=values["mean"], std=values["std"])
 
 
 def parse_history(text: str, label: str) -> list[dict[str, float]]:
