@@ -427,7 +427,8 @@ def _read_normalizer(path: Path, obs_dim: int) -> StateNormalizer:
     if mean.shape != (obs_dim,) or std.shape != (obs_dim,):
         raise AgentFolderError(f"{path}: mean and std must each have {obs_dim} numbers")
     # Checked as float32, the values the agent divides by: 1e-300 is positive as float64 but 0 as float32.
-    values = {"mean": mean.astype(np.float32), "std": std.astype(np.float32)}
+    with np.errstate(over="ignore"):  # an overflow to inf is what the check below reports
+        values = {"mean": mean.astype(np.float32), "std": std.astype(np.float32)}
     for name, array in values.items():
         bound = NORMALIZER_BOUNDS[name]
         bad = [i for i, v in enumerate(array.tolist()) if not bound.contains(v)]

@@ -580,3 +580,126 @@ def test_a_blank_or_dotted_run_name_blocks_start_with_one_message(runs_dir):
         assert at.button(key="train_start").disabled
         assert sum("name" in e.value for e in at.error) == 1
     assert list(runs_dir.iterdir()) == []
+
+
+# --- issue 22: the normaliser, metrics' ranges, half-precision weights, --out and --overwrite -----
+
+
+@pytest.fixture(scope="module")
+def normalized_files(tmp_path_factory) -> dict[str, bytes]:
+    """A valid agent folder with a normalizer.json."""
+    config = AgentConfig(**TINY, normalize_state=True, normalizer_steps=50)
+    folder = save_agent(QAgent(config), tmp_path_factory.mktemp("n") / "agent", metrics={"seed": 0})
+    return {p.name: p.read_bytes() for p in folder.iterdir()}
+
+
+@pytest.mark.parametrize(
+    "mean,std,needle",
+    [
+        ([1e300, 0, 0, 0], [1, 1, 1, 1], "mean[0] must be a number in [-1,000,000, 1,000,000] (as float32), got inf"),
+        ([0, 0, 0, 0], [1, 1e-300, 1, 1], "std[1] must be a number in [1e-08, 1,000,000] (as float32), got 0"),
+        ([0, 0, 0, 0], [1, 1, 0, 1], "std[2] must be a number in [1e-08, 1,000,000]"),
+        ([0, 0, 0, 0], [1, 1, 1, -2], "std[3] must be a number in [1e-08, 1,000,000] (as float32), got -2"),
+        ([0, 0, 0, 0], [1e7, 1, 1, 1], "std[0] must be a number in [1e-08, 1,000,000] (as float32), got 1e+07"),
+        ([0, -2e6, 0, 0], [1, 1, 1, 1], "mean[1] must be a number in"),
+    ],
+)
+def test_an_absurd_normalizer_is_refused_at_load_and_upload(tmp_path, normalized_files, mean, std, needle):
+    normalizer = json.dumps({"mean": mean, "std": std}).encode()
+    message = refused(zip_of({**normalized_files, "normalizer.json": normalizer}), tmp_path / "runs", needle)
+    assert message.startswith("upload: normalizer.json: ")
+    folder = tmp_path / "on-disk"
+    folder.mkdir()
+    for name, data in {**normalized_files, "normalizer.json": normalizer}.items():
+        (folder / name).write_bytes(data)
+    with pytest.raises(AgentFolderError) as info:
+        load_agent(folder)
+    assert str(info.value).startswith(f"{folder / 'normalizer.json'}: ")
+    assert needle in str(info.value) and one_line(str(info.value))
+
+
+def test_a_normalizer_at_the_fit_floor_still_loads(tmp_path, normalized_files):
+    # fit_random floors std at 1e-6, which float32 rounds to just under 1e-6: inside the range
+    normalizer = json.dumps({"mean": [0, 0, 0, 0], "std": [1e-6, 1, 1, 1e6]}).encode()
+    imported = import_agent_zip(zip_of({**normalized_files, "normalizer.json": normalizer}), tmp_path / "runs", "up")
+    assert load_agent(imported).agent.normalizer is not None
+
+
+@pytest.mark.parametrize(
+    "metrics,needle",
+    [
+        ({"seconds": 1e308}, "metrics.json: seconds must be a number in [0, 100,000,000], got 1e+308"),
+        ({"env_steps": -5}, "metrics.json: env_steps must be a number in [0, 50,000,000], got -5"),
+        ({"n_parameters": 1e12}, "metrics.json: n_parameters must be a number in [0, "),
+        ({"episodes": 1e30}, "metrics.json: episodes must be a number in [0, 100,000], got 1e+30"),
+        (
+            {"best_evaluation": {"episode": 1, "mean": 1e308, "std": 0}},
+            "best_evaluation mean must be a number in [-1000, 1000], got 1e+308",
+        ),
+        ({"evaluations": [{"episode": 1, "mean": 1, "std": -1}]}, "evaluations entry 0: std must be a number in"),
+        (
+            {"final_evaluation": {"episodes": 0, "mean": 1, "std": 0}},
+            "final_evaluation episodes must be a number in [1, 100,000], got 0",
+        ),
+        ({"last_evaluation": {"episode": 1, "mean": 1, "std": 0, "solved_share": 2}}, "solved_share must be"),
+    ],
+)
+def test_metrics_out_of_their_ranges_are_refused(tmp_path, agent_files, metrics, needle):
+    refused(zip_of({**agent_files, "metrics.json": json.dumps(metrics).encode()}), tmp_path / "runs", needle)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_weights_load_as_exactly_the_same_float32_values(tmp_path, agent_files, dtype):
+    """Every float16 and bfloat16 value is a float32 value: they are read as float32 on purpose, losing nothing."""
+    state = torch.load(io.BytesIO(agent_files["model.pt"]), weights_only=True)
+    half = {k: v.to(dtype) for k, v in state.items()}
+    buffer = io.BytesIO()
+    torch.save(half, buffer)
+    imported = import_agent_zip(zip_of({**agent_files, "model.pt": buffer.getvalue()}), tmp_path / "runs", "up")
+    loaded = load_agent(imported).agent.q_net.state_dict()
+    for key, tensor in half.items():
+        assert loaded[key].dtype == torch.float32
+        assert torch.equal(loaded[key], tensor.to(torch.float32)), key
+        assert torch.equal(loaded[key].to(dtype), tensor), key  # the round trip is exact
+
+
+@pytest.fixture
+def shipped(tmp_path, monkeypatch):
+    """A copy of a pretrained agent folder, in a pretrained/ folder the test owns (never the real one)."""
+    import shutil
+
+    root = tmp_path / "pretrained"
+    shutil.copytree(Path(__file__).resolve().parent.parent / "pretrained" / "cartpole-linear-q", root / "agent")
+    monkeypatch.setattr(storage, "PRETRAINED_DIR", root)
+    return root / "agent"
+
+
+@pytest.mark.parametrize("where", ["agent", "agent/inner", "new-one", "../pretrained/agent"])
+def test_train_never_writes_under_pretrained(shipped, capsys, where):
+    root = shipped.parent
+    before = tree(root)
+    out = root / where
+    assert main([*TRAIN, "--overwrite", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "inside pretrained/, the shipped agents; choose a folder outside it" in err and one_line(err)
+    assert tree(root) == before
+
+
+def test_overwrite_replaces_the_agent_files_only(tmp_path, capsys):
+    config = AgentConfig(**TINY, normalize_state=True, normalizer_steps=50)
+    out = save_agent(QAgent(config), tmp_path / "agent", metrics={"seed": 0})
+    others = {"README.md": b"# my notes\n", "replay.gif": b"GIF89a...", "owner.json": b'{"owner": "me"}'}
+    for name, data in others.items():
+        (out / name).write_bytes(data)
+    (out / "logs").mkdir()
+    (out / "logs" / "events").write_bytes(b"tensorboard")
+    old_model = (out / "model.pt").read_bytes()
+    assert main([*TRAIN, "--overwrite", "--out", str(out)]) == 0
+    capsys.readouterr()
+    for name, data in others.items():
+        assert (out / name).read_bytes() == data, name
+    assert (out / "logs" / "events").read_bytes() == b"tensorboard"
+    assert (out / "model.pt").read_bytes() != old_model
+    assert not (out / "normalizer.json").exists()  # an agent file of the old agent, which the new one has not
+    assert load_agent(out).agent.config.n_episodes == 2
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary folder left
