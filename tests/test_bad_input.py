@@ -702,4 +702,5 @@ def test_overwrite_replaces_the_agent_files_only(tmp_path, capsys):
     assert (out / "model.pt").read_bytes() != old_model
     assert not (out / "normalizer.json").exists()  # an agent file of the old agent, which the new one has not
     assert load_agent(out).agent.config.n_episodes == 2
+    assert json.loads((out / "metrics.json").read_text())["episodes"] == 2 and len(read_history(out)) == 2
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary folder left

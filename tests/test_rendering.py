@@ -125,6 +125,22 @@ def test_bad_gif_arguments():
         play_episode(Balancer(), "Pong-v5")
 
 
+@pytest.mark.parametrize(
+    "settings,needle",
+    [
+        ({"speed": float("inf")}, "speed must be in [0.05, 10], got inf"),
+        ({"speed": 1e-30}, "speed must be in [0.05, 10], got 1e-30"),
+        ({"speed": float("nan")}, "speed must be in"),
+        ({"stride": 1000}, "stride must be in [1, 100], got 1000"),
+        ({"width": 100_000}, "width must be in [16, 2000], got 100000"),
+    ],
+)
+def test_record_gif_refuses_settings_outside_the_render_bounds(settings, needle):
+    with pytest.raises(ValueError) as info:  # once an OverflowError from deep inside the encoder
+        record_gif(Balancer(), "CartPole-v1", seed=0, max_steps=5, **settings)
+    assert needle in str(info.value)
+
+
 def test_record_gif_streams_frames_and_keeps_none():
     seen = []
     gif, episode = record_gif(Balancer(), "CartPole-v1", seed=0, max_steps=40)
