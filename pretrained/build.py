@@ -16,8 +16,10 @@ import argparse
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -64,12 +66,31 @@ def run_cli(args: list[str]) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def train_into_pretrained(name: str) -> dict:
+    """Train outside pretrained/ (the CLI never writes there), then swap the agent's files in.
+
+    The folder's other files (README.md, replay.gif, replay.json) stay; they are rewritten next.
+    """
+    from rl_core.storage import AGENT_FILES
+
+    with tempfile.TemporaryDirectory() as tmp:
+        summary = run_cli(["train", *shlex.split(AGENTS[name]["args"]), "--quiet", "--out", str(Path(tmp) / name)])
+        (HERE / name).mkdir(exist_ok=True)
+        for file_name in AGENT_FILES:
+            built, shipped = Path(tmp) / name / file_name, HERE / name / file_name
+            if built.is_file():
+                shutil.copy2(built, shipped)
+            elif shipped.is_file():
+                shipped.unlink()  # normalizer.json of an agent that no longer normalises
+    return summary
+
+
 def write_card(name: str, spec: dict[str, str]) -> dict:
     folder = HERE / name
     metrics = json.loads((folder / "metrics.json").read_text())
     hparams = json.loads((folder / "hparams.json").read_text())
     evals = {seed: run_cli(["evaluate", str(folder), "--episodes", "1000", "--seed", str(seed)]) for seed in EVAL_SEEDS}
-    command = f"python -m rl_core train {spec['args']} --out pretrained/{name}"
+    command = f"python -m rl_core train {spec['args']} --out runs/{name}"
     rows = "\n".join(
         f"| {s}..{s + 999} | {e['mean']:.2f} | {e['std']:.2f} | {e['min']:.0f} | {e['max']:.0f} | "
         f"{100 * e['solved_share']:.1f}% |"
@@ -97,8 +118,8 @@ def write_card(name: str, spec: dict[str, str]) -> dict:
 
 ## Rebuild
 
-`bash pretrained/build.sh {name}` (or the command above). Training runs on one thread with every random
-source seeded from the config's seed: on the same machine it reproduces this agent exactly.
+`bash pretrained/build.sh {name}` (the command above, its agent files then copied here). Training runs on one
+thread with every random source seeded from the config's seed: on the same machine it reproduces this agent exactly.
 """)
     return {
         "name": name,
@@ -157,9 +178,7 @@ def main() -> None:
     if not args.cards_only:
         for name in args.names or AGENTS:
             print(f"== training {name}", flush=True)
-            summary = run_cli(
-                ["train", *shlex.split(AGENTS[name]["args"]), "--quiet", "--overwrite", "--out", str(HERE / name)]
-            )
+            summary = train_into_pretrained(name)
             print(f"   {summary['status']}: {summary['episodes']} episodes in {summary['seconds']:.1f} s", flush=True)
             write_replay(name)
     cards = []
