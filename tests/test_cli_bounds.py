@@ -146,3 +146,8 @@ def test_render_refuses_what_once_raised_or_made_a_useless_gif(flag, text, tmp_p
     err = capsys.readouterr().err
     assert err.startswith(f"error: python -m rl_core render: argument {flag}: expected") and "Traceback" not in err
     assert not out.exists()
+
+
+def test_a_cheap_command_in_range_runs(capsys):
+    assert main(["baseline", "--episodes", "1", "--seed", "0"]) == 0
+    assert '"n_episodes": 1' in capsys.readouterr().out
