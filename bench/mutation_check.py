@@ -97,7 +97,11 @@ MUTANTS: dict[str, tuple[str, str, str]] = {
 
 
 def default_tests() -> list[str]:
-    return sorted(str(p.relative_to(ROOT)) for p in (ROOT / "tests").glob("test_*.py") if str(p.relative_to(ROOT)) not in BROWSER_TESTS)
+    return sorted(
+        str(p.relative_to(ROOT))
+        for p in (ROOT / "tests").glob("test_*.py")
+        if str(p.relative_to(ROOT)) not in BROWSER_TESTS
+    )
 
 
 def mutant_copy(where: Path, file: str, old: str, new: str) -> None:

@@ -208,7 +208,9 @@ def test_a_normalised_agents_evaluation_follows_its_normalised_q_values():
     np.testing.assert_array_equal(fast.rewards, by_hand.rewards)
     np.testing.assert_array_equal(fast.lengths, by_hand.lengths)
     # a snapshot (what live views and the class board evaluate) follows the same normalised Q-values
-    np.testing.assert_array_equal(evaluate(FrozenQ.of(agent), "CartPole-v1", n_episodes=30, seed=0).rewards, fast.rewards)
+    np.testing.assert_array_equal(
+        evaluate(FrozenQ.of(agent), "CartPole-v1", n_episodes=30, seed=0).rewards, fast.rewards
+    )
 
 
 def test_a_normalised_mountain_car_agent_is_evaluated_on_normalised_states():
