@@ -106,6 +106,9 @@ def default_tests() -> list[str]:
 
 def mutant_copy(where: Path, file: str, old: str, new: str) -> None:
     shutil.copytree(ROOT / "rl_core", where / "rl_core", ignore=shutil.ignore_patterns("__pycache__"))
+    (where / "pretrained").symlink_to(ROOT / "pretrained")  # rl_core finds it beside itself
+    if not file:
+        return  # the baseline: rl_core as it is
     path = where / "rl_core" / file
     text = path.read_text()
     if text.count(old) != 1:
@@ -124,7 +127,7 @@ def failing_tests(report: Path) -> list[str]:
 
 
 def run(name: str, tests: list[str], workdir: Path) -> tuple[list[str], float]:
-    file, old, new = MUTANTS[name]
+    file, old, new = MUTANTS[name] if name != "baseline" else ("", "", "")
     where = workdir / name
     mutant_copy(where, file, old, new)
     report = where / "report.xml"
@@ -143,13 +146,13 @@ def run(name: str, tests: list[str], workdir: Path) -> tuple[list[str], float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", nargs="*", choices=sorted(MUTANTS), help="these mutants (default: all)")
+    parser.add_argument("--only", nargs="*", choices=["baseline", *sorted(MUTANTS)], help="default: all")
     parser.add_argument("--tests", nargs="*", help="test files (default: every non-browser test file)")
     args = parser.parse_args()
     tests = args.tests or default_tests()
     results: dict[str, list[str]] = {}
     with tempfile.TemporaryDirectory(prefix="qlab-mutants-") as tmp:
-        for name in args.only or list(MUTANTS):
+        for name in args.only or ["baseline", *MUTANTS]:  # the baseline must fail nothing
             killers, seconds = run(name, tests, Path(tmp))
             results[name] = killers
             verdict = "SURVIVED" if not killers else f"killed by {len(killers)}"
