@@ -2,11 +2,15 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+# Where pip looks for torch. Empty: pip's own configuration, which on PyPI gives Linux the CUDA build
+# (GBs of nvidia-* wheels). `make setup TORCH_INDEX=https://download.pytorch.org/whl/cpu` takes PyTorch's
+# CPU-only build instead. Read on the first setup only (delete .venv to choose again).
+TORCH_INDEX ?=
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	# torch first and pinned, so pip takes the CPU build and never the CUDA one
-	$(PY) -m pip install --quiet torch==2.13.0
+	# torch first and pinned, from TORCH_INDEX when given: the rest then finds it installed and keeps it
+	$(PY) -m pip install --quiet torch==2.13.0 $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(PY) -m pip install --quiet -e ".[test]"
 	touch $@
 

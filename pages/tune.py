@@ -43,6 +43,7 @@ from rl_core.tuning import (
     TuningSetup,
     list_studies,
     load_or_create_study,
+    ordered_rows,
     parse_seed_list,
     storage_description,
     trials_table,
@@ -290,10 +291,11 @@ def seeds_view() -> None:
         )
     job_status(snap["state"], message, snap["queue_position"])
     if snap["rows"]:
+        rows = ordered_rows(snap["rows"], snap.get("seeds", []))
         config = preset(ss.seeds_preset)
         solved_at = 475.0 if config.env_id == "CartPole-v1" else None
-        chart(seeds_figure(snap["rows"], solved_at=solved_at, large=bool(ss.get("presentation"))), key="seeds_plot")
-        st.dataframe(pd.DataFrame(snap["rows"]).set_index("seed"), width="stretch")
+        chart(seeds_figure(rows, solved_at=solved_at, large=bool(ss.get("presentation"))), key="seeds_plot")
+        st.dataframe(pd.DataFrame(rows).set_index("seed"), width="stretch")
     rerun_when_finished("seeds_last_state", snap["state"], snap["done"])
 
 

@@ -527,6 +527,7 @@ class SeedsJob(Job):
                 "rows": list(self._rows),
                 "summary": self._summary,
                 "n_seeds": len(self.seeds),
+                "seeds": list(self.seeds),
             }
 
     def start(self) -> None:
@@ -565,7 +566,7 @@ class SeedsJob(Job):
                 "status": outcome.status,
             }
             with self._lock:
-                self._rows.append(row)
+                self._rows = ordered_rows([*self._rows, row], self.seeds)  # as asked, not as finished
                 self._message = f"{len(self._rows)} of {len(self.seeds)} seeds done"
                 self._updated_at = time.time()
             if self.on_result:
@@ -580,7 +581,7 @@ class SeedsJob(Job):
             self.finish("stopped" if self.stop_requested else "failed", "no seed finished")
             return
         summary = summarise_seeds(
-            rows, self.solved_at, workers=self.cpus, seconds=time.perf_counter() - self.started_at
+            rows, self.solved_at, workers=self.cpus, seconds=time.perf_counter() - self.started_at, seeds=self.seeds
         )
         self._set(summary=summary)
         if self.stop_requested:
@@ -599,9 +600,28 @@ class SeedsJob(Job):
         self.in_flight.clear()
 
 
+def ordered_rows(rows: Sequence[dict[str, Any]], seeds: Sequence[int]) -> list[dict[str, Any]]:
+    """A seed sweep's rows in the order its seeds were asked for, whatever order the workers finished in.
+
+    A seed asked for twice gets its rows in the order they came; a row whose seed was not asked for
+    goes last (in the order it came) rather than being dropped.
+    """
+    position: dict[int, int] = {}
+    for i, seed in enumerate(seeds):
+        position.setdefault(seed, i)
+    return sorted(rows, key=lambda row: position.get(row["seed"], len(position)))  # sorted() is stable
+
+
 def summarise_seeds(
-    rows: Sequence[dict[str, Any]], solved_at: float | None, workers: int, seconds: float
+    rows: Sequence[dict[str, Any]],
+    solved_at: float | None,
+    workers: int,
+    seconds: float,
+    seeds: Sequence[int] | None = None,
 ) -> dict[str, Any]:
+    """The spread of a seed sweep's final evaluations; with ``seeds``, rows listed in that order."""
+    if seeds is not None:
+        rows = ordered_rows(rows, seeds)
     means = [r["mean"] for r in rows]
     solved = [r for r in rows if solved_at is not None and r["mean"] >= solved_at]
     return {

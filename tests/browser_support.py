@@ -1,5 +1,6 @@
 """What the browser tests share: Debian's Chromium and its flags (skipped without it, failed under
-CI=true), starting the app's server, and acting on Streamlit's elements without racing its reruns."""
+CI=true), starting the app's server, and acting on Streamlit's elements without racing its reruns: each
+action waits until Streamlit itself says its script run has finished, never a fixed time."""
 
 import os
 import socket
@@ -7,14 +8,13 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
 import pytest
-from playwright.sync_api import Error as PlaywrightError
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("QLAB_CHROMIUM", "/usr/bin/chromium")
@@ -122,26 +122,60 @@ def running_app(
             own_log.close()
 
 
-def settled(locator):
-    """The element once a rerun has settled (Streamlit briefly shows the old element beside its
-    replacement, and acting on either then is a race)."""
+# Streamlit's root element says whether a script run (the page's or a fragment's) is going on:
+# data-test-script-state is "running" from the moment the server starts a run until it has finished,
+# "notRunning" between runs. Waiting on it replaces guessing how long a rerun takes on a busy machine.
+APP_IDLE_JS = """() => {
+    const app = document.querySelector('[data-testid="stApp"]');
+    return !!app && app.dataset.testScriptState === 'notRunning' && app.dataset.testConnectionState === 'CONNECTED';
+}"""
+# How many runs have finished since this was first asked on this page load: a MutationObserver counts
+# every change of the script state into "notRunning" (records are read in order, so a run that starts
+# and ends between two polls is still counted).
+RUNS_FINISHED_JS = """() => {
+    const app = document.querySelector('[data-testid="stApp"]');
+    if (!app) return -1;
+    if (app.qlabRunsFinished === undefined) {
+        app.qlabRunsFinished = 0;
+        new MutationObserver(records => records.forEach((record, i) => {
+            const now = i + 1 < records.length ? records[i + 1].oldValue : app.dataset.testScriptState;
+            if (record.oldValue !== 'notRunning' && now === 'notRunning') app.qlabRunsFinished++;
+        })).observe(app, {attributes: true, attributeOldValue: true, attributeFilter: ['data-test-script-state']});
+    }
+    return app.qlabRunsFinished;
+}"""
+
+
+def wait_until_idle(page: Page, timeout: float = 60_000) -> None:
+    """Wait until no script run is going on (the page has finished drawing and is connected)."""
+    page.wait_for_function(APP_IDLE_JS, timeout=timeout)
+
+
+def rerun_by(page: Page, action: Callable[[], object], timeout: float = 60_000) -> None:
+    """Do ``action`` (a click, a key press) on an idle page and wait until the rerun it caused has
+    finished. The action must cause a rerun (a widget whose value changes, a button)."""
+    wait_until_idle(page, timeout)
+    before = page.evaluate(RUNS_FINISHED_JS)
+    action()
+    page.wait_for_function(f"() => ({RUNS_FINISHED_JS})() > {before} && ({APP_IDLE_JS})()", timeout=timeout)
+
+
+def settled(locator: Locator) -> Locator:
+    """The element once the page's script has finished its run (during a run Streamlit still shows
+    the old element beside its replacement, and acting on either then is a race)."""
+    wait_until_idle(locator.page)
     expect(locator).to_have_count(1)
     return locator
 
 
 def enter(page: Page, label: str, value: str) -> None:
-    """Type into an input and submit it, again if a rerun swapped the element meanwhile (a check
-    that one element is there, then a fill, is a race with the next rerun)."""
-    for _ in range(10):
-        field = settled(page.get_by_label(label, exact=True))
-        try:
-            field.fill(value, timeout=5_000)
-            field.press("Enter", timeout=5_000)
-            expect(field).to_have_value(value, timeout=5_000)
-            return
-        except (PlaywrightError, AssertionError):
-            time.sleep(0.5)
-    raise AssertionError(f"could not enter {value!r} into {label!r}")
+    """Type into an input and submit it, then wait until the rerun that takes the value has finished."""
+    field = settled(page.get_by_label(label, exact=True))
+    if field.input_value() == value:
+        return  # nothing changes: Streamlit would not rerun
+    field.fill(value)
+    rerun_by(page, lambda: field.press("Enter"))
+    expect(settled(page.get_by_label(label, exact=True))).to_have_value(value)
 
 
 # The episodes in the live reward chart, found by its trace's name: once a run has had more than
@@ -156,21 +190,19 @@ REWARD_POINTS_JS = """() => {
 
 
 def switch_to(page: Page, label: str, on: bool) -> None:
-    """Set a toggle, clicking again if a rerun swallowed the click (the page may still be drawing)."""
-    switch = page.get_by_label(label, exact=True)
-    for _ in range(5):
-        if switch.is_checked() == on:
-            return
-        settled(page.get_by_text(label, exact=True)).click()
-        try:
-            (expect(switch).to_be_checked if on else expect(switch).not_to_be_checked)(timeout=5_000)
-            return
-        except AssertionError:
-            pass
-    raise AssertionError(f"could not switch {'on' if on else 'off'} {label!r}")
+    """Set a toggle, and wait until the rerun it causes has finished."""
+    switch = settled(page.get_by_label(label, exact=True))
+    if switch.is_checked() != on:
+        rerun_by(page, settled(page.get_by_text(label, exact=True)).click)
+    (expect(switch).to_be_checked if on else expect(switch).not_to_be_checked)()
 
 
-def wait_for_reward_points(page: Page, more_than: int, timeout: float = 60_000) -> int:
+# A server's first training waits for its compute engine (a local Ray instance) to start: seen taking
+# 160 s with the 2 cores at a load of 25-40 (bench/RESULTS.md, issue 21). An upper bound, not a pace.
+FIRST_TRAINING_MS = 300_000
+
+
+def wait_for_reward_points(page: Page, more_than: int, timeout: float = FIRST_TRAINING_MS) -> int:
     """Wait until the live reward chart holds more than ``more_than`` episodes and return how many.
     The count comes from the check itself: the chart is briefly absent while a rerun redraws it, so
     reading it again afterwards could find none."""

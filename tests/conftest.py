@@ -1,3 +1,4 @@
+import importlib.util
 import os
 
 import pytest
@@ -5,6 +6,13 @@ import torch
 
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 torch.set_num_threads(1)
+
+# Authlib adds warnings.simplefilter("always", AuthlibDeprecationWarning) when authlib.deprecate is first
+# imported. Imported inside a test or a module's collection, that filter lands in front of pytest's own
+# and pyproject.toml's "ignore" filters never apply; imported here, before pytest installs them, it lands
+# behind them.
+if importlib.util.find_spec("authlib") is not None:
+    import authlib.deprecate  # noqa: F401
 
 
 @pytest.fixture

@@ -205,6 +205,41 @@ def test_tune_page_runs_a_tiny_study(runs_dir):
     assert len(chosen) == 2 and any("apptest-study/trial-" in label for label in chosen)
 
 
+class OneSeedSweep:
+    """A job registry holding one seed sweep, two of its three seeds done, the last one asked first."""
+
+    max_running = 2
+
+    def snapshot(self, job_id):
+        if job_id != "sweep":
+            return None
+        rows = [
+            {"seed": seed, "mean": mean, "std": 0.0, "solved_share": 0.0, "train_seconds": 1.0, "episodes": 3}
+            for seed, mean in ((7, 70.0), (4, 40.0))
+        ]
+        return {"state": "running", "message": "2 of 3 seeds done", "queue_position": None, "done": False,
+                "rows": rows, "summary": None, "n_seeds": 3, "seeds": [4, 2, 7]}  # fmt: skip
+
+    def jobs_of(self, owner):
+        return []
+
+    def snapshots(self, kind=None):
+        return []
+
+
+def test_tune_page_lists_seeds_as_asked_not_as_they_finished(runs_dir, monkeypatch):
+    import pages._ui
+
+    monkeypatch.setattr(pages._ui, "job_registry", OneSeedSweep)
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    at.session_state["seeds_job"] = "sweep"
+    at.switch_page("pages/tune.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    table = at.dataframe[-1].value
+    assert list(table.index) == [4, 7] and list(table["mean"]) == [40.0, 70.0]
+
+
 def test_tune_page_flags_an_empty_search_space(runs_dir):
     at = open_page("pages/tune.py")
     at.multiselect(key="tune_params_focused").set_value([]).run()

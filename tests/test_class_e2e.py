@@ -23,9 +23,11 @@ from browser_support import (
     LAUNCH_ARGS,
     enter,
     require_chromium,
+    rerun_by,
     settled,
     start_app,
     wait_for_reward_points,
+    wait_until_idle,
     wait_until_up,
 )
 
@@ -139,7 +141,7 @@ def start_training(page: Page, url: str, name: str, episodes: int, until_stopped
     enter(page, "episodes", str(episodes))
     enter(page, "run name (optional)", name)
     if until_stopped:
-        page.get_by_text("stop once an evaluation reaches").click()
+        rerun_by(page, settled(page.get_by_text("stop once an evaluation reaches")).click)
         expect(page.get_by_label("target reward")).to_have_count(0)
     start = settled(page.get_by_role("button", name="Start", exact=True))
     expect(start).to_be_enabled()
@@ -151,16 +153,13 @@ def selectbox(page: Page, label: str):
 
 
 def open_selectbox(page: Page, label: str):
-    """Open a selectbox's list (again, if a rerun closed it) and return its options."""
+    """Open a selectbox's list, once the page has finished its run (a rerun would close it), and
+    return its options."""
+    wait_until_idle(page)
+    selectbox(page, label).click()
     options = page.get_by_role("option")
-    for _ in range(10):
-        selectbox(page, label).click()
-        try:
-            expect(options.first).to_be_visible(timeout=3_000)
-            return options
-        except AssertionError:
-            page.keyboard.press("Escape")
-    raise AssertionError(f"the {label!r} selectbox does not open")
+    expect(options.first).to_be_visible()
+    return options
 
 
 def selectbox_options(page: Page, label: str) -> list[str]:
@@ -210,7 +209,7 @@ def test_two_students_own_their_runs_share_one_and_the_instructor_deletes_it(bro
     alice.reload()
     expect(alice.get_by_text("alice-run", exact=False).first).to_be_visible()
     first = wait_for_reward_points(alice, 0)
-    wait_for_reward_points(alice, first, timeout=30_000)
+    wait_for_reward_points(alice, first)
     settled(alice.get_by_role("button", name="Stop")).click()
     expect(alice.get_by_text(re.compile("Saved as alice-run"))).to_be_visible(timeout=30_000)
 
@@ -229,7 +228,7 @@ def test_two_students_own_their_runs_share_one_and_the_instructor_deletes_it(bro
 
     # Alice shares it with the class
     open_page(alice, f"{url}/runs", "Runs")
-    settled(alice.get_by_text("Shared with the class")).click()
+    rerun_by(alice, settled(alice.get_by_text("Shared with the class")).click)
     expect(alice.get_by_role("switch", name="Shared with the class")).to_be_checked()
 
     # Bob sees it on the class board, with Alice's name; still read-only: not on his Runs page
@@ -249,16 +248,11 @@ def test_two_students_own_their_runs_share_one_and_the_instructor_deletes_it(bro
     open_page(teacher, f"{url}/runs", "Runs")
     assert sorted(selectbox_options(teacher, "Run")) == ["alice-run", "bob-run"]
     open_selectbox(teacher, "Run")
-    teacher.get_by_role("option", name="alice-run").click()
+    rerun_by(teacher, teacher.get_by_role("option", name="alice-run").click)
     settled(teacher.get_by_text("Rename or delete alice-run")).click()
     delete = teacher.get_by_role("button", name="Delete", exact=True)
-    for _ in range(3):  # a tick lost to a rerun (the expander just opened) is made again
-        settled(teacher.get_by_text("yes, delete alice-run")).click()
-        try:
-            expect(delete).to_be_enabled(timeout=10_000)
-            break
-        except AssertionError:
-            pass
+    rerun_by(teacher, settled(teacher.get_by_text("yes, delete alice-run")).click)
+    expect(delete).to_be_enabled()
     delete.click()
     expect(teacher.get_by_text("yes, delete bob-run")).to_be_attached()
     assert not (runs / "alice-run").exists() and (runs / "bob-run").is_dir()

@@ -10,10 +10,12 @@ from browser_support import (
     LAUNCH_ARGS,
     enter,
     require_chromium,
+    rerun_by,
     running_app,
     settled,
     switch_to,
     wait_for_reward_points,
+    wait_until_idle,
 )
 
 require_chromium()
@@ -75,13 +77,13 @@ def test_train_live_then_stop(page, app_url):
     enter(page, "episodes", "100000")
     enter(page, "run name (optional)", "e2e-run")
     # never stop early: the run must still be going when we press Stop
-    settled(page.get_by_text("stop once an evaluation reaches")).click()
+    rerun_by(page, settled(page.get_by_text("stop once an evaluation reaches")).click)
     start = settled(page.get_by_role("button", name="Start", exact=True))
     expect(start).to_be_enabled()
     start.click()
     expect(page.get_by_text("Live training")).to_be_visible()
     first = wait_for_reward_points(page, 2)
-    wait_for_reward_points(page, first, timeout=30_000)  # the chart follows the training
+    wait_for_reward_points(page, first)  # the chart follows the training
     # the navigation stays usable while the live fragment polls (it once vanished on every poll)
     expect(page.get_by_role("link", name="Evaluate & replay")).to_be_visible()
     page.get_by_role("button", name="Stop").click()
@@ -161,8 +163,7 @@ def test_presentation_mode_at_1920_cuts_no_label_and_shows_big_numbers(browser, 
     try:
         open_page(page, f"{app_url}/train", "Train an agent")
         switch_to(page, "Presentation mode", on=True)
-        expect(page.get_by_role("button", name="Start", exact=True)).to_be_visible()
-        page.wait_for_timeout(1000)  # the style sheet applies on the rerun
+        expect(page.get_by_role("button", name="Start", exact=True)).to_be_visible()  # switch_to waited for its rerun
         assert page.evaluate(TRUNCATED_LABELS) == []
         nav = page.get_by_test_id("stSidebarNav")
         nav.get_by_role("link", name="Evaluate & replay").click()  # a click keeps the session, and the mode
@@ -173,7 +174,7 @@ def test_presentation_mode_at_1920_cuts_no_label_and_shows_big_numbers(browser, 
         assert page.evaluate(TRUNCATED_LABELS) == []
         nav.get_by_role("link", name="Compare").click()
         expect(page.get_by_role("button", name="Render replays")).to_be_visible(timeout=60_000)
-        page.wait_for_timeout(1000)
+        wait_until_idle(page)  # the page has finished drawing
         assert page.evaluate(TRUNCATED_LABELS) == []
     finally:
         context.close()

@@ -16,12 +16,15 @@ from rl_core.storage import load_agent
 from rl_core.tuning import (
     COURSE_SPACE,
     ParamSpec,
+    SeedsJob,
     TuningSetup,
     open_storage,
+    ordered_rows,
     parse_seed_list,
     run_study,
     seed_sensitivity,
     storage_description,
+    summarise_seeds,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -241,3 +244,66 @@ def test_studies_are_listed_newest_first_with_who_ran_them(tmp_path):
         StudyInfo(name="newer", owner="", base_preset=None, n_trials=1, best_value=42.0),
         StudyInfo(name="older", owner="alice", base_preset="deep-fast", n_trials=0, best_value=None),
     ]
+
+
+# --- seed sweep rows in the order the seeds were asked for ------------------------------------------
+
+
+def seed_row(seed: int, mean: float) -> dict:
+    return {"seed": seed, "mean": mean, "std": 0.0, "solved_share": 0.0, "train_seconds": 1.0, "episodes": 3}
+
+
+def test_seed_rows_are_listed_as_asked_whatever_order_they_finished_in():
+    asked = [5, 3, 9, 1]  # not sorted: the order asked for is the order shown
+    finished = [seed_row(9, 90.0), seed_row(1, 10.0), seed_row(5, 50.0), seed_row(3, 30.0)]
+    assert [r["seed"] for r in ordered_rows(finished, asked)] == asked
+    summary = summarise_seeds(finished, solved_at=40.0, workers=2, seconds=1.0, seeds=asked)
+    assert summary["seeds"] == asked and summary["means"] == [50.0, 30.0, 90.0, 10.0]
+    assert [r["seed"] for r in summary["rows"]] == asked
+    assert summary["solved_share"] == 0.5 and summary["min"] == 10.0
+    # half done: the finished ones in asked order; a seed asked twice keeps both rows; none is dropped
+    assert [r["seed"] for r in ordered_rows([seed_row(1, 1), seed_row(5, 5)], asked)] == [5, 1]
+    twice = ordered_rows([seed_row(2, 1.0), seed_row(7, 0.0), seed_row(2, 2.0)], [2, 7, 2])
+    assert [(r["seed"], r["mean"]) for r in twice] == [(2, 1.0), (2, 2.0), (7, 0.0)]
+    assert [r["seed"] for r in ordered_rows([seed_row(8, 0), seed_row(5, 0)], asked)] == [5, 8]
+
+
+class FinishesWhenTold:
+    """A stand-in for a Ray worker's handle: its training ends when the test says so."""
+
+    finished_seeds: set[int] = set()
+
+    def __init__(self, task, hub):
+        self.seed = task.config.seed
+
+    def poll(self):
+        from rl_core.jobs import TrainingOutcome, WorkerUpdate
+
+        if self.seed not in self.finished_seeds:
+            return WorkerUpdate()
+        evaluation = {"mean": 100.0 + self.seed, "std": 0.0, "solved_share": 0.0}
+        outcome = TrainingOutcome("finished", "", 1.0, 10, 3, None, final_evaluation=evaluation)
+        return WorkerUpdate(finished=True, outcome=outcome)
+
+    def cancel(self):
+        pass
+
+
+def test_a_seed_sweep_shows_its_seeds_as_asked_when_workers_finish_out_of_order(monkeypatch):
+    import types
+
+    import rl_core.tuning
+
+    monkeypatch.setattr(rl_core.tuning, "WorkerHandle", FinishesWhenTold)
+    monkeypatch.setattr(FinishesWhenTold, "finished_seeds", set())
+    job = SeedsJob("someone", preset("deep-fast", n_episodes=3, **TINY), [4, 2, 7], eval_episodes=3, workers=3)
+    job.registry = types.SimpleNamespace(hub=object())  # type: ignore[assignment]
+    job.start()
+    for seed in (7, 4, 2):  # the last seed asked finishes first, the first one next
+        FinishesWhenTold.finished_seeds.add(seed)
+        job.poll()
+        shown = [r["seed"] for r in job.snapshot()["rows"]]
+        assert shown == [s for s in [4, 2, 7] if s in FinishesWhenTold.finished_seeds], shown
+    snapshot = job.snapshot()
+    assert snapshot["state"] == "finished" and snapshot["seeds"] == [4, 2, 7]
+    assert snapshot["summary"]["seeds"] == [4, 2, 7] and snapshot["summary"]["means"] == [104.0, 102.0, 107.0]
