@@ -6,6 +6,7 @@ Widgets and layout only; the work itself is done by rl_core.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import json
 import math
 import re
@@ -14,6 +15,11 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+# pandas in full before any session can draw a chart: plotly serialising a figure looks pandas up in
+# sys.modules without importing it, and finds it half imported while another session's thread is
+# importing it (AttributeError: partially initialized module 'pandas' has no attribute 'Series').
+import pandas  # noqa: F401
 import streamlit as st
 
 from rl_core.config import BOUNDS, PRESET_NAMES, AgentConfig, Bound, ConfigError, preset
@@ -21,6 +27,7 @@ from rl_core.engine import EngineUnavailable, engine_status
 from rl_core.envs import ACTION_NAMES, STATE_NAMES, env_spec
 from rl_core.evaluation import EvalResult, evaluate
 from rl_core.jobs import JobLimitReached, JobRegistry
+from rl_core.live import SharedFigure
 from rl_core.ownership import (
     LOCAL_USER,
     QuotaError,
@@ -93,6 +100,17 @@ def job_registry() -> JobRegistry:
     """One registry for the whole server process. The work runs on Ray (a local instance, or the
     cluster named by RAY_ADDRESS): as many jobs at once as the cluster has CPUs, the rest queue."""
     return JobRegistry()
+
+
+@st.cache_resource(show_spinner=False)
+def freeze_start_up_heap(stage: str) -> str:
+    """Move what is alive now (the imported stack: torch, plotly, pandas, then Ray once the engine
+    is up) out of the garbage collector's sight, once per ``stage``: the collector then walks only
+    what runs create. Streamlit's forced full collection after every run is off
+    (.streamlit/config.toml, runner.postScriptGC)."""
+    gc.collect()  # garbage now would otherwise be kept for good
+    gc.freeze()
+    return stage
 
 
 def engine_notice() -> bool:
@@ -295,7 +313,11 @@ PRESENTATION_TEXT = dict(size=20, color="#000000")
 def chart(figure, key: str) -> None:
     """A Plotly chart; in presentation mode with large, black text everywhere (title, legend, ticks,
     axis titles). Streamlit's chart theme would put its own small grey type on whatever the figure
-    does not set, so it is left out then."""
+    does not set, so it is left out then. A shared live figure (rl_core.live) is drawn as it is: it
+    was built for the view it is drawn in, and other sessions draw it too."""
+    if isinstance(figure, SharedFigure):
+        st.plotly_chart(figure, key=key, theme=None if st.session_state.get("presentation") else "streamlit")
+        return
     if not st.session_state.get("presentation"):
         st.plotly_chart(figure, key=key)
         return
