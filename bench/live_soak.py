@@ -94,6 +94,11 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=30)
     parser.add_argument("--viewers", type=int, default=1, help="tabs following the same live training")
     parser.add_argument("--sample", type=float, default=5, help="seconds between samples")
+    parser.add_argument(
+        "--ray-address",
+        help="a running Ray cluster for the app (RAY_ADDRESS): on a machine too loaded for the app's own "
+        "Ray to start within Ray's 30 s, start one beforehand (ray start --head, retried)",
+    )
     parser.add_argument("--screenshot", help="save the first tab's last view here (to check what it showed)")
     parser.add_argument("streamlit_args", nargs="*", help="after --: extra arguments for streamlit run")
     args = parser.parse_args()
@@ -103,12 +108,13 @@ def main() -> None:
     runs.mkdir()
     samples: list[dict[str, float]] = []
     restarts = 0
-    with running_app(runs, extra_args=tuple(args.streamlit_args)) as (url, server), sync_playwright() as p:
+    env = {"RAY_ADDRESS": args.ray_address} if args.ray_address else None
+    with running_app(runs, extra_args=tuple(args.streamlit_args), env=env) as (url, server), sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
         pages = []
         for _ in range(args.viewers):
             page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
-            page.set_default_timeout(60_000)
+            page.set_default_timeout(180_000)  # the first page imports torch: slow on a loaded machine
             pages.append(page)
         pages[0].goto(f"{url}/train")
         start_training(pages[0])

@@ -113,15 +113,28 @@ def freeze_start_up_heap(stage: str) -> str:
     return stage
 
 
+ENGINE_POLL_SECONDS = 1.0  # how often a page showing "Starting the compute engine" looks again
+
+
 def engine_notice() -> bool:
-    """Say when training is unavailable (Ray cannot be started or reached); True if it is usable."""
+    """Say when training is unavailable (Ray cannot be started or reached); True if it is usable.
+    While the engine is starting, the notice looks again every ENGINE_POLL_SECONDS on its own and
+    goes (the page redrawn once) as soon as the engine is up or has failed: not at the next click."""
     status = engine_status()
     if status.state == "failed":
         st.error(status.message + " Training is off; everything else works.", icon=":material/cloud_off:")
         return False
     if status.state == "starting":
-        st.caption("Starting the compute engine (Ray)…")
+        _engine_starting_notice()
     return True
+
+
+@st.fragment(run_every=ENGINE_POLL_SECONDS)
+def _engine_starting_notice() -> None:
+    if engine_status().state == "starting":
+        st.caption("Starting the compute engine (Ray)…")
+    else:  # up or failed: the whole page again, which no longer draws this fragment (its polling ends)
+        st.rerun(scope="app")
 
 
 SUBMIT_ERRORS = (ConfigError, EngineUnavailable, JobLimitReached, ValueError)

@@ -40,8 +40,8 @@ from rl_core.config import (
 )
 from rl_core.envs import env_spec
 from rl_core.jobs import TrainingJob
-from rl_core.ownership import check_new_run, check_queue
 from rl_core.live import LIVE_CHARTS
+from rl_core.ownership import check_new_run, check_queue
 from rl_core.storage import RunNameError, clean_run_name
 
 ensure_routed()

@@ -20,7 +20,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from _plotly_utils.utils import to_typed_array_spec
 
-from rl_core.plots import epsilon_loss_spec, presentation_layout, training_spec
+from rl_core.plots import epsilon_loss_spec, imitation_spec, optuna_figure, presentation_layout, training_spec
 
 MAX_SHARED_JOBS = 256  # jobs whose latest charts are kept (a finished job's stay until pushed out)
 # The template plotly.py puts in every figure's dict: added to ours as it is, so a shared figure
@@ -35,13 +35,13 @@ def change_key(snapshot: Any) -> Hashable:
     version = getattr(snapshot, "version", None)
     if version is not None:
         return (snapshot.job_id, version)
-    return (
-        snapshot.job_id,
-        snapshot.state,
-        len(snapshot.episodes),
-        len(snapshot.evaluations),
-        snapshot.updated_at,
+    sizes = tuple(
+        len(getattr(snapshot, name)) for name in ("episodes", "evaluations", "results") if hasattr(snapshot, name)
     )
+    curves = getattr(snapshot, "curves", None)  # an imitation job: architecture -> its epochs so far
+    if curves is not None:
+        sizes += tuple(len(epochs) for epochs in curves.values())
+    return (snapshot.job_id, snapshot.state, snapshot.updated_at, *sizes)
 
 
 def _wire(value: Any) -> Any:
@@ -170,11 +170,61 @@ class LiveCharts:
                 meta={"updated_at": snapshot.updated_at, "episode": len(snapshot.episodes)},
             )
             eps_loss = epsilon_loss_spec(eps["episode"], eps["epsilon"], eps["loss"], large=large)
-            if large:
-                rewards, eps_loss = presentation_layout(rewards), presentation_layout(eps_loss)
-            return SharedFigure(rewards), SharedFigure(eps_loss)
+            return shared(rewards, large), shared(eps_loss, large)
 
         return self.get(snapshot, ("training", solved_reward, large), build)
+
+    def imitation(self, snapshot: Any, large: bool = False) -> go.Figure:
+        """An imitation job's live learning curves (every architecture so far)."""
+        return self.get(snapshot, ("imitation", large), lambda: shared(imitation_spec(snapshot.curves, large), large))
+
+    def memo(self, key: Hashable, build: Callable[[], Any]) -> Any:
+        """``build()`` once per ``key`` (kept like a job's charts): for what is not one job's, such as a
+        tuning study's charts keyed by its trials, or the board's table keyed by every training's data."""
+        with self._lock:
+            slot = ("memo", key)
+            kept = self._charts.get(slot)
+            if kept is not None:
+                self._charts.move_to_end(slot)
+                return kept[1]
+            built = build()
+            self.builds += 1
+            self._charts[slot] = (key, built)
+            while len(self._charts) > 2 * self.max_jobs:
+                self._charts.popitem(last=False)
+            return built
+
+
+def shared(spec: dict[str, Any] | go.Figure, large: bool = False) -> SharedFigure:
+    """A figure (or its spec) as a SharedFigure for the view it is drawn in (``large``: presentation
+    mode, styled here once rather than by the page on every draw)."""
+    if isinstance(spec, go.Figure):
+        spec = spec.to_dict()
+    return SharedFigure(presentation_layout(spec) if large else spec)
+
+
+def trials_key(study: Any) -> Hashable:
+    """What a tuning study's charts are drawn from: each trial's number, state and value."""
+    return tuple((t.number, t.state.name, t.value) for t in study.get_trials(deepcopy=False))
+
+
+def study_charts(study: Any, large: bool = False) -> dict[str, SharedFigure | str]:
+    """A tuning study's Optuna charts: its history, and from 3 complete trials on its parallel
+    coordinates and parameter importances (or, when those cannot be computed yet, why not).
+    Optuna's importance evaluator fits a forest: once per change of the trials, not once per viewer
+    every 2 s."""
+    import optuna.visualization as vis
+
+    charts: dict[str, SharedFigure | str] = {
+        "history": shared(optuna_figure(vis.plot_optimization_history(study), large), large)
+    }
+    if sum(t.state.name == "COMPLETE" for t in study.get_trials(deepcopy=False)) >= 3:  # what the page shows
+        charts["parallel"] = shared(optuna_figure(vis.plot_parallel_coordinate(study), large), large)
+        try:
+            charts["importance"] = shared(optuna_figure(vis.plot_param_importances(study), large), large)
+        except (RuntimeError, ValueError) as exc:
+            charts["importance"] = str(exc)
+    return charts
 
 
 LIVE_CHARTS = LiveCharts()  # one per process: what every session of the web app shares

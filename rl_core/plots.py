@@ -56,9 +56,9 @@ def decimate(
     padded = buckets * size
     keep = [np.array([0, head - 1])]  # the first point, and the one that joins the exact part
     for y in ys:
-        grid = np.full(padded, np.nan)
-        grid[:head] = y[:head]
-        grid = grid.reshape(buckets, size)
+        flat = np.full(padded, np.nan)
+        flat[:head] = y[:head]
+        grid = flat.reshape(buckets, size)
         starts = np.arange(buckets) * size
         missing = np.isnan(grid)
         keep.append(starts + np.where(missing, np.inf, grid).argmin(axis=1))
@@ -68,7 +68,7 @@ def decimate(
     return x[index], [y[index] for y in ys]
 
 
-def rolling_mean(values: Sequence[float], window: int) -> np.ndarray:
+def rolling_mean(values: Sequence[float] | np.ndarray, window: int) -> np.ndarray:
     """Mean of the last ``window`` values at each point (fewer at the start)."""
     x = np.asarray(values, dtype=np.float64)
     if len(x) == 0:
@@ -466,18 +466,23 @@ def state_histograms(states: np.ndarray, names: Sequence[str], large: bool = Fal
 
 def imitation_figure(curves: Mapping[str, Sequence[Any]], large: bool = False) -> go.Figure:
     """Per architecture: train (solid) and test (dashed) loss and accuracy over the epochs."""
+    return go.Figure(imitation_spec(curves, large))
+
+
+def imitation_spec(curves: Mapping[str, Sequence[Any]], large: bool = False) -> dict[str, Any]:
+    """imitation_figure's figure as a plain dict (data, layout), for the live view (see training_spec)."""
     width = 4 if large else 2
-    data = []
+    data: list[dict[str, Any]] = []
     for i, (label, epochs) in enumerate(curves.items()):
-        rows = _rows(epochs)
-        x = [r["epoch"] for r in rows]
+        x = column(epochs, "epoch")
         color = PALETTE[i % len(PALETTE)]
         for split, dash in (("train", "solid"), ("test", "dash")):
             line = dict(color=color, dash=dash, width=width)
             data.append(
-                go.Scatter(
+                dict(
+                    type="scatter",
                     x=x,
-                    y=[r[f"{split}_loss"] for r in rows],
+                    y=column(epochs, f"{split}_loss"),
                     mode="lines",
                     name=f"{label} {split}",
                     legendgroup=label,
@@ -485,9 +490,10 @@ def imitation_figure(curves: Mapping[str, Sequence[Any]], large: bool = False) -
                 )
             )
             data.append(
-                go.Scatter(
+                dict(
+                    type="scatter",
                     x=x,
-                    y=[r[f"{split}_acc"] for r in rows],
+                    y=column(epochs, f"{split}_acc"),
                     mode="lines",
                     name=f"{label} {split}",
                     legendgroup=label,
@@ -510,7 +516,7 @@ def imitation_figure(curves: Mapping[str, Sequence[Any]], large: bool = False) -
         yaxis=dict(),
         yaxis2={**panels["yaxis2"], "range": [0.4, 1.0]},
     )
-    return go.Figure(data=data, layout=layout)
+    return dict(data=data, layout=layout)
 
 
 def seeds_figure(rows: Sequence[Mapping[str, Any]], solved_at: float | None = None, large: bool = False) -> go.Figure:

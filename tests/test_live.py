@@ -19,7 +19,8 @@ def episodes(n: int) -> tuple[EpisodeRecord, ...]:
     rng = np.random.default_rng(0)
     rewards = rng.uniform(10, 30, n)
     return tuple(
-        EpisodeRecord(i + 1, float(rewards[i]), 20, max(0.05, 1 - i / n), 0.5 + i % 3, 20 * i, 0.1 * i) for i in range(n)
+        EpisodeRecord(i + 1, float(rewards[i]), 20, max(0.05, 1 - i / n), 0.5 + i % 3, 20 * i, 0.1 * i)
+        for i in range(n)
     )
 
 
@@ -119,7 +120,14 @@ def test_viewers_of_one_job_asking_at_once_share_one_build():
 
 def test_the_change_key_is_the_registry_version_once_snapshots_carry_one():
     snap = Snap("job1", "running", episodes(3), (), 1.0)
-    assert change_key(snap) == ("job1", "running", 3, 0, 1.0)
+    assert change_key(replace(snap)) == change_key(snap)
+    for changed in (
+        replace(snap, episodes=episodes(4)),
+        replace(snap, evaluations=evaluations(1)),
+        replace(snap, state="stopped"),
+        replace(snap, updated_at=2.0),
+    ):
+        assert change_key(changed) != change_key(snap)
 
     @dataclass(frozen=True)
     class Versioned(Snap):
