@@ -6,11 +6,19 @@ import streamlit as st
 
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # pygame renders headless on a server, set before it loads
 
-from pages._ui import account_box, current_user, login_screen, mark_routed, navigation_pages  # noqa: E402
-from rl_core.engine import start_engine  # noqa: E402
+from pages._ui import (  # noqa: E402
+    account_box,
+    current_user,
+    freeze_start_up_heap,
+    login_screen,
+    mark_routed,
+    navigation_pages,
+)
+from rl_core.engine import engine_status, start_engine  # noqa: E402
 
 st.set_page_config(page_title="Q-Lab", page_icon=":material/target:", layout="wide")
 start_engine()  # Ray comes up in the background (once per process): the first page draws at once
+freeze_start_up_heap(engine_status().state)  # once at start-up, once more when Ray is up
 
 visitor = current_user()  # None: class mode, not logged in yet
 page = st.navigation(navigation_pages(), position="sidebar" if visitor else "hidden")

@@ -6,6 +6,7 @@ Widgets and layout only; the work itself is done by rl_core.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import json
 import math
 import re
@@ -14,6 +15,11 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+# pandas in full before any session can draw a chart: plotly serialising a figure looks pandas up in
+# sys.modules without importing it, and finds it half imported while another session's thread is
+# importing it (AttributeError: partially initialized module 'pandas' has no attribute 'Series').
+import pandas  # noqa: F401
 import streamlit as st
 
 from rl_core.config import BOUNDS, PRESET_NAMES, AgentConfig, Bound, ConfigError, preset
@@ -21,6 +27,7 @@ from rl_core.engine import EngineUnavailable, engine_status
 from rl_core.envs import ACTION_NAMES, STATE_NAMES, env_spec
 from rl_core.evaluation import EvalResult, evaluate
 from rl_core.jobs import JobLimitReached, JobRegistry
+from rl_core.live import SharedFigure
 from rl_core.ownership import (
     LOCAL_USER,
     QuotaError,
@@ -95,15 +102,39 @@ def job_registry() -> JobRegistry:
     return JobRegistry()
 
 
+@st.cache_resource(show_spinner=False)
+def freeze_start_up_heap(stage: str) -> str:
+    """Move what is alive now (the imported stack: torch, plotly, pandas, then Ray once the engine
+    is up) out of the garbage collector's sight, once per ``stage``: the collector then walks only
+    what runs create. Streamlit's forced full collection after every run is off
+    (.streamlit/config.toml, runner.postScriptGC)."""
+    gc.collect()  # garbage now would otherwise be kept for good
+    gc.freeze()
+    return stage
+
+
+ENGINE_POLL_SECONDS = 1.0  # how often a page showing "Starting the compute engine" looks again
+
+
 def engine_notice() -> bool:
-    """Say when training is unavailable (Ray cannot be started or reached); True if it is usable."""
+    """Say when training is unavailable (Ray cannot be started or reached); True if it is usable.
+    While the engine is starting, the notice looks again every ENGINE_POLL_SECONDS on its own and
+    goes (the page redrawn once) as soon as the engine is up or has failed: not at the next click."""
     status = engine_status()
     if status.state == "failed":
         st.error(status.message + " Training is off; everything else works.", icon=":material/cloud_off:")
         return False
     if status.state == "starting":
-        st.caption("Starting the compute engine (Ray)…")
+        _engine_starting_notice()
     return True
+
+
+@st.fragment(run_every=ENGINE_POLL_SECONDS)
+def _engine_starting_notice() -> None:
+    if engine_status().state == "starting":
+        st.caption("Starting the compute engine (Ray)…")
+    else:  # up or failed: the whole page again, which no longer draws this fragment (its polling ends)
+        st.rerun(scope="app")
 
 
 SUBMIT_ERRORS = (ConfigError, EngineUnavailable, JobLimitReached, ValueError)
@@ -295,7 +326,11 @@ PRESENTATION_TEXT = dict(size=20, color="#000000")
 def chart(figure, key: str) -> None:
     """A Plotly chart; in presentation mode with large, black text everywhere (title, legend, ticks,
     axis titles). Streamlit's chart theme would put its own small grey type on whatever the figure
-    does not set, so it is left out then."""
+    does not set, so it is left out then. A shared live figure (rl_core.live) is drawn as it is: it
+    was built for the view it is drawn in, and other sessions draw it too."""
+    if isinstance(figure, SharedFigure):
+        st.plotly_chart(figure, key=key, theme=None if st.session_state.get("presentation") else "streamlit")
+        return
     if not st.session_state.get("presentation"):
         st.plotly_chart(figure, key=key)
         return

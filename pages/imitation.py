@@ -22,7 +22,7 @@ from pages._ui import (
 )
 from rl_core.config import BOUNDS, IMITATION_BOUNDS, MAX_HIDDEN_LAYERS, MAX_HIDDEN_WIDTH
 from rl_core.imitation import READY_MADE, ImitationJob, expert_data
-from rl_core.plots import imitation_figure
+from rl_core.live import LIVE_CHARTS
 from rl_core.storage import AgentFolderError
 
 ensure_routed()
@@ -140,7 +140,7 @@ def live() -> None:
     snap = registry.snapshot(ss.imit_job)
     job_status(snap.state, snap.message, snap.queue_position)
     if snap.curves:
-        chart(imitation_figure(snap.curves, large=bool(ss.get("presentation"))), key="imit_curves")
+        chart(LIVE_CHARTS.imitation(snap, large=bool(ss.get("presentation"))), key="imit_curves")
     if snap.results:
         st.dataframe(pd.DataFrame(snap.results).set_index("architecture"), width="stretch")
     rerun_when_finished("imit_last_state", snap.state, snap.done)

@@ -40,8 +40,8 @@ from rl_core.config import (
 )
 from rl_core.envs import env_spec
 from rl_core.jobs import TrainingJob
+from rl_core.live import LIVE_CHARTS
 from rl_core.ownership import check_new_run, check_queue
-from rl_core.plots import epsilon_loss_figure, training_figure
 from rl_core.storage import RunNameError, clean_run_name
 
 ensure_routed()
@@ -348,17 +348,10 @@ with live_area:
                     f"{latest:.1f}" if latest is not None else "-",
                     help="The latest greedy evaluation during training",
                 )
-            chart(
-                training_figure(
-                    snap.episodes,
-                    snap.evaluations,
-                    solved_reward=solved,
-                    large=large,
-                    meta={"updated_at": snap.updated_at, "episode": snap.episode},
-                ),
-                key="live_rewards",
-            )
-            chart(epsilon_loss_figure(snap.episodes, large=large), key="live_eps_loss")
+            # built once per change of the job's data, for every viewer of it (rl_core.live)
+            rewards_chart, eps_loss_chart = LIVE_CHARTS.training(snap, solved, large=large)
+            chart(rewards_chart, key="live_rewards")
+            chart(eps_loss_chart, key="live_eps_loss")
             if snap.q_function is not None and ss.get("train_show_q"):
                 q_inspector(
                     snap.q_function, snap.config.env_id, key="live_q", seed=snap.config.seed, live=not snap.done

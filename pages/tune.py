@@ -26,6 +26,7 @@ from pages._ui import (
     user,
 )
 from rl_core.config import APP_BOUNDS, PRESET_NAMES, preset
+from rl_core.live import LIVE_CHARTS, study_charts, trials_key
 from rl_core.ownership import (
     can_view_study,
     check_queue,
@@ -34,7 +35,7 @@ from rl_core.ownership import (
     study_label,
     study_name_for,
 )
-from rl_core.plots import optuna_figure, seeds_figure
+from rl_core.plots import seeds_figure
 from rl_core.tuning import (
     SPACES,
     ParamSpec,
@@ -203,17 +204,18 @@ def study_view() -> None:
         st.dataframe(pd.DataFrame(rows).set_index("trial"), width="stretch")
     completed = [t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
     if completed:
-        import optuna.visualization as vis
-
         large = bool(ss.get("presentation"))
-
-        chart(optuna_figure(vis.plot_optimization_history(study), large), key="tune_history")
+        # built once per change of the study's trials, for every viewer (rl_core.live)
+        charts = LIVE_CHARTS.memo(
+            ("study", ss.tune_viewing, trials_key(study), large), lambda: study_charts(study, large)
+        )
+        chart(charts["history"], key="tune_history")
         if len(completed) >= 3:
-            try:
-                chart(optuna_figure(vis.plot_param_importances(study), large), key="tune_importance")
-            except (RuntimeError, ValueError) as exc:
-                st.caption(f"parameter importances not available yet: {exc}")
-            chart(optuna_figure(vis.plot_parallel_coordinate(study), large), key="tune_parallel")
+            if isinstance(charts["importance"], str):
+                st.caption(f"parameter importances not available yet: {charts['importance']}")
+            else:
+                chart(charts["importance"], key="tune_importance")
+            chart(charts["parallel"], key="tune_parallel")
         best = study.best_trial
         st.markdown(f"**Best: trial {best.number}**, {best.value:.2f}")
         s1, s2 = st.columns(2)

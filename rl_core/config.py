@@ -718,3 +718,11 @@ class ClassQuotas:
 
 
 CLASS_QUOTAS = ClassQuotas()
+
+
+# --- live charts (issue 17) ------------------------------------------------------------------
+# A live trace draws its latest LIVE_EXACT_POINTS points as they are and the rest from at most
+# LIVE_OLDER_POINTS (the min and max of equal buckets), so a tick costs the same at episode 50
+# and at episode 5000 and no spike is lost.
+LIVE_EXACT_POINTS = 200
+LIVE_OLDER_POINTS = 800

@@ -14,6 +14,8 @@ from typing import Any, cast
 import numpy as np
 import plotly.graph_objects as go
 
+from rl_core.config import LIVE_EXACT_POINTS, LIVE_OLDER_POINTS
+
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
 ACTION_COLORS = ("#4575b4", "#d73027", "#1a9850")
 SOLVED_COLOR = "#2ca02c"
@@ -26,7 +28,47 @@ def _rows(records: Sequence[Any]) -> list[dict[str, Any]]:
     return [asdict(cast(Any, r)) if is_dataclass(r) else dict(r) for r in records]
 
 
-def rolling_mean(values: Sequence[float], window: int) -> np.ndarray:
+def column(records: Sequence[Any], name: str) -> np.ndarray:
+    """One field of every record (dataclass or mapping) as a float array; None becomes nan.
+    Read field by field: dataclasses.asdict on thousands of records cost more than the chart."""
+    if not records:
+        return np.empty(0)
+    if isinstance(records[0], Mapping):
+        values = (r[name] for r in records)
+    else:
+        values = (getattr(r, name) for r in records)
+    return np.fromiter((np.nan if v is None else v for v in values), dtype=np.float64, count=len(records))
+
+
+def decimate(
+    x: np.ndarray, ys: Sequence[np.ndarray], exact: int = LIVE_EXACT_POINTS, older: int = LIVE_OLDER_POINTS
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The points of lines over ``x`` worth drawing: the last ``exact`` as they are, the earlier ones
+    cut into ``older // 2`` equal buckets of which each keeps the points holding its min and its max
+    (of every line in ``ys``, at the same x), in order. A spike is never lost; nan (a gap) is kept
+    where a bucket holds nothing else."""
+    n = len(x)
+    head = n - exact
+    if head <= older:
+        return x, list(ys)
+    buckets = max(1, older // (2 * max(1, len(ys))))
+    size = -(-head // buckets)  # ceil: the last bucket may be short
+    padded = buckets * size
+    keep = [np.array([0, head - 1])]  # the first point, and the one that joins the exact part
+    for y in ys:
+        flat = np.full(padded, np.nan)
+        flat[:head] = y[:head]
+        grid = flat.reshape(buckets, size)
+        starts = np.arange(buckets) * size
+        missing = np.isnan(grid)
+        keep.append(starts + np.where(missing, np.inf, grid).argmin(axis=1))
+        keep.append(starts + np.where(missing, -np.inf, grid).argmax(axis=1))
+    index = np.unique(np.concatenate(keep))
+    index = np.concatenate([index[index < head], np.arange(head, n)])
+    return x[index], [y[index] for y in ys]
+
+
+def rolling_mean(values: Sequence[float] | np.ndarray, window: int) -> np.ndarray:
     """Mean of the last ``window`` values at each point (fewer at the start)."""
     x = np.asarray(values, dtype=np.float64)
     if len(x) == 0:
@@ -63,14 +105,15 @@ def _layout(title: str, large: bool, height: int, **extra: Any) -> dict[str, Any
     return layout
 
 
-def log_ticks(values: Sequence[float | None]) -> dict[str, Any]:
+def log_ticks(values: Sequence[float | None] | np.ndarray) -> dict[str, Any]:
     """Tick values and labels for a log axis over ``values``: each power of ten, and 2 and 5 times
     it when the data spans under three decades, every label written out in full ("0.02", not
     Plotly's bare "2" between decades)."""
-    finite = [v for v in values if v is not None and np.isfinite(v) and v > 0]
-    if not finite:
+    array = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+    finite = array[np.isfinite(array) & (array > 0)]
+    if not len(finite):
         return {}
-    low, high = min(finite), max(finite)
+    low, high = float(finite.min()), float(finite.max())
     lo, hi = int(np.floor(np.log10(low))), int(np.ceil(np.log10(high)))
     steps = (1, 2, 5) if np.log10(high / low) < 3 else (1,)
     ticks = [m * 10.0**e for e in range(lo, hi + 1) for m in steps if low / 1.5 <= m * 10.0**e <= high * 1.5]
@@ -139,31 +182,59 @@ def training_figure(
     ``meta`` rides along in the figure's layout (the live page stores when its data was produced,
     so a browser-side benchmark can measure how far the chart lags behind training).
     """
-    eps, evs = _rows(episodes), _rows(evaluations)
+    spec = training_spec(
+        column(episodes, "episode"),
+        column(episodes, "reward"),
+        column(evaluations, "episode"),
+        column(evaluations, "mean"),
+        column(evaluations, "std"),
+        window=window,
+        solved_reward=solved_reward,
+        title=title,
+        large=large,
+        meta=meta,
+    )
+    return go.Figure(spec)
+
+
+def training_spec(
+    x: np.ndarray,
+    rewards: np.ndarray,
+    ev_x: np.ndarray,
+    ev_mean: np.ndarray,
+    ev_std: np.ndarray,
+    window: int = 20,
+    solved_reward: float | None = None,
+    title: str = "Reward per episode",
+    large: bool = False,
+    meta: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """training_figure's figure as a plain dict (data, layout), from columns: what the live view
+    draws without Plotly's validation, which alone cost more than the rest of a tick."""
     width = 4 if large else 2
-    x = [e["episode"] for e in eps]
-    rewards = [e["reward"] for e in eps]
-    data = [
-        go.Scatter(x=x, y=rewards, mode="lines", name="reward", line=dict(color="#9ecae1", width=1)),
-        go.Scatter(
+    # the rolling mean from every episode first; only then are the lines thinned for drawing
+    x, (rewards, mean) = decimate(x, [rewards, rolling_mean(rewards, window)])
+    data: list[dict[str, Any]] = [
+        dict(type="scatter", x=x, y=rewards, mode="lines", name="reward", line=dict(color="#9ecae1", width=1)),
+        dict(
+            type="scatter",
             x=x,
-            y=rolling_mean(rewards, window),
+            y=mean,
             mode="lines",
             name=f"rolling mean ({window})",
             line=dict(color=PALETTE[0], width=width + 1),
         ),
     ]
-    if evs and len(evs) > MAX_ERROR_BARS:
+    ex, (ev_mean, ev_std) = decimate(ev_x, [ev_mean, ev_std])
+    if len(ex) > MAX_ERROR_BARS:
         # many evaluations: error bars would merge into a solid block over the reward lines, so the
         # spread becomes a light band behind one line
-        ex = [e["episode"] for e in evs]
-        upper = [e["mean"] + e["std"] for e in evs]
-        lower = [e["mean"] - e["std"] for e in evs]
         data.insert(
             0,
-            go.Scatter(
-                x=ex + ex[::-1],
-                y=upper + lower[::-1],
+            dict(
+                type="scatter",
+                x=np.concatenate([ex, ex[::-1]]),
+                y=np.concatenate([ev_mean + ev_std, (ev_mean - ev_std)[::-1]]),
                 fill="toself",
                 mode="lines",
                 line=dict(width=0),
@@ -173,22 +244,24 @@ def training_figure(
             ),
         )
         data.append(
-            go.Scatter(
+            dict(
+                type="scatter",
                 x=ex,
-                y=[e["mean"] for e in evs],
+                y=ev_mean,
                 mode="lines",
                 name="greedy evaluation",
                 line=dict(color=PALETTE[1], width=width),
             )
         )
-    elif evs:
+    elif len(ex):
         data.append(
-            go.Scatter(
-                x=[e["episode"] for e in evs],
-                y=[e["mean"] for e in evs],
+            dict(
+                type="scatter",
+                x=ex,
+                y=ev_mean,
                 mode="markers+lines",
                 name="greedy evaluation",
-                error_y=dict(type="data", array=[e["std"] for e in evs], visible=True),
+                error_y=dict(type="data", array=ev_std, visible=True),
                 marker=dict(color=PALETTE[1], size=10 if large else 7),
                 line=dict(color=PALETTE[1], width=1, dash="dot"),
             )
@@ -209,21 +282,32 @@ def training_figure(
     )
     if meta:
         layout["meta"] = meta
-    return go.Figure(data=data, layout=layout)
+    return dict(data=data, layout=layout)
 
 
 def epsilon_loss_figure(episodes: Sequence[Any], large: bool = False) -> go.Figure:
     """Epsilon (exploration) and the mean training loss per episode, side by side."""
-    eps = _rows(episodes)
-    x = [e["episode"] for e in eps]
+    return go.Figure(
+        epsilon_loss_spec(column(episodes, "episode"), column(episodes, "epsilon"), column(episodes, "loss"), large)
+    )
+
+
+def epsilon_loss_spec(x: np.ndarray, epsilon: np.ndarray, loss: np.ndarray, large: bool = False) -> dict[str, Any]:
+    """epsilon_loss_figure's figure as a plain dict, from columns (see training_spec)."""
     width = 4 if large else 2
-    loss = [e["loss"] if e["loss"] is not None and np.isfinite(e["loss"]) and e["loss"] > 0 else None for e in eps]
+    loss = np.where(np.isfinite(loss) & (loss > 0), loss, np.nan)  # no step yet, or nothing a log axis can draw
+    x, (epsilon, loss) = decimate(x, [epsilon, loss])
     data = [
-        go.Scatter(
-            x=x, y=[e["epsilon"] for e in eps], mode="lines", name="epsilon", line=dict(color=PALETTE[3], width=width)
-        ),
-        go.Scatter(
-            x=x, y=loss, mode="lines", name="loss", xaxis="x2", yaxis="y2", line=dict(color=PALETTE[4], width=width)
+        dict(type="scatter", x=x, y=epsilon, mode="lines", name="epsilon", line=dict(color=PALETTE[3], width=width)),
+        dict(
+            type="scatter",
+            x=x,
+            y=loss,
+            mode="lines",
+            name="loss",
+            xaxis="x2",
+            yaxis="y2",
+            line=dict(color=PALETTE[4], width=width),
         ),
     ]
     panels = _two_panels("epsilon", "loss (log scale)")
@@ -238,7 +322,27 @@ def epsilon_loss_figure(episodes: Sequence[Any], large: bool = False) -> go.Figu
         yaxis=dict(range=[0, 1.05]),
         yaxis2={**panels["yaxis2"], "type": "log", **log_ticks(loss)},
     )
-    return go.Figure(data=data, layout=layout)
+    return dict(data=data, layout=layout)
+
+
+PRESENTATION_TEXT = dict(size=20, color="#000000")
+
+
+def presentation_layout(spec: dict[str, Any]) -> dict[str, Any]:
+    """A figure spec (data, layout) for projecting: large black text everywhere (title, legend,
+    ticks, axis titles), white paper and the legend under the plot (beside the title, at this
+    size, it would cover it). Drawn without Streamlit's chart theme, which would put its own small
+    grey type on whatever the figure does not set."""
+    layout = dict(spec["layout"])
+    axis = dict(tickfont=PRESENTATION_TEXT, title_font=dict(size=22, color="#000000"))
+    layout["font"] = PRESENTATION_TEXT
+    layout["title"] = {**layout.get("title", {}), "font": dict(size=24, color="#000000"), "x": 0.01, "xanchor": "left"}
+    layout["paper_bgcolor"] = "white"
+    layout["legend"] = dict(orientation="h", yanchor="top", y=-0.28, x=0, xanchor="left", font=PRESENTATION_TEXT)
+    layout["margin"] = {**layout.get("margin", {}), "b": 140}
+    for name in [k for k in layout if k.startswith(("xaxis", "yaxis"))] or ["xaxis", "yaxis"]:
+        layout[name] = {**layout.get(name, {}), **axis}
+    return {**spec, "layout": layout}
 
 
 def reward_histogram(
@@ -362,18 +466,23 @@ def state_histograms(states: np.ndarray, names: Sequence[str], large: bool = Fal
 
 def imitation_figure(curves: Mapping[str, Sequence[Any]], large: bool = False) -> go.Figure:
     """Per architecture: train (solid) and test (dashed) loss and accuracy over the epochs."""
+    return go.Figure(imitation_spec(curves, large))
+
+
+def imitation_spec(curves: Mapping[str, Sequence[Any]], large: bool = False) -> dict[str, Any]:
+    """imitation_figure's figure as a plain dict (data, layout), for the live view (see training_spec)."""
     width = 4 if large else 2
-    data = []
+    data: list[dict[str, Any]] = []
     for i, (label, epochs) in enumerate(curves.items()):
-        rows = _rows(epochs)
-        x = [r["epoch"] for r in rows]
+        x = column(epochs, "epoch")
         color = PALETTE[i % len(PALETTE)]
         for split, dash in (("train", "solid"), ("test", "dash")):
             line = dict(color=color, dash=dash, width=width)
             data.append(
-                go.Scatter(
+                dict(
+                    type="scatter",
                     x=x,
-                    y=[r[f"{split}_loss"] for r in rows],
+                    y=column(epochs, f"{split}_loss"),
                     mode="lines",
                     name=f"{label} {split}",
                     legendgroup=label,
@@ -381,9 +490,10 @@ def imitation_figure(curves: Mapping[str, Sequence[Any]], large: bool = False) -
                 )
             )
             data.append(
-                go.Scatter(
+                dict(
+                    type="scatter",
                     x=x,
-                    y=[r[f"{split}_acc"] for r in rows],
+                    y=column(epochs, f"{split}_acc"),
                     mode="lines",
                     name=f"{label} {split}",
                     legendgroup=label,
@@ -406,7 +516,7 @@ def imitation_figure(curves: Mapping[str, Sequence[Any]], large: bool = False) -
         yaxis=dict(),
         yaxis2={**panels["yaxis2"], "range": [0.4, 1.0]},
     )
-    return go.Figure(data=data, layout=layout)
+    return dict(data=data, layout=layout)
 
 
 def seeds_figure(rows: Sequence[Mapping[str, Any]], solved_at: float | None = None, large: bool = False) -> go.Figure:

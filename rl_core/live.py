@@ -1,0 +1,230 @@
+"""The live charts of background jobs, built once per change of a job's data and shared by every
+viewer of that job (the student's tab, the projector, a second tab): not once per viewer per tick.
+
+No Streamlit here. A page asks ``LIVE_CHARTS.training(snapshot, ...)`` on every tick; while the
+job's data is what it was at the last build, it gets the very same figure objects back. The data a
+job adds is read once (``Columns`` keeps the columns of its episodes and evaluations and reads only
+what is new), so a tick costs the same at episode 50 and at episode 5000 (plots.decimate bounds the
+points drawn).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+import plotly.io as pio
+from _plotly_utils.utils import to_typed_array_spec
+
+from rl_core.plots import epsilon_loss_spec, imitation_spec, optuna_figure, presentation_layout, training_spec
+
+MAX_SHARED_JOBS = 256  # jobs whose latest charts are kept (a finished job's stay until pushed out)
+# The template plotly.py puts in every figure's dict: added to ours as it is, so a shared figure
+# looks exactly like a built one (made once: it is a constant).
+_TEMPLATE: dict[str, Any] = {}
+
+
+def change_key(snapshot: Any) -> Hashable:
+    """What identifies a job's data as drawn: a new key means new charts. The job registry's
+    ``version`` (one more on every change) when its snapshots carry one; until then what changes
+    whenever the data does."""
+    version = getattr(snapshot, "version", None)
+    if version is not None:
+        return (snapshot.job_id, version)
+    sizes = tuple(
+        len(getattr(snapshot, name)) for name in ("episodes", "evaluations", "results") if hasattr(snapshot, name)
+    )
+    curves = getattr(snapshot, "curves", None)  # an imitation job: architecture -> its epochs so far
+    if curves is not None:
+        sizes += tuple(len(epochs) for epochs in curves.values())
+    return (snapshot.job_id, snapshot.state, snapshot.updated_at, *sizes)
+
+
+def _wire(value: Any) -> Any:
+    """A copy of a spec as Plotly serialises it: numpy arrays become its typed arrays (base64), as
+    Figure.to_dict makes them (a deepcopy and a walk over its whole template, 4 ms a figure)."""
+    if isinstance(value, dict):
+        return {k: _wire(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_wire(v) for v in value]
+    if isinstance(value, np.ndarray):
+        # single precision is plenty for a chart and halves what each viewer is sent
+        return to_typed_array_spec(value.astype(np.float32) if value.dtype == np.float64 else value)
+    return value
+
+
+class SharedFigure(go.Figure):
+    """A figure built from a plain spec (data, layout) without Plotly's validation, whose dict
+    (what Streamlit serialises on every draw) is made once. Never changed after it is made: it
+    is drawn by every viewer of its job at once."""
+
+    def __init__(self, spec: dict[str, Any]):
+        super().__init__(layout={"template": {}})  # without plotly.py copying its default template in
+        if not _TEMPLATE:
+            _TEMPLATE.update(pio.templates[pio.templates.default].to_plotly_json())
+        wire = _wire(spec)
+        wire["layout"].setdefault("template", _TEMPLATE)
+        self._spec = wire
+        self._built_from = spec
+
+    def to_dict(self) -> dict[str, Any]:
+        return self._spec
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        """What it was made from: its traces' points as numpy arrays (for reading; never change it)."""
+        return self._built_from
+
+
+class Columns:
+    """Float columns of an append-only sequence of records, read incrementally: each call reads only
+    the records added since the last one (the job's tuple grows at its end and never changes
+    before it)."""
+
+    def __init__(self, fields: Sequence[str]):
+        self.fields = tuple(fields)
+        self._arrays = {f: np.empty(64) for f in self.fields}
+        self._count = 0
+        self._last: Any = None  # the last record read, to see that the sequence only grew
+
+    def read(self, records: Sequence[Any]) -> dict[str, np.ndarray]:
+        n = len(records)
+        if n < self._count or (self._count and records[self._count - 1] is not self._last):
+            self._count = 0  # not the same sequence grown: read it all again
+        new = records[self._count :]
+        if new:
+            capacity = len(self._arrays[self.fields[0]])
+            if n > capacity:
+                size = max(n, 2 * capacity)
+                for f in self.fields:
+                    grown = np.empty(size)
+                    grown[: self._count] = self._arrays[f][: self._count]
+                    self._arrays[f] = grown
+            for f in self.fields:
+                values = (getattr(r, f) for r in new)
+                self._arrays[f][self._count : n] = np.fromiter(
+                    (np.nan if v is None else v for v in values), dtype=np.float64, count=len(new)
+                )
+            self._count, self._last = n, records[n - 1]
+        return {f: self._arrays[f][:n] for f in self.fields}
+
+
+class LiveCharts:
+    """The latest charts of each job, per view (presentation mode or not), rebuilt only when the
+    job's change_key moves. Thread-safe: every session's script thread calls it."""
+
+    def __init__(self, max_jobs: int = MAX_SHARED_JOBS):
+        self.max_jobs = max_jobs
+        self.builds = 0  # how many times charts were built (tests and benches read it)
+        self._lock = threading.Lock()
+        self._charts: OrderedDict[tuple[str, Hashable], tuple[Hashable, Any]] = OrderedDict()
+        self._columns: OrderedDict[tuple[str, str], Columns] = OrderedDict()
+
+    def get(self, snapshot: Any, view: Hashable, build: Callable[[], Any]) -> Any:
+        """``build()``'s result for this job and view, built again only when the job's data changed.
+        Built under the lock: viewers of one job asking at once build it once."""
+        key, slot = change_key(snapshot), (snapshot.job_id, view)
+        with self._lock:
+            kept = self._charts.get(slot)
+            if kept is not None and kept[0] == key:
+                self._charts.move_to_end(slot)
+                return kept[1]
+            built = build()
+            self.builds += 1
+            self._charts[slot] = (key, built)
+            self._charts.move_to_end(slot)
+            while len(self._charts) > 2 * self.max_jobs:
+                self._charts.popitem(last=False)
+            return built
+
+    def columns(self, job_id: str, name: str, fields: Sequence[str], records: Sequence[Any]) -> dict[str, np.ndarray]:
+        """The columns of one of a job's record sequences (call it under the lock, from a build)."""
+        slot = (job_id, name)
+        reader = self._columns.get(slot)
+        if reader is None or reader.fields != tuple(fields):
+            reader = self._columns[slot] = Columns(fields)
+        self._columns.move_to_end(slot)
+        while len(self._columns) > 2 * self.max_jobs:
+            self._columns.popitem(last=False)
+        return reader.read(records)
+
+    def training(self, snapshot: Any, solved_reward: float | None, large: bool = False) -> tuple[go.Figure, go.Figure]:
+        """A training job's two live charts: reward per episode (with its evaluations) and
+        epsilon/loss."""
+
+        def build() -> tuple[go.Figure, go.Figure]:
+            eps = self.columns(snapshot.job_id, "episodes", ("episode", "reward", "epsilon", "loss"), snapshot.episodes)
+            evs = self.columns(snapshot.job_id, "evaluations", ("episode", "mean", "std"), snapshot.evaluations)
+            rewards = training_spec(
+                eps["episode"],
+                eps["reward"],
+                evs["episode"],
+                evs["mean"],
+                evs["std"],
+                solved_reward=solved_reward,
+                large=large,
+                meta={"updated_at": snapshot.updated_at, "episode": len(snapshot.episodes)},
+            )
+            eps_loss = epsilon_loss_spec(eps["episode"], eps["epsilon"], eps["loss"], large=large)
+            return shared(rewards, large), shared(eps_loss, large)
+
+        return self.get(snapshot, ("training", solved_reward, large), build)
+
+    def imitation(self, snapshot: Any, large: bool = False) -> go.Figure:
+        """An imitation job's live learning curves (every architecture so far)."""
+        return self.get(snapshot, ("imitation", large), lambda: shared(imitation_spec(snapshot.curves, large), large))
+
+    def memo(self, key: Hashable, build: Callable[[], Any]) -> Any:
+        """``build()`` once per ``key`` (kept like a job's charts): for what is not one job's, such as a
+        tuning study's charts keyed by its trials, or the board's table keyed by every training's data."""
+        with self._lock:
+            slot = ("memo", key)
+            kept = self._charts.get(slot)
+            if kept is not None:
+                self._charts.move_to_end(slot)
+                return kept[1]
+            built = build()
+            self.builds += 1
+            self._charts[slot] = (key, built)
+            while len(self._charts) > 2 * self.max_jobs:
+                self._charts.popitem(last=False)
+            return built
+
+
+def shared(spec: dict[str, Any] | go.Figure, large: bool = False) -> SharedFigure:
+    """A figure (or its spec) as a SharedFigure for the view it is drawn in (``large``: presentation
+    mode, styled here once rather than by the page on every draw)."""
+    if isinstance(spec, go.Figure):
+        spec = spec.to_dict()
+    return SharedFigure(presentation_layout(spec) if large else spec)
+
+
+def trials_key(study: Any) -> Hashable:
+    """What a tuning study's charts are drawn from: each trial's number, state and value."""
+    return tuple((t.number, t.state.name, t.value) for t in study.get_trials(deepcopy=False))
+
+
+def study_charts(study: Any, large: bool = False) -> dict[str, SharedFigure | str]:
+    """A tuning study's Optuna charts: its history, and from 3 complete trials on its parallel
+    coordinates and parameter importances (or, when those cannot be computed yet, why not).
+    Optuna's importance evaluator fits a forest: once per change of the trials, not once per viewer
+    every 2 s."""
+    import optuna.visualization as vis
+
+    charts: dict[str, SharedFigure | str] = {
+        "history": shared(optuna_figure(vis.plot_optimization_history(study), large), large)
+    }
+    if sum(t.state.name == "COMPLETE" for t in study.get_trials(deepcopy=False)) >= 3:  # what the page shows
+        charts["parallel"] = shared(optuna_figure(vis.plot_parallel_coordinate(study), large), large)
+        try:
+            charts["importance"] = shared(optuna_figure(vis.plot_param_importances(study), large), large)
+        except (RuntimeError, ValueError) as exc:
+            charts["importance"] = str(exc)
+    return charts
+
+
+LIVE_CHARTS = LiveCharts()  # one per process: what every session of the web app shares
