@@ -60,9 +60,11 @@ sys.path.insert(0, str(ROOT / "bench"))
 COOKIE_SECRET = "class-load-bench-cookie-secret"
 FRAGMENT_FINISHED = 3  # ForwardMsg.ScriptFinishedStatus.FINISHED_FRAGMENT_RUN_SUCCESSFULLY
 RUN_FINISHED = 0  # FINISHED_SUCCESSFULLY
+RUN_CUT_SHORT = 2  # FINISHED_EARLY_FOR_RERUN
 START_LABEL = "Start"
 TOGGLE_LABEL = "Double DQN"
 ENGINE_STARTING = "Starting the compute engine"  # pages/_ui.engine_notice, while Ray comes up
+ENGINE_FAILED = "The compute engine is unavailable"  # rl_core.engine, when Ray could not start
 
 
 def tiny_query(episodes: int) -> str:
@@ -89,6 +91,10 @@ def percentile(values: list[float], q: float) -> float | None:
 
 def rounded(value: float | None, digits: int = 3) -> float | None:
     return None if value is None else round(value, digits)
+
+
+class EngineFailed(RuntimeError):
+    """The app could not start Ray (seen on a loaded machine: the raylet timed out): a fresh server may."""
 
 
 # --- the server ----------------------------------------------------------------------------
@@ -221,6 +227,8 @@ class StudentStats:
     start_clicks: list[tuple[float, float]] = field(default_factory=list)  # (sent at, seconds)
     toggle_clicks: list[tuple[float, float]] = field(default_factory=list)
     chart_updates: int = 0
+    fragment_runs_cut: list[tuple[float, float]] = field(default_factory=list)  # (when, 1): preempted
+    silences: list[tuple[float, float]] = field(default_factory=list)  # (when, seconds without a message)
     trainings_started: int = 0
     trainings_finished: int = 0
     errors: list[str] = field(default_factory=list)
@@ -250,6 +258,10 @@ class Student:
         self.job_live = False  # a job's fragment is polling
         self.started = asyncio.Event()  # the first Start click has been answered
         self.engine_starting = False
+        self.fragment_run = False
+        self.last_message_at: float | None = None
+        self.engine_failed = ""
+        self.refused = False  # the app said "Cannot start": this student stops trying
 
     # messages out
     async def send_rerun(self, fragment_id: str = "", trigger: str | None = None, auto: bool = False) -> None:
@@ -299,8 +311,12 @@ class Student:
             self.engine_starting = True
         elif kind == "exception":
             self.stats.errors.append(f"{element.exception.type}: {element.exception.message}"[:200])
-        elif kind == "alert" and element.alert.format == 1 and "Cannot start" in element.alert.body:  # ERROR
-            self.stats.errors.append(element.alert.body[:200])
+        elif kind == "alert" and element.alert.format == 1:  # ERROR
+            if ENGINE_FAILED in element.alert.body:
+                self.engine_failed = element.alert.body
+            if "Cannot start" in element.alert.body:
+                self.refused = True
+                self.stats.errors.append(element.alert.body[:200])
         elif kind == "plotly_chart":
             meta = json.loads(element.plotly_chart.spec).get("layout", {}).get("meta")
             if not isinstance(meta, dict) or "updated_at" not in meta:
@@ -313,6 +329,8 @@ class Student:
                 self.last_meta, self.last_update_at = key, now
 
     def on_finished(self, status: int, now: float) -> None:
+        if status == RUN_CUT_SHORT and self.fragment_run:  # the next auto-rerun came before this run ended
+            self.stats.fragment_runs_cut.append((now, 1.0))
         if status == FRAGMENT_FINISHED:
             if self.last_tick_at is not None:
                 self.stats.tick_intervals.append((now, now - self.last_tick_at))
@@ -331,53 +349,65 @@ class Student:
         self.full_run_done.set()
 
     async def read(self) -> None:
+        async for data in self.ws:
+            self.handle(data, time.perf_counter())
+
+    def handle(self, data: bytes, now: float) -> None:
+        """One ForwardMsg from the server, as the frontend acts on it (App.tsx)."""
         from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
-        async for data in self.ws:
-            now = time.perf_counter()
-            msg = ForwardMsg()
-            msg.ParseFromString(data)
-            kind = msg.WhichOneof("type")
-            if self.args.trace and self.name == "student-00":
-                print(f"{now - self.opened_at:8.3f} {kind} {trace_detail(msg)}", file=sys.stderr)
-            if kind == "navigation":  # the page this run shows (new_session names the main script)
-                self.page_script_hash = msg.navigation.page_script_hash
-            elif kind == "new_session":
-                if not msg.metadata.run.fragment_ids:  # a full run: the frontend drops its timers
-                    self.cancel_timers()
-                    self.job_live = False
-            elif kind == "delta" and msg.delta.WhichOneof("type") == "new_element":
-                self.on_element(msg.delta.new_element, now)
-            elif kind == "auto_rerun":
+        msg = ForwardMsg()
+        msg.ParseFromString(data)
+        kind = msg.WhichOneof("type")
+        if self.job_live and self.last_message_at is not None and now - self.last_message_at > 1.0:
+            self.stats.silences.append((now, now - self.last_message_at))
+        self.last_message_at = now
+        if self.args.trace and self.name == "student-00":
+            print(f"{now - self.opened_at:8.3f} {kind} {trace_detail(msg)}", file=sys.stderr)
+        if kind == "navigation":  # the page this run shows (new_session names the main script)
+            self.page_script_hash = msg.navigation.page_script_hash
+        elif kind == "new_session":
+            self.fragment_run = bool(msg.metadata.run.fragment_ids)
+            if not msg.metadata.run.fragment_ids:  # a full run: the frontend drops its timers
+                self.cancel_timers()
+                self.job_live = False
+        elif kind == "delta" and msg.delta.WhichOneof("type") == "new_element":
+            self.on_element(msg.delta.new_element, now)
+        elif kind == "auto_rerun":
+            self.job_live = True
+            if self.ws is not None:  # a browser keeps its own timers
                 self.cancel_timers([msg.auto_rerun.fragment_id])
                 self.timers[msg.auto_rerun.fragment_id] = asyncio.create_task(
                     self.auto_rerun(msg.auto_rerun.fragment_id, msg.auto_rerun.interval)
                 )
-                self.job_live = True
-            elif kind == "stop_auto_rerun":
-                self.cancel_timers(list(msg.stop_auto_rerun.fragment_ids))
-            elif kind == "page_info_changed":
-                self.query = msg.page_info_changed.query_string  # the address bar follows the page
-            elif kind == "script_finished":
-                self.on_finished(msg.script_finished, now)
+        elif kind == "stop_auto_rerun":
+            self.cancel_timers(list(msg.stop_auto_rerun.fragment_ids))
+        elif kind == "page_info_changed":
+            self.query = msg.page_info_changed.query_string  # the address bar follows the page
+        elif kind == "script_finished":
+            self.on_finished(msg.script_finished, now)
 
     async def click(self, kind: str) -> None:
         """A full rerun caused by a click; returns once its run has finished (or after 60 s)."""
         self.full_run_done.clear()
         self.pending_click = (kind, time.perf_counter())
+        await self.send_click(kind)
         if kind == "start":
-            assert self.start_button is not None
-            await self.send_rerun(trigger=self.start_button[0])
             self.stats.trainings_started += 1
-        else:
-            assert self.toggle_id is not None
-            self.widget_states[self.toggle_id] = not self.widget_states.get(self.toggle_id, True)
-            await self.send_rerun()
         try:
             await asyncio.wait_for(self.full_run_done.wait(), 60)
         except TimeoutError:
             self.stats.errors.append(f"no script_finished within 60 s of a {kind} click")
             self.pending_click = None
+
+    async def send_click(self, kind: str) -> None:
+        if kind == "start":
+            assert self.start_button is not None
+            await self.send_rerun(trigger=self.start_button[0])  # a button's click is a one-run trigger
+        else:
+            assert self.toggle_id is not None
+            self.widget_states[self.toggle_id] = not self.widget_states.get(self.toggle_id, True)
+            await self.send_rerun()
 
     async def run(self, stop: asyncio.Event) -> None:
         await self.connected(self.act, stop)
@@ -387,7 +417,7 @@ class Student:
 
         async def reload(_: asyncio.Event) -> None:
             deadline = time.perf_counter() + seconds
-            while self.engine_starting and time.perf_counter() < deadline:
+            while self.engine_starting and not self.engine_failed and time.perf_counter() < deadline:
                 await asyncio.sleep(1.0)
                 self.engine_starting = False
                 self.full_run_done.clear()
@@ -395,6 +425,8 @@ class Student:
                 await asyncio.wait_for(self.full_run_done.wait(), 120)
             if self.engine_starting:
                 raise SystemExit(f"the compute engine was still starting after {seconds:.0f} s")
+            if self.engine_failed:
+                raise EngineFailed(f"the app says: {self.engine_failed[:300]}")
 
         await self.connected(reload, asyncio.Event())
 
@@ -433,9 +465,14 @@ class Student:
         rng = random.Random(self.name)
         next_toggle = time.perf_counter() + rng.uniform(0, self.args.click_every)
         first = True
+        give_up = time.perf_counter() + 120
         while not stop.is_set():
+            if first and time.perf_counter() > give_up:
+                self.stats.errors.append(f"Start stayed disabled or absent for 120 s: {self.start_button}")
+                self.started.set()
+                return
             can_start = self.start_button is not None and not self.start_button[1]
-            if can_start and (first or (self.args.repeat and not self.job_live)):
+            if can_start and not self.refused and (first or (self.args.repeat and not self.job_live)):
                 if not first:
                     self.stats.trainings_finished += 1
                 first = False
@@ -451,23 +488,89 @@ class Student:
             await asyncio.sleep(0.2)
 
 
+class BrowserStudent(Student):
+    """The same student in a real Chromium tab (--browser), for checking the simulation: the page
+    clicks as a person does, and the same measurements are read from the websocket frames the
+    browser receives."""
+
+    def __init__(self, *args: Any, browser: Any) -> None:
+        super().__init__(*args)
+        self.browser = browser
+        self.page: Any = None
+
+    async def send_click(self, kind: str) -> None:
+        label = START_LABEL if kind == "start" else TOGGLE_LABEL
+        target = (
+            self.page.get_by_role("button", name=label, exact=True)
+            if kind == "start"
+            else self.page.get_by_text(label, exact=True)
+        )
+        await target.click()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        context = await self.browser.new_context(viewport={"width": 1400, "height": 1000})
+        origin = f"{urlparse(self.url).scheme}://{urlparse(self.url).netloc}"
+        cookie = login_cookie(self.name, origin, self.secret)
+        await context.add_cookies([{"name": "_streamlit_user", "value": cookie, "url": self.url}])
+        self.page = await context.new_page()
+
+        def on_websocket(ws: Any) -> None:
+            def on_frame(payload: str | bytes) -> None:
+                if isinstance(payload, bytes):
+                    self.handle(payload, time.perf_counter())
+
+            ws.on("framereceived", on_frame)
+
+        self.page.on("websocket", on_websocket)
+        self.opened_at = time.perf_counter()
+        try:
+            await self.page.goto(f"{self.url}/train?{self.query}")
+            await asyncio.wait_for(self.full_run_done.wait(), 120)
+            await self.act(stop)
+        except TimeoutError:
+            self.stats.errors.append("the Train page did not finish loading within 120 s")
+            self.started.set()
+        finally:
+            await context.close()
+
+
 # --- the class -----------------------------------------------------------------------------
 
 
 async def run_class(url: str, pid: int | None, args: argparse.Namespace) -> dict[str, Any]:
     query = args.query or tiny_query(args.episodes)
-    students = [Student(i, url, query, args.cookie_secret, args) for i in range(args.students)]
+    if args.browser:
+        from playwright.async_api import async_playwright
+
+        playwright = await async_playwright().start()
+        sys.path.insert(0, str(ROOT / "tests"))
+        from browser_support import CHROMIUM, LAUNCH_ARGS
+
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        students: list[Student] = [
+            BrowserStudent(i, url, query, args.cookie_secret, args, browser=browser) for i in range(args.students)
+        ]
+    else:
+        students = [Student(i, url, query, args.cookie_secret, args) for i in range(args.students)]
+    began = time.perf_counter()
+
+    def progress(what: str) -> None:
+        print(f"[class_load {time.perf_counter() - began:6.1f} s] {what}", file=sys.stderr, flush=True)
+
     await Student(99, url, query, args.cookie_secret, args).warm_up()
+    progress("the Train page loads and the compute engine is up")
     stop = asyncio.Event()
     tasks = []
     for student in students:  # a class does not press Enter all in the same millisecond
         tasks.append(asyncio.create_task(student.run(stop)))
         await asyncio.sleep(args.stagger)
     await asyncio.wait_for(asyncio.gather(*(s.started.wait() for s in students)), args.students * 30 + 60)
+    progress(f"all {args.students} students have clicked Start")
     # the window opens once some training draws: Ray's workers may still be warming up
-    first_chart = time.perf_counter() + 120
+    first_chart = time.perf_counter() + args.first_chart_timeout
     while not any(s.stats.chart_updates for s in students) and time.perf_counter() < first_chart:
         await asyncio.sleep(0.5)
+    progress(f"measuring for {args.seconds:.0f} s")
     sampler = ProcessSampler(pid) if pid else None
     window_start = time.perf_counter()
     cpu_start = sampler.cpu_seconds() if sampler else 0.0
@@ -484,6 +587,9 @@ async def run_class(url: str, pid: int | None, args: argparse.Namespace) -> dict
     for task in pending:
         task.cancel()
     errors = [str(t.exception())[:200] for t in done if t.exception() is not None]
+    if args.browser:
+        await browser.close()
+        await playwright.stop()
 
     def in_window(pairs: list[tuple[float, float]]) -> list[float]:
         return [v for when, v in pairs if window_start <= when <= window_start + window]
@@ -493,10 +599,12 @@ async def run_class(url: str, pid: int | None, args: argparse.Namespace) -> dict
     starts = [v for s in students for _, v in s.stats.start_clicks]  # the class's arrival included
     toggles = [v for s in students for v in in_window(s.stats.toggle_clicks)]
     clicks = [v for s in students for v in in_window(s.stats.start_clicks + s.stats.toggle_clicks)]
+    silences = [v for s in students for v in in_window(s.stats.silences)]
     loads = [s.stats.page_load for s in students if s.stats.page_load is not None]
     errors += [e for s in students for e in s.stats.errors]
     return {
         "students": args.students,
+        "clients": "chromium" if args.browser else "websocket",
         "seconds": round(window, 1),
         "update_interval_median_s": rounded(statistics.median(updates) if updates else None),
         "update_interval_p95_s": rounded(percentile(updates, 0.95)),
@@ -511,6 +619,8 @@ async def run_class(url: str, pid: int | None, args: argparse.Namespace) -> dict
         "tick_interval_median_s": rounded(statistics.median(ticks) if ticks else None),
         "tick_interval_p95_s": rounded(percentile(ticks, 0.95)),
         "ticks_in_window": len(ticks),
+        "fragment_runs_cut_short_in_window": sum(len(in_window(s.stats.fragment_runs_cut)) for s in students),
+        "longest_silence_while_live_s": rounded(max(silences, default=0)),
         "click_median_s": rounded(statistics.median(clicks) if clicks else None),
         "start_click_p95_s": rounded(percentile(starts, 0.95)),
         "toggle_click_median_s": rounded(statistics.median(toggles) if toggles else None),
@@ -526,6 +636,29 @@ async def run_class(url: str, pid: int | None, args: argparse.Namespace) -> dict
     }
 
 
+def serve_and_run(args: argparse.Namespace) -> dict[str, Any]:
+    """Start the app on a free port, run the class against it, stop it."""
+    from socket import socket
+
+    base = Path(tempfile.mkdtemp(prefix="qlab-class-load-"))
+    with socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = open(args.log or base / "streamlit.log", "a")
+    server = start_server(args.app_dir.resolve(), port, base, log)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_until_up(url, server)
+        return asyncio.run(run_class(url, server.pid, args))
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--students", type=int, default=10)
@@ -539,39 +672,28 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--click-every", type=float, default=10.0, help="seconds between toggle clicks (0: none)")
     parser.add_argument("--stagger", type=float, default=0.2, help="seconds between two students' arrivals")
     parser.add_argument("--repeat", action=argparse.BooleanOptionalAction, default=True, help="train again when done")
+    parser.add_argument("--first-chart-timeout", type=float, default=120, help="seconds to wait for any live chart")
+    parser.add_argument("--browser", action="store_true", help="students in Chromium tabs (checks the simulation)")
+    parser.add_argument("--attempts", type=int, default=3, help="fresh servers to try when Ray fails to start")
     parser.add_argument("--trace", action="store_true", help="print the first student's messages to stderr")
     parser.add_argument("--log", type=Path, help="the started app's log (default: in its temporary folder)")
     args = parser.parse_args(argv)
 
     from _common import git_commit, machine
 
-    server = None
-    base = Path(tempfile.mkdtemp(prefix="qlab-class-load-"))
-    log = open(args.log or base / "streamlit.log", "w")
     if args.url:
         url = args.url.rstrip("/")
         wait_until_up(url, None)
-        pid = args.pid or server_pid(url)
+        result = asyncio.run(run_class(url, args.pid or server_pid(url), args))
     else:
-        from socket import socket
-
-        with socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        server = start_server(args.app_dir.resolve(), port, base, log)
-        url = f"http://127.0.0.1:{port}"
-        wait_until_up(url, server)
-        pid = server.pid
-    try:
-        result = asyncio.run(run_class(url, pid, args))
-    finally:
-        if server is not None:
-            server.terminate()
+        for attempt in range(1, args.attempts + 1):
             try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()
-        log.close()
+                result = serve_and_run(args)
+                break
+            except EngineFailed as exc:
+                print(f"[class_load] attempt {attempt}: {exc}", file=sys.stderr, flush=True)
+                if attempt == args.attempts:
+                    raise
     app_dir = args.app_dir.resolve()
     result["app"] = args.url or str(app_dir)
     result["app_commit"] = subprocess.run(
