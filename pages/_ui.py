@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import re
 import runpy
 import time
@@ -16,9 +15,10 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from rl_core.config import BOUNDS, PRESET_NAMES, AgentConfig, Bound, ConfigError, preset
+from pages._state import bind, recall, remember, remember_all
+from rl_core.config import PRESET_NAMES, AgentConfig, Bound, ConfigError, preset
 from rl_core.engine import EngineUnavailable, engine_status
-from rl_core.envs import ACTION_NAMES, STATE_NAMES, env_spec
+from rl_core.envs import ACTION_NAMES, STATE_NAMES
 from rl_core.evaluation import EvalResult, evaluate
 from rl_core.jobs import JobLimitReached, JobRegistry
 from rl_core.ownership import (
@@ -35,13 +35,13 @@ from rl_core.plots import q_heatmap_figure
 from rl_core.qfunction import DEFAULT_DIMS, SLICE_RANGES, q_slice
 from rl_core.rendering import play_episode, record_gif, render_fps, saved_replay, side_by_side_gif
 from rl_core.storage import AgentEntry, SavedAgent, agent_roots, list_agents, load_agent, runs_dir
+from rl_core.train_setup import widget_values
 from rl_core.training import saved_weights_evaluation
 
 PRETRAINED_DEEP = "cartpole-deep-q"
 # The live Q heatmap is redrawn at most this often: redrawn with every new copy of the weights
 # (twice a second) it cost each click on the Train page about a second (bench/RESULTS.md, issue 13).
 LIVE_HEATMAP_SECONDS = 3.0
-LR_LOG_RANGE = (math.log10(BOUNDS["learning_rate"].low), math.log10(BOUNDS["learning_rate"].high))
 _MARKDOWN_SIGNS = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:&=])")
 
 # The app's pages, in navigation order: (file, title, icon). The first is the default.
@@ -329,22 +329,10 @@ def show_gif(gif: bytes, caption: str | None = None) -> None:
     st.image(gif, caption=caption, width="content")
 
 
-def fill_train_widgets(config: AgentConfig, preset_name: str) -> None:
-    """Set every Train-page widget to ``config`` (a preset's, or one sent from another page)."""
-    ss = st.session_state
-    for field, value in config.to_dict().items():
-        if field != "nn_hidden_layers":
-            ss[f"hp_{field}"] = value
-    ss.hp_lr_log = min(LR_LOG_RANGE[1], max(LR_LOG_RANGE[0], round(math.log10(config.learning_rate), 2)))
-    ss.hp_layers_n = len(config.nn_hidden_layers) or 2
-    for i, width in enumerate(config.nn_hidden_layers):
-        ss[f"hp_width_{i}"] = width
-    ss.hp_stop_on = config.stop_at_reward is not None
-    ss.hp_stop_at_reward = float(
-        config.stop_at_reward if config.stop_at_reward is not None else env_spec(config.env_id).solved_reward
-    )
-    ss.train_kind = config.agent_kind
-    ss.train_preset = preset_name
+def fill_train_setup(config: AgentConfig, preset_name: str) -> None:
+    """Set the Train page's setup to ``config`` (a preset's, or one sent from another page): its
+    widgets show it on their next draw, on whichever run that is."""
+    remember_all(widget_values(config, preset_name))
 
 
 def bound_args(bound: Bound, kind: type = int) -> dict:
@@ -364,11 +352,12 @@ def q_inspector(q_function, env_id: str, key: str, seed: int = 0, live: bool = F
     dims_default = DEFAULT_DIMS[env_id]
     large = bool(st.session_state.get("presentation"))
     c1, c2, c3 = st.columns(3)
+    dims = list(range(len(names)))
     x_dim = c1.selectbox(
-        "x axis", range(len(names)), index=dims_default[0], format_func=names.__getitem__, key=f"{key}_x"
+        "x axis", dims, format_func=names.__getitem__, **bind(f"{key}_x", dims_default[0], options=dims)
     )
     y_dim = c2.selectbox(
-        "y axis", range(len(names)), index=dims_default[1], format_func=names.__getitem__, key=f"{key}_y"
+        "y axis", dims, format_func=names.__getitem__, **bind(f"{key}_y", dims_default[1], options=dims)
     )
     n_actions = len(ACTION_NAMES[env_id])
 
@@ -379,9 +368,8 @@ def q_inspector(q_function, env_id: str, key: str, seed: int = 0, live: bool = F
             return "max Q"
         return f"Q({ACTION_NAMES[env_id][int(option[1:])]})"
 
-    show = c3.selectbox(
-        "show", ["policy", "value"] + [f"q{a}" for a in range(n_actions)], format_func=show_label, key=f"{key}_show"
-    )
+    shows = ["policy", "value"] + [f"q{a}" for a in range(n_actions)]
+    show = c3.selectbox("show", shows, format_func=show_label, **bind(f"{key}_show", "policy", options=shows))
     if x_dim == y_dim:
         st.error("choose two different state dimensions for the axes")
         return
@@ -391,7 +379,9 @@ def q_inspector(q_function, env_id: str, key: str, seed: int = 0, live: bool = F
         cols = st.columns(len(others))
         for col, d in zip(cols, others):
             lo, hi = SLICE_RANGES[env_id][d]
-            base[d] = col.slider(f"{names[d]} held at", float(lo), float(hi), 0.0, key=f"{key}_fix_{d}")
+            fix = f"{key}_fix_{d}"
+            remember(fix, min(float(hi), max(float(lo), float(recall(fix, 0.0)))))  # another env's ranges differ
+            base[d] = col.slider(f"{names[d]} held at", float(lo), float(hi), **bind(fix))
     view = (x_dim, y_dim, show, tuple(base.tolist()), seed, large, live)
     cached = st.session_state.get(f"_{key}_figure")
     if (
