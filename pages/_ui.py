@@ -16,7 +16,7 @@ import numpy as np
 import streamlit as st
 
 from pages._state import bind, recall, remember, remember_all
-from rl_core.config import PRESET_NAMES, AgentConfig, Bound, ConfigError, preset
+from rl_core.config import AgentConfig, Bound, ConfigError
 from rl_core.engine import EngineUnavailable, engine_status
 from rl_core.envs import ACTION_NAMES, STATE_NAMES
 from rl_core.evaluation import EvalResult, evaluate
@@ -34,8 +34,17 @@ from rl_core.ownership import (
 from rl_core.plots import q_heatmap_figure
 from rl_core.qfunction import DEFAULT_DIMS, SLICE_RANGES, q_slice
 from rl_core.rendering import play_episode, record_gif, render_fps, saved_replay, side_by_side_gif
-from rl_core.storage import AgentEntry, SavedAgent, agent_roots, list_agents, load_agent, runs_dir
-from rl_core.train_setup import widget_values
+from rl_core.storage import (
+    AgentEntry,
+    AgentFolderError,
+    SavedAgent,
+    agent_roots,
+    list_agents,
+    load_agent,
+    read_config,
+    runs_dir,
+)
+from rl_core.train_setup import started_from, widget_values
 from rl_core.training import saved_weights_evaluation
 
 PRETRAINED_DEEP = "cartpole-deep-q"
@@ -183,11 +192,12 @@ def agent_entries() -> list[AgentEntry]:
 
 
 def entry_label(entry: AgentEntry) -> str:
-    """The agent's name, env and kind, and the evaluation of its saved weights (never the best
-    evaluation during training, which those weights may not reach)."""
+    """The agent's name, env, preset (a pretrained one's kind) and the evaluation of its saved
+    weights (never the best evaluation during training, which those weights may not reach)."""
     evaluation = saved_weights_evaluation(entry.metrics)
     score = f" · scores {evaluation['mean']:.1f}" if evaluation else ""
-    return f"{entry.source} / {entry.name} ({entry.env_id}, {entry.agent_kind}{score})"
+    what = entry.agent_kind if entry.source == "pretrained" else run_preset(entry)
+    return f"{entry.source} / {entry.name} ({entry.env_id}, {what}{score})"
 
 
 def saved_evaluation(path: Path) -> dict | None:
@@ -199,16 +209,20 @@ def saved_evaluation(path: Path) -> dict | None:
     return saved_weights_evaluation(metrics) if isinstance(metrics, dict) else None
 
 
-def closest_preset(config: AgentConfig) -> str:
-    """The preset of the same kind that differs from ``config`` in the fewest fields."""
-    wanted = config.to_dict()
-    names = [n for n in PRESET_NAMES if n.startswith(config.agent_kind)]
+@st.cache_data(max_entries=512, show_spinner=False)
+def _started_from(path: str, stamp: float, recorded: str | None) -> str:
+    try:
+        return started_from(read_config(path), recorded)
+    except AgentFolderError:
+        return "?"
 
-    def distance(name: str) -> int:
-        base = preset(name, env_id=config.env_id).to_dict()
-        return sum(base[k] != v for k, v in wanted.items())
 
-    return min(names, key=distance)
+def run_preset(entry: AgentEntry) -> str:
+    """The preset a listed agent started from, or "custom from <closest>"."""
+    hparams = entry.path / "hparams.json"
+    stamp = hparams.stat().st_mtime if hparams.exists() else 0.0
+    recorded = entry.metrics.get("preset")
+    return _started_from(str(entry.path), stamp, recorded if isinstance(recorded, str) else None)
 
 
 def _stamp(path: Path) -> float:

@@ -7,9 +7,10 @@ import pandas as pd
 import streamlit as st
 
 from pages._state import bind, remember
-from pages._ui import closest_preset, ensure_routed, fill_train_setup, plain, user
+from pages._ui import ensure_routed, fill_train_setup, plain, run_preset, user
 from rl_core.ownership import delete_run, display_name, manageable_runs, read_owner, rename_run, share_run
 from rl_core.storage import AgentFolderError, read_config, runs_dir
+from rl_core.train_setup import closest_preset
 from rl_core.training import saved_weights_evaluation
 
 ensure_routed()
@@ -40,6 +41,7 @@ def summary(entry) -> dict:
         "run": entry.name,
         "env": entry.env_id,
         "kind": entry.agent_kind,
+        "preset": run_preset(entry),
         "when": str(when)[:16].replace("T", " "),
         "episodes": m.get("episodes"),
         "seconds": m.get("seconds"),

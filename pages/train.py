@@ -40,8 +40,17 @@ from rl_core.envs import env_spec
 from rl_core.jobs import TrainingJob
 from rl_core.ownership import check_new_run, check_queue
 from rl_core.plots import epsilon_loss_figure, training_figure
-from rl_core.storage import RunNameError, clean_run_name
-from rl_core.train_setup import DEFAULT_WIDTH, LR_LOG_RANGE, config_from_widget_values, lr_from_log, lr_log
+from rl_core.storage import AgentFolderError, RunNameError, clean_run_name, default_run_name, read_metrics
+from rl_core.train_setup import (
+    DEFAULT_WIDTH,
+    LR_LOG_RANGE,
+    closest_preset,
+    config_from_widget_values,
+    lr_from_log,
+    lr_log,
+    started_from,
+)
+from rl_core.verdict import metrics_verdict
 
 ensure_routed()
 
@@ -179,7 +188,7 @@ with settings:
             ss.train_job = registry.submit(
                 owner,
                 config.validate(),
-                name=recall("train_run_name") or None,
+                name=recall("train_run_name") or default_run_name(config, train_preset, custom=is_custom),
                 tensorboard=bool(recall("train_tensorboard")),
             )
             ss.train_last_state = "queued"  # so that even a run over before the first poll reruns the page
@@ -297,6 +306,25 @@ with settings:
             st.error(plain(run_name_error), icon=":material/error:")
         st.checkbox("also write TensorBoard logs (under runs/tensorboard/)", **bind("train_tensorboard"))
 
+
+def show_verdict(snap) -> None:
+    """What the finished run's score means (rl_core.verdict), above what to do with it."""
+    try:
+        metrics = read_metrics(snap.saved_path)
+    except (OSError, AgentFolderError):
+        return
+    verdict = metrics_verdict(
+        metrics,
+        snap.config,
+        closest_preset(snap.config),
+        started_from(snap.config).startswith("custom"),
+        env_spec(snap.config.env_id).solved_reward,
+    )
+    if verdict is not None:
+        show = {"bad": st.warning, "good": st.success}.get(verdict.level, st.info)
+        show(" ".join(verdict.lines), icon=":material/insights:")
+
+
 with live_area:
     st.subheader("Live training")
     job_id = ss.get("train_job")
@@ -371,6 +399,7 @@ with live_area:
     else:
         live_view()
         if snap.done and snap.saved_path is not None:
+            show_verdict(snap)
             st.markdown(f"Saved as **{snap.name}**: find it in *Evaluate & replay* and *Compare*.")
             go_compare, go_eval = st.columns(2)
             pretrained = next(

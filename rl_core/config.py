@@ -624,3 +624,17 @@ class ClassQuotas:
 
 
 CLASS_QUOTAS = ClassQuotas()
+
+
+# --- what a run's result is measured against (rl_core/verdict.py) ----------------------------
+# A uniformly random agent's mean reward over 1000 greedy-evaluation episodes (seeds 0-999),
+# measured here with rl_core.evaluation (the course reports 22.28 +- 11.67 for CartPole-v1).
+RANDOM_BASELINES: dict[str, float] = {"CartPole-v1": 22.19, "MountainCar-v0": -200.0, "Acrobot-v1": -499.04}
+# The course's reported result for its presets on CartPole-v1 (mean and std over 1000 greedy
+# episodes, from its presets.json); our own presets' figures are in PRESET_DESCRIPTIONS.
+COURSE_RESULTS: dict[str, tuple[float, float]] = {
+    "linear-bad": (9.42, 0.77),
+    "linear-good": (164.65, 39.46),
+    "deep-bad": (177.89, 21.50),
+    "deep-good": (500.0, 0.0),
+}

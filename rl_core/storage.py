@@ -208,6 +208,7 @@ _METRIC_TYPES: dict[str, str] = {
     "status": "text",
     "message": "text",
     "trained_at": "text",
+    "preset": "text",  # the preset the run started from, as the Train page named it
     "seed": "number",
     "episodes": "number",
     "env_steps": "number",
@@ -649,9 +650,13 @@ def clean_run_name(name: str) -> str:
     return safe
 
 
-def default_run_name(config: AgentConfig) -> str:
+def default_run_name(config: AgentConfig, preset_name: str | None = None, custom: bool = False) -> str:
+    """A run's name that says what it is: the preset it started from (``custom`` when changed), the
+    env, the seed and the time, e.g. ``deep-fast-cartpole-s0-1950``; a clash gets a suffix when
+    the folder is claimed. Without a preset the agent kind stands in for it."""
     env = config.env_id.split("-")[0].lower()
-    return f"{env}-{config.agent_kind}-seed{config.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
+    started = (preset_name or config.agent_kind) + ("-custom" if custom else "")
+    return f"{started}-{env}-s{config.seed}-{time.strftime('%H%M')}"
 
 
 # --- the runs list -------------------------------------------------------------------------

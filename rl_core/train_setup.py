@@ -10,7 +10,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from rl_core.config import BOUNDS, MAX_HIDDEN_LAYERS, AgentConfig
+from rl_core.config import BOUNDS, MAX_HIDDEN_LAYERS, PRESET_NAMES, AgentConfig, preset
 from rl_core.envs import env_spec
 
 LR_LOG_RANGE: tuple[float, float] = (
@@ -62,3 +62,27 @@ def config_from_widget_values(values: Mapping[str, Any]) -> AgentConfig:
     stop_on = values.get("hp_stop_on", False)
     fields["stop_at_reward"] = float(values["hp_stop_at_reward"]) if stop_on and "hp_stop_at_reward" in values else None
     return AgentConfig(**fields)
+
+
+def closest_preset(config: AgentConfig) -> str:
+    """The preset of the same kind that differs from ``config`` in the fewest fields."""
+    wanted = config.to_dict()
+    names = [n for n in PRESET_NAMES if n.startswith(config.agent_kind)]
+
+    def distance(name: str) -> int:
+        base = preset(name, env_id=config.env_id).to_dict()
+        return sum(base[k] != v for k, v in wanted.items())
+
+    return min(names, key=distance)
+
+
+def is_preset(config: AgentConfig, preset_name: str) -> bool:
+    """Whether ``config`` is exactly the preset (on the config's own environment)."""
+    return preset_name in PRESET_NAMES and preset(preset_name, env_id=config.env_id).to_dict() == config.to_dict()
+
+
+def started_from(config: AgentConfig, recorded: str | None = None) -> str:
+    """What a run was set up as: ``deep-fast``, or ``custom from deep-fast`` when any field differs.
+    ``recorded`` is the preset the run's metrics name (the closest one is found when it names none)."""
+    name = recorded if recorded in PRESET_NAMES else closest_preset(config)
+    return name if is_preset(config, name) else f"custom from {name}"

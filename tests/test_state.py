@@ -150,3 +150,43 @@ def test_a_setup_sent_from_tune_survives_another_page(runs_dir):
     assert at.selectbox(key="train_preset").value == "linear-fast"
     assert at.radio(key="train_kind").value == "linear"
     assert at.number_input(key="hp_learning_rate").value == pytest.approx(1e-3)
+
+
+def test_run_names_say_preset_env_seed_and_time():
+    from rl_core.storage import default_run_name
+
+    name = default_run_name(preset("deep-fast", seed=3), "deep-fast")
+    assert name.startswith("deep-fast-cartpole-s3-") and len(name.rsplit("-", 1)[1]) == 4
+    assert default_run_name(preset("linear-fast"), "linear-fast", custom=True).startswith(
+        "linear-fast-custom-cartpole-s0-"
+    )
+
+
+def test_a_run_is_labelled_with_its_preset_or_custom_from_the_closest():
+    from rl_core.train_setup import started_from
+
+    assert started_from(preset("deep-good")) == "deep-good"
+    assert started_from(preset("deep-good", seed=1)) == "custom from deep-good"
+    assert started_from(preset("deep-fast"), recorded="deep-fast") == "deep-fast"
+    assert started_from(preset("deep-fast", batch_size=64), recorded="deep-fast") == "custom from deep-fast"
+    assert started_from(preset("linear-fast", env_id="Acrobot-v1")) == "linear-fast"
+
+
+def test_the_runs_page_and_pickers_show_what_a_run_started_from(runs_dir):
+    from rl_core.agent import QAgent
+    from rl_core.storage import save_agent
+
+    save_agent(QAgent(preset("linear-fast", seed=7)), runs_dir / "mine", metrics={"preset": "linear-fast"})
+    at = app_on("pages/runs.py")
+    table = at.dataframe[0].value
+    assert table.loc["mine", "preset"] == "custom from linear-fast"
+    visit(at, "pages/evaluate.py")
+    assert any("mine (CartPole-v1, custom from linear-fast" in o for o in at.selectbox(key="eval_agent").options)
+
+
+def test_a_preset_in_metrics_must_be_text():
+    from rl_core.storage import AgentFolderError, check_metrics
+
+    assert check_metrics({"preset": "deep-fast"}, "m")["preset"] == "deep-fast"
+    with pytest.raises(AgentFolderError, match="preset must be text"):
+        check_metrics({"preset": 3}, "m")
