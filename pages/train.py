@@ -50,6 +50,7 @@ from rl_core.train_setup import (
     lr_log,
     started_from,
 )
+from rl_core.progress import first_estimate, progress_text, waiting_text
 from rl_core.verdict import metrics_verdict
 
 ensure_routed()
@@ -307,6 +308,16 @@ with settings:
         st.checkbox("also write TensorBoard logs (under runs/tensorboard/)", **bind("train_tensorboard"))
 
 
+def run_progress(snap) -> str:
+    """The progress line; the run's first estimate of its total time is kept to hold it to."""
+    key = f"_train_estimate_{snap.job_id}"
+    if key not in ss and (total := first_estimate(snap.seconds, snap.eta_seconds, snap.episode)) is not None:
+        ss[key] = total
+    return progress_text(
+        snap.episode, snap.config.n_episodes, snap.env_steps, snap.seconds, snap.eta_seconds, ss.get(key)
+    )
+
+
 def show_verdict(snap) -> None:
     """What the finished run's score means (rl_core.verdict), above what to do with it."""
     try:
@@ -339,12 +350,9 @@ with live_area:
         solved = env_spec(snap.config.env_id).solved_reward
 
         def progress_line() -> None:
-            eta = snap.eta_seconds
-            st.markdown(
-                f"**{snap.name}** · episode **{snap.episode}** of {snap.config.n_episodes} · "
-                f"{snap.env_steps:,} env steps · {snap.seconds:.0f} s elapsed"
-                + (f" · at most ~{eta:.0f} s left" if eta is not None else "")
-            )
+            st.markdown(f"**{snap.name}** · " + run_progress(snap))
+            if snap.episode == 0:
+                st.caption(waiting_text(snap.config, worker_started=snap.worker is not None))
             st.progress(min(1.0, snap.episode / snap.config.n_episodes))
 
         job_status(
