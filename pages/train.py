@@ -40,6 +40,7 @@ from rl_core.envs import env_spec
 from rl_core.jobs import TrainingJob
 from rl_core.ownership import check_new_run, check_queue
 from rl_core.plots import epsilon_loss_figure, training_figure
+from rl_core.progress import first_estimate, progress_text, waiting_text
 from rl_core.storage import AgentFolderError, RunNameError, clean_run_name, default_run_name, read_metrics
 from rl_core.train_setup import (
     DEFAULT_WIDTH,
@@ -50,7 +51,6 @@ from rl_core.train_setup import (
     lr_log,
     started_from,
 )
-from rl_core.progress import first_estimate, progress_text, waiting_text
 from rl_core.verdict import metrics_verdict
 
 ensure_routed()
