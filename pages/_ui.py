@@ -420,7 +420,8 @@ def job_status(state: str, message: str, queue_position: int | None, running=Non
     """A background job's status line: its place in the queue, its progress (``running`` draws a
     richer one), or how it ended."""
     if state == "queued":
-        st.info(f"Queued: position {queue_position}{queued_note}.")
+        where = f"position {queue_position}" if queue_position is not None else "waiting for a free CPU"
+        st.info(f"Queued: {where}{queued_note}.")
     elif state == "running":
         running() if running is not None else st.caption(message)
     else:

@@ -66,8 +66,12 @@ if not entries:
     st.warning("No agents yet: train one on the Train page, or rebuild the pretrained ones.")
     st.stop()
 paths = [str(e.path) for e in entries]
-if ss.get("evaluate_selection") in paths:  # sent by another page
-    remember("eval_agent", ss.pop("evaluate_selection"))
+if "evaluate_selection" in ss:  # sent by another page
+    sent = ss.pop("evaluate_selection")
+    if sent in paths:
+        remember("eval_agent", sent)
+    else:  # never silently another agent instead
+        st.warning(f"{plain(Path(sent).name)} is gone (deleted or renamed): pick an agent below.")
 labels = {str(e.path): entry_label(e) for e in entries}
 chosen = st.selectbox("Agent", paths, format_func=labels.get, **bind("eval_agent", paths[0], options=paths))
 entry = entries[paths.index(chosen)]

@@ -24,6 +24,7 @@ from pages._ui import (
 from rl_core.config import BOUNDS, IMITATION_BOUNDS, MAX_HIDDEN_LAYERS, MAX_HIDDEN_WIDTH
 from rl_core.imitation import READY_MADE, ImitationJob, expert_data
 from rl_core.plots import imitation_figure
+from rl_core.progress import imitation_progress
 from rl_core.storage import AgentFolderError
 
 ensure_routed()
@@ -134,6 +135,7 @@ if b1.button(
             ImitationJob(session_id(), train_table, test_table, architectures, epochs=int(epochs), seed=int(model_seed))
         )
         ss.imit_last_state = None
+        ss.imit_architectures = len(architectures)  # for the overall progress
         st.rerun()
     except SUBMIT_ERRORS as exc:
         st.error(f"Cannot start: {exc}")
@@ -141,10 +143,21 @@ if b2.button("Stop", icon=":material/stop:", key="imit_stop", disabled=not busy)
     registry.stop(job_id)
 
 
+def overall_progress(snap) -> None:
+    """How far the whole job is: architectures one after another, epochs across all of them."""
+    if snap.state != "running" or not ss.get("imit_architectures"):
+        return
+    share, text = imitation_progress(
+        [len(c) for c in snap.curves.values()], len(snap.results), ss.imit_architectures, snap.epochs
+    )
+    st.progress(share, text=text)
+
+
 @st.fragment(run_every=0.75 if busy else None)
 def live() -> None:
     snap = registry.snapshot(ss.imit_job)
     job_status(snap.state, snap.message, snap.queue_position)
+    overall_progress(snap)
     if snap.curves:
         chart(imitation_figure(snap.curves, large=bool(ss.get("presentation"))), key="imit_curves")
     if snap.results:

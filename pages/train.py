@@ -406,7 +406,14 @@ with live_area:
         )
     else:
         live_view()
-        if snap.done and snap.saved_path is not None:
+        gone = snap.done and snap.saved_path is not None and not (snap.saved_path / "hparams.json").is_file()
+        if gone:  # deleted or renamed on the Runs page since it finished
+            st.warning(
+                f"{plain(snap.name)} is no longer in the runs (deleted or renamed since it finished): "
+                "find it under its new name on the Runs page, or train it again.",
+                icon=":material/folder_off:",
+            )
+        elif snap.done and snap.saved_path is not None:
             show_verdict(snap)
             st.markdown(f"Saved as **{snap.name}**: find it in *Evaluate & replay* and *Compare*.")
             go_compare, go_eval = st.columns(2)

@@ -87,7 +87,9 @@ base_space = SPACES[space_name]
 chosen = st.multiselect(
     "hyperparameters to search",
     list(base_space),
-    **bind(f"tune_params_{space_name}", list(base_space), options=list(base_space)),
+    # the seed is not a hyperparameter to tune: a study "finding" a lucky seed teaches nothing
+    **bind(f"tune_params_{space_name}", [p for p in base_space if p != "seed"], options=list(base_space)),
+    help="seed is left out by default: searching it finds lucky seeds, not better settings",
 )
 space: dict[str, ParamSpec] = {}
 errors: list[str] = []
@@ -133,6 +135,11 @@ setup = TuningSetup(
     episodes=int(episodes),
     eval_episodes=int(eval_episodes),
     target=float(target),
+)
+st.caption(
+    f"Objective: each trial's score is the mean reward of a greedy evaluation of its agent over "
+    f"{int(eval_episodes)} episodes after at most {int(episodes)} training episodes; the study maximises it "
+    "(the optimisation history's y axis)."
 )
 try:
     setup.check()

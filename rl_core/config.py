@@ -299,6 +299,18 @@ def parameter_count(obs_dim: int, n_actions: int, hidden_layers: list[int]) -> i
 MAX_PARAMETERS = parameter_count(_MAX_OBS, _MAX_ACTIONS, [MAX_HIDDEN_WIDTH] * MAX_HIDDEN_LAYERS)
 
 
+def short_number(value: Any, bound: Bound | None = None) -> str:
+    """A number as a widget shows it (0.198, not 0.19818684841911674); more digits only when the
+    short form would fall on the other side of ``bound`` than the value itself."""
+    if not isinstance(value, float) or isinstance(value, bool) or not math.isfinite(value):
+        return str(value)
+    for digits in (3, 6):
+        text = f"{value:.{digits}g}"
+        if bound is None or bound.contains(float(text)) == bound.contains(value):
+            return text
+    return repr(value)
+
+
 def config_errors(c: AgentConfig) -> dict[str, str]:
     """Check every range (BOUNDS) and cross-field rule; the message names the field and what it may be."""
     e: dict[str, str] = {}
@@ -308,7 +320,7 @@ def config_errors(c: AgentConfig) -> dict[str, str]:
             continue
         if not bound.contains(value):
             kind = "an integer" if FIELD_TYPES[name] is int else "a number"
-            e[name] = f"{name} must be {kind} in {bound.describe()}, got {value}"
+            e[name] = f"{name} must be {kind} in {bound.describe()}, got {short_number(value, bound)}"
     if c.env_id not in SUPPORTED_ENVS:
         e["env_id"] = f"env_id must be one of {', '.join(SUPPORTED_ENVS)}, got {c.env_id!r}"
     if "batch_size" not in e and "memory_size" not in e and c.batch_size > c.memory_size:
@@ -326,7 +338,9 @@ def config_errors(c: AgentConfig) -> dict[str, str]:
             f"nn_hidden_layers widths must be integers in 1..{MAX_HIDDEN_WIDTH}, got {list(c.nn_hidden_layers)}"
         )
     if "epsilon_start" not in e and "epsilon_end" not in e and c.epsilon_end > c.epsilon_start:
-        e["epsilon_end"] = f"epsilon_end must be <= epsilon_start ({c.epsilon_start}), got {c.epsilon_end}"
+        e["epsilon_end"] = (
+            f"epsilon_end must be <= epsilon_start ({short_number(c.epsilon_start)}), got {short_number(c.epsilon_end)}"
+        )
     if c.loss not in LOSSES:
         e["loss"] = f"loss must be one of {', '.join(LOSSES)}, got {c.loss!r}"
     return e

@@ -3,6 +3,8 @@ and an estimate of the time left that never goes quietly wrong. Data in, text ou
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from rl_core.config import AgentConfig
 
 # Seconds a fresh Ray worker took to start and import PyTorch and gymnasium before its first
@@ -47,3 +49,19 @@ def progress_text(
     elif eta is not None:
         parts.append(f"~{eta:.0f} s left at this pace (less if it stops once solved)")
     return " · ".join(parts)
+
+
+def imitation_progress(
+    epochs_done: Sequence[int], finished: int, n_architectures: int, epochs: int
+) -> tuple[float, str]:
+    """(share done, text) of an imitation job that trains ``n_architectures`` one after another for
+    ``epochs`` each; ``epochs_done`` per architecture started so far, ``finished`` of them evaluated."""
+    total = max(1, n_architectures * epochs)
+    done = min(total, sum(min(e, epochs) for e in epochs_done))
+    current = min(n_architectures, finished + (1 if finished < len(epochs_done) else 0)) or 1
+    text = (
+        f"architecture {current} of {n_architectures} · {done:,} of {total:,} epochs overall"
+        if finished < n_architectures
+        else f"all {n_architectures} architectures trained and evaluated"
+    )
+    return done / total, text

@@ -565,6 +565,8 @@ def _zip_members(archive: zipfile.ZipFile) -> dict[str, zipfile.ZipInfo]:
                 f"upload: {shown} uses compression method {member.compress_type}; "
                 "only stored or deflated files are read"
             )
+        if parts[-1] == OWNER_FILE:  # the app writes it into a run folder: a zip of that folder is fine,
+            continue  # and who owns the upload is decided here, never read from the zip
         if parts[-1] not in AGENT_FILES:
             raise AgentFolderError(f"upload: unexpected file {shown}; an agent zip holds only {', '.join(AGENT_FILES)}")
         if parts[-1] in files:

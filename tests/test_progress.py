@@ -18,3 +18,11 @@ def test_the_estimate_is_never_exceeded_silently():
     late = progress_text(200, 400, 40_000, 55.0, 40.0, total)
     assert "longer than the first estimate (~40 s)" in late and "~40 s left at the current pace" in late
     assert "-" not in late.split("elapsed")[1]  # never a negative time left
+
+
+def test_imitation_shows_overall_progress():
+    from rl_core.progress import imitation_progress
+
+    share, text = imitation_progress([150, 30], finished=1, n_architectures=4, epochs=150)
+    assert share == (150 + 30) / 600 and text == "architecture 2 of 4 · 180 of 600 epochs overall"
+    assert imitation_progress([150] * 2, 2, 2, 150) == (1.0, "all 2 architectures trained and evaluated")
