@@ -8,7 +8,6 @@ from __future__ import annotations
 import dataclasses
 import gc
 import json
-import math
 import re
 import runpy
 import time
@@ -22,9 +21,10 @@ import numpy as np
 import pandas  # noqa: F401
 import streamlit as st
 
-from rl_core.config import BOUNDS, PRESET_NAMES, AgentConfig, Bound, ConfigError, preset
+from pages._state import bind, recall, remember, remember_all
+from rl_core.config import AgentConfig, Bound, ConfigError
 from rl_core.engine import EngineUnavailable, engine_status
-from rl_core.envs import ACTION_NAMES, STATE_NAMES, env_spec
+from rl_core.envs import ACTION_NAMES, STATE_NAMES
 from rl_core.evaluation import EvalResult, evaluate
 from rl_core.jobs import JobLimitReached, JobRegistry
 from rl_core.live import SharedFigure
@@ -41,14 +41,23 @@ from rl_core.ownership import (
 from rl_core.plots import q_heatmap_figure
 from rl_core.qfunction import DEFAULT_DIMS, SLICE_RANGES, q_slice
 from rl_core.rendering import play_episode, record_gif, render_fps, saved_replay, side_by_side_gif
-from rl_core.storage import AgentEntry, SavedAgent, agent_roots, list_agents, load_agent, runs_dir
+from rl_core.storage import (
+    AgentEntry,
+    AgentFolderError,
+    SavedAgent,
+    agent_roots,
+    list_agents,
+    load_agent,
+    read_config,
+    runs_dir,
+)
+from rl_core.train_setup import started_from, widget_values
 from rl_core.training import saved_weights_evaluation
 
 PRETRAINED_DEEP = "cartpole-deep-q"
 # The live Q heatmap is redrawn at most this often: redrawn with every new copy of the weights
 # (twice a second) it cost each click on the Train page about a second (bench/RESULTS.md, issue 13).
 LIVE_HEATMAP_SECONDS = 3.0
-LR_LOG_RANGE = (math.log10(BOUNDS["learning_rate"].low), math.log10(BOUNDS["learning_rate"].high))
 _MARKDOWN_SIGNS = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:&=])")
 
 # The app's pages, in navigation order: (file, title, icon). The first is the default.
@@ -214,11 +223,12 @@ def agent_entries() -> list[AgentEntry]:
 
 
 def entry_label(entry: AgentEntry) -> str:
-    """The agent's name, env and kind, and the evaluation of its saved weights (never the best
-    evaluation during training, which those weights may not reach)."""
+    """The agent's name, env, preset (a pretrained one's kind) and the evaluation of its saved
+    weights (never the best evaluation during training, which those weights may not reach)."""
     evaluation = saved_weights_evaluation(entry.metrics)
     score = f" · scores {evaluation['mean']:.1f}" if evaluation else ""
-    return f"{entry.source} / {entry.name} ({entry.env_id}, {entry.agent_kind}{score})"
+    what = entry.agent_kind if entry.source == "pretrained" else run_preset(entry)
+    return f"{entry.source} / {entry.name} ({entry.env_id}, {what}{score})"
 
 
 def saved_evaluation(path: Path) -> dict | None:
@@ -230,16 +240,20 @@ def saved_evaluation(path: Path) -> dict | None:
     return saved_weights_evaluation(metrics) if isinstance(metrics, dict) else None
 
 
-def closest_preset(config: AgentConfig) -> str:
-    """The preset of the same kind that differs from ``config`` in the fewest fields."""
-    wanted = config.to_dict()
-    names = [n for n in PRESET_NAMES if n.startswith(config.agent_kind)]
+@st.cache_data(max_entries=512, show_spinner=False)
+def _started_from(path: str, stamp: float, recorded: str | None) -> str:
+    try:
+        return started_from(read_config(path), recorded)
+    except AgentFolderError:
+        return "?"
 
-    def distance(name: str) -> int:
-        base = preset(name, env_id=config.env_id).to_dict()
-        return sum(base[k] != v for k, v in wanted.items())
 
-    return min(names, key=distance)
+def run_preset(entry: AgentEntry) -> str:
+    """The preset a listed agent started from, or "custom from <closest>"."""
+    hparams = entry.path / "hparams.json"
+    stamp = hparams.stat().st_mtime if hparams.exists() else 0.0
+    recorded = entry.metrics.get("preset")
+    return _started_from(str(entry.path), stamp, recorded if isinstance(recorded, str) else None)
 
 
 def _stamp(path: Path) -> float:
@@ -364,22 +378,10 @@ def show_gif(gif: bytes, caption: str | None = None) -> None:
     st.image(gif, caption=caption, width="content")
 
 
-def fill_train_widgets(config: AgentConfig, preset_name: str) -> None:
-    """Set every Train-page widget to ``config`` (a preset's, or one sent from another page)."""
-    ss = st.session_state
-    for field, value in config.to_dict().items():
-        if field != "nn_hidden_layers":
-            ss[f"hp_{field}"] = value
-    ss.hp_lr_log = min(LR_LOG_RANGE[1], max(LR_LOG_RANGE[0], round(math.log10(config.learning_rate), 2)))
-    ss.hp_layers_n = len(config.nn_hidden_layers) or 2
-    for i, width in enumerate(config.nn_hidden_layers):
-        ss[f"hp_width_{i}"] = width
-    ss.hp_stop_on = config.stop_at_reward is not None
-    ss.hp_stop_at_reward = float(
-        config.stop_at_reward if config.stop_at_reward is not None else env_spec(config.env_id).solved_reward
-    )
-    ss.train_kind = config.agent_kind
-    ss.train_preset = preset_name
+def fill_train_setup(config: AgentConfig, preset_name: str) -> None:
+    """Set the Train page's setup to ``config`` (a preset's, or one sent from another page): its
+    widgets show it on their next draw, on whichever run that is."""
+    remember_all(widget_values(config, preset_name))
 
 
 def bound_args(bound: Bound, kind: type = int) -> dict:
@@ -399,11 +401,12 @@ def q_inspector(q_function, env_id: str, key: str, seed: int = 0, live: bool = F
     dims_default = DEFAULT_DIMS[env_id]
     large = bool(st.session_state.get("presentation"))
     c1, c2, c3 = st.columns(3)
+    dims = list(range(len(names)))
     x_dim = c1.selectbox(
-        "x axis", range(len(names)), index=dims_default[0], format_func=names.__getitem__, key=f"{key}_x"
+        "x axis", dims, format_func=names.__getitem__, **bind(f"{key}_x", dims_default[0], options=dims)
     )
     y_dim = c2.selectbox(
-        "y axis", range(len(names)), index=dims_default[1], format_func=names.__getitem__, key=f"{key}_y"
+        "y axis", dims, format_func=names.__getitem__, **bind(f"{key}_y", dims_default[1], options=dims)
     )
     n_actions = len(ACTION_NAMES[env_id])
 
@@ -414,9 +417,8 @@ def q_inspector(q_function, env_id: str, key: str, seed: int = 0, live: bool = F
             return "max Q"
         return f"Q({ACTION_NAMES[env_id][int(option[1:])]})"
 
-    show = c3.selectbox(
-        "show", ["policy", "value"] + [f"q{a}" for a in range(n_actions)], format_func=show_label, key=f"{key}_show"
-    )
+    shows = ["policy", "value"] + [f"q{a}" for a in range(n_actions)]
+    show = c3.selectbox("show", shows, format_func=show_label, **bind(f"{key}_show", "policy", options=shows))
     if x_dim == y_dim:
         st.error("choose two different state dimensions for the axes")
         return
@@ -426,7 +428,9 @@ def q_inspector(q_function, env_id: str, key: str, seed: int = 0, live: bool = F
         cols = st.columns(len(others))
         for col, d in zip(cols, others):
             lo, hi = SLICE_RANGES[env_id][d]
-            base[d] = col.slider(f"{names[d]} held at", float(lo), float(hi), 0.0, key=f"{key}_fix_{d}")
+            fix = f"{key}_fix_{d}"
+            remember(fix, min(float(hi), max(float(lo), float(recall(fix, 0.0)))))  # another env's ranges differ
+            base[d] = col.slider(f"{names[d]} held at", float(lo), float(hi), **bind(fix))
     view = (x_dim, y_dim, show, tuple(base.tolist()), seed, large, live)
     cached = st.session_state.get(f"_{key}_figure")
     if (
@@ -451,7 +455,8 @@ def job_status(state: str, message: str, queue_position: int | None, running=Non
     """A background job's status line: its place in the queue, its progress (``running`` draws a
     richer one), or how it ended."""
     if state == "queued":
-        st.info(f"Queued: position {queue_position}{queued_note}.")
+        where = f"position {queue_position}" if queue_position is not None else "waiting for a free CPU"
+        st.info(f"Queued: {where}{queued_note}.")
     elif state == "running":
         running() if running is not None else st.caption(message)
     else:

@@ -3,6 +3,7 @@
 import pandas as pd
 import streamlit as st
 
+from pages._state import bind, remember
 from pages._ui import (
     agent_entries,
     bound_args,
@@ -27,15 +28,13 @@ st.title(":material/compare: Compare agents")
 entries = agent_entries()
 paths = [str(e.path) for e in entries]
 labels = {str(e.path): entry_label(e) for e in entries}
-if "compare_selection" in ss:
-    ss.compare_agents = [p for p in ss.pop("compare_selection") if p in paths]
-elif "compare_agents" not in ss:
-    ss.compare_agents = [p for p, e in zip(paths, entries) if e.source == "pretrained"][:2]
+if "compare_selection" in ss:  # sent by another page
+    remember("compare_agents", [p for p in ss.pop("compare_selection") if p in paths])
 chosen = st.multiselect(
     "Agents",
     paths,
     format_func=labels.get,
-    key="compare_agents",
+    **bind("compare_agents", [p for p, e in zip(paths, entries) if e.source == "pretrained"][:2], options=paths),
     help="Agents of one environment: their rewards are on the same scale",
 )
 if len(chosen) < 2:
@@ -51,10 +50,10 @@ if len(envs) > 1:
 
 col_n, col_seed = st.columns(2)
 n_episodes = col_n.slider(
-    "episodes (the same for every agent)", value=1000, key="compare_n", **bound_args(APP_BOUNDS["eval_episodes"])
+    "episodes (the same for every agent)", **bind("compare_n", 1000), **bound_args(APP_BOUNDS["eval_episodes"])
 )
 seed = int(
-    col_seed.number_input("first episode's seed", value=0, key="compare_seed", **bound_args(APP_BOUNDS["episode_seed"]))
+    col_seed.number_input("first episode's seed", **bind("compare_seed", 0), **bound_args(APP_BOUNDS["episode_seed"]))
 )
 
 results, rows, histories, solved_reward = {}, [], {}, None
@@ -98,7 +97,7 @@ if histories:
 
 st.header("Same episode, side by side")
 replay_seed = int(
-    st.number_input("episode seed", value=seed, key="compare_replay_seed", **bound_args(APP_BOUNDS["episode_seed"]))
+    st.number_input("episode seed", **bind("compare_replay_seed", seed), **bound_args(APP_BOUNDS["episode_seed"]))
 )
 if st.button("Render replays", key="compare_render", icon=":material/gif:"):
     ss.compare_gif_seed = replay_seed
@@ -120,7 +119,9 @@ if "compare_gif_seed" in ss:
         st.error(plain(exc))
 
 st.header("Look inside")
-inspect_path = st.selectbox("agent", chosen, format_func=labels.get, key="compare_inspect")
+inspect_path = st.selectbox(
+    "agent", chosen, format_func=labels.get, **bind("compare_inspect", chosen[0], options=chosen)
+)
 try:
     inspected = load(entries[paths.index(inspect_path)].path).agent
     q_inspector(inspected, inspected.config.env_id, key="compare_q", seed=seed)

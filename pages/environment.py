@@ -3,6 +3,7 @@
 import pandas as pd
 import streamlit as st
 
+from pages._state import bind
 from pages._ui import bound_args, chart, ensure_routed
 from rl_core.agent import RandomAgent
 from rl_core.config import APP_BOUNDS, SUPPORTED_ENVS
@@ -49,7 +50,7 @@ BOUNDS = {  # what each environment's declared observation bounds say, and do no
 }
 
 st.title(":material/public: The environment")
-env_id = st.selectbox("Environment", SUPPORTED_ENVS, key="env_page_env")
+env_id = st.selectbox("Environment", SUPPORTED_ENVS, **bind("env_page_env", options=SUPPORTED_ENVS))
 spec = env_spec(env_id)
 st.markdown(ABOUT[env_id])
 c1, c2, c3 = st.columns(3)
@@ -64,8 +65,8 @@ st.markdown(
     "on how well you explore."
 )
 col_steps, col_seed = st.columns(2)
-n_steps = col_steps.slider("random steps", value=10_000, key="env_page_steps", **bound_args(APP_BOUNDS["random_steps"]))
-seed = col_seed.number_input("seed", value=0, key="env_page_seed", **bound_args(APP_BOUNDS["episode_seed"]))
+n_steps = col_steps.slider("random steps", **bind("env_page_steps", 10_000), **bound_args(APP_BOUNDS["random_steps"]))
+seed = col_seed.number_input("seed", **bind("env_page_seed", 0), **bound_args(APP_BOUNDS["episode_seed"]))
 
 
 @st.cache_data(max_entries=16, show_spinner="Exploring...")

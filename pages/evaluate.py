@@ -5,6 +5,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from pages._state import bind, recall, remember
 from pages._ui import (
     agent_entries,
     bound_args,
@@ -65,10 +66,14 @@ if not entries:
     st.warning("No agents yet: train one on the Train page, or rebuild the pretrained ones.")
     st.stop()
 paths = [str(e.path) for e in entries]
-if ss.get("evaluate_selection") in paths:
-    ss.eval_agent = ss.pop("evaluate_selection")
+if "evaluate_selection" in ss:  # sent by another page
+    sent = ss.pop("evaluate_selection")
+    if sent in paths:
+        remember("eval_agent", sent)
+    else:  # never silently another agent instead
+        st.warning(f"{plain(Path(sent).name)} is gone (deleted or renamed): pick an agent below.")
 labels = {str(e.path): entry_label(e) for e in entries}
-chosen = st.selectbox("Agent", paths, format_func=labels.get, key="eval_agent")
+chosen = st.selectbox("Agent", paths, format_func=labels.get, **bind("eval_agent", paths[0], options=paths))
 entry = entries[paths.index(chosen)]
 
 try:
@@ -85,11 +90,10 @@ st.caption(
 
 st.header("Evaluation")
 col_n, col_seed = st.columns(2)
-n_episodes = col_n.slider("episodes", value=1000, key="eval_n", **bound_args(APP_BOUNDS["eval_episodes"]))
+n_episodes = col_n.slider("episodes", **bind("eval_n", 1000), **bound_args(APP_BOUNDS["eval_episodes"]))
 seed = col_seed.number_input(
     "first episode's seed",
-    value=0,
-    key="eval_seed",
+    **bind("eval_seed", 0),
     **bound_args(APP_BOUNDS["episode_seed"]),
     help="Episode i starts from reset(seed = this + i): same seed, same episodes",
 )
@@ -107,13 +111,12 @@ chart(reward_histogram({entry.name: result.rewards}, solved_reward=result.solved
 st.header("Replay an episode")
 col_s, col_v = st.columns(2)
 replay_seed = col_s.number_input(
-    "episode seed", value=int(seed), key="eval_replay_seed", **bound_args(APP_BOUNDS["episode_seed"])
+    "episode seed", **bind("eval_replay_seed", int(seed)), **bound_args(APP_BOUNDS["episode_seed"])
 )
 speed = col_v.select_slider(
     "speed",
     options=[0.1, 0.25, 0.5, 1.0, 2.0],
-    value=1.0,
-    key="eval_speed",
+    **bind("eval_speed", 1.0),
     format_func=lambda s: "real time" if s == 1.0 else f"{s}x",
 )
 if st.button("Render GIF", key="eval_render", icon=":material/gif:"):
@@ -129,10 +132,12 @@ if request and request[0] == str(entry.path):
 
 st.header("Step through an episode")
 step_seed = int(
-    st.number_input("episode seed", value=int(seed), key="eval_step_seed", **bound_args(APP_BOUNDS["episode_seed"]))
+    st.number_input("episode seed", **bind("eval_step_seed", int(seed)), **bound_args(APP_BOUNDS["episode_seed"]))
 )
 steps_data = episode_steps(entry.path, step_seed)
-t = st.slider("step", 0, max(0, len(steps_data["actions"]) - 1), 0, key="eval_step")
+last_step = max(0, len(steps_data["actions"]) - 1)
+remember("eval_step", min(recall("eval_step", 0), last_step))  # another episode may be shorter
+t = st.slider("step", 0, last_step, **bind("eval_step"))
 frame_col, data_col = st.columns([3, 2])
 frame_col.image(render_state(config.env_id, steps_data["states"][t]), caption=f"step {t}", width="stretch")
 names = ACTION_NAMES[config.env_id]

@@ -3,6 +3,7 @@
 import pandas as pd
 import streamlit as st
 
+from pages._state import bind
 from pages._ui import (
     PRETRAINED_DEEP,
     SUBMIT_ERRORS,
@@ -23,6 +24,7 @@ from pages._ui import (
 from rl_core.config import BOUNDS, IMITATION_BOUNDS, MAX_HIDDEN_LAYERS, MAX_HIDDEN_WIDTH
 from rl_core.imitation import READY_MADE, ImitationJob, expert_data
 from rl_core.live import LIVE_CHARTS
+from rl_core.progress import imitation_progress
 from rl_core.storage import AgentFolderError
 
 ensure_routed()
@@ -49,14 +51,17 @@ if not experts:
 paths = [str(e.path) for e in experts]
 default = next((i for i, e in enumerate(experts) if e.name == PRETRAINED_DEEP), 0)
 chosen = st.selectbox(
-    "Expert", paths, index=default, format_func=lambda p: entry_label(experts[paths.index(p)]), key="imit_expert"
+    "Expert",
+    paths,
+    format_func=lambda p: entry_label(experts[paths.index(p)]),
+    **bind("imit_expert", paths[default], options=paths),
 )
 c1, c2, c3, c4 = st.columns(4)
 ROWS = IMITATION_BOUNDS["rows"]
-train_rows = c1.number_input("training rows", value=1000, key="imit_rows", **bound_args(ROWS))
-test_rows = c2.number_input("test rows", value=1000, key="imit_test_rows", **bound_args(ROWS))
-train_seed = c3.number_input("training env seed", value=0, key="imit_train_seed", **bound_args(BOUNDS["seed"]))
-test_seed = c4.number_input("test env seed", value=1, key="imit_test_seed", **bound_args(BOUNDS["seed"]))
+train_rows = c1.number_input("training rows", **bind("imit_rows", 1000), **bound_args(ROWS))
+test_rows = c2.number_input("test rows", **bind("imit_test_rows", 1000), **bound_args(ROWS))
+train_seed = c3.number_input("training env seed", **bind("imit_train_seed", 0), **bound_args(BOUNDS["seed"]))
+test_seed = c4.number_input("test env seed", **bind("imit_test_seed", 1), **bound_args(BOUNDS["seed"]))
 seeds_clash = train_seed == test_seed  # flagged, and Train waits; the results so far stay on the page
 if seeds_clash:
     st.error("test env seed must differ from the training env seed, or the test rows repeat the training rows")
@@ -91,8 +96,10 @@ d2.download_button(
 )
 
 st.header("2. Train classifiers")
-archs = st.multiselect("Architectures", list(READY_MADE), default=list(READY_MADE), key="imit_archs")
-custom = st.text_input("custom hidden widths (optional, e.g. 512,512)", key="imit_custom")
+archs = st.multiselect(
+    "Architectures", list(READY_MADE), **bind("imit_archs", list(READY_MADE), options=list(READY_MADE))
+)
+custom = st.text_input("custom hidden widths (optional, e.g. 512,512)", **bind("imit_custom"))
 custom_widths, custom_error = None, None
 if custom.strip():
     try:
@@ -108,8 +115,8 @@ if custom.strip():
         )
         st.error(plain(custom_error))
 e1, e2 = st.columns(2)
-epochs = e1.slider("epochs", value=150, key="imit_epochs", **bound_args(IMITATION_BOUNDS["epochs"]))
-model_seed = e2.number_input("network seed", value=0, key="imit_seed", **bound_args(BOUNDS["seed"]))
+epochs = e1.slider("epochs", **bind("imit_epochs", 150), **bound_args(IMITATION_BOUNDS["epochs"]))
+model_seed = e2.number_input("network seed", **bind("imit_seed", 0), **bound_args(BOUNDS["seed"]))
 architectures = [READY_MADE[a] for a in archs] + ([custom_widths] if custom_widths else [])
 
 job_id = ss.get("imit_job")
@@ -128,6 +135,7 @@ if b1.button(
             ImitationJob(session_id(), train_table, test_table, architectures, epochs=int(epochs), seed=int(model_seed))
         )
         ss.imit_last_state = None
+        ss.imit_architectures = len(architectures)  # for the overall progress
         st.rerun()
     except SUBMIT_ERRORS as exc:
         st.error(f"Cannot start: {exc}")
@@ -135,10 +143,21 @@ if b2.button("Stop", icon=":material/stop:", key="imit_stop", disabled=not busy)
     registry.stop(job_id)
 
 
+def overall_progress(snap) -> None:
+    """How far the whole job is: architectures one after another, epochs across all of them."""
+    if snap.state != "running" or not ss.get("imit_architectures"):
+        return
+    share, text = imitation_progress(
+        [len(c) for c in snap.curves.values()], len(snap.results), ss.imit_architectures, snap.epochs
+    )
+    st.progress(share, text=text)
+
+
 @st.fragment(run_every=0.75 if busy else None)
 def live() -> None:
     snap = registry.snapshot(ss.imit_job)
     job_status(snap.state, snap.message, snap.queue_position)
+    overall_progress(snap)
     if snap.curves:
         chart(LIVE_CHARTS.imitation(snap, large=bool(ss.get("presentation"))), key="imit_curves")
     if snap.results:

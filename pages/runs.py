@@ -6,9 +6,11 @@ import time
 import pandas as pd
 import streamlit as st
 
-from pages._ui import closest_preset, ensure_routed, fill_train_widgets, plain, user
+from pages._state import bind, remember
+from pages._ui import ensure_routed, fill_train_setup, plain, run_preset, user
 from rl_core.ownership import delete_run, display_name, manageable_runs, read_owner, rename_run, share_run
 from rl_core.storage import AgentFolderError, read_config, runs_dir
+from rl_core.train_setup import closest_preset
 from rl_core.training import saved_weights_evaluation
 
 ensure_routed()
@@ -39,6 +41,7 @@ def summary(entry) -> dict:
         "run": entry.name,
         "env": entry.env_id,
         "kind": entry.agent_kind,
+        "preset": run_preset(entry),
         "when": str(when)[:16].replace("T", " "),
         "episodes": m.get("episodes"),
         "seconds": m.get("seconds"),
@@ -64,14 +67,14 @@ paths = [str(e.path) for e in entries]  # names repeat across users' upload fold
 labels = {str(e.path): e.name + (" (uploaded)" if e.path.parent.parent.name == "uploads" else "") for e in entries}
 if "runs_select_next" in ss:  # set by rename/delete on the previous run of this page
     wanted = ss.pop("runs_select_next")
-    ss.runs_chosen = wanted if wanted in paths else paths[0]
-chosen = st.selectbox("Run", paths, format_func=labels.get, key="runs_chosen")
+    remember("runs_chosen", wanted if wanted in paths else paths[0])
+chosen = st.selectbox("Run", paths, format_func=labels.get, **bind("runs_chosen", paths[0], options=paths))
 entry = entries[paths.index(chosen)]
 a, b, c = st.columns(3)
 if a.button("Load its config into Train", icon=":material/model_training:", key="runs_load"):
     try:
         config = read_config(entry.path)
-        fill_train_widgets(config, closest_preset(config))
+        fill_train_setup(config, closest_preset(config))
         st.switch_page("pages/train.py")
     except AgentFolderError as exc:
         st.error(plain(exc))

@@ -1,11 +1,9 @@
 """Train: pick an agent and a preset, move any hyperparameter, start, watch it learn live, stop."""
 
-import math
-
 import streamlit as st
 
+from pages._state import bind, chosen, owned_values, recall, remember
 from pages._ui import (
-    LR_LOG_RANGE,
     SUBMIT_ERRORS,
     active_job_count,
     agent_entries,
@@ -13,7 +11,7 @@ from pages._ui import (
     chart,
     engine_notice,
     ensure_routed,
-    fill_train_widgets,
+    fill_train_setup,
     job_registry,
     job_status,
     my_latest_job,
@@ -42,7 +40,18 @@ from rl_core.envs import env_spec
 from rl_core.jobs import TrainingJob
 from rl_core.live import LIVE_CHARTS
 from rl_core.ownership import check_new_run, check_queue
-from rl_core.storage import RunNameError, clean_run_name
+from rl_core.progress import first_estimate, progress_text, waiting_text
+from rl_core.storage import AgentFolderError, RunNameError, clean_run_name, default_run_name, read_metrics
+from rl_core.train_setup import (
+    DEFAULT_WIDTH,
+    LR_LOG_RANGE,
+    closest_preset,
+    config_from_widget_values,
+    lr_from_log,
+    lr_log,
+    started_from,
+)
+from rl_core.verdict import metrics_verdict
 
 ensure_routed()
 
@@ -71,65 +80,64 @@ if "train_job" not in ss and (latest := my_latest_job(TrainingJob)) is not None:
     ss.train_job = latest.job_id  # a reload, a new tab or a new login comes back to the user's run
 
 
+# Every choice below lives in keys this page owns (pages/_state.py), never only in a widget's key:
+# a run that does not draw a widget (another page, an early stop) must not reset the setup.
 def apply_preset(name: str) -> None:
-    """Fill every hyperparameter widget from a preset (keeps the chosen environment)."""
-    fill_train_widgets(preset(name, env_id=ss.get("hp_env_id", "CartPole-v1")), name)
+    """Set every hyperparameter from a preset (keeps the chosen environment)."""
+    fill_train_setup(preset(name, env_id=recall("hp_env_id", "CartPole-v1")), name)
 
 
 def on_env_change() -> None:
     """A new environment brings its own stop target (CartPole's 500 means nothing on MountainCar)."""
-    ss.hp_stop_at_reward = float(env_spec(ss.hp_env_id).solved_reward)
+    remember("hp_stop_at_reward", float(env_spec(recall("hp_env_id")).solved_reward))
 
 
 def on_kind_change() -> None:
-    apply_preset(DEFAULT_PRESET[ss.train_kind])
+    apply_preset(DEFAULT_PRESET[recall("train_kind")])
 
 
 def on_preset_change() -> None:
-    apply_preset(ss.train_preset)
+    apply_preset(recall("train_preset"))
 
 
 def on_lr_slider() -> None:
-    ss.hp_learning_rate = float(f"{10**ss.hp_lr_log:.3g}")
+    remember("hp_learning_rate", lr_from_log(recall("hp_lr_log")))
 
 
 def on_lr_input() -> None:
-    if ss.hp_learning_rate > 0:
-        ss.hp_lr_log = min(LR_LOG_RANGE[1], max(LR_LOG_RANGE[0], round(math.log10(ss.hp_learning_rate), 2)))
+    if recall("hp_learning_rate") > 0:
+        remember("hp_lr_log", lr_log(recall("hp_learning_rate")))
 
 
-def config_from_widgets() -> AgentConfig:
-    hidden = [int(ss.get(f"hp_width_{i}", 64)) for i in range(int(ss.hp_layers_n))] if ss.train_kind == "deep" else []
-    values = {field: ss[f"hp_{field}"] for field in AgentConfig().to_dict() if f"hp_{field}" in ss}
-    values["nn_hidden_layers"] = hidden
-    values["stop_at_reward"] = float(ss.hp_stop_at_reward) if ss.hp_stop_on else None
-    return AgentConfig(**values)
+def config_from_setup() -> AgentConfig:
+    return config_from_widget_values(owned_values())
 
 
-if "train_preset" not in ss:
+if not chosen("train_preset"):
     if st.query_params:  # a shared link: restore its whole setup, or say why not
         shared, shared_preset, notices = config_from_query(st.query_params.to_dict())
-        ss.hp_env_id = shared.env_id
-        fill_train_widgets(shared, shared_preset)
+        fill_train_setup(shared, shared_preset)
         ss.train_link_notices = notices
     else:
-        ss.hp_env_id = "CartPole-v1"
+        remember("hp_env_id", "CartPole-v1")
         apply_preset("deep-fast")
+train_preset = recall("train_preset")
+train_kind = recall("train_kind")
 
 st.title(":material/model_training: Train an agent")
 for notice in ss.pop("train_link_notices", []):
     st.warning("Shared link: " + plain(notice), icon=":material/link_off:")
-config = config_from_widgets()
+config = config_from_setup()
 # The address bar always holds the whole setup: copy it to share exactly this configuration.
-st.query_params.from_dict(config_to_query(config, ss.train_preset))
+st.query_params.from_dict(config_to_query(config, train_preset))
 errors = config.errors()
 run_name_error = None
-if ss.get("train_run_name"):
+if recall("train_run_name"):
     try:
-        clean_run_name(ss.train_run_name)
+        clean_run_name(recall("train_run_name"))
     except RunNameError as exc:  # said beside the field; Start waits
         run_name_error = errors["run name"] = str(exc)
-base_preset = preset(ss.train_preset, env_id=config.env_id)
+base_preset = preset(train_preset, env_id=config.env_id)
 is_custom = config.to_dict() != base_preset.to_dict()
 
 
@@ -145,17 +153,18 @@ current = registry.snapshot(job_id) if job_id else None
 busy = current is not None and not current.done
 
 with settings:
-    st.selectbox("Environment", SUPPORTED_ENVS, key="hp_env_id", on_change=on_env_change)
+    st.selectbox("Environment", SUPPORTED_ENVS, **bind("hp_env_id", on_change=on_env_change, options=SUPPORTED_ENVS))
     st.radio(
         "Agent",
         ["linear", "deep"],
-        key="train_kind",
         horizontal=True,
-        on_change=on_kind_change,
         format_func=lambda k: "Linear Q (no hidden layer)" if k == "linear" else "Deep Q (MLP)",
+        **bind("train_kind", on_change=on_kind_change),
     )
-    st.selectbox("Preset", PRESETS_BY_KIND[ss.train_kind], key="train_preset", on_change=on_preset_change)
-    about = PRESET_DESCRIPTIONS[ss.train_preset]
+    # a setup sent from elsewhere may have started from a preset of the other kind: it is listed too
+    preset_options = sorted(set(PRESETS_BY_KIND[train_kind]) | {train_preset}, key=PRESET_NAMES.index)
+    st.selectbox("Preset", preset_options, **bind("train_preset", on_change=on_preset_change))
+    about = PRESET_DESCRIPTIONS[train_preset]
     if config.env_id != "CartPole-v1":
         about = (
             f"Tuned on CartPole-v1 (figures below are CartPole's); on {config.env_id} it is a starting point. {about}"
@@ -180,8 +189,8 @@ with settings:
             ss.train_job = registry.submit(
                 owner,
                 config.validate(),
-                name=ss.get("train_run_name") or None,
-                tensorboard=bool(ss.get("train_tensorboard")),
+                name=recall("train_run_name") or default_run_name(config, train_preset, custom=is_custom),
+                tensorboard=bool(recall("train_tensorboard")),
             )
             ss.train_last_state = "queued"  # so that even a run over before the first poll reruns the page
             st.rerun()
@@ -203,17 +212,17 @@ with settings:
         st.warning(f"Fix {len(errors)} setting(s) below to start.")
     if is_custom:
         changed = [k for k, v in config.to_dict().items() if base_preset.to_dict()[k] != v]
-        st.info(f"**custom**: started from `{ss.train_preset}`, changed: {', '.join(changed)}")
+        st.info(f"**custom**: started from `{train_preset}`, changed: {', '.join(changed)}")
     with st.popover("Share this setup", icon=":material/link:", width="stretch"):
         st.caption(
             "The address bar holds this whole setup. Copy the link (button at its right) and send it: "
             "it opens this exact configuration."
         )
-        st.code(setup_link(config_to_query(config, ss.train_preset)), language=None, wrap_lines=True)
+        st.code(setup_link(config_to_query(config, train_preset)), language=None, wrap_lines=True)
 
     def choice(field: str, label: str, help_text: str | None = None) -> None:
-        options = sorted({c for c in CHOICES[field] if BOUNDS[field].contains(c)} | {ss[f"hp_{field}"]})
-        st.select_slider(label, options=options, key=f"hp_{field}", help=help_text)
+        options = sorted({c for c in CHOICES[field] if BOUNDS[field].contains(c)} | {recall(f"hp_{field}")})
+        st.select_slider(label, options=options, help=help_text, **bind(f"hp_{field}"))
         error_for(field)
 
     with st.expander("Learning", expanded=not presenting):
@@ -222,24 +231,22 @@ with settings:
             "learning rate (log10)",
             *LR_LOG_RANGE,
             step=0.05,
-            key="hp_lr_log",
-            on_change=on_lr_slider,
+            **bind("hp_lr_log", on_change=on_lr_slider),
             help="Adam's step size on a log scale: 1e-3 is -3",
         )
         col_b.number_input(
             "learning_rate",
-            key="hp_learning_rate",
             format="%.3e",
             min_value=BOUNDS["learning_rate"].low,
             max_value=BOUNDS["learning_rate"].high,
             step=1e-4,
-            on_change=on_lr_input,
+            **bind("hp_learning_rate", on_change=on_lr_input),
         )
         error_for("learning_rate")
         st.slider(
             "discount_factor (gamma)",
             **bound_args(BOUNDS["discount_factor"], float),
-            key="hp_discount_factor",
+            **bind("hp_discount_factor"),
             format="%.3f",
             help="How much future reward counts: 0.99 looks ~100 steps ahead",
         )
@@ -249,56 +256,85 @@ with settings:
         choice("freq_steps_train", "freq_steps_train (env steps between training calls)")
         choice("max_grad_norm", "max_grad_norm (gradient clipping)")
         col_c, col_d = st.columns(2)
-        col_c.radio("loss", ["mse", "huber"], key="hp_loss", horizontal=True)
+        col_c.radio("loss", ["mse", "huber"], horizontal=True, **bind("hp_loss"))
         col_d.toggle(
             "Double DQN",
-            key="hp_double_dqn",
+            **bind("hp_double_dqn"),
             help="The online net picks the next action, the target net scores it: less over-estimation",
         )
-    with st.expander("Network", expanded=ss.train_kind == "deep" and not presenting):
-        if ss.train_kind == "linear":
+    with st.expander("Network", expanded=train_kind == "deep" and not presenting):
+        if train_kind == "linear":
             st.caption("A linear agent has no hidden layer: Q(s, a) = w_a · s + b_a.")
         else:
-            st.slider("hidden layers", 1, MAX_HIDDEN_LAYERS, key="hp_layers_n")
-            cols = st.columns(int(ss.hp_layers_n))
+            st.slider("hidden layers", 1, MAX_HIDDEN_LAYERS, **bind("hp_layers_n"))
+            cols = st.columns(int(recall("hp_layers_n")))
             for i, col in enumerate(cols):
-                ss.setdefault(f"hp_width_{i}", 64)
+                width = recall(f"hp_width_{i}", DEFAULT_WIDTH)
                 col.select_slider(
-                    f"width {i + 1}", options=sorted(set(WIDTHS) | {ss[f"hp_width_{i}"]}), key=f"hp_width_{i}"
+                    f"width {i + 1}", options=sorted(set(WIDTHS) | {width}), **bind(f"hp_width_{i}", width)
                 )
         error_for("nn_hidden_layers")
-        st.toggle("normalize_state (mean/std from random play)", key="hp_normalize_state")
+        st.toggle("normalize_state (mean/std from random play)", **bind("hp_normalize_state"))
     with st.expander("Memory and target network"):
         choice("memory_size", "memory_size (replay memory)")
         choice("n_steps_warm_up_memory", "n_steps_warm_up_memory (steps before training)")
         choice("freq_steps_update_target", "freq_steps_update_target (env steps between target copies)")
     with st.expander("Exploration"):
         for end in ("epsilon_start", "epsilon_end"):
-            st.slider(end, **bound_args(BOUNDS[end], float), key=f"hp_{end}")
+            st.slider(end, **bound_args(BOUNDS[end], float), **bind(f"hp_{end}"))
             error_for(end)
         choice("steps_epsilon_decay", "steps_epsilon_decay (env steps to go from start to end)")
     with st.expander("Run", expanded=not presenting):
         # one field a row where a half-width column would cut the label or the number
-        st.number_input("seed", **bound_args(BOUNDS["seed"]), key="hp_seed")
+        st.number_input("seed", **bound_args(BOUNDS["seed"]), **bind("hp_seed"))
         col_f, col_h = st.columns(2)
-        col_f.number_input("episodes", **bound_args(BOUNDS["n_episodes"]), key="hp_n_episodes")
-        col_h.number_input("evaluation episodes", **bound_args(BOUNDS["eval_episodes"]), key="hp_eval_episodes")
+        col_f.number_input("episodes", **bound_args(BOUNDS["n_episodes"]), **bind("hp_n_episodes"))
+        col_h.number_input("evaluation episodes", **bound_args(BOUNDS["eval_episodes"]), **bind("hp_eval_episodes"))
         error_for("n_episodes")
         st.number_input(
             "evaluate every N episodes (0 = never)",
             **bound_args(BOUNDS["eval_every_episodes"]),
-            key="hp_eval_every_episodes",
+            **bind("hp_eval_every_episodes"),
         )
         error_for("eval_every_episodes")
-        st.toggle("keep the best evaluated weights", key="hp_keep_best")
-        st.toggle("stop once an evaluation reaches a target", key="hp_stop_on")
-        if ss.hp_stop_on:
-            st.number_input("target reward", **bound_args(BOUNDS["stop_at_reward"], float), key="hp_stop_at_reward")
+        st.toggle("keep the best evaluated weights", **bind("hp_keep_best"))
+        st.toggle("stop once an evaluation reaches a target", **bind("hp_stop_on"))
+        if recall("hp_stop_on"):
+            st.number_input("target reward", **bound_args(BOUNDS["stop_at_reward"], float), **bind("hp_stop_at_reward"))
             error_for("stop_at_reward")
-        st.text_input("run name (optional)", key="train_run_name", placeholder="e.g. my-first-deep-agent")
+        st.text_input("run name (optional)", placeholder="e.g. my-first-deep-agent", **bind("train_run_name"))
         if run_name_error:
             st.error(plain(run_name_error), icon=":material/error:")
-        st.checkbox("also write TensorBoard logs (under runs/tensorboard/)", key="train_tensorboard")
+        st.checkbox("also write TensorBoard logs (under runs/tensorboard/)", **bind("train_tensorboard"))
+
+
+def run_progress(snap) -> str:
+    """The progress line; the run's first estimate of its total time is kept to hold it to."""
+    key = f"_train_estimate_{snap.job_id}"
+    if key not in ss and (total := first_estimate(snap.seconds, snap.eta_seconds, snap.episode)) is not None:
+        ss[key] = total
+    return progress_text(
+        snap.episode, snap.config.n_episodes, snap.env_steps, snap.seconds, snap.eta_seconds, ss.get(key)
+    )
+
+
+def show_verdict(snap) -> None:
+    """What the finished run's score means (rl_core.verdict), above what to do with it."""
+    try:
+        metrics = read_metrics(snap.saved_path)
+    except (OSError, AgentFolderError):
+        return
+    verdict = metrics_verdict(
+        metrics,
+        snap.config,
+        closest_preset(snap.config),
+        started_from(snap.config).startswith("custom"),
+        env_spec(snap.config.env_id).solved_reward,
+    )
+    if verdict is not None:
+        show = {"bad": st.warning, "good": st.success}.get(verdict.level, st.info)
+        show(" ".join(verdict.lines), icon=":material/insights:")
+
 
 with live_area:
     st.subheader("Live training")
@@ -314,12 +350,9 @@ with live_area:
         solved = env_spec(snap.config.env_id).solved_reward
 
         def progress_line() -> None:
-            eta = snap.eta_seconds
-            st.markdown(
-                f"**{snap.name}** · episode **{snap.episode}** of {snap.config.n_episodes} · "
-                f"{snap.env_steps:,} env steps · {snap.seconds:.0f} s elapsed"
-                + (f" · at most ~{eta:.0f} s left" if eta is not None else "")
-            )
+            st.markdown(f"**{snap.name}** · " + run_progress(snap))
+            if snap.episode == 0:
+                st.caption(waiting_text(snap.config, worker_started=snap.worker is not None))
             st.progress(min(1.0, snap.episode / snap.config.n_episodes))
 
         job_status(
@@ -352,13 +385,13 @@ with live_area:
             rewards_chart, eps_loss_chart = LIVE_CHARTS.training(snap, solved, large=large)
             chart(rewards_chart, key="live_rewards")
             chart(eps_loss_chart, key="live_eps_loss")
-            if snap.q_function is not None and ss.get("train_show_q"):
+            if snap.q_function is not None and recall("train_show_q"):
                 q_inspector(
                     snap.q_function, snap.config.env_id, key="live_q", seed=snap.config.seed, live=not snap.done
                 )
         rerun_when_finished("train_last_state", snap.state, snap.done)
 
-    st.toggle("Look inside: the Q-function over two state dimensions, redrawn as it learns", key="train_show_q")
+    st.toggle("Look inside: the Q-function over two state dimensions, redrawn as it learns", **bind("train_show_q"))
     if snap is None:
         st.caption(
             "Set things up on the left and press **Start**. Charts appear here and update as it learns; "
@@ -366,7 +399,15 @@ with live_area:
         )
     else:
         live_view()
-        if snap.done and snap.saved_path is not None:
+        gone = snap.done and snap.saved_path is not None and not (snap.saved_path / "hparams.json").is_file()
+        if gone:  # deleted or renamed on the Runs page since it finished
+            st.warning(
+                f"{plain(snap.name)} is no longer in the runs (deleted or renamed since it finished): "
+                "find it under its new name on the Runs page, or train it again.",
+                icon=":material/folder_off:",
+            )
+        elif snap.done and snap.saved_path is not None:
+            show_verdict(snap)
             st.markdown(f"Saved as **{snap.name}**: find it in *Evaluate & replay* and *Compare*.")
             go_compare, go_eval = st.columns(2)
             pretrained = next(

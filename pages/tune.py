@@ -5,6 +5,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from pages._state import bind
 from pages._ui import (
     PRETRAINED_DEEP,
     SUBMIT_ERRORS,
@@ -14,7 +15,7 @@ from pages._ui import (
     chart,
     engine_notice,
     ensure_routed,
-    fill_train_widgets,
+    fill_train_setup,
     find_entry,
     job_registry,
     job_status,
@@ -70,8 +71,8 @@ st.markdown(
 
 st.header("1. A study")
 c1, c2 = st.columns(2)
-study_name = c1.text_input("study name", "cartpole-deep", key="tune_study")
-kind = c2.radio("agent", ["deep", "linear"], horizontal=True, key="tune_kind")
+study_name = c1.text_input("study name", **bind("tune_study", "cartpole-deep"))
+kind = c2.radio("agent", ["deep", "linear"], horizontal=True, **bind("tune_kind", "deep"))
 base = "deep-fast" if kind == "deep" else "linear-fast"
 st.caption(
     f"What is not searched comes from `{base}`. Studies are stored in {storage_description()}; from the "
@@ -81,12 +82,16 @@ space_name = st.radio(
     "search space",
     list(SPACES),
     horizontal=True,
-    key="tune_space",
+    **bind("tune_space", next(iter(SPACES))),
     format_func={"focused": "ours (around deep-fast)", "course": "the course's"}.get,
 )
 base_space = SPACES[space_name]
 chosen = st.multiselect(
-    "hyperparameters to search", list(base_space), default=list(base_space), key=f"tune_params_{space_name}"
+    "hyperparameters to search",
+    list(base_space),
+    # the seed is not a hyperparameter to tune: a study "finding" a lucky seed teaches nothing
+    **bind(f"tune_params_{space_name}", [p for p in base_space if p != "seed"], options=list(base_space)),
+    help="seed is left out by default: searching it finds lucky seeds, not better settings",
 )
 space: dict[str, ParamSpec] = {}
 errors: list[str] = []
@@ -94,14 +99,15 @@ with st.expander("ranges", expanded=False):
     for name in chosen:
         spec = base_space[name]
         if spec.kind == "categorical":
-            picked = st.multiselect(name, list(spec.choices), default=list(spec.choices), key=f"tune_choice_{name}")
+            offered = list(spec.choices)
+            picked = st.multiselect(name, offered, **bind(f"tune_choice_{name}", offered, options=offered))
             space[name] = ParamSpec("categorical", choices=tuple(picked))
         else:
             lo_col, hi_col = st.columns(2)
             fmt = "%.2e" if spec.kind == "loguniform" else ("%d" if spec.kind == "int" else "%.3f")
             cast = int if spec.kind == "int" else float
-            low = lo_col.number_input(f"{name} low", value=cast(spec.low), format=fmt, key=f"tune_low_{name}")
-            high = hi_col.number_input(f"{name} high", value=cast(spec.high), format=fmt, key=f"tune_high_{name}")
+            low = lo_col.number_input(f"{name} low", format=fmt, **bind(f"tune_low_{name}", cast(spec.low)))
+            high = hi_col.number_input(f"{name} high", format=fmt, **bind(f"tune_high_{name}", cast(spec.high)))
             space[name] = ParamSpec(spec.kind, low, high)
         try:
             space[name].check(name)
@@ -109,22 +115,21 @@ with st.expander("ranges", expanded=False):
             errors.append(str(exc))
             st.error(plain(exc))
 t1, t2, t3, t4, t5 = st.columns(5)
-n_trials = t1.number_input("trials", value=20, key="tune_trials", **bound_args(APP_BOUNDS["trials"]))
+n_trials = t1.number_input("trials", **bind("tune_trials", 20), **bound_args(APP_BOUNDS["trials"]))
 episodes = t2.number_input(
-    "episodes per trial", value=200, key="tune_episodes", **bound_args(APP_BOUNDS["trial_episodes"])
+    "episodes per trial", **bind("tune_episodes", 200), **bound_args(APP_BOUNDS["trial_episodes"])
 )
 eval_episodes = t3.number_input(
-    "evaluation episodes", value=200, key="tune_eval_episodes", **bound_args(APP_BOUNDS["trial_eval_episodes"])
+    "evaluation episodes", **bind("tune_eval_episodes", 200), **bound_args(APP_BOUNDS["trial_eval_episodes"])
 )
 n_workers = t5.number_input(
     "trials at once",
     1,
     max(1, registry.max_running),
-    1,
-    key="tune_workers",
+    **bind("tune_workers", 1),
     help="each trial trains on its own Ray worker, one CPU each",
 )
-target = t4.number_input("stop at", value=500.0, key="tune_target")
+target = t4.number_input("stop at", **bind("tune_target", 500.0))
 setup = TuningSetup(
     study_name=study_name_for(user(), study_name),
     base_preset=base,
@@ -132,6 +137,11 @@ setup = TuningSetup(
     episodes=int(episodes),
     eval_episodes=int(eval_episodes),
     target=float(target),
+)
+st.caption(
+    f"Objective: each trial's score is the mean reward of a greedy evaluation of its agent over "
+    f"{int(eval_episodes)} episodes after at most {int(episodes)} training episodes; the study maximises it "
+    "(the optimisation history's y axis)."
 )
 try:
     setup.check()
@@ -220,7 +230,7 @@ def study_view() -> None:
         st.markdown(f"**Best: trial {best.number}**, {best.value:.2f}")
         s1, s2 = st.columns(2)
         if s1.button("Send to Train", icon=":material/model_training:", key="tune_to_train"):
-            fill_train_widgets(preset(started_from, **best.params), started_from)
+            fill_train_setup(preset(started_from, **best.params), started_from)
             st.switch_page("pages/train.py")
         agent_path = best.user_attrs.get("agent_path")
         have_agent = bool(agent_path) and Path(agent_path).is_dir()
@@ -247,10 +257,10 @@ st.markdown(
     "The course's presets were each tuned on a single seed."
 )
 k1, k2, k3 = st.columns(3)
-seeds_preset = k1.selectbox("config", PRESET_NAMES, index=PRESET_NAMES.index("deep-fast"), key="seeds_preset")
-seeds_text = k2.text_input("seeds", "0-5", key="seeds_text")
+seeds_preset = k1.selectbox("config", PRESET_NAMES, **bind("seeds_preset", "deep-fast", options=PRESET_NAMES))
+seeds_text = k2.text_input("seeds", **bind("seeds_text", "0-5"))
 seeds_eval = k3.number_input(
-    "evaluation episodes", value=200, key="seeds_eval", **bound_args(APP_BOUNDS["trial_eval_episodes"])
+    "evaluation episodes", **bind("seeds_eval", 200), **bound_args(APP_BOUNDS["trial_eval_episodes"])
 )
 seeds, seeds_error = [], None
 try:
@@ -294,7 +304,7 @@ def seeds_view() -> None:
     job_status(snap["state"], message, snap["queue_position"])
     if snap["rows"]:
         rows = ordered_rows(snap["rows"], snap.get("seeds", []))
-        config = preset(ss.seeds_preset)
+        config = preset(seeds_preset)
         solved_at = 475.0 if config.env_id == "CartPole-v1" else None
         chart(seeds_figure(rows, solved_at=solved_at, large=bool(ss.get("presentation"))), key="seeds_plot")
         st.dataframe(pd.DataFrame(rows).set_index("seed"), width="stretch")

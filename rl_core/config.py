@@ -393,6 +393,18 @@ EVALUATION_METRIC_BOUNDS: dict[str, Bound] = {
 }
 
 
+def short_number(value: Any, bound: Bound | None = None) -> str:
+    """A number as a widget shows it (0.198, not 0.19818684841911674); more digits only when the
+    short form would fall on the other side of ``bound`` than the value itself."""
+    if not isinstance(value, float) or isinstance(value, bool) or not math.isfinite(value):
+        return str(value)
+    for digits in (3, 6):
+        text = f"{value:.{digits}g}"
+        if bound is None or bound.contains(float(text)) == bound.contains(value):
+            return text
+    return repr(value)
+
+
 def config_errors(c: AgentConfig) -> dict[str, str]:
     """Check every range (BOUNDS) and cross-field rule; the message names the field and what it may be."""
     e: dict[str, str] = {}
@@ -402,7 +414,7 @@ def config_errors(c: AgentConfig) -> dict[str, str]:
             continue
         if not bound.contains(value):
             kind = "an integer" if FIELD_TYPES[name] is int else "a number"
-            e[name] = f"{name} must be {kind} in {bound.describe()}, got {value}"
+            e[name] = f"{name} must be {kind} in {bound.describe()}, got {short_number(value, bound)}"
     if c.env_id not in SUPPORTED_ENVS:
         e["env_id"] = f"env_id must be one of {', '.join(SUPPORTED_ENVS)}, got {c.env_id!r}"
     if "batch_size" not in e and "memory_size" not in e and c.batch_size > c.memory_size:
@@ -420,7 +432,9 @@ def config_errors(c: AgentConfig) -> dict[str, str]:
             f"nn_hidden_layers widths must be integers in 1..{MAX_HIDDEN_WIDTH}, got {list(c.nn_hidden_layers)}"
         )
     if "epsilon_start" not in e and "epsilon_end" not in e and c.epsilon_end > c.epsilon_start:
-        e["epsilon_end"] = f"epsilon_end must be <= epsilon_start ({c.epsilon_start}), got {c.epsilon_end}"
+        e["epsilon_end"] = (
+            f"epsilon_end must be <= epsilon_start ({short_number(c.epsilon_start)}), got {short_number(c.epsilon_end)}"
+        )
     if c.loss not in LOSSES:
         e["loss"] = f"loss must be one of {', '.join(LOSSES)}, got {c.loss!r}"
     return e
@@ -726,3 +740,16 @@ CLASS_QUOTAS = ClassQuotas()
 # and at episode 5000 and no spike is lost.
 LIVE_EXACT_POINTS = 200
 LIVE_OLDER_POINTS = 800
+
+# --- what a run's result is measured against (rl_core/verdict.py) ----------------------------
+# A uniformly random agent's mean reward over 1000 greedy-evaluation episodes (seeds 0-999),
+# measured here with rl_core.evaluation (the course reports 22.28 +- 11.67 for CartPole-v1).
+RANDOM_BASELINES: dict[str, float] = {"CartPole-v1": 22.19, "MountainCar-v0": -200.0, "Acrobot-v1": -499.04}
+# The course's reported result for its presets on CartPole-v1 (mean and std over 1000 greedy
+# episodes, from its presets.json); our own presets' figures are in PRESET_DESCRIPTIONS.
+COURSE_RESULTS: dict[str, tuple[float, float]] = {
+    "linear-bad": (9.42, 0.77),
+    "linear-good": (164.65, 39.46),
+    "deep-bad": (177.89, 21.50),
+    "deep-good": (500.0, 0.0),
+}

@@ -388,10 +388,19 @@ def reward_histogram(
         320,
         barmode="overlay",
         shapes=shapes,
-        xaxis=dict(title=dict(text="episode reward")),
+        xaxis=dict(title=dict(text="episode reward"), **_one_value_range(lo, hi)),
         yaxis=dict(title=dict(text="episodes")),
     )
     return go.Figure(data=data, layout=layout)
+
+
+def _one_value_range(lo: float, hi: float) -> dict[str, Any]:
+    """Every episode with (almost) the same reward: a window around it, so that the one bar stands
+    as a bar at its value instead of Plotly's autorange stretching it into a block."""
+    if hi - lo >= 2:
+        return {}
+    pad = max(10.0, 0.1 * abs(lo))
+    return {"range": [lo - pad, hi + pad]}
 
 
 def curves_figure(

@@ -229,6 +229,7 @@ _METRIC_TYPES: dict[str, str] = {
     "status": "text",
     "message": "text",
     "trained_at": "text",
+    "preset": "text",  # the preset the run started from, as the Train page named it
     "seed": "number",
     "episodes": "number",
     "env_steps": "number",
@@ -619,6 +620,8 @@ def _zip_members(archive: zipfile.ZipFile) -> dict[str, zipfile.ZipInfo]:
                 f"upload: {shown} uses compression method {member.compress_type}; "
                 "only stored or deflated files are read"
             )
+        if parts[-1] == OWNER_FILE:  # the app writes it into a run folder: a zip of that folder is fine,
+            continue  # and who owns the upload is decided here, never read from the zip
         if parts[-1] not in AGENT_FILES:
             raise AgentFolderError(f"upload: unexpected file {shown}; an agent zip holds only {', '.join(AGENT_FILES)}")
         if parts[-1] in files:
@@ -704,9 +707,13 @@ def clean_run_name(name: str) -> str:
     return safe
 
 
-def default_run_name(config: AgentConfig) -> str:
+def default_run_name(config: AgentConfig, preset_name: str | None = None, custom: bool = False) -> str:
+    """A run's name that says what it is: the preset it started from (``custom`` when changed), the
+    env, the seed and the time, e.g. ``deep-fast-cartpole-s0-1950``; a clash gets a suffix when
+    the folder is claimed. Without a preset the agent kind stands in for it."""
     env = config.env_id.split("-")[0].lower()
-    return f"{env}-{config.agent_kind}-seed{config.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
+    started = (preset_name or config.agent_kind) + ("-custom" if custom else "")
+    return f"{started}-{env}-s{config.seed}-{time.strftime('%H%M')}"
 
 
 # --- the runs list -------------------------------------------------------------------------
