@@ -6,11 +6,20 @@ import streamlit as st
 
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # pygame renders headless on a server, set before it loads
 
-from pages._ui import account_box, current_user, login_screen, mark_routed, navigation_pages  # noqa: E402
-from rl_core.engine import start_engine  # noqa: E402
+from pages._ui import (  # noqa: E402
+    account_box,
+    current_user,
+    login_screen,
+    mark_routed,
+    navigation_pages,
+    registry_notice,
+)
+from rl_core.engine import service_mode, start_engine  # noqa: E402
 
 st.set_page_config(page_title="Q-Lab", page_icon=":material/target:", layout="wide")
-start_engine()  # Ray comes up in the background (once per process): the first page draws at once
+# Ray comes up in the background (once per process): the first page draws at once. By default the
+# jobs live in the registry service, which outlives this process (rl_core/service.py).
+start_engine(service=service_mode())
 
 visitor = current_user()  # None: class mode, not logged in yet
 page = st.navigation(navigation_pages(), position="sidebar" if visitor else "hidden")
@@ -43,5 +52,6 @@ if visitor is None:  # class mode: nothing but the login button until the visito
     login_screen()
     st.stop()
 account_box(visitor)
+registry_notice()
 mark_routed()
 page.run()

@@ -25,6 +25,7 @@ from browser_support import (
     require_chromium,
     settled,
     start_app,
+    stop_engine,
     wait_for_reward_points,
     wait_until_up,
 )
@@ -99,6 +100,7 @@ instructors = ["teacher@school.edu"]
     for server in (app, provider):
         server.terminate()
         server.wait(timeout=20)
+    stop_engine(runs)
     log.close()
 
 
