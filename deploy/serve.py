@@ -30,9 +30,7 @@ def nginx_config(prefix: Path, listen: str, backends: list[int]) -> str:
 
     template = (ROOT / "deploy" / "nginx.conf.template").read_text()
     servers = "\n".join(f"        server 127.0.0.1:{port};" for port in backends)
-    return template.format(
-        prefix=prefix, listen=listen, servers=servers, upload_mb=MAX_UPLOAD_BYTES // (1024 * 1024)
-    )
+    return template.format(prefix=prefix, listen=listen, servers=servers, upload_mb=MAX_UPLOAD_BYTES // (1024 * 1024))
 
 
 def start_app(port: int, log: Path, extra: list[str]) -> subprocess.Popen:
@@ -50,7 +48,7 @@ def wait_up(url: str, process: subprocess.Popen, seconds: float = 90) -> None:
                 return
         except OSError:
             if process.poll() is not None:
-                raise SystemExit(f"error: a process exited at start ({url}); see its log")
+                raise SystemExit(f"error: a process exited at start ({url}); see its log") from None
             time.sleep(0.3)
     raise SystemExit(f"error: {url} did not answer within {seconds:.0f} s")
 

@@ -118,7 +118,7 @@ def registry_handle(root: Path) -> Any:
         return ray.get_actor(name, namespace=NAMESPACE)
     except ValueError:
         pass
-    actor = ray.remote(RegistryActor).options(  # type: ignore[attr-defined]
+    actor = ray.remote(RegistryActor).options(
         name=name,
         namespace=NAMESPACE,
         lifetime="detached",

@@ -81,7 +81,7 @@ def test_a_job_outlives_the_process_that_submitted_it_and_is_saved_under_its_res
     second = drive(
         store,
         f"""
-        snap = until(lambda: (s := client.snapshot({first['job']!r})) is not None and s.done and s)
+        snap = until(lambda: (s := client.snapshot({first["job"]!r})) is not None and s.done and s)
         print(json.dumps({{"state": snap.state, "saved": str(snap.saved_path), "episodes": len(snap.episodes),
                           "owner": snap.owner}}))
         """,

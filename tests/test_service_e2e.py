@@ -8,6 +8,7 @@ die or are many, on one runs store, with the jobs in the registry service.
   and watches live, and a session moved to the other process (its cookie dropped) still finds its run.
 """
 
+import json
 import os
 import shutil
 import signal
@@ -44,6 +45,7 @@ class Server:
     """An app server on the store ``runs``; ``kill()`` is kill -9, no clean-up."""
 
     def __init__(self, runs: Path, log: Path):
+        self.runs = runs
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = open(log, "a")
@@ -92,6 +94,16 @@ def new_page(browser) -> Page:
     return page
 
 
+def agents_with_seed(store: Path, seed: int) -> list[Path]:
+    saved = [p for p in store.iterdir() if (p / "model.pt").is_file()]
+    return [p for p in saved if json.loads((p / "hparams.json").read_text())["seed"] == seed]
+
+
+def reserved(store: Path) -> list[str]:
+    """The names held by jobs not yet saved (a folder with only its owner record)."""
+    return [p.name for p in store.iterdir() if (p / "owner.json").is_file() and not (p / "hparams.json").exists()]
+
+
 def start_training(page: Page, url: str, query: str) -> None:
     page.goto(f"{url}/train?{query}")
     expect(page.get_by_role("heading", name="Train an agent")).to_be_visible()
@@ -114,8 +126,7 @@ def test_a_killed_server_loses_nothing_the_next_one_shows_the_run_saved(browser,
             page.goto(f"{again.url}/train")
             # the same user's run is found again, live or done, and saved under the name it reserved
             expect(page.get_by_text("Saved as", exact=False).first).to_be_visible(timeout=600_000)
-            saved = [p for p in store.iterdir() if (p / "model.pt").is_file() and "seed11" in p.name]
-            assert len(saved) == 1, sorted(p.name for p in store.iterdir())
+            assert len(agents_with_seed(store, 11)) == 1, sorted(p.name for p in store.iterdir())
         finally:
             again.stop()
     finally:
@@ -128,12 +139,13 @@ def test_a_run_started_on_one_process_is_live_on_the_other_and_stops_from_there(
     starter, watcher = new_page(browser), new_page(browser)
     try:
         start_training(starter, first.url, ENDLESS + "&seed=21")
+        (name,) = reserved(two_servers[0].runs)
         watcher.goto(f"{second.url}/train")
         seen = wait_for_reward_points(watcher, 2, timeout=300_000)
         wait_for_reward_points(watcher, seen, timeout=300_000)  # and it keeps growing there
         watcher.goto(f"{second.url}/board")
         expect(watcher.get_by_text("Training now", exact=False).first).to_be_visible()
-        expect(watcher.get_by_text("seed21", exact=False).first).to_be_visible(timeout=120_000)
+        expect(watcher.get_by_text(name, exact=False).first).to_be_visible(timeout=120_000)
         watcher.goto(f"{second.url}/train")
         stop = settled(watcher.get_by_role("button", name="Stop", exact=True))
         expect(stop).to_be_enabled(timeout=120_000)
