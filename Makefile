@@ -13,7 +13,7 @@ $(VENV)/.installed: pyproject.toml
 setup: $(VENV)/.installed
 
 app: setup
-	SDL_VIDEODRIVER=dummy $(VENV)/bin/streamlit run app.py
+	SDL_VIDEODRIVER=dummy $(VENV)/bin/streamlit run app.py $(ARGS)
 
 # while editing the code: rerun the app on every save (a poller: see .streamlit/config.toml)
 dev: setup
