@@ -73,6 +73,9 @@ class RegistryActor:
             seen = ""
         if seen != store:
             raise RuntimeError(f"the job registry's node does not see the runs folder {out_dir}")
+        # What the jobs read on their own (tuning studies' agents and default storage, the board's
+        # cache) follows the store the actor serves, whatever environment Ray started it in.
+        os.environ["QLAB_RUNS_DIR"] = str(self.out_dir)
         self.incarnation = uuid.uuid4().hex  # a restarted actor starts empty: clients notice by this
         self.registry = JobRegistry(out_dir=self.out_dir)
 
