@@ -13,11 +13,14 @@ from pages._ui import (  # noqa: E402
     login_screen,
     mark_routed,
     navigation_pages,
+    registry_notice,
 )
-from rl_core.engine import engine_status, start_engine  # noqa: E402
+from rl_core.engine import engine_status, service_mode, start_engine  # noqa: E402
 
 st.set_page_config(page_title="Q-Lab", page_icon=":material/target:", layout="wide")
-start_engine()  # Ray comes up in the background (once per process): the first page draws at once
+# Ray comes up in the background (once per process): the first page draws at once. By default the
+# jobs live in the registry service, which outlives this process (rl_core/service.py).
+start_engine(service=service_mode())
 freeze_start_up_heap(engine_status().state)  # once at start-up, once more when Ray is up
 
 visitor = current_user()  # None: class mode, not logged in yet
@@ -51,5 +54,6 @@ if visitor is None:  # class mode: nothing but the login button until the visito
     login_screen()
     st.stop()
 account_box(visitor)
+registry_notice()
 mark_routed()
 page.run()

@@ -23,10 +23,10 @@ import streamlit as st
 
 from pages._state import bind, recall, remember, remember_all
 from rl_core.config import AgentConfig, Bound, ConfigError
-from rl_core.engine import EngineUnavailable, engine_status
+from rl_core.engine import EngineUnavailable, engine_status, service_mode
 from rl_core.envs import ACTION_NAMES, STATE_NAMES
 from rl_core.evaluation import EvalResult, evaluate
-from rl_core.jobs import JobLimitReached, JobRegistry
+from rl_core.jobs import JobLimitReached, JobRegistry, snapshot_field
 from rl_core.live import SharedFigure
 from rl_core.ownership import (
     LOCAL_USER,
@@ -41,6 +41,7 @@ from rl_core.ownership import (
 from rl_core.plots import q_heatmap_figure
 from rl_core.qfunction import DEFAULT_DIMS, SLICE_RANGES, q_slice
 from rl_core.rendering import play_episode, record_gif, render_fps, saved_replay, side_by_side_gif
+from rl_core.service import RegistryClient
 from rl_core.storage import (
     AgentEntry,
     AgentFolderError,
@@ -105,10 +106,20 @@ def plain(text: object) -> str:
 
 
 @st.cache_resource
-def job_registry() -> JobRegistry:
-    """One registry for the whole server process. The work runs on Ray (a local instance, or the
-    cluster named by RAY_ADDRESS): as many jobs at once as the cluster has CPUs, the rest queue."""
-    return JobRegistry()
+def job_registry() -> JobRegistry | RegistryClient:
+    """The jobs of this runs store. By default they live in the registry service, a detached Ray
+    actor that outlives this process (a restart loses nothing, and every app process of the store
+    sees the same jobs); QLAB_ENGINE=inprocess keeps them in this process (page tests). The work
+    runs on Ray (a local instance, or the cluster named by RAY_ADDRESS): as many jobs at once as
+    the cluster has CPUs, the rest queue."""
+    return RegistryClient() if service_mode() else JobRegistry()
+
+
+def registry_notice() -> None:
+    """One line on every page when the job registry cannot be reached (Ray gone, say)."""
+    error = getattr(job_registry(), "error", None)
+    if error and engine_status().state == "ready":
+        st.error(plain(error), icon=":material/cloud_off:")
 
 
 @st.cache_resource(show_spinner=False)
@@ -186,16 +197,17 @@ def session_id() -> str:
     return user().id
 
 
-def my_latest_job(kind: type):
-    """The user's most recent job of this kind (a running one first), to come back to after a reload."""
-    mine = [j for j in job_registry().jobs_of(session_id()) if isinstance(j, kind)]
-    going = [j for j in mine if not j.done]
+def my_latest_job(kind: str):
+    """The snapshot of the user's most recent job of this kind ("training", "imitation", "tuning",
+    "seeds"; a running one first), to come back to after a reload, a new tab or a restart."""
+    mine = job_registry().snapshots(owner=session_id(), kind=kind)
+    going = [s for s in mine if not snapshot_field(s, "done")]
     return (going or mine or [None])[-1]
 
 
 def active_job_count() -> int:
     """How many of the user's jobs (of any kind) are queued or running: the queue quota counts them."""
-    return sum(not j.done for j in job_registry().jobs_of(session_id()))
+    return sum(not snapshot_field(s, "done") for s in job_registry().snapshots(owner=session_id()))
 
 
 def quota_refusal(check, *args) -> str | None:

@@ -32,7 +32,7 @@ ensure_routed()
 ss = st.session_state
 registry = job_registry()
 engine_notice()
-if "imit_job" not in ss and (latest := my_latest_job(ImitationJob)) is not None:
+if "imit_job" not in ss and (latest := my_latest_job("imitation")) is not None:
     ss.imit_job = latest.job_id  # a reload comes back to the user's job
 st.title(":material/school: Imitation: networks with fixed targets")
 st.markdown(

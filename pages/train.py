@@ -37,7 +37,6 @@ from rl_core.config import (
     preset,
 )
 from rl_core.envs import env_spec
-from rl_core.jobs import TrainingJob
 from rl_core.live import LIVE_CHARTS
 from rl_core.ownership import check_new_run, check_queue
 from rl_core.progress import first_estimate, progress_text, waiting_text
@@ -76,7 +75,7 @@ registry = job_registry()
 engine_notice()
 owner = session_id()
 ss = st.session_state
-if "train_job" not in ss and (latest := my_latest_job(TrainingJob)) is not None:
+if "train_job" not in ss and (latest := my_latest_job("training")) is not None:
     ss.train_job = latest.job_id  # a reload, a new tab or a new login comes back to the user's run
 
 
@@ -385,10 +384,9 @@ with live_area:
             rewards_chart, eps_loss_chart = LIVE_CHARTS.training(snap, solved, large=large)
             chart(rewards_chart, key="live_rewards")
             chart(eps_loss_chart, key="live_eps_loss")
-            if snap.q_function is not None and recall("train_show_q"):
-                q_inspector(
-                    snap.q_function, snap.config.env_id, key="live_q", seed=snap.config.seed, live=not snap.done
-                )
+            q_function = registry.q_function(snap) if recall("train_show_q") else None
+            if q_function is not None:
+                q_inspector(q_function, snap.config.env_id, key="live_q", seed=snap.config.seed, live=not snap.done)
         rerun_when_finished("train_last_state", snap.state, snap.done)
 
     st.toggle("Look inside: the Q-function over two state dimensions, redrawn as it learns", **bind("train_show_q"))
@@ -427,7 +425,7 @@ with live_area:
                 ss.evaluate_selection = str(snap.saved_path)
                 st.switch_page("pages/evaluate.py")
 
-    mine = [j.snapshot() for j in registry.jobs_of(owner) if isinstance(j, TrainingJob)]
+    mine = registry.snapshots(owner, kind="training")
     if len(mine) > 1:
         with st.expander(f"Your runs since the server started ({len(mine)})"):
             for s in reversed(mine):

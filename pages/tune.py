@@ -57,11 +57,11 @@ ss = st.session_state
 registry = job_registry()
 engine_notice()
 owner = session_id()
-if "tune_job" not in ss and (latest := my_latest_job(TuningJob)) is not None:  # back after a reload
-    ss.tune_job, ss.tune_study_running = latest.job_id, latest.setup.study_name
-    ss.tune_viewing = latest.setup.study_name
-if "seeds_job" not in ss and (latest := my_latest_job(SeedsJob)) is not None:
-    ss.seeds_job = latest.job_id
+if "tune_job" not in ss and (latest := my_latest_job("tuning")) is not None:  # back after a reload
+    ss.tune_job, ss.tune_study_running = latest["job_id"], latest["study"]
+    ss.tune_viewing = latest["study"]
+if "seeds_job" not in ss and (latest := my_latest_job("seeds")) is not None:
+    ss.seeds_job = latest["job_id"]
 st.title(":material/tune: Tune")
 st.markdown(
     "Hand-tuning a Q agent is slow and misleading: one good run can be a lucky seed. Here an Optuna study "

@@ -295,6 +295,20 @@ def cmd_seeds(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_engine(args: argparse.Namespace) -> int:
+    """The local Ray instance the web app starts for a runs folder (it outlives the app by design)."""
+    from .engine import find_local_instance, stop_local_instance
+
+    if args.action == "stop":
+        message = stop_local_instance()
+        print(message, file=sys.stderr)
+        _print_json({"action": "stop", "message": message})
+        return 0
+    info = find_local_instance()
+    _print_json({"action": "status", "running": info is not None, **(info or {})})
+    return 0
+
+
 def cmd_presets(args: argparse.Namespace) -> int:
     print(json.dumps(json.loads(presets_as_json())))
     return 0
@@ -434,6 +448,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--set", action="append", metavar="KEY=VALUE")
     p.set_defaults(func=cmd_seeds)
+
+    p = sub.add_parser(
+        "engine",
+        help="the web app's local Ray instance for this runs folder ($QLAB_RUNS_DIR): status, or stop it "
+        "(and every job it runs)",
+    )
+    p.add_argument("action", choices=["status", "stop"])
+    p.set_defaults(func=cmd_engine)
 
     p = sub.add_parser("presets", help="every preset with its values, as JSON")
     p.set_defaults(func=cmd_presets)

@@ -1,9 +1,17 @@
 """The compute engine: Ray, connected once per process.
 
-With nothing configured, ``ray.init()`` starts a local instance sized to this machine's cores
-(no dashboard). With Ray's own ``RAY_ADDRESS`` set, the same call joins that cluster instead, and
-this package's code travels with the job (``py_modules``), so the cluster's nodes need Q-Lab's
-dependencies but no copy of Q-Lab and no shared filesystem.
+Three ways in, one call (``start_engine``):
+
+- ``RAY_ADDRESS`` set: join that cluster; this package's code travels with the job
+  (``py_modules``), so the cluster's nodes need Q-Lab's dependencies but no copy of Q-Lab.
+- The web app with nothing configured (``start_engine(service=True)``): find, or start, the local
+  Ray instance of this runs store. It runs in a session of its own (``ray start --block``), not as a
+  child of the web process, so killing or restarting the web process leaves it and its jobs
+  running, and a second app process on another port joins the same instance. Its address is kept
+  in ``<runs>/.engine/local-ray.json``; ``python -m rl_core engine stop`` stops it, and only it
+  (never a Ray instance Q-Lab did not start).
+- Anything else (the CLI, scripts, tests): ``ray.init()`` starts a private local instance that
+  ends with the process, sized to this machine's cores (no dashboard).
 
 The web app starts the engine in a background thread so that the first page draws at once;
 whatever needs a worker waits for it then (``require_engine``), and a cluster that cannot be
@@ -12,10 +20,18 @@ reached is reported in one line while everything that needs no training keeps wo
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
+import json
 import logging
 import os
+import signal
 import socket
+import subprocess
+import sys
+import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,10 +49,25 @@ class EngineStatus:
     address: str = ""
 
 
+NAMESPACE = "qlab"  # Ray namespace of Q-Lab's named actors (the job registry)
+ENGINE_DIR = ".engine"  # under the runs folder: the local instance's address file, lock and log
+LOCAL_FILE = "local-ray.json"
+START_SECONDS = 90.0  # how long a freshly started local instance may take to accept connections
+
 _lock = threading.Lock()
 _ready = threading.Event()
 _status = EngineStatus("idle", "not started")
 _thread: threading.Thread | None = None
+
+
+ENGINE_MODE_ENV = "QLAB_ENGINE"  # "service" (the web app's default) or "inprocess"
+
+
+def service_mode() -> bool:
+    """Whether the web app keeps its jobs in the registry service (a detached Ray actor that
+    outlives the web process), the default, or in the web process itself (``QLAB_ENGINE=inprocess``:
+    what page tests use, each with a runs folder and Ray instance of its own)."""
+    return os.environ.get(ENGINE_MODE_ENV, "service").strip().lower() != "inprocess"
 
 
 def cluster_address() -> str | None:
@@ -57,29 +88,37 @@ def _reachable(address: str, timeout: float = 3.0) -> str | None:
         return exc.strerror or type(exc).__name__
 
 
-def _init() -> None:
+def _init(service: bool) -> None:
     global _status
     address = cluster_address()
+    where = f"the Ray cluster at {address}" if address else "a local Ray instance"
     try:
         why = _reachable(address) if address else None
         if why:
             raise ConnectionError(why)
         import ray
 
-        if not ray.is_initialized():
+        if not ray.is_initialized():  # in a Ray worker (the registry actor) it is already
             common: dict[str, Any] = dict(
-                include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING, configure_logging=True
+                include_dashboard=False,
+                log_to_driver=False,
+                logging_level=logging.WARNING,
+                configure_logging=True,
+                namespace=NAMESPACE,
             )
             if address:
                 import rl_core
 
                 package = Path(rl_core.__file__).parent
                 ray.init(runtime_env={"py_modules": [str(package)], "excludes": ["__pycache__", "*.pyc"]}, **common)
+            elif service:
+                local = find_local_instance() or start_local_instance()
+                where = f"the local Ray instance at {local['address']}"
+                ray.init(address=local["address"], _node_ip_address="127.0.0.1", **common)
             else:
                 ray.init(num_cpus=os.cpu_count() or 1, **common)
         cpus = int(ray.cluster_resources().get("CPU", 0))
         _warm_workers(cpus)
-        where = f"the Ray cluster at {address}" if address else "a local Ray instance"
         _status = EngineStatus("ready", f"{where} with {cpus} CPUs", cpus=cpus, address=address or "local")
     except Exception as exc:  # Ray raises many kinds (ConnectionError, RuntimeError, ValueError...)
         detail = " ".join(str(exc).split())[:200] or type(exc).__name__
@@ -108,14 +147,18 @@ def _warm_workers(cpus: int) -> None:
         warm.remote()
 
 
-def start_engine() -> None:
-    """Start (or join) Ray in a background thread, once per process; returns at once."""
+def start_engine(service: bool = False) -> None:
+    """Start (or join) Ray in a background thread, once per process; returns at once.
+
+    ``service`` (the web app): with no ``RAY_ADDRESS``, join the runs store's own local instance,
+    starting it first if none is running, instead of a private one that ends with this process.
+    """
     global _thread, _status
     with _lock:
         if _thread is not None:
             return
         _status = EngineStatus("starting", "starting the compute engine")
-        _thread = threading.Thread(target=_init, name="qlab-engine-start", daemon=True)
+        _thread = threading.Thread(target=_init, args=(service,), name="qlab-engine-start", daemon=True)
         _thread.start()
 
 
@@ -148,3 +191,174 @@ def nodes_used() -> dict[str, int]:
     import ray
 
     return {n["NodeID"]: int(n.get("Resources", {}).get("CPU", 0)) for n in ray.nodes() if n.get("Alive")}
+
+
+# --- the runs store's own local Ray instance (the web app's, when no cluster is configured) -------
+
+
+def _engine_dir(runs: Path | None = None) -> Path:
+    from .storage import runs_dir
+
+    return (runs or runs_dir()) / ENGINE_DIR
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _is_our_ray(info: dict[str, Any]) -> bool:
+    """The recorded process is still the ``ray start`` Q-Lab ran for this store (a pid can be reused)."""
+    pid = int(info.get("pid") or 0)
+    if pid <= 0 or info.get("host") != socket.gethostname() or not _pid_alive(pid):
+        return False
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return b"start" in cmdline and str(info.get("temp_dir", "")).encode() in cmdline
+
+
+def find_local_instance(runs: Path | None = None) -> dict[str, Any] | None:
+    """The address record of this store's running local instance, or None."""
+    try:
+        info = json.loads((_engine_dir(runs) / LOCAL_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(info, dict) or not _is_our_ray(info) or _reachable(str(info.get("address", ""))):
+        return None
+    return info
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_local_instance(runs: Path | None = None, cpus: int | None = None) -> dict[str, Any]:
+    """Start this store's local Ray instance in a session of its own and record its address.
+
+    A lock file makes two app processes starting at once share one instance: the second waits
+    for the first and finds it.
+    """
+    folder = _engine_dir(runs)
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        found = find_local_instance(runs)
+        if found:
+            return found
+        key = hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:10]
+        # Short: Ray's socket paths under it must fit a Unix socket name (108 bytes).
+        temp_dir = Path(tempfile.gettempdir()) / f"qlab-ray-{key}"
+        failure = ""
+        for _attempt in range(2):  # on a loaded machine Ray's own start can time out once
+            port = _free_port()
+            process, failure = _launch_ray(folder, port, temp_dir, cpus)
+            if process is not None:
+                break
+        else:
+            raise EngineUnavailable(f"the local Ray instance did not start ({failure}; see {folder / 'ray.log'})")
+        address = f"127.0.0.1:{port}"
+        info = {
+            "address": address,
+            "pid": process.pid,
+            "host": socket.gethostname(),
+            "temp_dir": str(temp_dir),
+            "started_at": time.time(),
+        }
+        tmp = folder / f".{LOCAL_FILE}.tmp"
+        tmp.write_text(json.dumps(info))
+        os.replace(tmp, folder / LOCAL_FILE)
+        return info
+
+
+def _launch_ray(folder: Path, port: int, temp_dir: Path, cpus: int | None) -> tuple[Any, str]:
+    """Run ``ray start --head --block`` in a session of its own; (its process, "") once it says it is
+    up, or (None, why not)."""
+    ray_exe = Path(sys.executable).with_name("ray")
+    command = [
+        str(ray_exe) if ray_exe.exists() else "ray",
+        "start",
+        "--head",
+        "--port",
+        str(port),
+        "--node-ip-address",
+        "127.0.0.1",
+        "--num-cpus",
+        str(cpus or os.cpu_count() or 1),
+        "--temp-dir",
+        str(temp_dir),
+        "--include-dashboard=false",
+        "--disable-usage-stats",
+        "--block",
+    ]
+    # Loopback only and private to this store: no token (Ray 2.60 turns token auth on when
+    # ~/.ray/auth_token exists, and a driver not in token mode is then refused).
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"} | {"RAY_AUTH_MODE": "disabled"}
+    log_path = folder / "ray.log"
+    offset = log_path.stat().st_size if log_path.exists() else 0
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True
+        )
+    deadline = time.monotonic() + START_SECONDS
+    while time.monotonic() < deadline:
+        with open(log_path, "rb") as log:
+            log.seek(offset)
+            if b"Ray runtime started" in log.read():
+                return process, ""
+        if process.poll() is not None:
+            _kill_group(process.pid)  # what it had started of Ray's services
+            return None, f"ray start exited with code {process.returncode}"
+        time.sleep(0.3)
+    _kill_group(process.pid)
+    return None, f"ray start took over {START_SECONDS:.0f} s"
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def stop_local_instance(runs: Path | None = None, timeout: float = 30.0) -> str:
+    """Stop this store's local instance, if Q-Lab started it and it runs; say what happened.
+
+    Only the recorded ``ray start`` process group is signalled: every other Ray instance on the
+    machine (a cluster's node, another user's) is left alone.
+    """
+    path = _engine_dir(runs) / LOCAL_FILE
+    try:
+        info = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return "no local Ray instance of Q-Lab's is recorded for this runs folder"
+    if not isinstance(info, dict) or not _is_our_ray(info):
+        path.unlink(missing_ok=True)
+        return "the recorded local Ray instance is not running"
+    pid = int(info["pid"])
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    deadline = time.monotonic() + timeout
+    while _pid_alive(pid) and time.monotonic() < deadline:
+        try:  # our child when this process started it: reap it
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+        time.sleep(0.1)
+    if _pid_alive(pid):
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    path.unlink(missing_ok=True)
+    return f"stopped the local Ray instance at {info.get('address')}"

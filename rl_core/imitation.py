@@ -197,6 +197,7 @@ def evaluate_as_policy(
 class ImitationSnapshot:
     job_id: str
     name: str
+    owner: str
     state: str
     message: str
     queue_position: int | None
@@ -204,6 +205,8 @@ class ImitationSnapshot:
     curves: dict[str, tuple[EpochRecord, ...]]  # architecture label -> its epochs so far
     results: tuple[dict, ...]  # one row per finished architecture
     updated_at: float
+    version: int = 0
+    kind: str = "imitation"
 
     @property
     def done(self) -> bool:
@@ -318,6 +321,7 @@ class ImitationJob(SingleTaskJob):
             return ImitationSnapshot(
                 job_id=self.job_id,
                 name=self.name,
+                owner=self.owner,
                 state=self._state,
                 message=self._message,
                 queue_position=self.queue_position(),
@@ -325,4 +329,5 @@ class ImitationJob(SingleTaskJob):
                 curves={k: tuple(v) for k, v in self._curves.items()},
                 results=tuple(self._results),
                 updated_at=self._updated_at,
+                version=self.version,
             )

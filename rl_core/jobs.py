@@ -18,6 +18,7 @@ job with a plain message and frees its slot; the other jobs go on.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import pickle
 import shutil
@@ -26,6 +27,7 @@ import threading
 import time
 import traceback
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -363,6 +365,8 @@ class JobSnapshot:
     q_function: Any = None  # a FrozenQ of the latest weights (refreshed about twice a second)
     kind: str = "training"
     worker: dict[str, Any] | None = None  # where it runs: {"pid", "node_id"} once it has started
+    version: int = 0  # grows whenever anything above changes: what live views key their figures on
+    q_version: int = 0  # grows with each new copy of the Q-function
 
     @property
     def done(self) -> bool:
@@ -379,6 +383,12 @@ class JobSnapshot:
             return None
         per_episode = self.seconds / len(self.episodes)
         return per_episode * (self.config.n_episodes - len(self.episodes))
+
+
+def snapshot_field(snap: Any, name: str) -> Any:
+    """A field of any job's snapshot (trainings and imitation runs have dataclasses, studies and
+    seed sweeps dicts)."""
+    return snap[name] if isinstance(snap, dict) else getattr(snap, name)
 
 
 class Job:
@@ -399,11 +409,36 @@ class Job:
         self.registry: JobRegistry | None = None
         self.stop_requested = False
         self._lock = threading.Lock()
+        self.version = 0
         self._state = "queued"
         self._message = "waiting for a free slot"
         self._updated_at = time.time()
         self._finished_at: float | None = None
         self._ended = threading.Event()
+
+    # Every change a reader can see sets _updated_at (under the lock): that is also what counts a
+    # new version, so a viewer with the same version has seen everything.
+    @property
+    def _updated_at(self) -> float:
+        return self._stamp
+
+    @_updated_at.setter
+    def _updated_at(self, value: float) -> None:
+        self._stamp = value
+        self.version += 1
+
+    def __getstate__(self) -> dict[str, Any]:
+        """A job travels to the registry actor pickled, before it starts: without its locks."""
+        state = self.__dict__.copy()
+        for unpicklable in ("_lock", "_ended", "registry"):
+            state.pop(unpicklable, None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+        self._ended = threading.Event()
+        self.registry = None
 
     # state, as readers see it
     @property
@@ -444,6 +479,7 @@ class Job:
             "done": self._state in FINISHED_STATES,
             "queue_position": self.queue_position(),
             "updated_at": self._updated_at,
+            "version": self.version,
         }
 
     # what subclasses implement
@@ -537,6 +573,7 @@ class TrainingJob(SingleTaskJob):
         self._seconds = 0.0
         self._saved_path: Path | None = None
         self._q_function: Any = None
+        self._q_version = 0
         self._worker: dict[str, Any] | None = None
 
     def snapshot(self) -> JobSnapshot:
@@ -558,6 +595,8 @@ class TrainingJob(SingleTaskJob):
                 q_function=self._q_function,
                 kind=self.kind,
                 worker=self._worker,
+                version=self.version,
+                q_version=self._q_version,
             )
 
     def make_task(self) -> TrainingTask:
@@ -575,7 +614,9 @@ class TrainingJob(SingleTaskJob):
                 else:
                     self._evaluations.append(event)
             if update.latest:
-                self._q_function = update.latest.get("q_function", self._q_function)
+                if "q_function" in update.latest:
+                    self._q_function = update.latest["q_function"]
+                    self._q_version += 1
                 self._worker = update.latest.get("worker", self._worker)
             self._updated_at = update.produced_at or time.time()
         if self._board is not None:
@@ -592,6 +633,7 @@ class TrainingJob(SingleTaskJob):
             seconds=outcome.seconds,
             env_steps=outcome.env_steps,
             q_function=outcome.q_function or self._q_function,
+            q_version=self._q_version + 1,
         )
         return outcome.status, outcome.message + (f"; saved as {saved.name}" if saved else "; nothing saved")
 
@@ -707,6 +749,34 @@ class JobRegistry:
             for job in list(self._jobs.values())
             if (owner is None or job.owner == owner) and (kind is None or job.kind == kind)
         ]
+
+    def q_function(self, snap: JobSnapshot) -> Any:
+        """The latest copy of a training's Q-function as of ``snap`` (None when it has none yet).
+        The same call on the registry service's client fetches it only when it is looked at."""
+        return snap.q_function
+
+    def changes(self, known: Mapping[str, tuple[int, int, int, int | None]]) -> dict[str, Any]:
+        """What changed since a viewer's copy: ``known`` maps job ids to (version, episodes held,
+        evaluations held, queue position). Each changed job comes back as (base, snapshot): a
+        training's snapshot holds only the episodes and evaluations after ``base`` (what the
+        viewer holds), and no Q-function (``q_function`` fetches it when it is looked at).
+        ``ids`` lists every job still kept, so a viewer can drop the others."""
+        jobs: dict[str, tuple[tuple[int, int], Any]] = {}
+        for job in list(self._jobs.values()):
+            held = known.get(job.job_id)
+            position = job.queue_position()
+            if held is not None and held[0] == job.version and held[3] == position:
+                continue
+            snap = job.snapshot()
+            base = (0, 0)
+            if isinstance(snap, JobSnapshot):
+                if held is not None and held[1] <= len(snap.episodes) and held[2] <= len(snap.evaluations):
+                    base = (held[1], held[2])
+                snap = dataclasses.replace(
+                    snap, episodes=snap.episodes[base[0] :], evaluations=snap.evaluations[base[1] :], q_function=None
+                )
+            jobs[job.job_id] = (base, snap)
+        return {"jobs": jobs, "ids": list(self._jobs), "capacity": self.capacity(), "running": len(self._running)}
 
     def queue_position(self, job_id: str) -> int | None:
         try:

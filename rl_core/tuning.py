@@ -364,6 +364,7 @@ class TuningJob(Job):
         with self._lock:
             return {
                 **self.status_fields(),
+                "study": self.setup.study_name,
                 "finished_trials": list(self._finished_trials),
                 "summary": self._summary,
             }

@@ -52,6 +52,7 @@ def start_app(
     """``streamlit run app.py`` on 127.0.0.1:``port``, saving under ``runs``; ``env`` adds variables
     to this process's environment (or, with None, removes them)."""
     environment = {**os.environ, "QLAB_RUNS_DIR": str(runs), "SDL_VIDEODRIVER": "dummy"}
+    environment.pop("QLAB_ENGINE", None)  # served as people run it: jobs in the registry service
     for name, value in (env or {}).items():
         if value is None:
             environment.pop(name, None)
@@ -97,6 +98,14 @@ def wait_until_up(url: str, server: subprocess.Popen, what: str, seconds: float 
     pytest.fail(f"{what} did not start within {seconds:.0f} s")
 
 
+def stop_engine(runs: Path) -> None:
+    """Stop the local Ray instance (and with it the registry service) an app served from ``runs``
+    started: it outlives the app's server by design."""
+    from rl_core.engine import stop_local_instance
+
+    stop_local_instance(runs)
+
+
 @contextmanager
 def running_app(
     runs: Path,
@@ -118,6 +127,7 @@ def running_app(
     finally:
         server.terminate()
         server.wait(timeout=20)
+        stop_engine(runs)
         if own_log is not None:
             own_log.close()
 

@@ -5,6 +5,9 @@ import pytest
 import torch
 
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+# Page tests keep their jobs in the test process (each with its own runs folder); the browser tests
+# start app servers in the default service mode (tests/browser_support.start_app).
+os.environ["QLAB_ENGINE"] = "inprocess"
 torch.set_num_threads(1)
 
 # Authlib adds warnings.simplefilter("always", AuthlibDeprecationWarning) when authlib.deprecate is first

@@ -26,6 +26,7 @@ from browser_support import (
     rerun_by,
     settled,
     start_app,
+    stop_engine,
     wait_for_reward_points,
     wait_until_idle,
     wait_until_up,
@@ -101,6 +102,7 @@ instructors = ["teacher@school.edu"]
     for server in (app, provider):
         server.terminate()
         server.wait(timeout=20)
+    stop_engine(runs)
     log.close()
 
 

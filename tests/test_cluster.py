@@ -173,3 +173,28 @@ def test_an_unreachable_cluster_is_one_line_and_the_app_still_serves_what_needs_
     assert any("Cannot start" in e and "compute engine is unavailable" in e for e in out["after_start"]), out
     assert out["evaluate_metrics"] > 0  # the pretrained agent is still evaluated in the page
     assert list(tmp_path.iterdir()) == []  # the refused start reserved nothing
+
+
+def test_the_registry_service_runs_trainings_on_both_nodes_and_saves_them_in_the_apps_runs_store(ray_cluster, tmp_path):
+    """The app's own path on a cluster: its jobs in the registry service (a detached actor pinned to
+    the app's node), the trainings on both nodes, the agents in the app's runs folder."""
+    service = DRIVER.replace(
+        "from rl_core.jobs import JobRegistry", "from rl_core.service import RegistryClient"
+    ).replace(
+        "registry = JobRegistry(out_dir=Path(sys.argv[1]), capacity=2)", "registry = RegistryClient(Path(sys.argv[1]))"
+    )
+    service = service.replace("status = require_engine(timeout=120)", "status = require_engine(timeout=120)")
+    assert "RegistryClient(" in service
+    code = service.replace("sys.argv[1]", repr(str(tmp_path)))
+    code = code.replace("from rl_core.engine import", "from rl_core.engine import start_engine,")
+    code = code.replace(
+        "status = require_engine(timeout=120)", "start_engine(service=True)\nstatus = require_engine(timeout=120)"
+    )
+    env = {**os.environ, "RAY_ADDRESS": ray_cluster, "RAY_AUTH_MODE": "token", "SDL_VIDEODRIVER": "dummy"}
+    env.pop("QLAB_ENGINE", None)
+    done = _run_driver(code, env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["states"] == ["finished"] * 4, result["messages"]
+    assert len(set(result["ran_on"])) == 2  # both nodes trained
+    assert result["saved"] == [str(tmp_path / f"cluster-{i}") for i in range(4)]

@@ -1,0 +1,311 @@
+"""The job registry as a service: one detached, named Ray actor per runs store, and its clients.
+
+Jobs, their queue and their progress live in the compute engine, not in a web process: the
+registry (``jobs.JobRegistry``, with its pump and progress hub) runs inside a Ray actor that is
+``detached`` (it outlives the process that made it) and named after the runs store, so every app
+process that serves this store, and any one started later, finds the same jobs with their live
+progress, owners and places in the queue. A web process killed or restarted mid-lesson loses
+nothing: the actor goes on training, saves each finished agent into the folder reserved for it
+(it runs on the store's machine: it is pinned to the node of the app process that made it), and
+the restarted process finds everything again.
+
+``RegistryClient`` is an app process's end: one mirror thread asks the actor every
+``SYNC_SECONDS`` for what changed since its copy (only new episodes travel), and pages read that
+copy without a Ray call. If the actor is lost (Ray restarts it empty) the jobs it held are
+reported failed, with their reason, and their reserved names are given back; if Ray itself is
+gone, ``error`` says so in one line and nothing on disk is touched.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import pickle
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from .config import AgentConfig
+from .engine import NAMESPACE, EngineUnavailable, engine_status, require_engine, start_engine
+from .jobs import FINISHED_STATES, Job, JobFailed, JobLimitReached, JobSnapshot, one_line, snapshot_field
+from .ownership import release_reservation
+from .storage import runs_dir
+
+REGISTRY_PREFIX = "qlab-registry-"
+STORE_ID_FILE = ".store-id"
+SYNC_SECONDS = 0.2  # the mirror's cadence: charts lag training by about this plus the pump's 0.2 s
+CALL_SECONDS = 30.0
+START_SECONDS = 180.0
+LOST = "failed: lost when the job service restarted (its worker stopped; nothing was saved)"
+
+__all__ = ["JobFailed", "JobLimitReached", "RegistryActor", "RegistryClient", "registry_name", "store_id"]
+
+
+def store_id(root: Path) -> str:
+    """The runs store's id (made once, in ``<root>/.store-id``): names its registry actor, and lets
+    the actor check that it sees the same folder as the app processes."""
+    root.mkdir(parents=True, exist_ok=True)
+    path = root / STORE_ID_FILE
+    try:
+        with open(path, "x") as f:
+            f.write(uuid.uuid4().hex[:16])
+    except FileExistsError:
+        pass
+    return path.read_text().strip()
+
+
+def registry_name(root: Path) -> str:
+    return REGISTRY_PREFIX + store_id(root)
+
+
+class RegistryActor:
+    """The body of the registry actor: a ``JobRegistry`` and the calls its clients make."""
+
+    def __init__(self, out_dir: str, store: str):
+        from .jobs import JobRegistry
+
+        self.out_dir = Path(out_dir)
+        try:
+            seen = (self.out_dir / STORE_ID_FILE).read_text().strip()
+        except OSError:
+            seen = ""
+        if seen != store:
+            raise RuntimeError(f"the job registry's node does not see the runs folder {out_dir}")
+        # What the jobs read on their own (tuning studies' agents and default storage, the board's
+        # cache) follows the store the actor serves, whatever environment Ray started it in.
+        os.environ["QLAB_RUNS_DIR"] = str(self.out_dir)
+        self.incarnation = uuid.uuid4().hex  # a restarted actor starts empty: clients notice by this
+        self.registry = JobRegistry(out_dir=self.out_dir)
+
+    def info(self) -> dict[str, Any]:
+        import ray
+
+        return {
+            "incarnation": self.incarnation,
+            "pid": os.getpid(),
+            "node_id": ray.get_runtime_context().get_node_id(),
+            "capacity": self.registry.capacity(),
+            "running": self.registry.running_count(),
+        }
+
+    def submit(self, owner: str, config: AgentConfig, name: str | None, tensorboard: bool) -> str:
+        return self.registry.submit(owner, config, name=name, tensorboard=tensorboard)
+
+    def add(self, job: bytes, checked: bool) -> str:
+        unpickled: Job = pickle.loads(job)
+        return self.registry.add_checked(unpickled) if checked else self.registry.add(unpickled)
+
+    def stop(self, job_id: str) -> None:
+        self.registry.stop(job_id)
+
+    def stop_owner(self, owner: str) -> int:
+        return self.registry.stop_owner(owner)
+
+    def changes(self, known: dict[str, tuple[int, int, int, int | None]]) -> dict[str, Any]:
+        return {**self.registry.changes(known), "incarnation": self.incarnation}
+
+    def q_function(self, job_id: str) -> Any:
+        job = self.registry.get(job_id)
+        return getattr(job, "_q_function", None)
+
+
+def registry_handle(root: Path) -> Any:
+    """The store's registry actor, made on this node if it does not exist yet."""
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    name = registry_name(root)
+    try:
+        return ray.get_actor(name, namespace=NAMESPACE)
+    except ValueError:
+        pass
+    actor = ray.remote(RegistryActor).options(
+        name=name,
+        namespace=NAMESPACE,
+        lifetime="detached",
+        get_if_exists=True,  # two app processes starting at once share one
+        num_cpus=0,
+        max_restarts=-1,
+        max_task_retries=0,
+        max_concurrency=64,  # the pump is a thread of its own; calls from many app processes overlap
+        scheduling_strategy=NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False),
+    )
+    return actor.remote(str(root), store_id(root))
+
+
+def _held(snap: Any) -> tuple[int, int, int, int | None]:
+    """What a mirrored snapshot holds, as the registry's ``changes`` reads it."""
+    if isinstance(snap, JobSnapshot):
+        return snap.version, len(snap.episodes), len(snap.evaluations), snap.queue_position
+    return snapshot_field(snap, "version"), 0, 0, snapshot_field(snap, "queue_position")
+
+
+def _as_lost(snap: Any) -> Any:
+    if isinstance(snap, dict):
+        return {**snap, "state": "failed", "message": LOST, "done": True, "queue_position": None}
+    return dataclasses.replace(snap, state="failed", message=LOST, queue_position=None)
+
+
+class RegistryClient:
+    """An app process's view of the store's registry actor: the same calls as ``JobRegistry``."""
+
+    def __init__(self, out_dir: Path | None = None):
+        self.out_dir = Path(out_dir or runs_dir())
+        start_engine(service=True)
+        self.error: str | None = None  # one line when the registry cannot be reached
+        self._handle: Any = None
+        self._sync_lock = threading.Lock()
+        self._snaps: dict[str, Any] = {}
+        self._capacity = max(1, engine_status().cpus)
+        self._running = 0
+        self._incarnation: str | None = None
+        self._q_cache: dict[str, tuple[int, Any]] = {}
+        self._thread = threading.Thread(target=self._mirror, name="qlab-registry-mirror", daemon=True)
+        self._thread.start()
+
+    # --- talking to the actor ---
+    def _actor(self) -> Any:
+        if self._handle is None:
+            import ray
+
+            require_engine()
+            handle = registry_handle(self.out_dir)
+            # A new actor imports the training stack first: seconds, a minute on a loaded machine.
+            ray.get(handle.info.remote(), timeout=START_SECONDS)
+            self._handle = handle
+        return self._handle
+
+    def _call(self, method: str, *args: Any, timeout: float = CALL_SECONDS) -> Any:
+        import ray
+
+        try:
+            return ray.get(getattr(self._actor(), method).remote(*args), timeout=timeout)
+        except ray.exceptions.RayTaskError as exc:
+            cause = exc.cause
+            if isinstance(cause, Exception) and not isinstance(cause, ray.exceptions.RayError):
+                raise cause from None  # the registry's own refusal (queue full, bad config, ...)
+            raise EngineUnavailable(f"the job registry failed: {one_line(exc)}") from None
+        except EngineUnavailable:
+            raise
+        except Exception as exc:  # RayActorError, GetTimeoutError, a lost connection to Ray...
+            self._handle = None
+            raise EngineUnavailable(
+                f"The job registry cannot be reached ({type(exc).__name__}): running jobs go on if Ray is up; "
+                "nothing on disk is lost."
+            ) from None
+
+    def _mirror(self) -> None:
+        while True:
+            try:
+                self.sync()
+                self.error = None
+            except Exception as exc:  # the thread must outlive any trouble; pages show ``error``
+                self.error = str(exc) if isinstance(exc, EngineUnavailable) else one_line(exc)
+            time.sleep(SYNC_SECONDS)
+
+    def sync(self) -> None:
+        """Bring the copy up to date with the registry (the mirror thread does it every SYNC_SECONDS)."""
+        with self._sync_lock:
+            known = {job_id: _held(snap) for job_id, snap in self._snaps.items()}
+            reply = self._call("changes", known, timeout=10.0)
+            kept = set(reply["ids"])
+            restarted = self._incarnation is not None and reply["incarnation"] != self._incarnation
+            self._incarnation = reply["incarnation"]
+            snaps = dict(self._snaps)
+            for job_id, snap in list(snaps.items()):
+                if job_id in kept:
+                    continue
+                done = snapshot_field(snap, "state") in FINISHED_STATES
+                if done and not restarted:
+                    del snaps[job_id]  # forgotten by the registry (its agent stays on disk)
+                elif not done:
+                    snaps[job_id] = _as_lost(snap)
+                    release_reservation(self.out_dir / snapshot_field(snap, "name"))
+            for job_id, (base, snap) in reply["jobs"].items():
+                if isinstance(snap, JobSnapshot) and base != (0, 0):
+                    old = snaps.get(job_id)
+                    if not isinstance(old, JobSnapshot) or (len(old.episodes), len(old.evaluations)) != base:
+                        snaps.pop(job_id, None)  # out of step: the next sync sends it whole
+                        continue
+                    snap = dataclasses.replace(
+                        snap, episodes=old.episodes + snap.episodes, evaluations=old.evaluations + snap.evaluations
+                    )
+                snaps[job_id] = snap
+            self._snaps = snaps
+            self._capacity, self._running = max(1, int(reply["capacity"])), int(reply["running"])
+
+    # --- submitting ---
+    def runs_root(self) -> Path:
+        return self.out_dir
+
+    def submit(self, owner: str, config: AgentConfig, name: str | None = None, tensorboard: bool = False) -> str:
+        job_id = self._call("submit", owner, config.validate(), name, tensorboard)
+        self.sync()
+        return job_id
+
+    def add(self, job: Job) -> str:
+        job_id = self._call("add", pickle.dumps(job), False)
+        self.sync()
+        return job_id
+
+    def add_checked(self, job: Job) -> str:
+        job_id = self._call("add", pickle.dumps(job), True)
+        self.sync()
+        return job_id
+
+    # --- reading (the copy: no Ray call) ---
+    def snapshot(self, job_id: str) -> Any:
+        return self._snaps.get(job_id)
+
+    def snapshots(self, owner: str | None = None, kind: str | None = None) -> list[Any]:
+        return [
+            snap
+            for snap in list(self._snaps.values())
+            if (owner is None or snapshot_field(snap, "owner") == owner)
+            and (kind is None or snapshot_field(snap, "kind") == kind)
+        ]
+
+    def q_function(self, snap: JobSnapshot) -> Any:
+        """The training's latest Q-function, fetched from the registry only when it is new."""
+        cached = self._q_cache.get(snap.job_id)
+        if cached is not None and cached[0] == snap.q_version:
+            return cached[1]
+        try:
+            q = self._call("q_function", snap.job_id, timeout=10.0)
+        except EngineUnavailable:
+            return cached[1] if cached else None
+        self._q_cache[snap.job_id] = (snap.q_version, q)
+        return q
+
+    def queue_position(self, job_id: str) -> int | None:
+        snap = self._snaps.get(job_id)
+        return None if snap is None else snapshot_field(snap, "queue_position")
+
+    def running_count(self) -> int:
+        return self._running
+
+    def capacity(self) -> int:
+        return self._capacity
+
+    @property
+    def max_running(self) -> int:
+        return self._capacity
+
+    # --- stopping ---
+    def stop(self, job_id: str) -> None:
+        self._call("stop", job_id)
+
+    def stop_owner(self, owner: str) -> int:
+        return int(self._call("stop_owner", owner))
+
+    def wait(self, job_id: str, timeout: float | None = None) -> Any:
+        """Block until the job ends (scripts and tests); returns its snapshot."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while deadline is None or time.monotonic() < deadline:
+            snap = self._snaps.get(job_id)
+            if snap is not None and snapshot_field(snap, "state") in FINISHED_STATES:
+                return snap
+            time.sleep(0.05)
+        return self._snaps.get(job_id)

@@ -1,0 +1,179 @@
+"""The job registry as a service (rl_core/service.py): jobs live in a detached Ray actor of the runs
+store, not in the process that submitted them.
+
+Each scenario runs in driver processes of its own, as app processes would: the test process keeps
+its jobs in process (conftest), and one process has one Ray connection.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from rl_core.engine import find_local_instance, stop_local_instance
+
+ROOT = Path(__file__).resolve().parent.parent
+
+PRELUDE = """
+import json, os, sys, time
+from pathlib import Path
+from rl_core.config import AgentConfig
+from rl_core.service import RegistryClient
+
+def tiny(**changes):
+    base = dict(nn_hidden_layers=[8], batch_size=8, memory_size=200, n_steps_warm_up_memory=8,
+                n_episodes=3, eval_every_episodes=0, eval_episodes=2)
+    return AgentConfig(**{**base, **changes})
+
+def until(predicate, timeout=480.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise SystemExit("timed out")
+
+client = RegistryClient()
+"""
+
+
+def drive(runs: Path, body: str, timeout: float = 900) -> dict:
+    """Run ``body`` in a fresh driver process (as an app process would) and return its last JSON line."""
+    env = {**os.environ, "QLAB_RUNS_DIR": str(runs), "SDL_VIDEODRIVER": "dummy"}
+    env.pop("QLAB_ENGINE", None)
+    done = subprocess.run(
+        [sys.executable, "-c", PRELUDE + textwrap.dedent(body)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    runs = tmp_path_factory.mktemp("service") / "runs"
+    runs.mkdir()
+    yield runs
+    stop_local_instance(runs)
+
+
+def test_a_job_outlives_the_process_that_submitted_it_and_is_saved_under_its_reserved_name(store):
+    first = drive(
+        store,
+        """
+        job = client.submit("alice", tiny(n_episodes=40), name="outlives")
+        print(json.dumps({"job": job, "pid": os.getpid()}))
+        sys.stdout.flush()
+        os._exit(0)  # gone at once, as a killed web process is: no clean-up of any kind
+        """,
+    )
+    assert (store / "outlives").is_dir()  # reserved at submit
+    assert find_local_instance(store) is not None  # the engine is not the driver's child: still up
+    second = drive(
+        store,
+        f"""
+        snap = until(lambda: (s := client.snapshot({first["job"]!r})) is not None and s.done and s)
+        print(json.dumps({{"state": snap.state, "saved": str(snap.saved_path), "episodes": len(snap.episodes),
+                          "owner": snap.owner}}))
+        """,
+    )
+    assert second == {"state": "finished", "saved": str(store / "outlives"), "episodes": 40, "owner": "alice"}
+    from rl_core.storage import load_agent
+
+    assert load_agent(store / "outlives").agent.config.n_episodes == 40
+
+
+def test_a_second_process_sees_a_job_live_and_its_stop_reaches_the_worker(store):
+    first = drive(
+        store,
+        """
+        job = client.submit("bob", tiny(n_episodes=100_000), name="shared-live")
+        print(json.dumps({"job": job}))
+        """,
+    )
+    second = drive(
+        store,
+        """
+        mine = until(lambda: client.snapshots(owner="bob", kind="training"))
+        job = mine[-1].job_id
+        seen = until(lambda: len(client.snapshot(job).episodes) >= 5 and len(client.snapshot(job).episodes))
+        later = until(lambda: len(client.snapshot(job).episodes) > seen + 3 and len(client.snapshot(job).episodes))
+        client.stop(job)
+        snap = until(lambda: client.snapshot(job).done and client.snapshot(job))
+        print(json.dumps({"job": job, "grew": later > seen, "state": snap.state, "saved": str(snap.saved_path)}))
+        """,
+    )
+    assert second["job"] == first["job"] and second["grew"]
+    assert second["state"] == "stopped" and second["saved"] == str(store / "shared-live")
+
+
+def test_a_killed_registry_fails_its_jobs_in_one_line_gives_their_names_back_and_takes_new_ones(store):
+    out = drive(
+        store,
+        """
+        import ray
+        from rl_core.service import registry_handle
+        job = client.submit("carol", tiny(n_episodes=100_000), name="lost-run")
+        until(lambda: client.snapshot(job).episodes)
+        before = ray.get(registry_handle(client.out_dir).info.remote())["incarnation"]
+        ray.kill(registry_handle(client.out_dir), no_restart=False)  # Ray restarts it, empty
+        snap = until(lambda: client.snapshot(job).state == "failed" and client.snapshot(job))
+        reserved = (client.out_dir / "lost-run").exists()
+        after = ray.get(registry_handle(client.out_dir).info.remote())["incarnation"]
+        again = client.submit("carol", tiny(), name="after-restart")
+        done = until(lambda: client.snapshot(again).done and client.snapshot(again))
+        print(json.dumps({"message": snap.message, "reserved": reserved, "restarted": before != after,
+                          "again": done.state, "error": client.error}))
+        """,
+    )
+    assert out["message"].startswith("failed: lost when the job service restarted"), out
+    assert not out["reserved"]  # the lost job's reserved name is free again
+    assert out["restarted"] and out["again"] == "finished" and out["error"] is None
+
+
+def test_with_ray_gone_the_client_says_so_in_one_line_and_nothing_on_disk_is_lost(tmp_path):
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    try:
+        out = drive(
+            runs,
+            """
+            from rl_core.engine import stop_local_instance
+            job = client.submit("dave", tiny(), name="kept")
+            until(lambda: client.snapshot(job).done)
+            stop_local_instance(client.out_dir)
+            error = until(lambda: client.error, timeout=120)
+            print(json.dumps({"error": error, "snapshot": client.snapshot(job).state}))
+            """,
+        )
+    finally:
+        stop_local_instance(runs)
+    assert "\n" not in out["error"] and "job registry cannot be reached" in out["error"], out
+    assert out["snapshot"] == "finished"  # the page still shows what it knew
+    assert (runs / "kept" / "model.pt").is_file()
+
+
+def test_changes_send_only_what_a_viewer_lacks(tmp_path):
+    from rl_core.config import AgentConfig
+    from rl_core.jobs import JobRegistry
+
+    registry = JobRegistry(out_dir=tmp_path)
+    config = AgentConfig(nn_hidden_layers=[8], batch_size=8, memory_size=200, n_steps_warm_up_memory=8, n_episodes=6)
+    job = registry.submit("erin", config, name="deltas")
+    snap = registry.wait(job, timeout=240)
+    everything = registry.changes({})["jobs"][job]
+    assert everything[0] == (0, 0) and len(everything[1].episodes) == 6 and everything[1].q_function is None
+    held = (snap.version - 1, 4, len(snap.evaluations), None)  # a viewer one update behind
+    base, delta = registry.changes({job: held})["jobs"][job]
+    assert base == (4, len(snap.evaluations)) and [e.episode for e in delta.episodes] == [5, 6]
+    current = (snap.version, 6, len(snap.evaluations), None)
+    assert job not in registry.changes({job: current})["jobs"]  # nothing new: nothing sent
