@@ -170,7 +170,7 @@ class RegistryClient:
         if self._handle is None:
             import ray
 
-            require_engine()
+            require_engine(timeout=START_SECONDS)
             handle = registry_handle(self.out_dir)
             # A new actor imports the training stack first: seconds, a minute on a loaded machine.
             ray.get(handle.info.remote(), timeout=START_SECONDS)
