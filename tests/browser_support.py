@@ -146,6 +146,17 @@ RUNS_FINISHED_JS = """() => {
 }"""
 
 
+# A page's first run on a cold server imports torch and the app: over 30 s with the 2 cores at a load
+# of 40 (issue 21). An upper bound for page loads, not a pace.
+PAGE_LOAD_MS = 180_000
+
+
+def open_and_wait(page: Page, url: str) -> None:
+    """Go to ``url`` and wait until the page's script has finished its run (connected, not running)."""
+    page.goto(url)
+    wait_until_idle(page, PAGE_LOAD_MS)
+
+
 def wait_until_idle(page: Page, timeout: float = 60_000) -> None:
     """Wait until no script run is going on (the page has finished drawing and is connected)."""
     page.wait_for_function(APP_IDLE_JS, timeout=timeout)

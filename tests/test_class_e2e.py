@@ -22,6 +22,7 @@ from browser_support import (
     CHROMIUM,
     LAUNCH_ARGS,
     enter,
+    open_and_wait,
     require_chromium,
     rerun_by,
     settled,
@@ -117,7 +118,7 @@ def no_exception(page: Page) -> None:
 
 
 def open_page(page: Page, url: str, heading: str) -> None:
-    page.goto(url)
+    open_and_wait(page, url)
     expect(page.get_by_role("heading", name=heading)).to_be_visible()
     no_exception(page)
 
@@ -127,7 +128,7 @@ def log_in(browser, url: str, subject: str) -> Page:
     context: BrowserContext = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     page.set_default_timeout(60_000)
-    page.goto(url)
+    open_and_wait(page, url)
     page.get_by_role("button", name="Log in").click()
     page.get_by_placeholder("sub").fill(subject)
     page.get_by_role("button", name="Authorize", exact=True).click()

@@ -9,6 +9,7 @@ from browser_support import (
     CHROMIUM,
     LAUNCH_ARGS,
     enter,
+    open_and_wait,
     require_chromium,
     rerun_by,
     running_app,
@@ -49,7 +50,7 @@ def page(browser):
 
 
 def open_page(page: Page, url: str, heading: str) -> None:
-    page.goto(url)
+    open_and_wait(page, url)
     expect(page.get_by_role("heading", name=heading)).to_be_visible()
     expect(page.get_by_test_id("stException")).to_have_count(0)
 
