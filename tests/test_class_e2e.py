@@ -21,8 +21,8 @@ import pytest
 from browser_support import (
     CHROMIUM,
     LAUNCH_ARGS,
+    PAGE_LOAD_MS,
     enter,
-    open_and_wait,
     require_chromium,
     rerun_by,
     settled,
@@ -118,8 +118,8 @@ def no_exception(page: Page) -> None:
 
 
 def open_page(page: Page, url: str, heading: str) -> None:
-    open_and_wait(page, url)
-    expect(page.get_by_role("heading", name=heading)).to_be_visible()
+    page.goto(url)
+    expect(page.get_by_role("heading", name=heading)).to_be_visible(timeout=PAGE_LOAD_MS)
     no_exception(page)
 
 
@@ -128,8 +128,8 @@ def log_in(browser, url: str, subject: str) -> Page:
     context: BrowserContext = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     page.set_default_timeout(60_000)
-    open_and_wait(page, url)
-    page.get_by_role("button", name="Log in").click()
+    page.goto(url)
+    page.get_by_role("button", name="Log in").click(timeout=PAGE_LOAD_MS)
     page.get_by_placeholder("sub").fill(subject)
     page.get_by_role("button", name="Authorize", exact=True).click()
     expect(page.get_by_text(f"Logged in as {USERS[subject]['name']}")).to_be_visible()

@@ -8,8 +8,8 @@ import pytest
 from browser_support import (
     CHROMIUM,
     LAUNCH_ARGS,
+    PAGE_LOAD_MS,
     enter,
-    open_and_wait,
     require_chromium,
     rerun_by,
     running_app,
@@ -50,8 +50,8 @@ def page(browser):
 
 
 def open_page(page: Page, url: str, heading: str) -> None:
-    open_and_wait(page, url)
-    expect(page.get_by_role("heading", name=heading)).to_be_visible()
+    page.goto(url)
+    expect(page.get_by_role("heading", name=heading)).to_be_visible(timeout=PAGE_LOAD_MS)
     expect(page.get_by_test_id("stException")).to_have_count(0)
 
 
