@@ -156,6 +156,12 @@ RUNS_FINISHED_JS = """() => {
 }"""
 
 
+# A page's first draw on a cold server imports torch and the app: over 30 s with the 2 cores at a load
+# of 40 (issue 21). An upper bound for page loads, not a pace. (Waiting for the whole first run instead
+# is too strict: the Evaluate page's first run plays 1000 episodes, over 180 s at that load.)
+PAGE_LOAD_MS = 180_000
+
+
 def wait_until_idle(page: Page, timeout: float = 60_000) -> None:
     """Wait until no script run is going on (the page has finished drawing and is connected)."""
     page.wait_for_function(APP_IDLE_JS, timeout=timeout)

@@ -1,6 +1,8 @@
 """What a user would notice broken, each checked through the code path the product uses: time-limit
 endings through ``train()``, replay sampling over the whole buffer, and a normalised agent's evaluation."""
 
+from dataclasses import replace
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -226,3 +228,116 @@ def test_a_normalised_mountain_car_agent_is_evaluated_on_normalised_states():
     assert not np.array_equal(expected, np.argmax(agent._fast_q(states), axis=-1))
     np.testing.assert_array_equal(agent.greedy_actions(states), expected)
     np.testing.assert_array_equal(FrozenQ.of(agent).greedy_actions(states), expected)
+
+
+# --- second, independent tests of behaviours the suite guarded once (issue 21's mutation check) -----
+
+
+def test_train_reports_epsilon_falling_to_its_end_value_and_staying_there():
+    # Through train(): the epsilon each episode ends with, against the schedule's own bounds.
+    config = no_learning_config("CartPole-v1", n_episodes=20)
+    agent = QAgent(replace(config, epsilon_start=1.0, epsilon_end=0.2, steps_epsilon_decay=60))
+    result = train(agent)
+    epsilons = [e.epsilon for e in result.episodes]
+    assert result.episodes[-1].env_steps > 3 * 60  # well past the decay
+    assert all(0.2 - 1e-9 <= eps <= 1.0 for eps in epsilons), epsilons
+    assert epsilons == sorted(epsilons, reverse=True)
+    past_decay = [e.epsilon for e in result.episodes if e.env_steps >= 60]
+    assert past_decay and all(eps == pytest.approx(0.2) for eps in past_decay)
+
+
+def test_train_syncs_the_target_every_freq_steps_update_target_env_steps():
+    # Through train(), with training every 3 steps and the target every 10: the counts differ.
+    config = AgentConfig(
+        nn_hidden_layers=[8],
+        batch_size=8,
+        memory_size=2000,
+        n_steps_warm_up_memory=8,
+        freq_steps_train=3,
+        freq_steps_update_target=10,
+        n_episodes=6,
+        eval_every_episodes=0,
+    )
+    agent = QAgent(config)
+    train(agent)
+    assert agent.env_steps > 50
+    assert agent.n_target_syncs == agent.env_steps // 10
+    # the target equals the online net as it was at the last sync, not as it is now (trained since)
+    last_sync = agent.env_steps - agent.env_steps % 10
+    if agent.env_steps - last_sync >= 3:
+        assert not torch.equal(agent.q_net[0].weight, agent.target_net[0].weight)
+
+
+def test_keep_best_returns_the_weights_the_best_evaluation_scored_while_learning():
+    # Real learning (weights move between evaluations); the callback copies the weights each
+    # evaluation scored. Seed 1: the second evaluation (15) beats the last (10).
+    config = AgentConfig(
+        nn_hidden_layers=[16],
+        batch_size=16,
+        memory_size=2000,
+        n_steps_warm_up_memory=32,
+        freq_steps_train=1,
+        learning_rate=3e-3,
+        n_episodes=10,
+        eval_every_episodes=2,
+        eval_episodes=3,
+        keep_best=True,
+        seed=1,
+        steps_epsilon_decay=300,
+    )
+    agent = QAgent(config)
+    scored: list[tuple[float, dict]] = []
+
+    def copy_scored_weights(event):
+        if isinstance(event, rl_core.training.EvalRecord):
+            scored.append((event.mean, {k: v.clone() for k, v in agent.q_net.state_dict().items()}))
+
+    result = train(agent, callback=copy_scored_weights)
+    assert result.restored_best
+    best = max(range(len(scored)), key=lambda i: scored[i][0])
+    assert best != len(scored) - 1
+    final = agent.q_net.state_dict()
+    assert all(torch.equal(final[k], v) for k, v in scored[best][1].items())
+    assert not all(torch.equal(final[k], v) for k, v in scored[-1][1].items())
+
+
+@pytest.mark.parametrize("env_id", ["MountainCar-v0", "Acrobot-v1"])
+def test_a_fitted_normaliser_holds_the_mean_and_std_of_the_states_it_saw(env_id):
+    from rl_core.envs import random_states
+
+    fitted = StateNormalizer.fit_random(env_id, 1500, seed=2)
+    states = random_states(env_id, 1500, seed=2).astype(np.float64)
+    np.testing.assert_allclose(fitted.mean, states.mean(axis=0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(fitted.std, states.std(axis=0), rtol=1e-5, atol=1e-6)
+    assert (fitted.std < 0.5).any()  # a small std, where std and variance differ most
+
+
+def test_a_loaded_agent_keeps_the_normaliser_it_was_saved_with(tmp_path):
+    from rl_core.storage import load_agent, save_agent
+
+    agent = pole_balancer_on_normalised_states(mean_shift=0.03)  # a hand-set normaliser, not a fitted one
+    folder = save_agent(agent, tmp_path / "balancer")
+    loaded = load_agent(folder).agent
+    assert loaded.normalizer is not None
+    np.testing.assert_array_equal(loaded.normalizer.mean, agent.normalizer.mean)
+    np.testing.assert_array_equal(loaded.normalizer.std, agent.normalizer.std)
+    by_hand = evaluate_sequential(ByHand(agent), "CartPole-v1", n_episodes=10, seed=0)
+    np.testing.assert_array_equal(evaluate(loaded, "CartPole-v1", n_episodes=10, seed=0).rewards, by_hand.rewards)
+
+
+class Swing:
+    """Acrobot: torque along the swing; episode lengths differ from seed to seed."""
+
+    def greedy_actions(self, states):
+        states = np.asarray(states)
+        return np.where(states[:, 4] + states[:, 5] > 0, 2, 0)
+
+
+def test_an_evaluation_on_acrobot_is_the_same_every_time_and_differs_by_seed():
+    first = evaluate(Swing(), "Acrobot-v1", n_episodes=6, seed=10)
+    again = evaluate(Swing(), "Acrobot-v1", n_episodes=6, seed=10)
+    other = evaluate(Swing(), "Acrobot-v1", n_episodes=6, seed=11)
+    np.testing.assert_array_equal(first.lengths, again.lengths)
+    assert len(set(first.lengths.tolist())) > 2, first.lengths
+    # seed 11's episodes are seed 10's shifted by one
+    np.testing.assert_array_equal(other.lengths[:5], first.lengths[1:])

@@ -21,6 +21,7 @@ import pytest
 from browser_support import (
     CHROMIUM,
     LAUNCH_ARGS,
+    PAGE_LOAD_MS,
     enter,
     require_chromium,
     rerun_by,
@@ -120,7 +121,7 @@ def no_exception(page: Page) -> None:
 
 def open_page(page: Page, url: str, heading: str) -> None:
     page.goto(url)
-    expect(page.get_by_role("heading", name=heading)).to_be_visible()
+    expect(page.get_by_role("heading", name=heading)).to_be_visible(timeout=PAGE_LOAD_MS)
     no_exception(page)
 
 
@@ -130,7 +131,7 @@ def log_in(browser, url: str, subject: str) -> Page:
     page = context.new_page()
     page.set_default_timeout(60_000)
     page.goto(url)
-    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("button", name="Log in").click(timeout=PAGE_LOAD_MS)
     page.get_by_placeholder("sub").fill(subject)
     page.get_by_role("button", name="Authorize", exact=True).click()
     expect(page.get_by_text(f"Logged in as {USERS[subject]['name']}")).to_be_visible()

@@ -8,6 +8,7 @@ import pytest
 from browser_support import (
     CHROMIUM,
     LAUNCH_ARGS,
+    PAGE_LOAD_MS,
     enter,
     require_chromium,
     rerun_by,
@@ -50,7 +51,7 @@ def page(browser):
 
 def open_page(page: Page, url: str, heading: str) -> None:
     page.goto(url)
-    expect(page.get_by_role("heading", name=heading)).to_be_visible()
+    expect(page.get_by_role("heading", name=heading)).to_be_visible(timeout=PAGE_LOAD_MS)
     expect(page.get_by_test_id("stException")).to_have_count(0)
 
 
