@@ -16,6 +16,7 @@ browser a frame of a few hundred bytes, not the spec; whether Plotly redraws it 
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -41,11 +42,12 @@ def figure(n):
 
 if "same" not in st.session_state:
     st.session_state.same = figure(900)
-    st.session_state.started = time.time()
+    st.session_state.ticks = 0
 
 @st.fragment(run_every=0.5)
 def live():
-    phase = "same" if time.time() - st.session_state.started < {half} else "new"
+    st.session_state.ticks += 1  # the browser asks for each tick: counted from when it is there
+    phase = "same" if st.session_state.ticks <= {half} else "new"
     st.caption(phase)
     fig = st.session_state.same if phase == "same" else figure(900 + int(time.time() * 10) % 50)
     st.plotly_chart(fig, key="chart")
@@ -63,16 +65,16 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8, help="of each phase")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="qlab-unchanged-"))
-    (folder / "app.py").write_text(APP.replace("{half}", str(args.seconds + 5)))
+    (folder / "app.py").write_text(APP.replace("{half}", str(int(4 * args.seconds))))  # ticks of 0.5 s
     port = free_port()
-    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     server = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(folder / "app.py"), "--server.port", str(port)]
         + ["--server.headless", "true", "--browser.gatherUsageStats", "false"],
         cwd=folder,
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=open(folder / "server.log", "w"),
+        stderr=subprocess.STDOUT,
     )
     frames: list[tuple[float, int]] = []
     try:
@@ -85,14 +87,14 @@ def main() -> None:
                 lambda ws: ws.on("framereceived", lambda f: frames.append((time.monotonic(), len(f)))),
             )
             page.goto(f"http://127.0.0.1:{port}")
-            page.locator(".js-plotly-plot").wait_for(timeout=120_000)
+            page.locator(".js-plotly-plot").wait_for(timeout=300_000)
             page.evaluate("""() => { window.redraws = {same: 0, new: 0};
                 const phase = () => document.querySelector('[data-testid="stCaptionContainer"]')?.innerText;
                 const hook = () => { const plot = document.querySelector('.js-plotly-plot');
                     if (plot && plot.on && !plot.__counted) { plot.__counted = true;
                         plot.on('plotly_afterplot', () => { window.redraws[phase()] += 1; }); } };
                 setInterval(hook, 50); hook(); }""")
-            page.get_by_text("same", exact=True).wait_for()
+            page.get_by_text("same", exact=True).wait_for(timeout=300_000)
             start_same = time.monotonic()
             page.get_by_text("new", exact=True).wait_for(timeout=120_000)
             start_new = time.monotonic()
