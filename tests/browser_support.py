@@ -196,9 +196,11 @@ def enter(page: Page, label: str, value: str) -> None:
 
 # The episodes in the live reward chart, found by its trace's name: once a run has had more than
 # plots.MAX_ERROR_BARS evaluations their band is drawn first, so data[0] is no longer the rewards.
+# Read from the trace as Plotly drew it (_fullData): the live charts send their points as Plotly's
+# typed arrays (base64), which only the drawn trace holds decoded.
 REWARD_POINTS_JS = """() => {
     for (const plot of document.querySelectorAll('.js-plotly-plot')) {
-        const rewards = (plot.data || []).find(trace => trace.name === 'reward');
+        const rewards = (plot._fullData || plot.data || []).find(trace => trace.name === 'reward');
         if (rewards) return rewards.x.length;
     }
     return 0;
