@@ -64,6 +64,7 @@ RUN_CUT_SHORT = 2  # FINISHED_EARLY_FOR_RERUN
 START_LABEL = "Start"
 TOGGLE_LABEL = "Double DQN"
 ENGINE_STARTING = "Starting the compute engine"  # pages/_ui.engine_notice, while Ray comes up
+MESSAGE_CACHE_SIZE = 300  # the newest cacheable messages this client keeps and names in each rerun
 ENGINE_FAILED = "The compute engine is unavailable"  # rl_core.engine, when Ray could not start
 
 
@@ -259,6 +260,7 @@ class Student:
         self.started = asyncio.Event()  # the first Start click has been answered
         self.engine_starting = False
         self.fragment_run = False
+        self.message_cache: dict[str, Any] = {}  # hash -> ForwardMsg, as the frontend's ForwardMsgCache
         self.last_message_at: float | None = None
         self.engine_failed = ""
         self.refused = False  # the app said "Cannot start": this student stops trying
@@ -284,6 +286,7 @@ class Student:
             widget = state.widget_states.widgets.add()
             widget.id = trigger
             widget.trigger_value = True
+        state.cached_message_hashes.extend(self.message_cache)  # as the frontend does: refs for these
         state.context_info.timezone = "UTC"
         state.context_info.locale = "en-US"
         state.context_info.url = f"{self.url}/train?{self.query}"
@@ -358,6 +361,19 @@ class Student:
 
         msg = ForwardMsg()
         msg.ParseFromString(data)
+        if msg.WhichOneof("type") == "ref_hash":  # a message this client said it had cached
+            cached = self.message_cache.get(msg.ref_hash)
+            if cached is None:
+                self.stats.errors.append("the server referred to a message this client never had")
+                return
+            metadata = msg.metadata
+            msg = ForwardMsg()
+            msg.CopyFrom(cached)
+            msg.metadata.CopyFrom(metadata)
+        elif msg.metadata.cacheable and msg.hash and self.ws is not None:
+            self.message_cache[msg.hash] = msg
+            if len(self.message_cache) > MESSAGE_CACHE_SIZE:
+                del self.message_cache[next(iter(self.message_cache))]
         kind = msg.WhichOneof("type")
         if self.job_live and self.last_message_at is not None and now - self.last_message_at > 1.0:
             self.stats.silences.append((now, now - self.last_message_at))
@@ -513,6 +529,7 @@ class BrowserStudent(Student):
         cookie = login_cookie(self.name, origin, self.secret)
         await context.add_cookies([{"name": "_streamlit_user", "value": cookie, "url": self.url}])
         self.page = await context.new_page()
+        self.page.set_default_timeout(120_000)  # a loaded machine's Chromium draws slowly
 
         def on_websocket(ws: Any) -> None:
             def on_frame(payload: str | bytes) -> None:
@@ -575,7 +592,14 @@ async def run_class(url: str, pid: int | None, args: argparse.Namespace) -> dict
     window_start = time.perf_counter()
     cpu_start = sampler.cpu_seconds() if sampler else 0.0
     own_start = time.process_time()
-    while time.perf_counter() - window_start < args.seconds:
+
+    def updates_so_far() -> int:
+        return sum(1 for s in students for when, _ in s.stats.update_intervals if when >= window_start)
+
+    # at least --seconds; longer (up to --max-seconds) until --min-updates chart updates were seen
+    while (elapsed := time.perf_counter() - window_start) < args.seconds or (
+        updates_so_far() < args.min_updates and elapsed < max(args.max_seconds, args.seconds)
+    ):
         if sampler:
             sampler.sample_rss()
         await asyncio.sleep(1.0)
@@ -675,6 +699,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--first-chart-timeout", type=float, default=120, help="seconds to wait for any live chart")
     parser.add_argument("--browser", action="store_true", help="students in Chromium tabs (checks the simulation)")
     parser.add_argument("--attempts", type=int, default=3, help="fresh servers to try when Ray fails to start")
+    parser.add_argument("--min-updates", type=int, default=0, help="keep measuring until this many chart updates")
+    parser.add_argument("--max-seconds", type=float, default=300, help="the window's limit with --min-updates")
     parser.add_argument("--trace", action="store_true", help="print the first student's messages to stderr")
     parser.add_argument("--log", type=Path, help="the started app's log (default: in its temporary folder)")
     args = parser.parse_args(argv)
