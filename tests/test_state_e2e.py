@@ -42,6 +42,6 @@ def test_the_train_setup_survives_a_visit_to_home(page):
     expect(page.get_by_role("heading", name="Train an agent")).to_be_visible()
     expect(page.get_by_label("seed", exact=True)).to_have_value("5")
     expect(page.get_by_label("episodes", exact=True)).to_have_value("321")
-    expect(page.get_by_label("learning_rate", exact=True)).to_have_value("2.500e-3")  # deep-fast's, not 1e-6
+    expect(page.get_by_label("learning rate", exact=True)).to_have_value("2.500e-3")  # deep-fast's, not 1e-6
     page.wait_for_function("() => location.search.includes('seed=5')", timeout=30_000)  # and the link again
     assert "preset=deep-fast" in page.url
