@@ -359,9 +359,12 @@ def show_verdict(snap) -> None:
         started_from(snap.config).startswith("custom"),
         env_spec(snap.config.env_id).solved_reward,
     )
-    if verdict is not None:
-        show = {"bad": st.warning, "good": st.success}.get(verdict.level, st.info)
-        show(" ".join(verdict.lines), icon=":material/insights:")
+    if verdict is not None:  # a bordered note, not an alert: a weak result is not an error of the page
+        icon = {"bad": ":material/sentiment_dissatisfied:", "good": ":material/verified:"}.get(
+            verdict.level, ":material/insights:"
+        )
+        with st.container(border=True, key="train_verdict"):
+            st.markdown(f"{icon} **What this score means.** " + " ".join(verdict.lines))
 
 
 with live_area:

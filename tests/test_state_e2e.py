@@ -30,7 +30,8 @@ def page(tmp_path_factory):
 
 def test_the_train_setup_survives_a_visit_to_home(page):
     page.goto(f"{page.app_url}/train")
-    expect(page.get_by_role("heading", name="Train an agent")).to_be_visible()
+    # a cold server imports torch first: slow on a busy machine (other modules may set a shorter default)
+    expect(page.get_by_role("heading", name="Train an agent")).to_be_visible(timeout=180_000)
     enter(page, "seed", "5")
     enter(page, "episodes", "321")
     page.wait_for_function("() => location.search.includes('seed=5')", timeout=30_000)
