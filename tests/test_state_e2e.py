@@ -34,7 +34,10 @@ def test_the_train_setup_survives_a_visit_to_home(page):
     expect(page.get_by_role("heading", name="Train an agent")).to_be_visible(timeout=180_000)
     enter(page, "seed", "5")
     enter(page, "episodes", "321")
-    page.wait_for_function("() => location.search.includes('seed=5')", timeout=30_000)
+    # the server has both (the address bar mirrors its setup) before we leave
+    page.wait_for_function(
+        "() => location.search.includes('seed=5') && location.search.includes('n_episodes=321')", timeout=60_000
+    )
     nav = page.get_by_test_id("stSidebarNav")
     nav.get_by_role("link", name="Home").click()
     expect(page.get_by_role("heading", name="Q-Lab")).to_be_visible()
