@@ -4,6 +4,7 @@ weights, who is training right now, a replay of the best agent and a comparison 
 import pandas as pd
 import streamlit as st
 
+from pages._state import bind
 from pages._ui import ensure_routed, replay_gif, show_gif, trainings_now, user
 from rl_core.board import BOARD_EPISODES, board_rows, board_table, training_now
 from rl_core.config import SUPPORTED_ENVS
@@ -20,7 +21,7 @@ st.caption(
     "greedy episodes (seeds 0 to 999, the same for everyone), not by their best moment in training. "
     "Share yours from the Runs page."
 )
-env_id = st.radio("Environment", SUPPORTED_ENVS, horizontal=True, key="board_env")
+env_id = st.radio("Environment", SUPPORTED_ENVS, horizontal=True, **bind("board_env", options=SUPPORTED_ENVS))
 entries = [e for e in shared_runs() if e.env_id == env_id]
 problems: list[str] = []
 with st.spinner(f"Evaluating newly shared agents over {BOARD_EPISODES} episodes..."):
@@ -56,8 +57,8 @@ else:
         labels = {str(r.path): f"#{r.rank} {r.name} ({r.owner})" for r in rows}
         paths = list(labels)
         a, b, go = st.columns([2, 2, 1], vertical_alignment="bottom")
-        first = a.selectbox("Compare", paths, index=0, format_func=labels.get, key="board_cmp_a")
-        second = b.selectbox("with", paths, index=1, format_func=labels.get, key="board_cmp_b")
+        first = a.selectbox("Compare", paths, format_func=labels.get, **bind("board_cmp_a", paths[0], options=paths))
+        second = b.selectbox("with", paths, format_func=labels.get, **bind("board_cmp_b", paths[1], options=paths))
         if go.button("Compare", icon=":material/compare:", key="board_compare", disabled=first == second):
             ss.compare_selection = [first, second]
             st.switch_page("pages/compare.py")

@@ -25,6 +25,7 @@ from pages._ui import (
 )
 from rl_core.config import (
     BOUNDS,
+    FIELD_NAMES,
     MAX_HIDDEN_LAYERS,
     MAX_HIDDEN_WIDTH,
     PRESET_DESCRIPTIONS,
@@ -34,6 +35,8 @@ from rl_core.config import (
     ConfigError,
     config_from_query,
     config_to_query,
+    field_help,
+    field_label,
     preset,
 )
 from rl_core.envs import env_spec
@@ -140,6 +143,21 @@ base_preset = preset(train_preset, env_id=config.env_id)
 is_custom = config.to_dict() != base_preset.to_dict()
 
 
+SECTION_OF = {  # the settings' expanders, to name where a setting in error is and keep it open
+    **dict.fromkeys(
+        ("learning_rate", "discount_factor", "batch_size", "n_gradient_steps", "freq_steps_train", "max_grad_norm"),
+        "Learning",
+    ),
+    **dict.fromkeys(("nn_hidden_layers", "normalize_state"), "Network"),
+    **dict.fromkeys(("memory_size", "n_steps_warm_up_memory", "freq_steps_update_target"), "Memory and target network"),
+    **dict.fromkeys(("epsilon_start", "epsilon_end", "steps_epsilon_decay"), "Exploration"),
+}
+
+
+def in_error(section: str) -> bool:
+    return any(SECTION_OF.get(f, "Run") == section for f in errors)
+
+
 def error_for(field: str) -> None:
     if field in errors:
         st.error(errors[field], icon=":material/error:")
@@ -208,7 +226,8 @@ with settings:
     if busy:
         st.caption(":material/info: A run is going: changes below apply to the **next** run.")
     if errors:
-        st.warning(f"Fix {len(errors)} setting(s) below to start.")
+        where = ", ".join(f"{field_label(f) if f in FIELD_NAMES else f} ({SECTION_OF.get(f, 'Run')})" for f in errors)
+        st.warning(f"Fix to start: {where}. Each says why below it.")
     if is_custom:
         changed = [k for k, v in config.to_dict().items() if base_preset.to_dict()[k] != v]
         st.info(f"**custom**: started from `{train_preset}`, changed: {', '.join(changed)}")
@@ -219,22 +238,23 @@ with settings:
         )
         st.code(setup_link(config_to_query(config, train_preset)), language=None, wrap_lines=True)
 
-    def choice(field: str, label: str, help_text: str | None = None) -> None:
+    def choice(field: str) -> None:
         options = sorted({c for c in CHOICES[field] if BOUNDS[field].contains(c)} | {recall(f"hp_{field}")})
-        st.select_slider(label, options=options, help=help_text, **bind(f"hp_{field}"))
+        st.select_slider(field_label(field), options=options, help=field_help(field), **bind(f"hp_{field}"))
         error_for(field)
 
-    with st.expander("Learning", expanded=not presenting):
+    with st.expander("Learning", expanded=not presenting or in_error("Learning")):
         col_a, col_b = st.columns(2)
         col_a.slider(
-            "learning rate (log10)",
+            f"{field_label('learning_rate')} (log10)",
             *LR_LOG_RANGE,
             step=0.05,
             **bind("hp_lr_log", on_change=on_lr_slider),
-            help="Adam's step size on a log scale: 1e-3 is -3",
+            help="The same step size on a log scale: 1e-3 is -3",
         )
         col_b.number_input(
-            "learning_rate",
+            field_label("learning_rate"),
+            help=field_help("learning_rate"),
             format="%.3e",
             min_value=BOUNDS["learning_rate"].low,
             max_value=BOUNDS["learning_rate"].high,
@@ -243,29 +263,29 @@ with settings:
         )
         error_for("learning_rate")
         st.slider(
-            "discount_factor (gamma)",
+            field_label("discount_factor"),
             **bound_args(BOUNDS["discount_factor"], float),
             **bind("hp_discount_factor"),
             format="%.3f",
-            help="How much future reward counts: 0.99 looks ~100 steps ahead",
+            help=field_help("discount_factor"),
         )
         error_for("discount_factor")
-        choice("batch_size", "batch_size")
-        choice("n_gradient_steps", "n_gradient_steps (per training call)")
-        choice("freq_steps_train", "freq_steps_train (env steps between training calls)")
-        choice("max_grad_norm", "max_grad_norm (gradient clipping)")
+        for field in ("batch_size", "n_gradient_steps", "freq_steps_train", "max_grad_norm"):
+            choice(field)
         col_c, col_d = st.columns(2)
-        col_c.radio("loss", ["mse", "huber"], horizontal=True, **bind("hp_loss"))
-        col_d.toggle(
-            "Double DQN",
-            **bind("hp_double_dqn"),
-            help="The online net picks the next action, the target net scores it: less over-estimation",
-        )
-    with st.expander("Network", expanded=train_kind == "deep" and not presenting):
+        col_c.radio(field_label("loss"), ["mse", "huber"], horizontal=True, help=field_help("loss"), **bind("hp_loss"))
+        col_d.toggle(field_label("double_dqn"), help=field_help("double_dqn"), **bind("hp_double_dqn"))
+    with st.expander("Network", expanded=(train_kind == "deep" and not presenting) or in_error("Network")):
         if train_kind == "linear":
             st.caption("A linear agent has no hidden layer: Q(s, a) = w_a · s + b_a.")
         else:
-            st.slider("hidden layers", 1, MAX_HIDDEN_LAYERS, **bind("hp_layers_n"))
+            st.slider(
+                field_label("nn_hidden_layers"),
+                1,
+                MAX_HIDDEN_LAYERS,
+                help=field_help("nn_hidden_layers"),
+                **bind("hp_layers_n"),
+            )
             cols = st.columns(int(recall("hp_layers_n")))
             for i, col in enumerate(cols):
                 width = recall(f"hp_width_{i}", DEFAULT_WIDTH)
@@ -273,33 +293,41 @@ with settings:
                     f"width {i + 1}", options=sorted(set(WIDTHS) | {width}), **bind(f"hp_width_{i}", width)
                 )
         error_for("nn_hidden_layers")
-        st.toggle("normalize_state (mean/std from random play)", **bind("hp_normalize_state"))
-    with st.expander("Memory and target network"):
-        choice("memory_size", "memory_size (replay memory)")
-        choice("n_steps_warm_up_memory", "n_steps_warm_up_memory (steps before training)")
-        choice("freq_steps_update_target", "freq_steps_update_target (env steps between target copies)")
-    with st.expander("Exploration"):
+        st.toggle(field_label("normalize_state"), help=field_help("normalize_state"), **bind("hp_normalize_state"))
+    # a section holding a setting in error stays open: fixing one field never hides the other
+    with st.expander("Memory and target network", expanded=in_error("Memory and target network")):
+        for field in ("memory_size", "n_steps_warm_up_memory", "freq_steps_update_target"):
+            choice(field)
+    with st.expander("Exploration", expanded=in_error("Exploration")):
         for end in ("epsilon_start", "epsilon_end"):
-            st.slider(end, **bound_args(BOUNDS[end], float), **bind(f"hp_{end}"))
+            st.slider(field_label(end), **bound_args(BOUNDS[end], float), help=field_help(end), **bind(f"hp_{end}"))
             error_for(end)
-        choice("steps_epsilon_decay", "steps_epsilon_decay (env steps to go from start to end)")
-    with st.expander("Run", expanded=not presenting):
+        choice("steps_epsilon_decay")
+    with st.expander("Run", expanded=not presenting or in_error("Run")):
         # one field a row where a half-width column would cut the label or the number
-        st.number_input("seed", **bound_args(BOUNDS["seed"]), **bind("hp_seed"))
+        st.number_input(field_label("seed"), **bound_args(BOUNDS["seed"]), help=field_help("seed"), **bind("hp_seed"))
         col_f, col_h = st.columns(2)
-        col_f.number_input("episodes", **bound_args(BOUNDS["n_episodes"]), **bind("hp_n_episodes"))
-        col_h.number_input("evaluation episodes", **bound_args(BOUNDS["eval_episodes"]), **bind("hp_eval_episodes"))
+        for col, field in ((col_f, "n_episodes"), (col_h, "eval_episodes")):
+            col.number_input(
+                field_label(field), **bound_args(BOUNDS[field]), help=field_help(field), **bind(f"hp_{field}")
+            )
         error_for("n_episodes")
         st.number_input(
-            "evaluate every N episodes (0 = never)",
+            field_label("eval_every_episodes"),
+            help=field_help("eval_every_episodes"),
             **bound_args(BOUNDS["eval_every_episodes"]),
             **bind("hp_eval_every_episodes"),
         )
         error_for("eval_every_episodes")
-        st.toggle("keep the best evaluated weights", **bind("hp_keep_best"))
+        st.toggle(field_label("keep_best"), help=field_help("keep_best"), **bind("hp_keep_best"))
         st.toggle("stop once an evaluation reaches a target", **bind("hp_stop_on"))
         if recall("hp_stop_on"):
-            st.number_input("target reward", **bound_args(BOUNDS["stop_at_reward"], float), **bind("hp_stop_at_reward"))
+            st.number_input(
+                field_label("stop_at_reward"),
+                **bound_args(BOUNDS["stop_at_reward"], float),
+                help=field_help("stop_at_reward"),
+                **bind("hp_stop_at_reward"),
+            )
             error_for("stop_at_reward")
         st.text_input("run name (optional)", placeholder="e.g. my-first-deep-agent", **bind("train_run_name"))
         if run_name_error:
@@ -330,9 +358,12 @@ def show_verdict(snap) -> None:
         started_from(snap.config).startswith("custom"),
         env_spec(snap.config.env_id).solved_reward,
     )
-    if verdict is not None:
-        show = {"bad": st.warning, "good": st.success}.get(verdict.level, st.info)
-        show(" ".join(verdict.lines), icon=":material/insights:")
+    if verdict is not None:  # a bordered note, not an alert: a weak result is not an error of the page
+        icon = {"bad": ":material/sentiment_dissatisfied:", "good": ":material/verified:"}.get(
+            verdict.level, ":material/insights:"
+        )
+        with st.container(border=True, key="train_verdict"):
+            st.markdown(f"{icon} **What this score means.** " + " ".join(verdict.lines))
 
 
 with live_area:

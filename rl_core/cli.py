@@ -26,6 +26,7 @@ from .config import (
     SUPPORTED_ENVS,
     Bound,
     ConfigError,
+    fields_summary,
     preset,
     presets_as_json,
 )
@@ -361,6 +362,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_seed)
     p.add_argument("--episodes", type=_episodes)
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any hyperparameter")
+
+    p.add_argument("--episodes", type=_within(BOUNDS["n_episodes"]))
+    p.add_argument(
+        "--set", action="append", metavar="KEY=VALUE", help=f"override any hyperparameter ({fields_summary()})"
+    )
     p.add_argument("--out", required=True, help="the agent folder to write (new, empty, or an agent with --overwrite)")
     p.add_argument("--overwrite", action="store_true", help="replace the agent already saved in --out")
     p.add_argument("--threads", type=_threads, default=1, help="torch threads (1 is fastest for small nets)")

@@ -32,37 +32,79 @@ class ConfigError(ValueError):
         super().__init__("; ".join(self.errors.values()))
 
 
+def _field(default: Any, label: str, help_text: str, factory: Any = None) -> Any:
+    """A config field with its plain label and one-line help: the one place that text is written
+    (the Train page's widgets, the CLI's help and the README's table read it with field_text)."""
+    metadata = {"label": label, "help": help_text}
+    if factory is not None:
+        return field(default_factory=factory, metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
 @dataclass
 class AgentConfig:
     """A Q agent and how it is trained. ``nn_hidden_layers=[]`` is the linear agent."""
 
-    env_id: str = "CartPole-v1"
+    env_id: str = _field("CartPole-v1", "environment", "The Gymnasium task the agent plays")
     # --- the course's hyperparameters ---
-    learning_rate: float = 1e-3
-    discount_factor: float = 0.99
-    batch_size: int = 32
-    memory_size: int = 10_000
-    freq_steps_train: int = 8
-    freq_steps_update_target: int = 10
-    n_steps_warm_up_memory: int = 1000
-    n_gradient_steps: int = 1
-    nn_hidden_layers: list[int] = field(default_factory=lambda: [256, 256])
-    max_grad_norm: float = 10.0
-    normalize_state: bool = False
-    epsilon_start: float = 0.9
-    epsilon_end: float = 0.05
-    steps_epsilon_decay: int = 10_000
-    seed: int = 0
+    learning_rate: float = _field(
+        1e-3, "learning rate", "Adam's step size: how far one gradient step moves the weights"
+    )
+    discount_factor: float = _field(
+        0.99, "discount factor (gamma)", "How much future reward counts: 0.99 looks about 100 steps ahead"
+    )
+    batch_size: int = _field(32, "batch size", "Transitions drawn from the replay memory for one gradient step")
+    memory_size: int = _field(
+        10_000, "replay memory size", "Past transitions kept to learn from; the oldest are dropped first"
+    )
+    freq_steps_train: int = _field(
+        8, "env steps between training calls", "Play this many steps, then train for n_gradient_steps batches"
+    )
+    freq_steps_update_target: int = _field(
+        10, "env steps between target copies", "How often the target network is copied from the online network"
+    )
+    n_steps_warm_up_memory: int = _field(
+        1000, "random steps before training", "Steps of play that fill the memory before the first gradient step"
+    )
+    n_gradient_steps: int = _field(1, "gradient steps per training call", "Batches learned from at each training call")
+    nn_hidden_layers: list[int] = _field(
+        None,
+        "hidden layers",
+        "Widths of the network's hidden layers; none at all is the linear agent",
+        factory=lambda: [256, 256],
+    )
+    max_grad_norm: float = _field(
+        10.0, "gradient clipping (max norm)", "Longer gradients are scaled down to this: tames rare huge updates"
+    )
+    normalize_state: bool = _field(
+        False, "normalize states", "Scale each state dimension by its mean and std measured in random play"
+    )
+    epsilon_start: float = _field(0.9, "epsilon at start", "Chance of a random action when training begins")
+    epsilon_end: float = _field(0.05, "epsilon at end", "Chance of a random action once the decay is over")
+    steps_epsilon_decay: int = _field(
+        10_000, "steps of epsilon decay", "Env steps to go from epsilon at start to epsilon at end"
+    )
+    seed: int = _field(0, "seed", "Seeds every random source: same seed, same machine, same run")
     # --- options beyond the course ---
-    loss: str = "mse"
-    double_dqn: bool = False
+    loss: str = _field("mse", "loss", "mse squares the TD error; huber grows only linearly for large errors")
+    double_dqn: bool = _field(
+        False, "Double DQN", "The online net picks the next action, the target net scores it: less over-estimation"
+    )
     # --- the training run ---
-    n_episodes: int = 200
-    eval_every_episodes: int = 10  # 0 turns periodic evaluation off
-    eval_episodes: int = 20
-    keep_best: bool = False  # end with the weights of the best periodic evaluation
-    stop_at_reward: float | None = None  # stop once a periodic evaluation's mean reaches this
-    normalizer_steps: int = 10_000  # random-policy steps used to estimate the state normaliser
+    n_episodes: int = _field(200, "episodes", "Training episodes (a run may stop earlier once it reaches its target)")
+    eval_every_episodes: int = _field(  # 0 turns periodic evaluation off
+        10, "evaluate every N episodes (0 = never)", "A greedy evaluation every N episodes: the chart's marks"
+    )
+    eval_episodes: int = _field(20, "evaluation episodes", "Episodes played in each periodic greedy evaluation")
+    keep_best: bool = _field(  # end with the weights of the best periodic evaluation
+        False, "keep the best evaluated weights", "End with the weights of the best periodic evaluation, not the last"
+    )
+    stop_at_reward: float | None = _field(  # stop once a periodic evaluation's mean reaches this
+        None, "target reward", "Stop once a periodic evaluation's mean reward reaches this"
+    )
+    normalizer_steps: int = _field(  # random-policy steps used to estimate the state normaliser
+        10_000, "random steps for the normaliser", "Random-play steps that measure each state dimension's mean and std"
+    )
 
     @property
     def agent_kind(self) -> str:
@@ -119,6 +161,32 @@ FIELD_TYPES: dict[str, type] = {
     "normalizer_steps": int,
 }
 FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in fields(AgentConfig))
+_FIELD_TEXT: dict[str, tuple[str, str]] = {
+    f.name: (f.metadata["label"], f.metadata["help"]) for f in fields(AgentConfig)
+}
+
+
+def field_label(name: str) -> str:
+    """A hyperparameter's plain label, e.g. "discount factor (gamma)"."""
+    return _FIELD_TEXT[name][0]
+
+
+def fields_table() -> str:
+    """Every hyperparameter's name, label and help as a Markdown table (the README holds it verbatim)."""
+    rows = [f"| `{name}` | {label} | {help_text} |" for name, (label, help_text) in _FIELD_TEXT.items()]
+    return "\n".join(["| field | label | what it does |", "| --- | --- | --- |", *rows])
+
+
+def fields_summary() -> str:
+    """One line per hyperparameter, "name: label", for the command line's --set help."""
+    return "; ".join(f"{name}: {label}" for name, (label, _) in _FIELD_TEXT.items())
+
+
+def field_help(name: str) -> str:
+    """A hyperparameter's one-line help, naming its field as the course and the CLI write it."""
+    return f"{_FIELD_TEXT[name][1]} (`{name}`)"
+
+
 assert set(FIELD_TYPES) == set(FIELD_NAMES)
 
 COURSE_FIELDS: tuple[str, ...] = (
@@ -396,8 +464,8 @@ EVALUATION_METRIC_BOUNDS: dict[str, Bound] = {
 def short_number(value: Any, bound: Bound | None = None) -> str:
     """A number as a widget shows it (0.198, not 0.19818684841911674); more digits only when the
     short form would fall on the other side of ``bound`` than the value itself."""
-    if not isinstance(value, float) or isinstance(value, bool) or not math.isfinite(value):
-        return str(value)
+    if not isinstance(value, float) or not math.isfinite(value) or (value.is_integer() and abs(value) < 1e6):
+        return str(value)  # 7, 0.0, 500.0, nan: already short
     for digits in (3, 6):
         text = f"{value:.{digits}g}"
         if bound is None or bound.contains(float(text)) == bound.contains(value):

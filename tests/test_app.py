@@ -423,6 +423,9 @@ def test_a_finished_run_shows_and_records_its_saved_weights_score(runs_dir):
     shown = next(m for m in at.metric if m.label == "saved agent scores")
     assert float(shown.value) == pytest.approx(final["mean"], abs=0.05)
     assert not any(m.label == "best evaluation" for m in at.metric)
+    # and says what that score means: 3 episodes of deep-fast learn nothing, so no better than random
+    verdict = next(m.value for m in at.markdown if "What this score means" in m.value)
+    assert f"scores {final['mean']:.1f}" in verdict and "random agent" in verdict
 
 
 def test_tuning_trials_are_in_every_picker(runs_dir):

@@ -105,7 +105,7 @@ def test_a_shared_link_opens_the_same_setup(page, app_url):
     link = f"{app_url}/train?preset=deep-good&seed=4242&batch_size=64&learning_rate=0.0003&nn_hidden_layers=128,128"
     open_page(page, link, "Train an agent")
     expect(page.get_by_label("seed", exact=True)).to_have_value("4242")
-    expect(page.get_by_label("learning_rate", exact=True)).to_have_value("3.000e-4")
+    expect(page.get_by_label("learning rate", exact=True)).to_have_value("3.000e-4")
     expect(page.get_by_text("custom", exact=False).first).to_be_visible()
     # and the address bar keeps holding the setup as it is now
     assert "seed=4242" in page.url and "batch_size=64" in page.url
@@ -114,7 +114,7 @@ def test_a_shared_link_opens_the_same_setup(page, app_url):
 def test_a_broken_link_falls_back_with_a_notice(page, app_url):
     open_page(page, f"{app_url}/train?preset=nope&learning_rate=fast", "Train an agent")
     expect(page.get_by_text("unknown preset 'nope'", exact=False)).to_be_visible()
-    expect(page.get_by_label("learning_rate", exact=True)).to_have_value("2.500e-3")
+    expect(page.get_by_label("learning rate", exact=True)).to_have_value("2.500e-3")
 
 
 def test_a_first_request_to_train_on_a_fresh_server_gets_the_router(browser, tmp_path):

@@ -66,3 +66,39 @@ def test_tune_leaves_the_seed_out_of_the_search_by_default(runs_dir, space):
     searched = at.multiselect(key=f"tune_params_{space}").value
     assert searched and "seed" not in searched
     assert any("Objective: each trial's score is the mean reward" in c.value for c in at.caption)
+
+
+def test_each_hyperparameter_has_one_label_and_help_used_by_the_readme_and_the_cli():
+    from pathlib import Path
+
+    from rl_core.cli import build_parser
+    from rl_core.config import FIELD_NAMES, field_help, field_label, fields_table
+
+    for name in FIELD_NAMES:
+        assert field_label(name) and field_help(name).endswith(f"(`{name}`)"), name
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    assert fields_table() in readme  # regenerate the README's table when a label changes
+    from contextlib import redirect_stdout
+
+    out = io.StringIO()
+    with redirect_stdout(out), pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "--help"])
+    text = " ".join(out.getvalue().split())
+    assert "discount_factor: discount factor (gamma)" in text
+
+
+def test_the_train_widgets_show_the_fields_labels_and_help(runs_dir):
+    from streamlit.testing.v1 import AppTest
+
+    from rl_core.config import field_help, field_label
+    from tests.test_state import APP
+
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    at.switch_page("pages/train.py").run()
+    widgets = {
+        w.key: w for kind in ("slider", "select_slider", "number_input", "toggle", "radio") for w in at.get(kind)
+    }
+    for name in ("learning_rate", "discount_factor", "batch_size", "memory_size", "epsilon_end", "seed", "keep_best"):
+        widget = widgets[f"hp_{name}"]
+        assert widget.label == field_label(name) and widget.help == field_help(name), name

@@ -30,10 +30,14 @@ def page(tmp_path_factory):
 
 def test_the_train_setup_survives_a_visit_to_home(page):
     page.goto(f"{page.app_url}/train")
-    expect(page.get_by_role("heading", name="Train an agent")).to_be_visible()
+    # a cold server imports torch first: slow on a busy machine (other modules may set a shorter default)
+    expect(page.get_by_role("heading", name="Train an agent")).to_be_visible(timeout=180_000)
     enter(page, "seed", "5")
     enter(page, "episodes", "321")
-    page.wait_for_function("() => location.search.includes('seed=5')", timeout=30_000)
+    # the server has both (the address bar mirrors its setup) before we leave
+    page.wait_for_function(
+        "() => location.search.includes('seed=5') && location.search.includes('n_episodes=321')", timeout=60_000
+    )
     nav = page.get_by_test_id("stSidebarNav")
     nav.get_by_role("link", name="Home").click()
     expect(page.get_by_role("heading", name="Q-Lab")).to_be_visible()
@@ -42,6 +46,6 @@ def test_the_train_setup_survives_a_visit_to_home(page):
     expect(page.get_by_role("heading", name="Train an agent")).to_be_visible()
     expect(page.get_by_label("seed", exact=True)).to_have_value("5")
     expect(page.get_by_label("episodes", exact=True)).to_have_value("321")
-    expect(page.get_by_label("learning_rate", exact=True)).to_have_value("2.500e-3")  # deep-fast's, not 1e-6
+    expect(page.get_by_label("learning rate", exact=True)).to_have_value("2.500e-3")  # deep-fast's, not 1e-6
     page.wait_for_function("() => location.search.includes('seed=5')", timeout=30_000)  # and the link again
     assert "preset=deep-fast" in page.url
