@@ -361,9 +361,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", default="deep-fast", choices=PRESET_NAMES)
     p.add_argument("--seed", type=_seed)
     p.add_argument("--episodes", type=_episodes)
-    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any hyperparameter")
-
-    p.add_argument("--episodes", type=_within(BOUNDS["n_episodes"]))
     p.add_argument(
         "--set", action="append", metavar="KEY=VALUE", help=f"override any hyperparameter ({fields_summary()})"
     )
