@@ -209,6 +209,8 @@ REWARD_POINTS_JS = """() => {
 
 def switch_to(page: Page, label: str, on: bool) -> None:
     """Set a toggle, and wait until the rerun it causes has finished."""
+    # drawn late in a page's first run (seen taking over 30 s at load 40)
+    expect(page.get_by_label(label, exact=True).first).to_be_attached(timeout=PAGE_LOAD_MS)
     switch = settled(page.get_by_label(label, exact=True))
     if switch.is_checked() != on:
         rerun_by(page, settled(page.get_by_text(label, exact=True)).click)
