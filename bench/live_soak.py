@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from _common import git_commit, machine  # noqa: E402
 from browser_support import CHROMIUM, LAUNCH_ARGS, enter, running_app, settled  # noqa: E402
 
-EPISODE = re.compile(r"episode (\d+) of")
+EPISODE = re.compile(r"episode (\d+) of \d")
 
 
 def cpu_seconds(pid: int) -> float:
@@ -79,8 +79,8 @@ def start_training(page) -> None:
 
 
 def episode_of(page) -> int | None:
-    try:
-        text = page.locator("[data-testid='stMarkdownContainer']", has_text="episode").first.inner_text(timeout=2_000)
+    try:  # the live progress line (a widget label such as "episodes" is a markdown container too)
+        text = page.get_by_text(EPISODE).first.inner_text(timeout=2_000)
     except Exception:  # a rerun was redrawing it
         return None
     found = EPISODE.search(text.replace("*", ""))
