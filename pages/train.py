@@ -208,6 +208,7 @@ with settings:
                 config.validate(),
                 name=recall("train_run_name") or default_run_name(config, train_preset, custom=is_custom),
                 tensorboard=bool(recall("train_tensorboard")),
+                preset=train_preset if not is_custom else f"custom from {train_preset}",
             )
             ss.train_last_state = "queued"  # so that even a run over before the first poll reruns the page
             st.rerun()

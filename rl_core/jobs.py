@@ -304,6 +304,7 @@ class TrainingTask:
     save: bool = True
     final_eval_episodes: int = 0  # > 0: a greedy evaluation of the saved weights (seeds 0..n-1)
     snapshots: bool = True  # send a Q-function copy every SNAPSHOT_SECONDS
+    preset: str | None = None  # what the run started from, kept in metrics.json ("custom from X" when changed)
 
     def run(self, progress: Progress, stop_event: threading.Event) -> TrainingOutcome:
         from .evaluation import evaluate
@@ -324,9 +325,10 @@ class TrainingTask:
         files = None
         if self.save and result.status != "diverged" and result.episodes:
             with tempfile.TemporaryDirectory(prefix="qlab-agent-") as tmp:
-                folder = save_agent(
-                    agent, Path(tmp) / "agent", metrics=training_metrics(agent, result), history=result.episodes
-                )
+                metrics = training_metrics(agent, result)
+                if self.preset:
+                    metrics["preset"] = self.preset
+                folder = save_agent(agent, Path(tmp) / "agent", metrics=metrics, history=result.episodes)
                 files = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
         final = None
         if self.final_eval_episodes > 0 and result.status not in ("stopped", "diverged"):
@@ -561,9 +563,18 @@ class TrainingJob(SingleTaskJob):
 
     kind = "training"
 
-    def __init__(self, owner: str, config: AgentConfig, name: str, folder: Path, tensorboard_dir: Path | None = None):
+    def __init__(
+        self,
+        owner: str,
+        config: AgentConfig,
+        name: str,
+        folder: Path,
+        tensorboard_dir: Path | None = None,
+        preset: str | None = None,
+    ):
         super().__init__(owner, name)
         self.config = config
+        self.preset = preset
         self.folder = folder  # reserved on disk already
         self.tensorboard_dir = tensorboard_dir
         self._board: TensorBoardLogger | None = None
@@ -602,7 +613,7 @@ class TrainingJob(SingleTaskJob):
     def make_task(self) -> TrainingTask:
         if self.tensorboard_dir is not None:
             self._board = TensorBoardLogger(self.tensorboard_dir)  # written here: no shared filesystem
-        return TrainingTask(self.config)
+        return TrainingTask(self.config, preset=self.preset)
 
     def apply(self, update: WorkerUpdate) -> None:
         with self._lock:
@@ -683,16 +694,23 @@ class JobRegistry:
     def runs_root(self) -> Path:
         return self.out_dir or runs_dir()
 
-    def submit(self, owner: str, config: AgentConfig, name: str | None = None, tensorboard: bool = False) -> str:
+    def submit(
+        self,
+        owner: str,
+        config: AgentConfig,
+        name: str | None = None,
+        tensorboard: bool = False,
+        preset: str | None = None,
+    ) -> str:
         """Queue a training run; its folder is reserved on disk now. With ``tensorboard`` it also
-        logs to <runs>/tensorboard/<name>."""
+        logs to <runs>/tensorboard/<name>; ``preset`` (what it started from) goes in its metrics.json."""
         config.validate()
         self._check_room(owner)
         root = self.runs_root()
         folder = reserve_run(root, name or default_run_name(config), owner)
         board = root / "tensorboard" / folder.name if tensorboard else None
         try:
-            return self.add(TrainingJob(owner, config, folder.name, folder, tensorboard_dir=board))
+            return self.add(TrainingJob(owner, config, folder.name, folder, tensorboard_dir=board, preset=preset))
         except BaseException:
             release_reservation(folder)
             raise

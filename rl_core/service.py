@@ -90,8 +90,10 @@ class RegistryActor:
             "running": self.registry.running_count(),
         }
 
-    def submit(self, owner: str, config: AgentConfig, name: str | None, tensorboard: bool) -> str:
-        return self.registry.submit(owner, config, name=name, tensorboard=tensorboard)
+    def submit(
+        self, owner: str, config: AgentConfig, name: str | None, tensorboard: bool, preset: str | None = None
+    ) -> str:
+        return self.registry.submit(owner, config, name=name, tensorboard=tensorboard, preset=preset)
 
     def add(self, job: bytes, checked: bool) -> str:
         unpickled: Job = pickle.loads(job)
@@ -240,8 +242,15 @@ class RegistryClient:
     def runs_root(self) -> Path:
         return self.out_dir
 
-    def submit(self, owner: str, config: AgentConfig, name: str | None = None, tensorboard: bool = False) -> str:
-        job_id = self._call("submit", owner, config.validate(), name, tensorboard)
+    def submit(
+        self,
+        owner: str,
+        config: AgentConfig,
+        name: str | None = None,
+        tensorboard: bool = False,
+        preset: str | None = None,
+    ) -> str:
+        job_id = self._call("submit", owner, config.validate(), name, tensorboard, preset)
         self.sync()
         return job_id
 
