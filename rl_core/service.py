@@ -38,6 +38,7 @@ STORE_ID_FILE = ".store-id"
 SYNC_SECONDS = 0.2  # the mirror's cadence: charts lag training by about this plus the pump's 0.2 s
 CALL_SECONDS = 30.0
 START_SECONDS = 180.0
+FIRST_SYNC_SECONDS = 15.0  # a page's first read waits this long for the copy, once Ray is up
 LOST = "failed: lost when the job service restarted (its worker stopped; nothing was saved)"
 
 __all__ = ["JobFailed", "JobLimitReached", "RegistryActor", "RegistryClient", "registry_name", "store_id"]
@@ -164,6 +165,7 @@ class RegistryClient:
         self._running = 0
         self._incarnation: str | None = None
         self._q_cache: dict[str, tuple[int, Any]] = {}
+        self._synced = threading.Event()  # set by the first sync: until then the copy is empty, not "no jobs"
         self._thread = threading.Thread(target=self._mirror, name="qlab-registry-mirror", daemon=True)
         self._thread.start()
 
@@ -237,6 +239,13 @@ class RegistryClient:
                 snaps[job_id] = snap
             self._snaps = snaps
             self._capacity, self._running = max(1, int(reply["capacity"])), int(reply["running"])
+            self._synced.set()
+
+    def _await_first_sync(self) -> None:
+        """A page reading before the first sync would see no jobs (a user's running training
+        missing from a new app process's Train page): once Ray is up, wait for the copy."""
+        if not self._synced.is_set() and engine_status().state == "ready":
+            self._synced.wait(FIRST_SYNC_SECONDS)
 
     # --- submitting ---
     def runs_root(self) -> Path:
@@ -266,9 +275,11 @@ class RegistryClient:
 
     # --- reading (the copy: no Ray call) ---
     def snapshot(self, job_id: str) -> Any:
+        self._await_first_sync()
         return self._snaps.get(job_id)
 
     def snapshots(self, owner: str | None = None, kind: str | None = None) -> list[Any]:
+        self._await_first_sync()
         return [
             snap
             for snap in list(self._snaps.values())

@@ -220,10 +220,7 @@ class OneSeedSweep:
         return {"state": "running", "message": "2 of 3 seeds done", "queue_position": None, "done": False,
                 "rows": rows, "summary": None, "n_seeds": 3, "seeds": [4, 2, 7]}  # fmt: skip
 
-    def jobs_of(self, owner):
-        return []
-
-    def snapshots(self, kind=None):
+    def snapshots(self, owner=None, kind=None):
         return []
 
 

@@ -55,6 +55,7 @@ EXPECTED_BOUNDS = {
         "--workers": CLI_BOUNDS["workers"],
     },
     "presets": {},
+    "engine": {},
 }
 # What each subcommand requires besides the flag under test ({out}: a folder of the test's own).
 REQUIRED = {
@@ -66,6 +67,7 @@ REQUIRED = {
     "tune": ["--study", "s"],
     "seeds": [],
     "presets": [],
+    "engine": ["status"],
 }
 VALUES = ["nan", "inf", "0", "-1", "1e30"]
 
