@@ -105,13 +105,18 @@ def plain(text: object) -> str:
     return _MARKDOWN_SIGNS.sub(r"\\\1", " ".join(str(text).split()))
 
 
-@st.cache_resource
 def job_registry() -> JobRegistry | RegistryClient:
     """The jobs of this runs store. By default they live in the registry service, a detached Ray
     actor that outlives this process (a restart loses nothing, and every app process of the store
     sees the same jobs); QLAB_ENGINE=inprocess keeps them in this process (page tests). The work
     runs on Ray (a local instance, or the cluster named by RAY_ADDRESS): as many jobs at once as
     the cluster has CPUs, the rest queue."""
+    return _registry_of_store(str(runs_dir()))
+
+
+@st.cache_resource(show_spinner=False)
+def _registry_of_store(store: str) -> JobRegistry | RegistryClient:
+    # one per runs folder, as the service has one actor per store: another store's jobs never show
     return RegistryClient() if service_mode() else JobRegistry()
 
 
@@ -144,15 +149,28 @@ def engine_notice() -> bool:
     if status.state == "failed":
         st.error(status.message + " Training is off; everything else works.", icon=":material/cloud_off:")
         return False
-    if status.state == "starting":
-        _engine_starting_notice()
+    if _still_starting() is not None:
+        _starting_notice()
     return True
 
 
-@st.fragment(run_every=ENGINE_POLL_SECONDS)
-def _engine_starting_notice() -> None:
+def _still_starting() -> str | None:
+    """What the jobs still wait for, in words: Ray, then this process's first copy of the registry's
+    jobs (a registry actor's first start loads the training code); None once both are there."""
     if engine_status().state == "starting":
-        st.caption("Starting the compute engine (Ray)…")
+        return "Starting the compute engine (Ray)…"
+    registry = job_registry()
+    connecting = not getattr(registry, "synced", True) and not getattr(registry, "error", None)
+    if engine_status().state == "ready" and connecting:
+        return "Connecting to the job registry (its first start loads the training code)…"
+    return None
+
+
+@st.fragment(run_every=ENGINE_POLL_SECONDS)
+def _starting_notice() -> None:
+    waiting_for = _still_starting()
+    if waiting_for is not None:
+        st.caption(waiting_for)
     else:  # up or failed: the whole page again, which no longer draws this fragment (its polling ends)
         st.rerun(scope="app")
 

@@ -160,12 +160,15 @@ class RegistryClient:
         self.error: str | None = None  # one line when the registry cannot be reached
         self._handle: Any = None
         self._sync_lock = threading.Lock()
+        self._sync_wait_lock = threading.Lock()
         self._snaps: dict[str, Any] = {}
         self._capacity = max(1, engine_status().cpus)
         self._running = 0
         self._incarnation: str | None = None
         self._q_cache: dict[str, tuple[int, Any]] = {}
         self._synced = threading.Event()  # set by the first sync: until then the copy is empty, not "no jobs"
+        self._first_sync_deadline: float | None = None  # one wait for all reads, not one per read
+        self._closed = threading.Event()
         self._thread = threading.Thread(target=self._mirror, name="qlab-registry-mirror", daemon=True)
         self._thread.start()
 
@@ -201,13 +204,17 @@ class RegistryClient:
             ) from None
 
     def _mirror(self) -> None:
-        while True:
+        while not self._closed.is_set():
             try:
                 self.sync()
                 self.error = None
             except Exception as exc:  # the thread must outlive any trouble; pages show ``error``
                 self.error = str(exc) if isinstance(exc, EngineUnavailable) else one_line(exc)
-            time.sleep(SYNC_SECONDS)
+            self._closed.wait(SYNC_SECONDS)
+
+    def close(self) -> None:
+        """Stop following the registry (the jobs go on: they are the actor's)."""
+        self._closed.set()
 
     def sync(self) -> None:
         """Bring the copy up to date with the registry (the mirror thread does it every SYNC_SECONDS)."""
@@ -241,11 +248,25 @@ class RegistryClient:
             self._capacity, self._running = max(1, int(reply["capacity"])), int(reply["running"])
             self._synced.set()
 
+    @property
+    def synced(self) -> bool:
+        """Whether the copy holds the registry's jobs yet (False until the first sync)."""
+        return self._synced.is_set()
+
     def _await_first_sync(self) -> None:
         """A page reading before the first sync would see no jobs (a user's running training
-        missing from a new app process's Train page): once Ray is up, wait for the copy."""
-        if not self._synced.is_set() and engine_status().state == "ready":
-            self._synced.wait(FIRST_SYNC_SECONDS)
+        missing from a new app process's Train page): once Ray is up, wait for the copy, at most
+        FIRST_SYNC_SECONDS in all. A page reads several times a run, and a registry actor's first
+        start (it imports the training stack) can take longer than that on a loaded machine: a wait
+        per read made one run last a minute."""
+        if self._synced.is_set() or engine_status().state != "ready":
+            return
+        with self._sync_wait_lock:
+            if self._first_sync_deadline is None:
+                self._first_sync_deadline = time.monotonic() + FIRST_SYNC_SECONDS
+        remaining = self._first_sync_deadline - time.monotonic()
+        if remaining > 0:
+            self._synced.wait(remaining)
 
     # --- submitting ---
     def runs_root(self) -> Path:

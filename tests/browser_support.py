@@ -42,6 +42,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# The logs of the app servers started so far, newest last: a failed browser test shows their tails
+# (tests/conftest.py), since the server's side of a timeout is only there.
+SERVER_LOGS: list[Path] = []
+
+
 def start_app(
     port: int,
     runs: Path,
@@ -58,6 +63,8 @@ def start_app(
             environment.pop(name, None)
         else:
             environment[name] = value
+    if isinstance(getattr(log, "name", None), str):
+        SERVER_LOGS.append(Path(log.name))  # type: ignore[union-attr]
     return subprocess.Popen(
         [
             sys.executable,
@@ -220,6 +227,14 @@ def switch_to(page: Page, label: str, on: bool) -> None:
 # A server's first training waits for its compute engine (a local Ray instance) to start: seen taking
 # 160 s with the 2 cores at a load of 25-40 (bench/RESULTS.md, issue 21). An upper bound, not a pace.
 FIRST_TRAINING_MS = 300_000
+
+
+def engine_ready(page: Page) -> None:
+    """Wait, as a person would, until the page no longer says the compute engine or the job registry
+    is still starting (a server's first minute)."""
+    for notice in ("Starting the compute engine", "Connecting to the job registry"):
+        expect(page.get_by_text(notice)).to_have_count(0, timeout=PAGE_LOAD_MS)
+    wait_until_idle(page)
 
 
 def wait_for_reward_points(page: Page, more_than: int, timeout: float = FIRST_TRAINING_MS) -> int:

@@ -1,5 +1,6 @@
 import importlib.util
 import os
+import sys
 
 import pytest
 import torch
@@ -61,3 +62,19 @@ def partly_trained_agent():
     result = train(agent)
     assert result.status == "solved", result.summary()
     return agent
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failed browser test's report ends with the tail of the app servers' logs it used."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.when != "call" or not report.failed:
+        return
+    support = sys.modules.get("browser_support") or sys.modules.get("tests.browser_support")
+    for path in list(getattr(support, "SERVER_LOGS", []))[-2:]:
+        try:
+            lines = path.read_text(errors="replace").splitlines()[-60:]
+        except OSError:
+            continue
+        report.sections.append((f"server log {path} (last {len(lines)} lines)", "\n".join(lines)))

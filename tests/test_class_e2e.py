@@ -22,6 +22,7 @@ from browser_support import (
     CHROMIUM,
     LAUNCH_ARGS,
     PAGE_LOAD_MS,
+    engine_ready,
     enter,
     require_chromium,
     rerun_by,
@@ -141,6 +142,7 @@ def log_in(browser, url: str, subject: str) -> Page:
 def start_training(page: Page, url: str, name: str, episodes: int, until_stopped: bool = False) -> None:
     """Start a run; ``until_stopped`` turns off the preset's stop-once-solved, so it lasts until Stop."""
     open_page(page, f"{url}/train", "Train an agent")
+    engine_ready(page)
     enter(page, "episodes", str(episodes))
     enter(page, "run name (optional)", name)
     if until_stopped:

@@ -177,3 +177,37 @@ def test_changes_send_only_what_a_viewer_lacks(tmp_path):
     assert base == (4, len(snap.evaluations)) and [e.episode for e in delta.episodes] == [5, 6]
     current = (snap.version, 6, len(snap.evaluations), None)
     assert job not in registry.changes({job: current})["jobs"]  # nothing new: nothing sent
+
+
+def test_a_page_waits_for_the_first_sync_once_in_all_not_at_every_read(tmp_path, monkeypatch):
+    """A registry actor's first start can outlast FIRST_SYNC_SECONDS (it imports the training stack):
+    the page's reads share one wait, so a run that reads five times is not held five times as long."""
+    import threading
+    import time
+
+    import rl_core.service as service
+    from rl_core.engine import EngineStatus
+
+    answer = threading.Event()
+
+    def unanswered_call(self, method, *args, timeout=0.0):
+        answer.wait(30)
+        raise service.EngineUnavailable("the test's registry does not answer")
+
+    monkeypatch.setattr(service, "start_engine", lambda service=False: None)
+    monkeypatch.setattr(service, "engine_status", lambda: EngineStatus("ready", "up", cpus=2))
+    monkeypatch.setattr(service, "FIRST_SYNC_SECONDS", 0.5)
+    monkeypatch.setattr(service.RegistryClient, "_call", unanswered_call)
+    client = service.RegistryClient(tmp_path)
+    try:
+        started = time.monotonic()
+        for _ in range(6):
+            assert client.snapshots(owner="erin") == [] and client.snapshot("j") is None
+        waited = time.monotonic() - started
+        assert waited < 2.5, f"{waited:.1f} s: one wait per read (12 reads of 0.5 s) instead of one in all"
+        assert not client.synced
+    finally:
+        client.close()
+        answer.set()
+        client._thread.join(timeout=10)
+    assert not client._thread.is_alive()

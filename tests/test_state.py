@@ -143,6 +143,10 @@ def test_a_setup_sent_from_tune_survives_another_page(runs_dir):
     study = local_study("to-train")
     at = app_on("pages/tune.py")
     next(s for s in at.selectbox if s.label.startswith("Open a study")).set_value(study).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any(b.key == "tune_to_train" for b in at.button), (
+        [m.value for m in at.markdown] + [e.value for e in at.error] + [c.value for c in at.caption]
+    )
     at.button(key="tune_to_train").click().run()
     assert not at.exception
     assert at.selectbox(key="train_preset").value == "linear-fast"
