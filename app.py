@@ -12,19 +12,35 @@ from pages._ui import (  # noqa: E402
     freeze_start_up_heap,
     login_screen,
     mark_routed,
-    navigation_pages,
     registry_notice,
 )
-from rl_core.engine import engine_status, service_mode, start_engine  # noqa: E402
+from rl_core.compute.engine import engine_status, service_mode, start_engine  # noqa: E402
 
 st.set_page_config(page_title="Q-Lab", page_icon=":material/target:", layout="wide")
 # Ray comes up in the background (once per process): the first page draws at once. By default the
-# jobs live in the registry service, which outlives this process (rl_core/service.py).
+# jobs live in the registry service, which outlives this process (rl_core/compute/service.py).
 start_engine(service=service_mode())
 freeze_start_up_heap(engine_status().state)  # once at start-up, once more when Ray is up
 
+# The app's pages, in the sidebar's order (the first is the default). Every page file first sends
+# itself through this script (pages/_ui.ensure_routed), so nothing runs a page without it.
+PAGES = (
+    ("pages/home.py", "Home", ":material/home:"),
+    ("pages/environment.py", "Environment", ":material/public:"),
+    ("pages/train.py", "Train", ":material/model_training:"),
+    ("pages/evaluate.py", "Evaluate & replay", ":material/movie:"),
+    ("pages/compare.py", "Compare", ":material/compare:"),
+    ("pages/imitation.py", "Imitation", ":material/school:"),
+    ("pages/tune.py", "Tune", ":material/tune:"),
+    ("pages/runs.py", "Runs", ":material/history:"),
+    ("pages/board.py", "Class board", ":material/leaderboard:"),
+)
+
 visitor = current_user()  # None: class mode, not logged in yet
-page = st.navigation(navigation_pages(), position="sidebar" if visitor else "hidden")
+page = st.navigation(
+    [st.Page(path, title=title, icon=icon, default=i == 0) for i, (path, title, icon) in enumerate(PAGES)],
+    position="sidebar" if visitor else "hidden",
+)
 
 # Presentation mode: one switch, remembered across pages, for projecting to a room.
 # The mode lives in its own session key, so it holds even on a run that does not draw the toggle.

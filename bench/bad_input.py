@@ -4,7 +4,7 @@
     python bench/bad_input.py            # the current code
     python bench/bad_input.py --before   # also the code before issue 12 (read from git, 7e61028)
 
-"before" loads the old rl_core/storage.py from git beside the current package; only its upload
+"before" loads the old rl_core/artifacts/storage.py from git beside the current package; only its upload
 and history readers are used.
 """
 
@@ -28,8 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import git_commit, machine  # noqa: E402
 
 from rl_core import storage  # noqa: E402
-from rl_core.agent import QAgent  # noqa: E402
 from rl_core.config import AgentConfig  # noqa: E402
+from rl_core.learning.agent import QAgent  # noqa: E402
 
 BEFORE = "7e61028"
 
@@ -51,7 +51,7 @@ class Counting:
 
 def old_storage():
     source = subprocess.run(
-        ["git", "show", f"{BEFORE}:rl_core/storage.py"], capture_output=True, text=True, check=True
+        ["git", "show", f"{BEFORE}:rl_core/artifacts/storage.py"], capture_output=True, text=True, check=True
     ).stdout
     spec = importlib.util.spec_from_loader("rl_core._storage_before", loader=None)
     module = importlib.util.module_from_spec(spec)

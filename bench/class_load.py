@@ -65,7 +65,7 @@ START_LABEL = "Start"
 TOGGLE_LABEL = "Double DQN"
 ENGINE_STARTING = "Starting the compute engine"  # pages/_ui.engine_notice, while Ray comes up
 MESSAGE_CACHE_SIZE = 300  # the newest cacheable messages this client keeps and names in each rerun
-ENGINE_FAILED = "The compute engine is unavailable"  # rl_core.engine, when Ray could not start
+ENGINE_FAILED = "The compute engine is unavailable"  # rl_core.compute.engine, when Ray could not start
 
 
 def tiny_query(episodes: int) -> str:

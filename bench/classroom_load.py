@@ -88,9 +88,9 @@ def main() -> None:
     args = parser.parse_args()
     parts = set(args.parts.split(","))
 
+    from rl_core.compute.engine import require_engine
+    from rl_core.compute.registry import JobRegistry
     from rl_core.config import AgentConfig, preset
-    from rl_core.engine import require_engine
-    from rl_core.jobs import JobRegistry
 
     runs = Path(tempfile.mkdtemp(prefix="qlab-classroom-"))
     status = require_engine()

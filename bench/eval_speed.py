@@ -22,7 +22,7 @@ import torch  # noqa: E402
 from _common import machine  # noqa: E402
 
 from rl_core import QAgent, evaluate, load_agent, preset, train  # noqa: E402
-from rl_core.envs import make_env  # noqa: E402
+from rl_core.learning.envs import make_env  # noqa: E402
 
 
 def plain_torch_loop(agent: QAgent, env_id: str, n_episodes: int, seed: int) -> np.ndarray:

@@ -25,7 +25,7 @@ from _common import machine  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from rl_core import load_agent  # noqa: E402
-from rl_core.rendering import GifWriter, record_gif  # noqa: E402
+from rl_core.present.rendering import GifWriter, record_gif  # noqa: E402
 
 
 def pillow_direct(writer: GifWriter) -> bytes:

@@ -28,9 +28,9 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from _common import git_commit, machine  # noqa: E402
 
-from rl_core.agent import QAgent  # noqa: E402
 from rl_core.config import AgentConfig  # noqa: E402
-from rl_core.networks import build_q_network  # noqa: E402
+from rl_core.learning.agent import QAgent  # noqa: E402
+from rl_core.learning.networks import build_q_network  # noqa: E402
 
 # (name, config changes, gradient steps per training call as the preset makes them)
 CASES = [

@@ -21,10 +21,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from _common import machine  # noqa: E402
 
 from rl_core import load_agent  # noqa: E402
-from rl_core.envs import ACTION_NAMES  # noqa: E402
-from rl_core.plots import q_heatmap_figure  # noqa: E402
-from rl_core.qfunction import q_slice  # noqa: E402
-from rl_core.rendering import play_episode  # noqa: E402
+from rl_core.learning.envs import ACTION_NAMES  # noqa: E402
+from rl_core.learning.qfunction import q_slice  # noqa: E402
+from rl_core.present.plots import q_heatmap_figure  # noqa: E402
+from rl_core.present.rendering import play_episode  # noqa: E402
 
 
 def build(agent, resolution: int) -> None:

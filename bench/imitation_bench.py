@@ -17,7 +17,7 @@ import torch  # noqa: E402
 from _common import machine  # noqa: E402
 
 from rl_core import load_agent  # noqa: E402
-from rl_core.imitation import evaluate_as_policy, expert_data, train_classifier  # noqa: E402
+from rl_core.learning.imitation import evaluate_as_policy, expert_data, train_classifier  # noqa: E402
 
 COURSE = {
     "[]": (0.682, 0.687),

@@ -28,7 +28,7 @@ sys.path.insert(0, str(HERE))
 from _common import git_commit, machine  # noqa: E402
 
 LOAD = (
-    "import sys, time; t = time.perf_counter(); from rl_core.storage import load_agent; "
+    "import sys, time; t = time.perf_counter(); from rl_core.artifacts.storage import load_agent; "
     "load_agent(sys.argv[1]); "
     "print(any(m.startswith('torch._dynamo') for m in sys.modules), round(time.perf_counter() - t, 3))"
 )

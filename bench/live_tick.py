@@ -12,7 +12,7 @@ wall time; two cases:
   data changes four times a second), so the charts are built;
 - unchanged: the same snapshot again (a second viewer of the same job, or a finished job).
 
-``--before`` draws them as the page did before issue 17 (rl_core.plots.training_figure and
+``--before`` draws them as the page did before issue 17 (rl_core.present.plots.training_figure and
 epsilon_loss_figure from every episode on every tick): run it with PYTHONPATH on an older tree to
 measure that tree's builders.
 """
@@ -43,7 +43,7 @@ class Snapshot:  # what the live view reads of a JobSnapshot
 
 
 def history(n: int):
-    from rl_core.training import EpisodeRecord, EvalRecord
+    from rl_core.learning.training import EpisodeRecord, EvalRecord
 
     episodes = tuple(
         EpisodeRecord(i, 20.0 + (i * 7919) % 300, 20, max(0.05, 1 - i / 3000), 0.5 * (1 + i % 7), 20 * i, 0.1 * i)
@@ -63,7 +63,7 @@ def tick_script(before: bool) -> None:
     if snap is None:  # the script runner's own cost
         return
     if st.session_state["bench_before"]:
-        from rl_core.plots import epsilon_loss_figure, training_figure
+        from rl_core.present.plots import epsilon_loss_figure, training_figure
 
         st.plotly_chart(
             training_figure(snap.episodes, snap.evaluations, solved_reward=475.0, meta={"updated_at": 1.0}),
@@ -71,7 +71,7 @@ def tick_script(before: bool) -> None:
         )
         st.plotly_chart(epsilon_loss_figure(snap.episodes), key="live_eps_loss")
     else:
-        from rl_core.live import LIVE_CHARTS
+        from rl_core.present.live import LIVE_CHARTS
 
         rewards, eps_loss = LIVE_CHARTS.training(snap, 475.0)
         st.plotly_chart(rewards, key="live_rewards", theme="streamlit")

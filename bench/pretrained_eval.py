@@ -16,7 +16,7 @@ import torch  # noqa: E402
 from _common import machine  # noqa: E402
 
 from rl_core import evaluate, load_agent  # noqa: E402
-from rl_core.storage import PRETRAINED_DIR, list_agents  # noqa: E402
+from rl_core.artifacts.storage import PRETRAINED_DIR, list_agents  # noqa: E402
 
 
 def main() -> None:

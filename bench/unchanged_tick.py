@@ -3,7 +3,7 @@
     python bench/unchanged_tick.py [--seconds 8]
 
 A minimal Streamlit app (written to a temporary folder) has one fragment that reruns every 0.5 s and
-draws a shared live figure (rl_core.live.SharedFigure, ~30 KB of spec): in the first half of the
+draws a shared live figure (rl_core.present.live.SharedFigure, ~30 KB of spec): in the first half of the
 time the same figure object on every tick, then a new one on every tick. Headless Chromium opens it
 and records every websocket frame the server sends (its size) and every time Plotly finished
 drawing the chart (its ``plotly_afterplot`` event).
@@ -33,8 +33,8 @@ APP = """
 import time
 import numpy as np
 import streamlit as st
-from rl_core.live import shared
-from rl_core.plots import training_spec
+from rl_core.present.live import shared
+from rl_core.present.plots import training_spec
 
 def figure(n):
     x = np.arange(1, n + 1, dtype=float)

@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 SUBMIT = """
 import json, sys, time
 from rl_core.config import preset
-from rl_core.service import RegistryClient
+from rl_core.compute.service import RegistryClient
 client = RegistryClient()
 config = preset("deep-fast", n_episodes={episodes}, stop_at_reward=None, eval_every_episodes=0)
 ids = [client.submit(f"student{{i}}", config.replace(seed=i), name=f"restart-{{i}}") for i in range({jobs})]
@@ -40,7 +40,7 @@ time.sleep(3600)  # killed here, mid-training
 
 RECONNECT = """
 import json, sys, time
-from rl_core.service import RegistryClient
+from rl_core.compute.service import RegistryClient
 ids = json.loads(sys.argv[1])
 start = time.time()
 client = RegistryClient()
@@ -64,7 +64,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=8)
     parser.add_argument("--episodes", type=int, default=60)
     args = parser.parse_args()
-    from rl_core.engine import stop_local_instance
+    from rl_core.compute.engine import stop_local_instance
 
     runs = Path(tempfile.mkdtemp(prefix="qlab-restart-")) / "runs"
     runs.mkdir()

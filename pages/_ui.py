@@ -22,27 +22,7 @@ import pandas  # noqa: F401
 import streamlit as st
 
 from pages._state import bind, recall, remember, remember_all
-from rl_core.config import AgentConfig, Bound, ConfigError
-from rl_core.engine import EngineUnavailable, engine_status, service_mode
-from rl_core.envs import ACTION_NAMES, STATE_NAMES
-from rl_core.evaluation import EvalResult, evaluate
-from rl_core.jobs import JobLimitReached, JobRegistry, snapshot_field
-from rl_core.live import SharedFigure
-from rl_core.ownership import (
-    LOCAL_USER,
-    QuotaError,
-    User,
-    can_view,
-    instructors_from,
-    remember_user,
-    user_from_claims,
-    visible_agents,
-)
-from rl_core.plots import q_heatmap_figure
-from rl_core.qfunction import DEFAULT_DIMS, SLICE_RANGES, q_slice
-from rl_core.rendering import play_episode, record_gif, render_fps, saved_replay, side_by_side_gif
-from rl_core.service import RegistryClient
-from rl_core.storage import (
+from rl_core.artifacts.storage import (
     AgentEntry,
     AgentFolderError,
     SavedAgent,
@@ -52,8 +32,29 @@ from rl_core.storage import (
     read_config,
     runs_dir,
 )
-from rl_core.train_setup import started_from, widget_values
-from rl_core.training import saved_weights_evaluation
+from rl_core.classroom.ownership import (
+    LOCAL_USER,
+    QuotaError,
+    User,
+    can_view,
+    instructors_from,
+    remember_user,
+    user_from_claims,
+    visible_agents,
+)
+from rl_core.compute.engine import EngineUnavailable, engine_status, service_mode
+from rl_core.compute.jobs import snapshot_field
+from rl_core.compute.registry import JobLimitReached, JobRegistry
+from rl_core.compute.service import RegistryClient
+from rl_core.config import AgentConfig, Bound, ConfigError
+from rl_core.learning.envs import ACTION_NAMES, STATE_NAMES
+from rl_core.learning.evaluation import EvalResult, evaluate
+from rl_core.learning.qfunction import DEFAULT_DIMS, SLICE_RANGES, q_slice
+from rl_core.learning.training import saved_weights_evaluation
+from rl_core.present.live import SharedFigure
+from rl_core.present.plots import q_heatmap_figure
+from rl_core.present.rendering import play_episode, record_gif, render_fps, saved_replay, side_by_side_gif
+from rl_core.present.train_setup import started_from, widget_values
 
 PRETRAINED_DEEP = "cartpole-deep-q"
 # The live Q heatmap is redrawn at most this often: redrawn with every new copy of the weights
@@ -62,23 +63,8 @@ LIVE_HEATMAP_SECONDS = 3.0
 _MARKDOWN_SIGNS = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:&=])")
 
 # The app's pages, in navigation order: (file, title, icon). The first is the default.
-PAGES = (
-    ("pages/home.py", "Home", ":material/home:"),
-    ("pages/environment.py", "Environment", ":material/public:"),
-    ("pages/train.py", "Train", ":material/model_training:"),
-    ("pages/evaluate.py", "Evaluate & replay", ":material/movie:"),
-    ("pages/compare.py", "Compare", ":material/compare:"),
-    ("pages/imitation.py", "Imitation", ":material/school:"),
-    ("pages/tune.py", "Tune", ":material/tune:"),
-    ("pages/runs.py", "Runs", ":material/history:"),
-    ("pages/board.py", "Class board", ":material/leaderboard:"),
-)
 _ROUTED = "_qlab_routed"
 APP_PATH = Path(__file__).resolve().parent.parent / "app.py"
-
-
-def navigation_pages() -> list:
-    return [st.Page(path, title=title, icon=icon, default=i == 0) for i, (path, title, icon) in enumerate(PAGES)]
 
 
 def mark_routed() -> None:
@@ -178,7 +164,7 @@ def _starting_notice() -> None:
 SUBMIT_ERRORS = (ConfigError, EngineUnavailable, JobLimitReached, ValueError)
 
 
-# --- who is using the app (rl_core.ownership holds the rules) ------------------------------
+# --- who is using the app (rl_core.classroom.ownership holds the rules) ------------------------------
 
 
 def class_mode() -> bool:
@@ -229,7 +215,7 @@ def active_job_count() -> int:
 
 
 def quota_refusal(check, *args) -> str | None:
-    """Run one of rl_core.ownership's quota checks: None when allowed, else its message."""
+    """Run one of rl_core.classroom.ownership's quota checks: None when allowed, else its message."""
     try:
         check(user(), *args)
     except QuotaError as exc:
@@ -370,7 +356,7 @@ PRESENTATION_TEXT = dict(size=20, color="#000000")
 def chart(figure, key: str) -> None:
     """A Plotly chart; in presentation mode with large, black text everywhere (title, legend, ticks,
     axis titles). Streamlit's chart theme would put its own small grey type on whatever the figure
-    does not set, so it is left out then. A shared live figure (rl_core.live) is drawn as it is: it
+    does not set, so it is left out then. A shared live figure (rl_core.present.live) is drawn as it is: it
     was built for the view it is drawn in, and other sessions draw it too."""
     if isinstance(figure, SharedFigure):
         st.plotly_chart(figure, key=key, theme=None if st.session_state.get("presentation") else "streamlit")

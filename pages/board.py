@@ -6,9 +6,9 @@ import streamlit as st
 
 from pages._state import bind
 from pages._ui import ensure_routed, replay_gif, show_gif, trainings_now, user
-from rl_core.board import BOARD_EPISODES, board_rows, board_table, training_now
+from rl_core.classroom.board import BOARD_EPISODES, board_rows, board_table, training_now
+from rl_core.classroom.ownership import display_name, read_owner, shared_runs
 from rl_core.config import SUPPORTED_ENVS
-from rl_core.ownership import display_name, read_owner, shared_runs
 
 ensure_routed()
 

@@ -17,9 +17,9 @@ from pages._ui import (
     show_gif,
     side_by_side_replay,
 )
+from rl_core.artifacts.storage import AgentFolderError, read_history
 from rl_core.config import APP_BOUNDS
-from rl_core.plots import curves_figure, reward_histogram
-from rl_core.storage import AgentFolderError, read_history
+from rl_core.present.plots import curves_figure, reward_histogram
 
 ensure_routed()
 

@@ -5,11 +5,11 @@ import streamlit as st
 
 from pages._state import bind
 from pages._ui import bound_args, chart, ensure_routed
-from rl_core.agent import RandomAgent
 from rl_core.config import APP_BOUNDS, SUPPORTED_ENVS
-from rl_core.envs import ACTION_NAMES, STATE_NAMES, env_spec, observed_ranges
-from rl_core.evaluation import evaluate
-from rl_core.plots import reward_histogram, state_histograms
+from rl_core.learning.agent import RandomAgent
+from rl_core.learning.envs import ACTION_NAMES, STATE_NAMES, env_spec, observed_ranges
+from rl_core.learning.evaluation import evaluate
+from rl_core.present.plots import reward_histogram, state_histograms
 
 ensure_routed()
 

@@ -22,18 +22,18 @@ from pages._ui import (
     show_gif,
     user,
 )
-from rl_core.config import APP_BOUNDS
-from rl_core.envs import ACTION_NAMES, STATE_NAMES
-from rl_core.ownership import can_manage, check_upload, quotas, record_owner, upload_dir
-from rl_core.plots import reward_histogram, training_figure
-from rl_core.rendering import render_state
-from rl_core.storage import (
+from rl_core.artifacts.storage import (
     MAX_UPLOAD_BYTES,
     AgentFolderError,
     agent_zip_bytes,
     import_agent_zip,
     read_history,
 )
+from rl_core.classroom.ownership import can_manage, check_upload, quotas, record_owner, upload_dir
+from rl_core.config import APP_BOUNDS
+from rl_core.learning.envs import ACTION_NAMES, STATE_NAMES
+from rl_core.present.plots import reward_histogram, training_figure
+from rl_core.present.rendering import render_state
 
 ensure_routed()
 

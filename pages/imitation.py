@@ -21,11 +21,12 @@ from pages._ui import (
     rerun_when_finished,
     session_id,
 )
+from rl_core.artifacts.storage import AgentFolderError
+from rl_core.compute.imitation_job import ImitationJob
 from rl_core.config import BOUNDS, IMITATION_BOUNDS, MAX_HIDDEN_LAYERS, MAX_HIDDEN_WIDTH
-from rl_core.imitation import READY_MADE, ImitationJob, expert_data
-from rl_core.live import LIVE_CHARTS
-from rl_core.progress import imitation_progress
-from rl_core.storage import AgentFolderError
+from rl_core.learning.imitation import READY_MADE, expert_data
+from rl_core.present.live import LIVE_CHARTS
+from rl_core.present.progress import imitation_progress
 
 ensure_routed()
 

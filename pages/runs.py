@@ -8,10 +8,10 @@ import streamlit as st
 
 from pages._state import bind, remember
 from pages._ui import ensure_routed, fill_train_setup, plain, run_preset, user
-from rl_core.ownership import delete_run, display_name, manageable_runs, read_owner, rename_run, share_run
-from rl_core.storage import AgentFolderError, read_config, runs_dir
-from rl_core.train_setup import closest_preset
-from rl_core.training import saved_weights_evaluation
+from rl_core.artifacts.storage import AgentFolderError, read_config, runs_dir
+from rl_core.classroom.ownership import delete_run, display_name, manageable_runs, read_owner, rename_run, share_run
+from rl_core.learning.training import saved_weights_evaluation
+from rl_core.present.train_setup import closest_preset
 
 ensure_routed()
 

@@ -23,6 +23,8 @@ from pages._ui import (
     session_id,
     setup_link,
 )
+from rl_core.artifacts.storage import AgentFolderError, RunNameError, clean_run_name, default_run_name, read_metrics
+from rl_core.classroom.ownership import check_new_run, check_queue
 from rl_core.config import (
     BOUNDS,
     FIELD_NAMES,
@@ -39,12 +41,10 @@ from rl_core.config import (
     field_label,
     preset,
 )
-from rl_core.envs import env_spec
-from rl_core.live import LIVE_CHARTS
-from rl_core.ownership import check_new_run, check_queue
-from rl_core.progress import first_estimate, progress_text, waiting_text
-from rl_core.storage import AgentFolderError, RunNameError, clean_run_name, default_run_name, read_metrics
-from rl_core.train_setup import (
+from rl_core.learning.envs import env_spec
+from rl_core.present.live import LIVE_CHARTS
+from rl_core.present.progress import first_estimate, progress_text, waiting_text
+from rl_core.present.train_setup import (
     DEFAULT_WIDTH,
     LR_LOG_RANGE,
     closest_preset,
@@ -53,7 +53,7 @@ from rl_core.train_setup import (
     lr_log,
     started_from,
 )
-from rl_core.verdict import metrics_verdict
+from rl_core.present.verdict import metrics_verdict
 
 ensure_routed()
 
@@ -347,7 +347,7 @@ def run_progress(snap) -> str:
 
 
 def show_verdict(snap) -> None:
-    """What the finished run's score means (rl_core.verdict), above what to do with it."""
+    """What the finished run's score means (rl_core.present.verdict), above what to do with it."""
     try:
         metrics = read_metrics(snap.saved_path)
     except (OSError, AgentFolderError):
@@ -412,7 +412,7 @@ with live_area:
                     f"{latest:.1f}" if latest is not None else "-",
                     help="The latest greedy evaluation during training",
                 )
-            # built once per change of the job's data, for every viewer of it (rl_core.live)
+            # built once per change of the job's data, for every viewer of it (rl_core.present.live)
             rewards_chart, eps_loss_chart = LIVE_CHARTS.training(snap, solved, large=large)
             chart(rewards_chart, key="live_rewards")
             chart(eps_loss_chart, key="live_eps_loss")

@@ -26,9 +26,7 @@ from pages._ui import (
     session_id,
     user,
 )
-from rl_core.config import APP_BOUNDS, PRESET_NAMES, preset
-from rl_core.live import LIVE_CHARTS, study_charts, trials_key
-from rl_core.ownership import (
+from rl_core.classroom.ownership import (
     can_view_study,
     check_queue,
     check_seeds,
@@ -36,8 +34,7 @@ from rl_core.ownership import (
     study_label,
     study_name_for,
 )
-from rl_core.plots import seeds_figure
-from rl_core.tuning import (
+from rl_core.compute.tuning import (
     SPACES,
     ParamSpec,
     SeedsJob,
@@ -50,6 +47,9 @@ from rl_core.tuning import (
     storage_description,
     trials_table,
 )
+from rl_core.config import APP_BOUNDS, PRESET_NAMES, preset
+from rl_core.present.live import LIVE_CHARTS, study_charts, trials_key
+from rl_core.present.plots import seeds_figure
 
 ensure_routed()
 
@@ -215,7 +215,7 @@ def study_view() -> None:
     completed = [t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
     if completed:
         large = bool(ss.get("presentation"))
-        # built once per change of the study's trials, for every viewer (rl_core.live)
+        # built once per change of the study's trials, for every viewer (rl_core.present.live)
         charts = LIVE_CHARTS.memo(
             ("study", ss.tune_viewing, trials_key(study), large), lambda: study_charts(study, large)
         )

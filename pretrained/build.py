@@ -71,7 +71,7 @@ def train_into_pretrained(name: str) -> dict:
 
     The folder's other files (README.md, replay.gif, replay.json) stay; they are rewritten next.
     """
-    from rl_core.storage import AGENT_FILES
+    from rl_core.artifacts.storage import AGENT_FILES
 
     with tempfile.TemporaryDirectory() as tmp:
         summary = run_cli(["train", *shlex.split(AGENTS[name]["args"]), "--quiet", "--out", str(Path(tmp) / name)])
@@ -133,8 +133,8 @@ thread with every random source seeded from the config's seed: on the same machi
 
 def write_replay(name: str) -> None:
     """replay.gif + replay.json: the seed-0 episode at real speed, so the app shows it without rendering."""
-    from rl_core.rendering import save_replay
-    from rl_core.storage import load_agent
+    from rl_core.artifacts.storage import load_agent
+    from rl_core.present.rendering import save_replay
 
     agent = load_agent(HERE / name).agent
     path = save_replay(HERE / name, agent, agent.config.env_id, seed=0)

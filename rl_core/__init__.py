@@ -6,11 +6,11 @@ result = train(agent)
 print(evaluate(agent, "CartPole-v1", n_episodes=1000).summary())
 """
 
-from .agent import QAgent, RandomAgent, TrainingDiverged
-from .config import PRESET_NAMES, AgentConfig, ConfigError, preset
-from .evaluation import EvalResult, evaluate, evaluate_sequential
-from .storage import AgentFolderError, load_agent, save_agent
-from .training import EpisodeRecord, EvalRecord, TrainResult, train
+from rl_core.artifacts.storage import AgentFolderError, load_agent, save_agent
+from rl_core.config import PRESET_NAMES, AgentConfig, ConfigError, preset
+from rl_core.learning.agent import QAgent, RandomAgent, TrainingDiverged
+from rl_core.learning.evaluation import EvalResult, evaluate, evaluate_sequential
+from rl_core.learning.training import EpisodeRecord, EvalRecord, TrainResult, train
 
 __all__ = [
     "AgentConfig",

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn, cast
 
-from .config import (
+from rl_core.config import (
     BOUNDS,
     CLI_BOUNDS,
     IMITATION_BOUNDS,
@@ -78,7 +78,7 @@ class ProgressBar:
         self.last_eval: float | None = None
 
     def __call__(self, event: Any) -> None:
-        from .training import EvalRecord
+        from rl_core.learning.training import EvalRecord
 
         if isinstance(event, EvalRecord):
             self.last_eval = event.mean
@@ -96,9 +96,9 @@ class ProgressBar:
 def cmd_train(args: argparse.Namespace) -> int:
     import torch
 
-    from .agent import QAgent
-    from .storage import save_agent
-    from .training import TensorBoardLogger, chain, train, training_metrics
+    from rl_core.artifacts.storage import save_agent
+    from rl_core.learning.agent import QAgent
+    from rl_core.learning.training import TensorBoardLogger, chain, train, training_metrics
 
     overrides = _parse_set(args.set or [])
     overrides["env_id"] = args.env
@@ -133,7 +133,7 @@ def _check_out_folder(out: Path, overwrite: bool) -> None:
 
     Saving replaces the agent's files (storage.AGENT_FILES) and keeps the folder's other files.
     """
-    from .storage import PRETRAINED_DIR
+    from rl_core.artifacts.storage import PRETRAINED_DIR
 
     if out.resolve().is_relative_to(PRETRAINED_DIR.resolve()):
         raise CliError(f"--out {out}: inside {PRETRAINED_DIR.name}/, the shipped agents; choose a folder outside it")
@@ -148,8 +148,8 @@ def _check_out_folder(out: Path, overwrite: bool) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .evaluation import evaluate
-    from .storage import load_agent
+    from rl_core.artifacts.storage import load_agent
+    from rl_core.learning.evaluation import evaluate
 
     saved = load_agent(args.folder)
     result = evaluate(
@@ -160,8 +160,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_baseline(args: argparse.Namespace) -> int:
-    from .agent import RandomAgent
-    from .evaluation import evaluate
+    from rl_core.learning.agent import RandomAgent
+    from rl_core.learning.evaluation import evaluate
 
     result = evaluate(RandomAgent(args.env, seed=args.seed), args.env, n_episodes=args.episodes, seed=args.seed)
     _print_json({"agent": "random", "env_id": args.env, **result.to_dict()})
@@ -171,8 +171,8 @@ def cmd_baseline(args: argparse.Namespace) -> int:
 def cmd_render(args: argparse.Namespace) -> int:
     from PIL import GifImagePlugin, Image
 
-    from .rendering import record_gif
-    from .storage import load_agent
+    from rl_core.artifacts.storage import load_agent
+    from rl_core.present.rendering import record_gif
 
     start = time.perf_counter()
     out = Path(args.out)
@@ -205,8 +205,8 @@ def cmd_render(args: argparse.Namespace) -> int:
 def cmd_imitate(args: argparse.Namespace) -> int:
     import torch
 
-    from .imitation import evaluate_as_policy, expert_data, train_classifier
-    from .storage import load_agent
+    from rl_core.artifacts.storage import load_agent
+    from rl_core.learning.imitation import evaluate_as_policy, expert_data, train_classifier
 
     torch.set_num_threads(args.threads)
     hidden = _parse_widths(args.hidden)
@@ -250,7 +250,7 @@ def _parse_widths(text: str) -> list[int]:
 def cmd_tune(args: argparse.Namespace) -> int:
     import torch
 
-    from .tuning import SPACES, TuningSetup, run_study
+    from rl_core.compute.tuning import SPACES, TuningSetup, run_study
 
     torch.set_num_threads(1)
     space = dict(SPACES[args.space])
@@ -283,7 +283,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
 
 def cmd_seeds(args: argparse.Namespace) -> int:
-    from .tuning import parse_seed_list, seed_sensitivity
+    from rl_core.compute.tuning import parse_seed_list, seed_sensitivity
 
     seeds = parse_seed_list(args.seeds)
     overrides = _parse_set(args.set or [])
@@ -298,7 +298,7 @@ def cmd_seeds(args: argparse.Namespace) -> int:
 
 def cmd_engine(args: argparse.Namespace) -> int:
     """The local Ray instance the web app starts for a runs folder (it outlives the app by design)."""
-    from .engine import find_local_instance, stop_local_instance
+    from rl_core.compute.engine import find_local_instance, stop_local_instance
 
     if args.action == "stop":
         message = stop_local_instance()
@@ -466,10 +466,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from .engine import EngineUnavailable
-    from .jobs import JobFailed, JobLimitReached
-    from .rendering import RenderError
-    from .storage import AgentFolderError
+    from rl_core.artifacts.storage import AgentFolderError
+    from rl_core.compute.engine import EngineUnavailable
+    from rl_core.compute.jobs import JobFailed
+    from rl_core.compute.registry import JobLimitReached
+    from rl_core.present.rendering import RenderError
 
     try:
         args = build_parser().parse_args(argv)

@@ -18,7 +18,7 @@ from typing import Any
 SUPPORTED_ENVS: tuple[str, ...] = ("CartPole-v1", "MountainCar-v0", "Acrobot-v1")
 LOSSES: tuple[str, ...] = ("mse", "huber")
 
-# --- background jobs (rl_core/jobs.py): how many may wait, how many finished ones are remembered ---
+# --- background jobs (rl_core/compute/registry.py): how many may wait, how many finished ones are remembered ---
 MAX_QUEUED_JOBS_PER_OWNER = 4  # waiting jobs per user (a class shares the queue)
 MAX_QUEUED_JOBS_TOTAL = 64  # waiting jobs on the whole server
 MAX_FINISHED_JOBS_KEPT = 20  # per user; older finished jobs are forgotten (their agents stay on disk)
@@ -809,9 +809,9 @@ CLASS_QUOTAS = ClassQuotas()
 LIVE_EXACT_POINTS = 200
 LIVE_OLDER_POINTS = 800
 
-# --- what a run's result is measured against (rl_core/verdict.py) ----------------------------
+# --- what a run's result is measured against (rl_core/present/verdict.py) ----------------------------
 # A uniformly random agent's mean reward over 1000 greedy-evaluation episodes (seeds 0-999),
-# measured here with rl_core.evaluation (the course reports 22.28 +- 11.67 for CartPole-v1).
+# measured here with rl_core.learning.evaluation (the course reports 22.28 +- 11.67 for CartPole-v1).
 RANDOM_BASELINES: dict[str, float] = {"CartPole-v1": 22.19, "MountainCar-v0": -200.0, "Acrobot-v1": -499.04}
 # The course's reported result for its presets on CartPole-v1 (mean and std over 1000 greedy
 # episodes, from its presets.json); our own presets' figures are in PRESET_DESCRIPTIONS.

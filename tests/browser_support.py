@@ -108,7 +108,7 @@ def wait_until_up(url: str, server: subprocess.Popen, what: str, seconds: float 
 def stop_engine(runs: Path) -> None:
     """Stop the local Ray instance (and with it the registry service) an app served from ``runs``
     started: it outlives the app's server by design."""
-    from rl_core.engine import stop_local_instance
+    from rl_core.compute.engine import stop_local_instance
 
     stop_local_instance(runs)
 

@@ -55,8 +55,8 @@ def quick_learner_config(**changes):
 @pytest.fixture(scope="session")
 def partly_trained_agent():
     """Trained until a greedy evaluation averages 150: episodes of many different lengths."""
-    from rl_core.agent import QAgent
-    from rl_core.training import train
+    from rl_core.learning.agent import QAgent
+    from rl_core.learning.training import train
 
     agent = QAgent(quick_learner_config())
     result = train(agent)

@@ -2,10 +2,10 @@ import numpy as np
 import pytest
 import torch
 
-from rl_core.agent import QAgent, RandomAgent
 from rl_core.config import AgentConfig, ConfigError, preset
-from rl_core.evaluation import evaluate
-from rl_core.training import EpisodeRecord, EvalRecord, train
+from rl_core.learning.agent import QAgent, RandomAgent
+from rl_core.learning.evaluation import evaluate
+from rl_core.learning.training import EpisodeRecord, EvalRecord, train
 
 
 def small_config(**changes) -> AgentConfig:
@@ -126,7 +126,7 @@ def test_normalizer_standardises_random_states():
     # CartPole declares its velocities unbounded; the estimate is finite and small
     assert agent.normalizer.std[1] < 5
     # the states it was fitted on (random play, the config's seed) come out with mean 0 and std 1
-    from rl_core.envs import random_states
+    from rl_core.learning.envs import random_states
 
     raw = random_states("CartPole-v1", 2000, seed=agent.config.seed)
     standard = agent.preprocess(raw)

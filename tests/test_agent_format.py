@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from rl_core.agent import QAgent
+from rl_core.artifacts.storage import AgentFolderError, load_agent, read_config, save_agent
 from rl_core.config import FORMAT_VERSION, AgentConfig, format_version_of
-from rl_core.storage import AgentFolderError, load_agent, read_config, save_agent
+from rl_core.learning.agent import QAgent
 
 ROOT = Path(__file__).resolve().parent.parent
 PRETRAINED = ROOT / "pretrained"
@@ -102,7 +102,7 @@ def test_loading_for_inference_builds_no_optimiser():
     assert saved.agent._optimizer is None
     # In a fresh process: nothing of loading imports torch._dynamo (torch's first Adam does).
     code = (
-        "import sys; from rl_core.storage import load_agent; "
+        "import sys; from rl_core.artifacts.storage import load_agent; "
         f"load_agent({str(PRETRAINED / 'cartpole-deep-q')!r}); "
         "print(any(m.startswith('torch._dynamo') for m in sys.modules))"
     )

@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
+ROOT = Path(__file__).resolve().parent.parent
+APP = str(ROOT / "app.py")
 
 
 def open_page(page: str) -> AppTest:
@@ -145,7 +146,7 @@ def test_a_bad_upload_is_refused_with_one_line(runs_dir):
 def test_compare_page_puts_agents_side_by_side(runs_dir):
     import shutil
 
-    from rl_core.storage import PRETRAINED_DIR
+    from rl_core.artifacts.storage import PRETRAINED_DIR
 
     shutil.copytree(PRETRAINED_DIR / "cartpole-deep-q", runs_dir / "copy-of-deep")
     at = open_page("pages/compare.py")
@@ -162,7 +163,7 @@ def test_compare_page_puts_agents_side_by_side(runs_dir):
 
 
 def test_compare_refuses_agents_of_different_environments(runs_dir):
-    from rl_core.storage import PRETRAINED_DIR
+    from rl_core.artifacts.storage import PRETRAINED_DIR
 
     at = open_page("pages/compare.py")
     at.multiselect(key="compare_agents").set_value(
@@ -304,7 +305,7 @@ def test_evaluate_page_steps_through_an_episode(runs_dir):
 def test_runs_page_lists_renames_and_deletes(runs_dir):
     import shutil
 
-    from rl_core.storage import PRETRAINED_DIR
+    from rl_core.artifacts.storage import PRETRAINED_DIR
 
     shutil.copytree(PRETRAINED_DIR / "cartpole-linear-q", runs_dir / "a-run")
     at = open_page("pages/runs.py")
@@ -335,7 +336,7 @@ def element_order(at: AppTest) -> list:
 def copy_agent(source: str, dest) -> None:
     import shutil
 
-    from rl_core.storage import PRETRAINED_DIR
+    from rl_core.artifacts.storage import PRETRAINED_DIR
 
     shutil.copytree(PRETRAINED_DIR / source, dest, ignore=shutil.ignore_patterns("replay.*"))
 
@@ -343,11 +344,11 @@ def copy_agent(source: str, dest) -> None:
 def test_every_page_is_routed_by_app_py(runs_dir):
     """With a pages/ folder, Streamlit (and AppTest on every run) would run a page file on its own:
     each page must send itself through app.py, which draws the presentation switch."""
-    from pages._ui import PAGES
-
     at = AppTest.from_file(APP, default_timeout=120)
     at.run()
-    for path, _, _ in PAGES:
+    pages = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "pages").glob("[!_]*.py"))
+    assert len(pages) == 9
+    for path in pages:
         at.switch_page(path).run()
         assert not at.exception, (path, [e.value for e in at.exception])
         assert "presentation_toggle" in keys(at, "toggle"), f"{path} ran without app.py"
@@ -477,9 +478,9 @@ def test_the_setup_link_is_offered_to_copy(runs_dir):
 
 
 def test_loading_a_course_run_into_train_names_its_own_preset(runs_dir):
-    from rl_core.agent import QAgent
+    from rl_core.artifacts.storage import save_agent
     from rl_core.config import preset
-    from rl_core.storage import save_agent
+    from rl_core.learning.agent import QAgent
 
     save_agent(QAgent(preset("deep-good")), runs_dir / "course-run")
     at = open_page("pages/runs.py")
@@ -508,8 +509,8 @@ def test_the_live_heatmap_is_redrawn_at_most_every_few_seconds(monkeypatch):
     """New weights arrive twice a second while training: redrawing the heatmap for each cost every
     click on the Train page about a second (bench/app_latency.py --heatmap)."""
     import pages._ui as ui
-    from rl_core.agent import QAgent
     from rl_core.config import preset
+    from rl_core.learning.agent import QAgent
 
     first, second = (QAgent(preset("linear-fast", seed=s)) for s in (0, 1))
     at = AppTest.from_function(_live_heatmap_script, default_timeout=60)

@@ -17,11 +17,8 @@ import numpy as np
 import pytest
 import torch
 
-from rl_core import storage
-from rl_core.agent import QAgent
-from rl_core.cli import main
-from rl_core.config import BOUNDS, MAX_HIDDEN_LAYERS, MAX_HIDDEN_WIDTH, AgentConfig, config_from_query
-from rl_core.storage import (
+from rl_core.artifacts import storage
+from rl_core.artifacts.storage import (
     MAX_MODEL_BYTES,
     AgentFolderError,
     import_agent_zip,
@@ -30,7 +27,10 @@ from rl_core.storage import (
     rename_agent,
     save_agent,
 )
-from rl_core.tuning import TuningSetup, parse_seed_list
+from rl_core.cli import main
+from rl_core.compute.tuning import TuningSetup, parse_seed_list
+from rl_core.config import BOUNDS, MAX_HIDDEN_LAYERS, MAX_HIDDEN_WIDTH, AgentConfig, config_from_query
+from rl_core.learning.agent import QAgent
 
 TINY = dict(nn_hidden_layers=[8], batch_size=16, memory_size=500, n_steps_warm_up_memory=16)
 GiB = 1024**3
@@ -312,14 +312,14 @@ def test_a_pickled_object_upload_gets_plain_words_not_torch_advice(tmp_path, age
 
 
 def test_expected_shapes_are_computed_without_building_a_network(tmp_path, agent_files, monkeypatch):
-    import rl_core.agent
-    import rl_core.networks
+    import rl_core.learning.agent
+    import rl_core.learning.networks
 
     def no_network(*args):
         raise AssertionError("a network was built before model.pt was checked")
 
-    monkeypatch.setattr(rl_core.networks, "build_q_network", no_network)
-    monkeypatch.setattr(rl_core.agent, "build_q_network", no_network)
+    monkeypatch.setattr(rl_core.learning.networks, "build_q_network", no_network)
+    monkeypatch.setattr(rl_core.learning.agent, "build_q_network", no_network)
     hparams = json.loads(agent_files["hparams.json"])
     hparams["nn_hidden_layers"] = [MAX_HIDDEN_WIDTH] * MAX_HIDDEN_LAYERS  # allowed, but model.pt is the tiny one
     message = refused(
@@ -331,9 +331,9 @@ def test_expected_shapes_are_computed_without_building_a_network(tmp_path, agent
 
 
 def test_hparams_beyond_the_bounds_are_refused_before_anything_is_built(tmp_path, agent_files, monkeypatch):
-    import rl_core.agent
+    import rl_core.learning.agent
 
-    monkeypatch.setattr(rl_core.agent, "build_q_network", lambda *a: pytest.fail("built a network"))
+    monkeypatch.setattr(rl_core.learning.agent, "build_q_network", lambda *a: pytest.fail("built a network"))
     hparams = json.loads(agent_files["hparams.json"])
     hparams["nn_hidden_layers"] = [4096] * 8
     refused(
@@ -423,12 +423,14 @@ def test_already_exists_is_only_about_the_cleaned_name(runs_dir, a_run):
 
 
 def test_a_study_name_cannot_climb_out_of_the_runs_folder(runs_dir, tmp_path):
-    from rl_core.tuning import run_study
+    from rl_core.compute.tuning import run_study
 
     setup = TuningSetup(
         study_name="../../escaped",
         storage_url=f"sqlite:///{tmp_path / 's.db'}",
-        space={"learning_rate": __import__("rl_core.tuning").tuning.ParamSpec("loguniform", 1e-4, 1e-2)},
+        space={
+            "learning_rate": __import__("rl_core.compute.tuning").compute.tuning.ParamSpec("loguniform", 1e-4, 1e-2)
+        },
         episodes=2,
         eval_episodes=2,
         target=None,

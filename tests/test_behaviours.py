@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-import rl_core.training
-from rl_core.agent import FrozenQ, QAgent
+import rl_core.learning.training
 from rl_core.config import SUPPORTED_ENVS, AgentConfig
-from rl_core.envs import StateNormalizer
-from rl_core.evaluation import evaluate, evaluate_sequential
-from rl_core.replay import ReplayBuffer
-from rl_core.training import train
+from rl_core.learning.agent import FrozenQ, QAgent
+from rl_core.learning.envs import StateNormalizer
+from rl_core.learning.evaluation import evaluate, evaluate_sequential
+from rl_core.learning.replay import ReplayBuffer
+from rl_core.learning.training import train
 
 # --- a time-limit ending is not a real end, through train() ---------------------------------------
 
@@ -57,7 +57,7 @@ def test_train_stores_a_time_limit_ending_as_not_terminal(env_id, monkeypatch):
     def short_limited_env(env_id_: str, render_mode: str | None = None) -> gym.Env:
         return StepRecorder(gym.make(env_id_, max_episode_steps=12), seen)
 
-    monkeypatch.setattr(rl_core.training, "make_env", short_limited_env)
+    monkeypatch.setattr(rl_core.learning.training, "make_env", short_limited_env)
     agent = QAgent(no_learning_config(env_id, n_episodes=12))
     train(agent)
     assert agent.n_gradient_steps_done == 0
@@ -289,7 +289,7 @@ def test_keep_best_returns_the_weights_the_best_evaluation_scored_while_learning
     scored: list[tuple[float, dict]] = []
 
     def copy_scored_weights(event):
-        if isinstance(event, rl_core.training.EvalRecord):
+        if isinstance(event, rl_core.learning.training.EvalRecord):
             scored.append((event.mean, {k: v.clone() for k, v in agent.q_net.state_dict().items()}))
 
     result = train(agent, callback=copy_scored_weights)
@@ -303,7 +303,7 @@ def test_keep_best_returns_the_weights_the_best_evaluation_scored_while_learning
 
 @pytest.mark.parametrize("env_id", ["MountainCar-v0", "Acrobot-v1"])
 def test_a_fitted_normaliser_holds_the_mean_and_std_of_the_states_it_saw(env_id):
-    from rl_core.envs import random_states
+    from rl_core.learning.envs import random_states
 
     fitted = StateNormalizer.fit_random(env_id, 1500, seed=2)
     states = random_states(env_id, 1500, seed=2).astype(np.float64)
@@ -313,7 +313,7 @@ def test_a_fitted_normaliser_holds_the_mean_and_std_of_the_states_it_saw(env_id)
 
 
 def test_a_loaded_agent_keeps_the_normaliser_it_was_saved_with(tmp_path):
-    from rl_core.storage import load_agent, save_agent
+    from rl_core.artifacts.storage import load_agent, save_agent
 
     agent = pole_balancer_on_normalised_states(mean_shift=0.03)  # a hand-set normaliser, not a fitted one
     folder = save_agent(agent, tmp_path / "balancer")

@@ -275,7 +275,7 @@ def test_a_poisoned_upload_breaks_no_other_users_page(browser, class_server, tmp
     expect(alice.get_by_text("metrics.json", exact=False).first).to_be_visible()  # refused, in one line
     no_exception(alice)
     # and one that got in some other way (an older version, a hand edit) stays Alice's problem only
-    from rl_core.ownership import User, record_owner
+    from rl_core.classroom.ownership import User, record_owner
 
     planted = runs / "uploads" / User(id="alice", name="alice").key / "uploaded-poison"
     shutil.copytree(ROOT / "pretrained" / "cartpole-linear-q", planted)

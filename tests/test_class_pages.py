@@ -7,11 +7,11 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from rl_core import ownership
-from rl_core.agent import QAgent
+from rl_core.artifacts.storage import save_agent
+from rl_core.classroom import ownership
+from rl_core.classroom.ownership import read_owner, record_owner
 from rl_core.config import AgentConfig, ClassQuotas
-from rl_core.ownership import read_owner, record_owner
-from rl_core.storage import save_agent
+from rl_core.learning.agent import QAgent
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 SECRETS = {
@@ -96,8 +96,8 @@ def study_of(sub: str, name: str, value: float) -> str:
     """A study with one finished trial, as the Tune page of ``sub`` would have stored it."""
     import optuna
 
-    from rl_core.ownership import User, remember_user, study_name_for
-    from rl_core.tuning import TuningSetup, load_or_create_study, record_study_setup
+    from rl_core.classroom.ownership import User, remember_user, study_name_for
+    from rl_core.compute.tuning import TuningSetup, load_or_create_study, record_study_setup
 
     user = User(id=sub, name=CLAIMS[sub]["name"], class_mode=True)
     remember_user(user)

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from rl_core.agent import FrozenQ, QAgent
+from rl_core.artifacts.storage import AgentFolderError, delete_agent, list_agents, rename_agent, save_agent
 from rl_core.config import PRESET_NAMES, AgentConfig, config_from_query, config_to_query, preset
-from rl_core.plots import q_heatmap_figure
-from rl_core.qfunction import q_slice
-from rl_core.rendering import render_state
-from rl_core.storage import AgentFolderError, delete_agent, list_agents, rename_agent, save_agent
+from rl_core.learning.agent import FrozenQ, QAgent
+from rl_core.learning.qfunction import q_slice
+from rl_core.present.plots import q_heatmap_figure
+from rl_core.present.rendering import render_state
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -103,7 +103,10 @@ def tiny_saved(root: Path, name: str) -> Path:
 
 def test_runs_survive_a_new_process_and_can_be_renamed_and_deleted(runs_dir):
     tiny_saved(runs_dir, "first")
-    code = "from rl_core.storage import list_agents, runs_dir; print([e.name for e in list_agents([runs_dir()])])"
+    code = (
+        "from rl_core.artifacts.storage import list_agents, runs_dir; "
+        "print([e.name for e in list_agents([runs_dir()])])"
+    )
     out = subprocess.run(
         [sys.executable, "-c", code],
         cwd=ROOT,
@@ -124,7 +127,7 @@ def test_runs_survive_a_new_process_and_can_be_renamed_and_deleted(runs_dir):
 
 
 def test_pretrained_agents_cannot_be_renamed_or_deleted(runs_dir):
-    from rl_core.storage import PRETRAINED_DIR
+    from rl_core.artifacts.storage import PRETRAINED_DIR
 
     with pytest.raises(AgentFolderError, match="not a run"):
         delete_agent(PRETRAINED_DIR / "cartpole-deep-q")

@@ -93,8 +93,8 @@ DRIVER = """
 import json, sys, time
 from pathlib import Path
 from rl_core.config import AgentConfig
-from rl_core.engine import cluster_cpus, nodes_used, require_engine
-from rl_core.jobs import JobRegistry
+from rl_core.compute.engine import cluster_cpus, nodes_used, require_engine
+from rl_core.compute.registry import JobRegistry
 
 status = require_engine(timeout=120)
 deadline = time.time() + 90
@@ -119,7 +119,7 @@ def test_four_trainings_run_on_both_nodes_and_land_in_the_apps_runs_store(ray_cl
     assert result["nodes"] == 2 and "Ray cluster at" in result["engine"], result
     assert result["states"] == ["finished"] * 4, result["messages"]
     assert len(set(result["ran_on"])) == 2  # both nodes trained
-    from rl_core.storage import load_agent
+    from rl_core.artifacts.storage import load_agent
 
     for i, path in enumerate(result["saved"]):
         assert Path(path) == tmp_path / f"cluster-{i}"
@@ -146,7 +146,7 @@ def test_an_unreachable_cluster_is_one_line_and_the_app_still_serves_what_needs_
         f"""
         import json
         from streamlit.testing.v1 import AppTest
-        from rl_core.engine import require_engine, EngineUnavailable
+        from rl_core.compute.engine import require_engine, EngineUnavailable
         try:
             require_engine(timeout=60)
         except EngineUnavailable:
@@ -179,14 +179,14 @@ def test_the_registry_service_runs_trainings_on_both_nodes_and_saves_them_in_the
     """The app's own path on a cluster: its jobs in the registry service (a detached actor pinned to
     the app's node), the trainings on both nodes, the agents in the app's runs folder."""
     service = DRIVER.replace(
-        "from rl_core.jobs import JobRegistry", "from rl_core.service import RegistryClient"
+        "from rl_core.compute.jobs import JobRegistry", "from rl_core.compute.service import RegistryClient"
     ).replace(
         "registry = JobRegistry(out_dir=Path(sys.argv[1]), capacity=2)", "registry = RegistryClient(Path(sys.argv[1]))"
     )
     service = service.replace("status = require_engine(timeout=120)", "status = require_engine(timeout=120)")
     assert "RegistryClient(" in service
     code = service.replace("sys.argv[1]", repr(str(tmp_path)))
-    code = code.replace("from rl_core.engine import", "from rl_core.engine import start_engine,")
+    code = code.replace("from rl_core.compute.engine import", "from rl_core.compute.engine import start_engine,")
     code = code.replace(
         "status = require_engine(timeout=120)", "start_engine(service=True)\nstatus = require_engine(timeout=120)"
     )

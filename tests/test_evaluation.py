@@ -2,9 +2,9 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from rl_core.agent import QAgent, RandomAgent
 from rl_core.config import AgentConfig
-from rl_core.evaluation import evaluate, evaluate_sequential
+from rl_core.learning.agent import QAgent, RandomAgent
+from rl_core.learning.evaluation import evaluate, evaluate_sequential
 
 
 def test_fast_evaluation_equals_the_plain_loop(partly_trained_agent):

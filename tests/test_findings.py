@@ -6,11 +6,11 @@ import zipfile
 
 import pytest
 
-from rl_core.agent import QAgent
+from rl_core.artifacts.storage import OWNER_FILE, import_agent_zip, save_agent
+from rl_core.classroom.ownership import read_owner, record_owner
 from rl_core.config import AgentConfig, Bound, preset, short_number
-from rl_core.ownership import read_owner, record_owner
-from rl_core.plots import reward_histogram
-from rl_core.storage import OWNER_FILE, import_agent_zip, save_agent
+from rl_core.learning.agent import QAgent
+from rl_core.present.plots import reward_histogram
 
 
 def test_errors_print_numbers_as_the_widgets_show_them():

@@ -4,11 +4,11 @@ import threading
 import numpy as np
 import pytest
 
+from rl_core.artifacts.storage import PRETRAINED_DIR, load_agent
 from rl_core.cli import main
-from rl_core.evaluation import evaluate
-from rl_core.imitation import EpochRecord, evaluate_as_policy, expert_data, train_classifier
-from rl_core.jobs import JobRegistry
-from rl_core.storage import PRETRAINED_DIR, load_agent
+from rl_core.compute.registry import JobRegistry
+from rl_core.learning.evaluation import evaluate
+from rl_core.learning.imitation import EpochRecord, evaluate_as_policy, expert_data, train_classifier
 
 EXPERT_DIR = PRETRAINED_DIR / "cartpole-deep-q"
 
@@ -85,7 +85,7 @@ def test_bad_arguments(tables):
 
 
 def test_imitation_job_runs_several_architectures_in_the_background(tables, tmp_path):
-    from rl_core.imitation import ImitationJob
+    from rl_core.compute.imitation_job import ImitationJob
 
     registry = JobRegistry(out_dir=tmp_path)
     job_id = registry.add(ImitationJob("alice", *tables, architectures=[[], [16]], epochs=3, eval_episodes=5))

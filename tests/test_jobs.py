@@ -10,10 +10,11 @@ import time
 import pytest
 import torch
 
+from rl_core.artifacts.storage import RunNameError, claim_folder, load_agent, read_history
+from rl_core.classroom.ownership import read_owner, reserve_run
+from rl_core.compute.registry import JobLimitReached, JobRegistry
+from rl_core.compute.workers import WORKER_DIED
 from rl_core.config import AgentConfig, ConfigError
-from rl_core.jobs import WORKER_DIED, JobLimitReached, JobRegistry
-from rl_core.ownership import read_owner, reserve_run
-from rl_core.storage import RunNameError, claim_folder, load_agent, read_history
 
 
 def tiny(**changes):
@@ -178,7 +179,7 @@ def test_a_name_is_reserved_on_disk_at_submit_and_never_replaces_another_folder(
 
 
 def test_an_agent_whose_folder_was_taken_meanwhile_goes_to_a_fresh_name(tmp_path):
-    from rl_core.jobs import install_agent_files
+    from rl_core.compute.jobs import install_agent_files
 
     folder = reserve_run(tmp_path, "race", owner="bob")
     (folder / "someone-elses.txt").write_text("keep me")  # the folder is no longer just our reservation

@@ -9,11 +9,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from rl_core.agent import FrozenQ, QAgent
 from rl_core.config import AgentConfig
-from rl_core.networks import build_q_network
-from rl_core.replay import Batch
-from rl_core.training import EvalRecord, train
+from rl_core.learning.agent import FrozenQ, QAgent
+from rl_core.learning.networks import build_q_network
+from rl_core.learning.replay import Batch
+from rl_core.learning.training import EvalRecord, train
 
 
 def small_config(**changes) -> AgentConfig:
@@ -143,11 +143,11 @@ def test_gradient_steps_change_the_weights_as_the_autograd_reference(loss, doubl
 
 
 def test_dqn_targets_computed_a_few_batches_at_a_time_give_the_same_steps(monkeypatch):
-    import rl_core.agent
+    import rl_core.learning.agent
 
     agent = agent_with_distinct_target(double_dqn=False)
     n_params = sum(p.numel() for p in agent.q_net.parameters())
-    monkeypatch.setattr(rl_core.agent, "_TARGET_MACS_PER_FORWARD", 2 * 24 * n_params)  # groups of 2 batches
+    monkeypatch.setattr(rl_core.learning.agent, "_TARGET_MACS_PER_FORWARD", 2 * 24 * n_params)  # groups of 2 batches
     batch = fixed_batch(5)
     reference, _ = reference_steps(agent, batch)
     agent.learn_on(batch)

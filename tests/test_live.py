@@ -10,9 +10,9 @@ import numpy as np
 import plotly.io
 
 from rl_core.config import LIVE_EXACT_POINTS, LIVE_OLDER_POINTS
-from rl_core.live import LiveCharts, SharedFigure, change_key
-from rl_core.plots import decimate, training_figure
-from rl_core.training import EpisodeRecord, EvalRecord
+from rl_core.learning.training import EpisodeRecord, EvalRecord
+from rl_core.present.live import LiveCharts, SharedFigure, change_key
+from rl_core.present.plots import decimate, training_figure
 
 
 def episodes(n: int) -> tuple[EpisodeRecord, ...]:

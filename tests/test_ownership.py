@@ -7,11 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from rl_core import board, ownership
-from rl_core.agent import QAgent
-from rl_core.config import AgentConfig, ClassQuotas, preset
-from rl_core.jobs import JobRegistry
-from rl_core.ownership import (
+from rl_core.artifacts.storage import (
+    AgentFolderError,
+    agent_zip_bytes,
+    import_agent_zip,
+    list_agents,
+    load_agent,
+    rename_agent,
+    save_agent,
+)
+from rl_core.classroom import board, ownership
+from rl_core.classroom.ownership import (
     LOCAL_USER,
     OwnershipError,
     QuotaError,
@@ -38,15 +44,9 @@ from rl_core.ownership import (
     user_from_claims,
     visible_agents,
 )
-from rl_core.storage import (
-    AgentFolderError,
-    agent_zip_bytes,
-    import_agent_zip,
-    list_agents,
-    load_agent,
-    rename_agent,
-    save_agent,
-)
+from rl_core.compute.registry import JobRegistry
+from rl_core.config import AgentConfig, ClassQuotas, preset
+from rl_core.learning.agent import QAgent
 
 ALICE = User("alice-sub", "Alice", "alice@school.edu", class_mode=True)
 BOB = User("bob-sub", "Bob", "bob@school.edu", class_mode=True)
@@ -351,7 +351,7 @@ def test_the_board_page_lists_shared_agents_only(runs_dir):
 
 
 def test_a_class_server_points_every_study_at_one_database(runs_dir, monkeypatch):
-    from rl_core.tuning import default_storage_url
+    from rl_core.compute.tuning import default_storage_url
 
     assert default_storage_url() == f"sqlite:///{runs_dir / 'optuna.db'}"
     monkeypatch.setenv("QLAB_OPTUNA_STORAGE", "postgresql+psycopg://u:p@db/qlab")

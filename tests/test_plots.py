@@ -1,7 +1,7 @@
 """Figure builders: what a reader of the chart sees."""
 
-from rl_core.plots import MAX_ERROR_BARS, epsilon_loss_figure, log_ticks, seeds_figure, training_figure
-from rl_core.training import EpisodeRecord, EvalRecord
+from rl_core.learning.training import EpisodeRecord, EvalRecord
+from rl_core.present.plots import MAX_ERROR_BARS, epsilon_loss_figure, log_ticks, seeds_figure, training_figure
 
 
 def episodes(n: int, loss: float = 0.5) -> list[EpisodeRecord]:

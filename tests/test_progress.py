@@ -1,7 +1,7 @@
-"""A run's progress in words (rl_core/progress.py)."""
+"""A run's progress in words (rl_core/present/progress.py)."""
 
 from rl_core.config import preset
-from rl_core.progress import first_estimate, progress_text, waiting_text
+from rl_core.present.progress import first_estimate, progress_text, waiting_text
 
 
 def test_before_the_first_episode_it_says_what_it_waits_for():
@@ -21,7 +21,7 @@ def test_the_estimate_is_never_exceeded_silently():
 
 
 def test_imitation_shows_overall_progress():
-    from rl_core.progress import imitation_progress
+    from rl_core.present.progress import imitation_progress
 
     share, text = imitation_progress([150, 30], finished=1, n_architectures=4, epochs=150)
     assert share == (150 + 30) / 600 and text == "architecture 2 of 4 · 180 of 600 epochs overall"

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from rl_core.agent import QAgent, RandomAgent
 from rl_core.config import AgentConfig
-from rl_core.evaluation import evaluate
-from rl_core.rendering import (
+from rl_core.learning.agent import QAgent, RandomAgent
+from rl_core.learning.evaluation import evaluate
+from rl_core.present.rendering import (
     RenderError,
     clear_render_envs,
     episode_gif,
@@ -195,8 +195,8 @@ def test_side_by_side_gif_starts_together_and_holds_the_shorter_episode():
 def test_saved_replay_is_used_only_for_the_weights_it_was_made_with(tmp_path):
     import shutil
 
-    from rl_core.rendering import save_replay, saved_replay
-    from rl_core.storage import PRETRAINED_DIR, load_agent
+    from rl_core.artifacts.storage import PRETRAINED_DIR, load_agent
+    from rl_core.present.rendering import save_replay, saved_replay
 
     folder = tmp_path / "agent"
     shutil.copytree(

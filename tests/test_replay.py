@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from rl_core.replay import ReplayBuffer
+from rl_core.learning.replay import ReplayBuffer
 
 
 def fill(buffer, n):

@@ -1,4 +1,4 @@
-"""The job registry as a service (rl_core/service.py): jobs live in a detached Ray actor of the runs
+"""The job registry as a service (rl_core/compute/service.py): jobs live in a detached Ray actor of the runs
 store, not in the process that submitted them.
 
 Each scenario runs in driver processes of its own, as app processes would: the test process keeps
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from rl_core.engine import find_local_instance, stop_local_instance
+from rl_core.compute.engine import find_local_instance, stop_local_instance
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -22,7 +22,7 @@ PRELUDE = """
 import json, os, sys, time
 from pathlib import Path
 from rl_core.config import AgentConfig
-from rl_core.service import RegistryClient
+from rl_core.compute.service import RegistryClient
 
 def tiny(**changes):
     base = dict(nn_hidden_layers=[8], batch_size=8, memory_size=200, n_steps_warm_up_memory=8,
@@ -87,7 +87,7 @@ def test_a_job_outlives_the_process_that_submitted_it_and_is_saved_under_its_res
         """,
     )
     assert second == {"state": "finished", "saved": str(store / "outlives"), "episodes": 40, "owner": "alice"}
-    from rl_core.storage import load_agent
+    from rl_core.artifacts.storage import load_agent
 
     assert load_agent(store / "outlives").agent.config.n_episodes == 40
 
@@ -121,7 +121,7 @@ def test_a_killed_registry_fails_its_jobs_in_one_line_gives_their_names_back_and
         store,
         """
         import ray
-        from rl_core.service import registry_handle
+        from rl_core.compute.service import registry_handle
         job = client.submit("carol", tiny(n_episodes=100_000), name="lost-run")
         until(lambda: client.snapshot(job).episodes)
         before = ray.get(registry_handle(client.out_dir).info.remote())["incarnation"]
@@ -147,7 +147,7 @@ def test_with_ray_gone_the_client_says_so_in_one_line_and_nothing_on_disk_is_los
         out = drive(
             runs,
             """
-            from rl_core.engine import stop_local_instance
+            from rl_core.compute.engine import stop_local_instance
             job = client.submit("dave", tiny(), name="kept")
             until(lambda: client.snapshot(job).done)
             stop_local_instance(client.out_dir)
@@ -163,8 +163,8 @@ def test_with_ray_gone_the_client_says_so_in_one_line_and_nothing_on_disk_is_los
 
 
 def test_changes_send_only_what_a_viewer_lacks(tmp_path):
+    from rl_core.compute.registry import JobRegistry
     from rl_core.config import AgentConfig
-    from rl_core.jobs import JobRegistry
 
     registry = JobRegistry(out_dir=tmp_path)
     config = AgentConfig(nn_hidden_layers=[8], batch_size=8, memory_size=200, n_steps_warm_up_memory=8, n_episodes=6)
@@ -185,8 +185,8 @@ def test_a_page_waits_for_the_first_sync_once_in_all_not_at_every_read(tmp_path,
     import threading
     import time
 
-    import rl_core.service as service
-    from rl_core.engine import EngineStatus
+    import rl_core.compute.service as service
+    from rl_core.compute.engine import EngineStatus
 
     answer = threading.Event()
 

@@ -1,4 +1,5 @@
-"""Choices the pages keep: a setup changes only when the user changes it (pages/_state.py, rl_core/train_setup.py).
+"""Choices the pages keep: a setup changes only when the user changes it (pages/_state.py,
+rl_core/present/train_setup.py).
 
 Streamlit drops a widget's value on a run that does not draw it; these round trips (another page, a
 run that stops half way) used to bring back presets' defaults or the widgets' minimums.
@@ -10,7 +11,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from rl_core.config import preset
-from rl_core.train_setup import config_from_widget_values, lr_log, widget_values
+from rl_core.present.train_setup import config_from_widget_values, lr_log, widget_values
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
@@ -95,7 +96,7 @@ def test_a_run_that_ends_before_the_settings_are_drawn_keeps_the_setup(runs_dir,
 def test_compare_keeps_its_agents_across_pages(runs_dir):
     import shutil
 
-    from rl_core.storage import PRETRAINED_DIR
+    from rl_core.artifacts.storage import PRETRAINED_DIR
 
     shutil.copytree(PRETRAINED_DIR / "cartpole-deep-q", runs_dir / "copy-of-deep")
     picked = [str(PRETRAINED_DIR / "cartpole-deep-q"), str(runs_dir / "copy-of-deep")]  # not the default pair
@@ -109,7 +110,7 @@ def test_compare_keeps_its_agents_across_pages(runs_dir):
 
 
 def test_evaluate_keeps_its_agent_across_pages(runs_dir):
-    from rl_core.storage import PRETRAINED_DIR
+    from rl_core.artifacts.storage import PRETRAINED_DIR
 
     other = str(PRETRAINED_DIR / "mountaincar-linear-q")
     at = app_on("pages/evaluate.py")
@@ -126,8 +127,8 @@ def local_study(name: str) -> str:
     """A study with one finished trial, started from linear-fast, as the Tune page stores it."""
     import optuna
 
-    from rl_core.ownership import LOCAL_USER, study_name_for
-    from rl_core.tuning import TuningSetup, load_or_create_study, record_study_setup
+    from rl_core.classroom.ownership import LOCAL_USER, study_name_for
+    from rl_core.compute.tuning import TuningSetup, load_or_create_study, record_study_setup
 
     setup = TuningSetup(study_name=study_name_for(LOCAL_USER, name), base_preset="linear-fast")
     study = load_or_create_study(setup)
@@ -159,7 +160,7 @@ def test_a_setup_sent_from_tune_survives_another_page(runs_dir):
 
 
 def test_run_names_say_preset_env_seed_and_time():
-    from rl_core.storage import default_run_name
+    from rl_core.artifacts.storage import default_run_name
 
     name = default_run_name(preset("deep-fast", seed=3), "deep-fast")
     assert name.startswith("deep-fast-cartpole-s3-") and len(name.rsplit("-", 1)[1]) == 4
@@ -169,7 +170,7 @@ def test_run_names_say_preset_env_seed_and_time():
 
 
 def test_a_run_is_labelled_with_its_preset_or_custom_from_the_closest():
-    from rl_core.train_setup import started_from
+    from rl_core.present.train_setup import started_from
 
     assert started_from(preset("deep-good")) == "deep-good"
     assert started_from(preset("deep-good", seed=1)) == "custom from deep-good"
@@ -179,8 +180,8 @@ def test_a_run_is_labelled_with_its_preset_or_custom_from_the_closest():
 
 
 def test_the_runs_page_and_pickers_show_what_a_run_started_from(runs_dir):
-    from rl_core.agent import QAgent
-    from rl_core.storage import save_agent
+    from rl_core.artifacts.storage import save_agent
+    from rl_core.learning.agent import QAgent
 
     save_agent(QAgent(preset("linear-fast", seed=7)), runs_dir / "mine", metrics={"preset": "linear-fast"})
     at = app_on("pages/runs.py")
@@ -191,7 +192,7 @@ def test_the_runs_page_and_pickers_show_what_a_run_started_from(runs_dir):
 
 
 def test_a_preset_in_metrics_must_be_text():
-    from rl_core.storage import AgentFolderError, check_metrics
+    from rl_core.artifacts.storage import AgentFolderError, check_metrics
 
     assert check_metrics({"preset": "deep-fast"}, "m")["preset"] == "deep-fast"
     with pytest.raises(AgentFolderError, match="preset must be text"):

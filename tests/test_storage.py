@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from rl_core.agent import QAgent
+from rl_core.artifacts.storage import AgentFolderError, list_agents, load_agent, read_history, save_agent
 from rl_core.config import AgentConfig
-from rl_core.storage import AgentFolderError, list_agents, load_agent, read_history, save_agent
-from rl_core.training import train, training_metrics
+from rl_core.learning.agent import QAgent
+from rl_core.learning.training import train, training_metrics
 
 
 def make_saved(tmp_path, **changes):
@@ -200,7 +200,7 @@ def test_list_agents(tmp_path):
 
 
 def test_zip_round_trip_through_an_upload(tmp_path):
-    from rl_core.storage import agent_zip_bytes, import_agent_zip
+    from rl_core.artifacts.storage import agent_zip_bytes, import_agent_zip
 
     agent, folder = make_saved(tmp_path)
     data = agent_zip_bytes(folder)
@@ -240,7 +240,7 @@ def _zip_of(files):
     ],
 )
 def test_bad_uploads_are_refused_and_leave_nothing(tmp_path, make_upload, needle):
-    from rl_core.storage import import_agent_zip
+    from rl_core.artifacts.storage import import_agent_zip
 
     _, folder = make_saved(tmp_path)
     dest = tmp_path / "runs"

@@ -9,11 +9,10 @@ from pathlib import Path
 import optuna
 import pytest
 
+from rl_core.artifacts.storage import load_agent
 from rl_core.cli import main
-from rl_core.config import preset
-from rl_core.jobs import Progress, TrainingTask
-from rl_core.storage import load_agent
-from rl_core.tuning import (
+from rl_core.compute.jobs import TrainingTask
+from rl_core.compute.tuning import (
     COURSE_SPACE,
     ParamSpec,
     SeedsJob,
@@ -26,6 +25,8 @@ from rl_core.tuning import (
     storage_description,
     summarise_seeds,
 )
+from rl_core.compute.workers import Progress
+from rl_core.config import preset
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = {
@@ -211,7 +212,7 @@ def test_cli_seeds_prints_json(capsys):
 
 
 def test_pruning_can_be_turned_off(tmp_path):
-    from rl_core.tuning import load_or_create_study
+    from rl_core.compute.tuning import load_or_create_study
 
     url = f"sqlite:///{tmp_path / 'p.db'}"
 
@@ -232,7 +233,7 @@ def test_pruning_can_be_turned_off(tmp_path):
 
 
 def test_studies_are_listed_newest_first_with_who_ran_them(tmp_path):
-    from rl_core.tuning import StudyInfo, list_studies, load_or_create_study, record_study_setup
+    from rl_core.compute.tuning import StudyInfo, list_studies, load_or_create_study, record_study_setup
 
     url = f"sqlite:///{tmp_path / 'studies.db'}"
     older = TuningSetup("older", storage_url=url)
@@ -277,7 +278,8 @@ class FinishesWhenTold:
         self.seed = task.config.seed
 
     def poll(self):
-        from rl_core.jobs import TrainingOutcome, WorkerUpdate
+        from rl_core.compute.jobs import TrainingOutcome
+        from rl_core.compute.workers import WorkerUpdate
 
         if self.seed not in self.finished_seeds:
             return WorkerUpdate()
@@ -292,9 +294,9 @@ class FinishesWhenTold:
 def test_a_seed_sweep_shows_its_seeds_as_asked_when_workers_finish_out_of_order(monkeypatch):
     import types
 
-    import rl_core.tuning
+    import rl_core.compute.tuning
 
-    monkeypatch.setattr(rl_core.tuning, "WorkerHandle", FinishesWhenTold)
+    monkeypatch.setattr(rl_core.compute.tuning, "WorkerHandle", FinishesWhenTold)
     monkeypatch.setattr(FinishesWhenTold, "finished_seeds", set())
     job = SeedsJob("someone", preset("deep-fast", n_episodes=3, **TINY), [4, 2, 7], eval_episodes=3, workers=3)
     job.registry = types.SimpleNamespace(hub=object())  # type: ignore[assignment]

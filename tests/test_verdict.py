@@ -1,7 +1,7 @@
-"""A finished run's verdict (rl_core/verdict.py): data in, sentences out."""
+"""A finished run's verdict (rl_core/present/verdict.py): data in, sentences out."""
 
 from rl_core.config import RANDOM_BASELINES, preset
-from rl_core.verdict import metrics_verdict, run_verdict
+from rl_core.present.verdict import metrics_verdict, run_verdict
 
 
 def text(verdict) -> str:

@@ -11,9 +11,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .agent import QAgent, TrainingDiverged
-from .envs import make_env
-from .evaluation import evaluate
+from rl_core.learning.agent import QAgent, TrainingDiverged
+from rl_core.learning.envs import make_env
+from rl_core.learning.evaluation import evaluate
 
 # Periodic evaluations during training use their own seeds, far from the 0..999 that the final
 # 1000-episode evaluation uses by default, so keeping the best weights never peeks at the test.

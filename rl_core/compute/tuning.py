@@ -19,21 +19,14 @@ from typing import Any
 
 import optuna
 
-from .config import MAX_SEEDS, AgentConfig, ConfigError, preset
-from .engine import require_engine
-from .jobs import (
-    Job,
-    JobFailed,
-    JobRegistry,
-    TrainingOutcome,
-    TrainingTask,
-    WorkerHandle,
-    WorkerUpdate,
-    install_agent_files,
-)
-from .ownership import record_owner, reserve_run
-from .storage import clean_run_name, runs_dir
-from .training import EvalRecord
+from rl_core.artifacts.storage import clean_run_name, runs_dir
+from rl_core.classroom.ownership import record_owner, reserve_run
+from rl_core.compute.engine import require_engine
+from rl_core.compute.jobs import Job, JobFailed, TrainingOutcome, TrainingTask, install_agent_files
+from rl_core.compute.registry import JobRegistry
+from rl_core.compute.workers import WorkerHandle, WorkerUpdate
+from rl_core.config import MAX_SEEDS, AgentConfig, ConfigError, preset
+from rl_core.learning.training import EvalRecord
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

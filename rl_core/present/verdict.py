@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rl_core.config import COURSE_RESULTS, RANDOM_BASELINES, AgentConfig
-from rl_core.training import saved_weights_evaluation
+from rl_core.learning.training import saved_weights_evaluation
 
 # A saved agent this far below its best evaluation during training "fell short" of it (evaluations
 # of 20 episodes vary by a few points even for the same weights).

@@ -25,8 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .config import CLASS_QUOTAS, ClassQuotas
-from .storage import (
+from rl_core.artifacts.storage import (
     OWNER_FILE,
     PRETRAINED_DIR,
     UPLOADS,
@@ -39,6 +38,7 @@ from .storage import (
     runs_dir,
     safe_name,
 )
+from rl_core.config import CLASS_QUOTAS, ClassQuotas
 
 LOCAL_OWNER = "local"
 INSTRUCTORS_ENV = "QLAB_INSTRUCTORS"

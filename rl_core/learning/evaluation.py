@@ -13,7 +13,7 @@ from typing import Any, Protocol
 import gymnasium as gym
 import numpy as np
 
-from .envs import check_env_id, env_spec, make_env
+from rl_core.learning.envs import check_env_id, env_spec, make_env
 
 CHUNK = 1000  # episodes played together; bounds memory for very long evaluations
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import gymnasium as gym
 import numpy as np
 
-from .config import SUPPORTED_ENVS
+from rl_core.config import SUPPORTED_ENVS
 
 
 def ensure_headless_display() -> None:

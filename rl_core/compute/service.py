@@ -1,7 +1,7 @@
 """The job registry as a service: one detached, named Ray actor per runs store, and its clients.
 
 Jobs, their queue and their progress live in the compute engine, not in a web process: the
-registry (``jobs.JobRegistry``, with its pump and progress hub) runs inside a Ray actor that is
+registry (``registry.JobRegistry``, with its pump and progress hub) runs inside a Ray actor that is
 ``detached`` (it outlives the process that made it) and named after the runs store, so every app
 process that serves this store, and any one started later, finds the same jobs with their live
 progress, owners and places in the queue. A web process killed or restarted mid-lesson loses
@@ -27,11 +27,13 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from .config import AgentConfig
-from .engine import NAMESPACE, EngineUnavailable, engine_status, require_engine, start_engine
-from .jobs import FINISHED_STATES, Job, JobFailed, JobLimitReached, JobSnapshot, one_line, snapshot_field
-from .ownership import release_reservation
-from .storage import runs_dir
+from rl_core.artifacts.storage import runs_dir
+from rl_core.classroom.ownership import release_reservation
+from rl_core.compute.engine import NAMESPACE, EngineUnavailable, engine_status, require_engine, start_engine
+from rl_core.compute.jobs import FINISHED_STATES, Job, JobFailed, JobSnapshot, snapshot_field
+from rl_core.compute.registry import JobLimitReached
+from rl_core.compute.workers import one_line
+from rl_core.config import AgentConfig
 
 REGISTRY_PREFIX = "qlab-registry-"
 STORE_ID_FILE = ".store-id"
@@ -65,7 +67,7 @@ class RegistryActor:
     """The body of the registry actor: a ``JobRegistry`` and the calls its clients make."""
 
     def __init__(self, out_dir: str, store: str):
-        from .jobs import JobRegistry
+        from rl_core.compute.registry import JobRegistry
 
         self.out_dir = Path(out_dir)
         try:

@@ -133,8 +133,8 @@ def _init(service: bool) -> None:
 
 
 def _import_the_learning_code() -> None:
-    import rl_core.jobs  # noqa: F401  (torch, gymnasium and the training code)
-    import rl_core.training  # noqa: F401
+    import rl_core.compute.jobs  # noqa: F401  (torch, gymnasium and the training code)
+    import rl_core.learning.training  # noqa: F401
 
 
 def _warm_workers(cpus: int) -> None:
@@ -197,7 +197,7 @@ def nodes_used() -> dict[str, int]:
 
 
 def _engine_dir(runs: Path | None = None) -> Path:
-    from .storage import runs_dir
+    from rl_core.artifacts.storage import runs_dir
 
     return (runs or runs_dir()) / ENGINE_DIR
 

@@ -10,10 +10,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import AgentConfig
-from .envs import EnvSpec, StateNormalizer, env_spec
-from .networks import NumpyQNetwork, build_q_network, count_parameters
-from .replay import Batch, ReplayBuffer
+from rl_core.config import AgentConfig
+from rl_core.learning.envs import EnvSpec, StateNormalizer, env_spec
+from rl_core.learning.networks import NumpyQNetwork, build_q_network, count_parameters
+from rl_core.learning.replay import Batch, ReplayBuffer
 
 # At most this many transitions are gathered from the replay memory at once: n_gradient_steps
 # batches are drawn in one go, but a thousand large batches must not all sit in memory together.

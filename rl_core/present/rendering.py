@@ -22,8 +22,8 @@ import imageio.v3 as iio
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from .config import RENDER_BOUNDS
-from .envs import ACTION_NAMES, check_env_id, ensure_headless_display
+from rl_core.config import RENDER_BOUNDS
+from rl_core.learning.envs import ACTION_NAMES, check_env_id, ensure_headless_display
 
 MIN_FRAME_MS = 20  # browsers play GIF frames shorter than 20 ms far slower, not faster
 DEFAULT_WIDTH = 300  # half of CartPole's 600: an exact 2x box reduction, cheap and clean

@@ -28,8 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .agent import QAgent
-from .config import (
+from rl_core.config import (
     BOUNDS,
     EVALUATION_METRIC_BOUNDS,
     MAX_PARAMETERS,
@@ -41,9 +40,10 @@ from .config import (
     format_version_of,
     from_dict,
 )
-from .envs import StateNormalizer, env_spec
+from rl_core.learning.agent import QAgent
+from rl_core.learning.envs import StateNormalizer, env_spec
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 PRETRAINED_DIR = PROJECT_ROOT / "pretrained"
 HISTORY_COLUMNS = ("episode", "reward", "steps", "epsilon", "loss", "seconds")
 # The largest network the config allows, saved as float64 (float32 is half), plus the format's overhead.
@@ -66,7 +66,7 @@ def agent_roots() -> list[Path]:
     return [PRETRAINED_DIR, runs_dir()]
 
 
-OWNER_FILE = "owner.json"  # who owns a folder (rl_core.ownership); never part of an agent zip
+OWNER_FILE = "owner.json"  # who owns a folder (rl_core.classroom.ownership); never part of an agent zip
 UPLOADS = "uploads"  # runs/uploads/<user>/: each user's uploaded agents, apart from everyone else's
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .envs import STATE_NAMES, check_env_id
+from rl_core.learning.envs import STATE_NAMES, check_env_id
 
 # Where each state dimension is worth looking: the termination bounds, or what play really visits.
 SLICE_RANGES: dict[str, tuple[tuple[float, float], ...]] = {

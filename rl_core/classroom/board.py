@@ -17,9 +17,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .config import PRESET_NAMES, AgentConfig, preset
-from .evaluation import evaluate
-from .storage import AgentEntry, load_agent, runs_dir
+from rl_core.artifacts.storage import AgentEntry, load_agent, runs_dir
+from rl_core.config import PRESET_NAMES, AgentConfig, preset
+from rl_core.learning.evaluation import evaluate
 
 BOARD_EPISODES = 1000
 CACHE_DIR = ".board-cache"  # under runs/
@@ -114,7 +114,7 @@ def board_rows(
     An entry that cannot be loaded is left off (and passed to ``on_error``): one broken folder
     never hides the board.
     """
-    from .storage import AgentFolderError, read_config
+    from rl_core.artifacts.storage import AgentFolderError, read_config
 
     scored: list[tuple[AgentEntry, AgentConfig, BoardEvaluation]] = []
     for entry in entries:

@@ -1,0 +1,1 @@
+"""Artifacts: agent folders on disk (their format, checks, listing, zips, names)."""

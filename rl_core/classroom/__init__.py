@@ -1,0 +1,1 @@
+"""Classroom: who owns what (users, sharing, quotas) and the class board."""
