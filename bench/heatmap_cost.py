@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from _common import machine  # noqa: E402
 
 from rl_core import load_agent  # noqa: E402
-from rl_core.learning.envs import ACTION_NAMES  # noqa: E402
+from rl_core.envinfo import env_info  # noqa: E402
 from rl_core.learning.qfunction import q_slice  # noqa: E402
 from rl_core.present.plots import q_heatmap_figure  # noqa: E402
 from rl_core.present.rendering import play_episode  # noqa: E402
@@ -30,7 +30,7 @@ from rl_core.present.rendering import play_episode  # noqa: E402
 def build(agent, resolution: int) -> None:
     qs = q_slice(agent, "CartPole-v1", resolution=resolution)
     path = play_episode(agent, "CartPole-v1", seed=0, render=False).states
-    q_heatmap_figure(qs, trajectory=path, action_names=ACTION_NAMES["CartPole-v1"]).to_json()
+    q_heatmap_figure(qs, trajectory=path, action_names=env_info("CartPole-v1").action_names).to_json()
 
 
 def main() -> None:

@@ -47,9 +47,9 @@ from rl_core.compute.jobs import snapshot_field
 from rl_core.compute.registry import JobLimitReached, JobRegistry
 from rl_core.compute.service import RegistryClient
 from rl_core.config import AgentConfig, Bound, ConfigError
-from rl_core.learning.envs import ACTION_NAMES, STATE_NAMES
+from rl_core.envinfo import env_info
 from rl_core.learning.evaluation import EvalResult, evaluate
-from rl_core.learning.qfunction import DEFAULT_DIMS, SLICE_RANGES, q_slice
+from rl_core.learning.qfunction import q_slice
 from rl_core.learning.training import saved_weights_evaluation
 from rl_core.present.live import SharedFigure
 from rl_core.present.plots import q_heatmap_figure
@@ -413,8 +413,9 @@ def q_inspector(q_function, env_id: str, key: str, seed: int = 0, live: bool = F
     The figure is built once per (weights, view) and kept in the session: a click elsewhere on
     the page reuses it. ``live`` (redrawn as training goes) uses a coarser grid and is redrawn at
     most every LIVE_HEATMAP_SECONDS, however often new weights arrive."""
-    names = STATE_NAMES[env_id]
-    dims_default = DEFAULT_DIMS[env_id]
+    info = env_info(env_id)
+    names = info.state_names
+    dims_default = info.default_slice
     large = bool(st.session_state.get("presentation"))
     c1, c2, c3 = st.columns(3)
     dims = list(range(len(names)))
@@ -424,14 +425,14 @@ def q_inspector(q_function, env_id: str, key: str, seed: int = 0, live: bool = F
     y_dim = c2.selectbox(
         "y axis", dims, format_func=names.__getitem__, **bind(f"{key}_y", dims_default[1], options=dims)
     )
-    n_actions = len(ACTION_NAMES[env_id])
+    n_actions = len(info.action_names)
 
     def show_label(option: str) -> str:
         if option == "policy":
             return "greedy policy"
         if option == "value":
             return "max Q"
-        return f"Q({ACTION_NAMES[env_id][int(option[1:])]})"
+        return f"Q({info.action_names[int(option[1:])]})"
 
     shows = ["policy", "value"] + [f"q{a}" for a in range(n_actions)]
     show = c3.selectbox("show", shows, format_func=show_label, **bind(f"{key}_show", "policy", options=shows))
@@ -443,7 +444,7 @@ def q_inspector(q_function, env_id: str, key: str, seed: int = 0, live: bool = F
     if others:
         cols = st.columns(len(others))
         for col, d in zip(cols, others):
-            lo, hi = SLICE_RANGES[env_id][d]
+            lo, hi = info.slice_ranges[d]
             fix = f"{key}_fix_{d}"
             remember(fix, min(float(hi), max(float(lo), float(recall(fix, 0.0)))))  # another env's ranges differ
             base[d] = col.slider(f"{names[d]} held at", float(lo), float(hi), **bind(fix))
@@ -458,7 +459,7 @@ def q_inspector(q_function, env_id: str, key: str, seed: int = 0, live: bool = F
     else:
         qs = q_slice(q_function, env_id, dims=(x_dim, y_dim), base_state=base, resolution=31 if live else 61)
         path = play_episode(q_function, env_id, seed=seed, render=False).states
-        figure = q_heatmap_figure(qs, show=show, trajectory=path, action_names=ACTION_NAMES[env_id], large=large)
+        figure = q_heatmap_figure(qs, show=show, trajectory=path, action_names=info.action_names, large=large)
         st.session_state[f"_{key}_figure"] = (q_function, view, figure, time.monotonic())
     chart(figure, key=f"{key}_heatmap")
     st.caption(

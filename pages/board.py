@@ -8,7 +8,7 @@ from pages._state import bind
 from pages._ui import ensure_routed, replay_gif, show_gif, trainings_now, user
 from rl_core.classroom.board import BOARD_EPISODES, board_rows, board_table, training_now
 from rl_core.classroom.ownership import display_name, read_owner, shared_runs
-from rl_core.config import SUPPORTED_ENVS
+from rl_core.envinfo import SUPPORTED_ENVS
 
 ensure_routed()
 

@@ -31,7 +31,7 @@ from rl_core.artifacts.storage import (
 )
 from rl_core.classroom.ownership import can_manage, check_upload, quotas, record_owner, upload_dir
 from rl_core.config import APP_BOUNDS
-from rl_core.learning.envs import ACTION_NAMES, STATE_NAMES
+from rl_core.envinfo import env_info
 from rl_core.present.plots import reward_histogram, training_figure
 from rl_core.present.rendering import render_state
 
@@ -140,10 +140,11 @@ remember("eval_step", min(recall("eval_step", 0), last_step))  # another episode
 t = st.slider("step", 0, last_step, **bind("eval_step"))
 frame_col, data_col = st.columns([3, 2])
 frame_col.image(render_state(config.env_id, steps_data["states"][t]), caption=f"step {t}", width="stretch")
-names = ACTION_NAMES[config.env_id]
+names = env_info(config.env_id).action_names
 with data_col:
     st.dataframe(
-        pd.DataFrame({"value": steps_data["states"][t]}, index=list(STATE_NAMES[config.env_id])), width="stretch"
+        pd.DataFrame({"value": steps_data["states"][t]}, index=list(env_info(config.env_id).state_names)),
+        width="stretch",
     )
     q = steps_data["q_values"][t]
     st.dataframe(pd.DataFrame({"Q": q}, index=list(names)), width="stretch")

@@ -24,7 +24,7 @@ from pages._ui import (
 from rl_core.artifacts.storage import AgentFolderError
 from rl_core.compute.imitation_job import ImitationJob
 from rl_core.config import BOUNDS, IMITATION_BOUNDS, MAX_HIDDEN_LAYERS, MAX_HIDDEN_WIDTH
-from rl_core.learning.imitation import READY_MADE, expert_data
+from rl_core.learning.imitation import EXPERT_ENV, READY_MADE, expert_data
 from rl_core.present.live import LIVE_CHARTS
 from rl_core.present.progress import imitation_progress
 
@@ -45,7 +45,7 @@ st.markdown(
 )
 
 st.header("1. The expert's data")
-experts = [e for e in agent_entries() if e.env_id == "CartPole-v1"]
+experts = [e for e in agent_entries() if e.env_id == EXPERT_ENV]
 if not experts:
     st.error(f"No CartPole agent to imitate: rebuild pretrained/{PRETRAINED_DEEP} with `bash pretrained/build.sh`.")
     st.stop()
@@ -71,7 +71,7 @@ if seeds_clash:
 @st.cache_data(max_entries=16, show_spinner="The expert is playing...")
 def _rows(path: str, n_rows: int, seed: int) -> pd.DataFrame:
     agent = load(experts[paths.index(path)].path).agent
-    return expert_data(agent, "CartPole-v1", n_rows=n_rows, seed=seed)
+    return expert_data(agent, EXPERT_ENV, n_rows=n_rows, seed=seed)
 
 
 try:

@@ -27,12 +27,12 @@ from rl_core.artifacts.storage import AgentFolderError, RunNameError, clean_run_
 from rl_core.classroom.ownership import check_new_run, check_queue
 from rl_core.config import (
     BOUNDS,
+    COURSE_ENV,
     FIELD_NAMES,
     MAX_HIDDEN_LAYERS,
     MAX_HIDDEN_WIDTH,
     PRESET_DESCRIPTIONS,
     PRESET_NAMES,
-    SUPPORTED_ENVS,
     AgentConfig,
     ConfigError,
     config_from_query,
@@ -41,6 +41,7 @@ from rl_core.config import (
     field_label,
     preset,
 )
+from rl_core.envinfo import DEFAULT_ENV, SUPPORTED_ENVS
 from rl_core.learning.envs import env_spec
 from rl_core.present.live import LIVE_CHARTS
 from rl_core.present.progress import first_estimate, progress_text, waiting_text
@@ -86,7 +87,7 @@ if "train_job" not in ss and (latest := my_latest_job("training")) is not None:
 # a run that does not draw a widget (another page, an early stop) must not reset the setup.
 def apply_preset(name: str) -> None:
     """Set every hyperparameter from a preset (keeps the chosen environment)."""
-    fill_train_setup(preset(name, env_id=recall("hp_env_id", "CartPole-v1")), name)
+    fill_train_setup(preset(name, env_id=recall("hp_env_id", DEFAULT_ENV)), name)
 
 
 def on_env_change() -> None:
@@ -121,7 +122,7 @@ if not chosen("train_preset"):
         fill_train_setup(shared, shared_preset)
         ss.train_link_notices = notices
     else:
-        remember("hp_env_id", "CartPole-v1")
+        remember("hp_env_id", DEFAULT_ENV)
         apply_preset("deep-fast")
 train_preset = recall("train_preset")
 train_kind = recall("train_kind")
@@ -182,7 +183,7 @@ with settings:
     preset_options = sorted(set(PRESETS_BY_KIND[train_kind]) | {train_preset}, key=PRESET_NAMES.index)
     st.selectbox("Preset", preset_options, **bind("train_preset", on_change=on_preset_change))
     about = PRESET_DESCRIPTIONS[train_preset]
-    if config.env_id != "CartPole-v1":
+    if config.env_id != COURSE_ENV:
         about = (
             f"Tuned on CartPole-v1 (figures below are CartPole's); on {config.env_id} it is a starting point. {about}"
         )

@@ -48,6 +48,7 @@ from rl_core.compute.tuning import (
     trials_table,
 )
 from rl_core.config import APP_BOUNDS, PRESET_NAMES, preset
+from rl_core.envinfo import env_info
 from rl_core.present.live import LIVE_CHARTS, study_charts, trials_key
 from rl_core.present.plots import seeds_figure
 
@@ -305,7 +306,7 @@ def seeds_view() -> None:
     if snap["rows"]:
         rows = ordered_rows(snap["rows"], snap.get("seeds", []))
         config = preset(seeds_preset)
-        solved_at = 475.0 if config.env_id == "CartPole-v1" else None
+        solved_at = env_info(config.env_id).tuning_solved_mean
         chart(seeds_figure(rows, solved_at=solved_at, large=bool(ss.get("presentation"))), key="seeds_plot")
         st.dataframe(pd.DataFrame(rows).set_index("seed"), width="stretch")
     rerun_when_finished("seeds_last_state", snap["state"], snap["done"])

@@ -23,13 +23,13 @@ from rl_core.config import (
     MAX_HIDDEN_WIDTH,
     PRESET_NAMES,
     RENDER_BOUNDS,
-    SUPPORTED_ENVS,
     Bound,
     ConfigError,
     fields_summary,
     preset,
     presets_as_json,
 )
+from rl_core.envinfo import DEFAULT_ENV, SUPPORTED_ENVS
 
 
 class CliError(Exception):
@@ -357,7 +357,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("train", help="train an agent and save its folder")
-    p.add_argument("--env", default="CartPole-v1", choices=SUPPORTED_ENVS)
+    p.add_argument("--env", default=DEFAULT_ENV, choices=SUPPORTED_ENVS)
     p.add_argument("--preset", default="deep-fast", choices=PRESET_NAMES)
     p.add_argument("--seed", type=_seed)
     p.add_argument("--episodes", type=_episodes)
@@ -379,7 +379,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("baseline", help="the random agent's evaluation")
-    p.add_argument("--env", default="CartPole-v1", choices=SUPPORTED_ENVS)
+    p.add_argument("--env", default=DEFAULT_ENV, choices=SUPPORTED_ENVS)
     p.add_argument("--episodes", type=_eval_episodes, default=1000)
     p.add_argument("--seed", type=_seed, default=0)
     p.set_defaults(func=cmd_baseline)
@@ -417,7 +417,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--study", required=True)
     p.add_argument("--storage", default=None, help="an Optuna storage URL; default: a SQLite file under runs/")
     p.add_argument("--preset", default="deep-fast", choices=PRESET_NAMES, help="values for what is not searched")
-    p.add_argument("--env", default="CartPole-v1", choices=SUPPORTED_ENVS)
+    p.add_argument("--env", default=DEFAULT_ENV, choices=SUPPORTED_ENVS)
     p.add_argument(
         "--space",
         default="focused",
@@ -439,7 +439,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("seeds", help="train one config on many seeds in parallel; how much does the seed matter?")
     p.add_argument("--preset", default="deep-fast", choices=PRESET_NAMES)
-    p.add_argument("--env", default="CartPole-v1", choices=SUPPORTED_ENVS)
+    p.add_argument("--env", default=DEFAULT_ENV, choices=SUPPORTED_ENVS)
     p.add_argument("--seeds", default="0-9", help="e.g. 0-9 or 0,3,5")
     p.add_argument("--episodes", type=_episodes, default=None)
     p.add_argument("--eval-episodes", type=_eval_episodes, default=1000)

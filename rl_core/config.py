@@ -15,7 +15,8 @@ import typing
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-SUPPORTED_ENVS: tuple[str, ...] = ("CartPole-v1", "MountainCar-v0", "Acrobot-v1")
+from rl_core.envinfo import DEFAULT_ENV, SUPPORTED_ENVS
+
 LOSSES: tuple[str, ...] = ("mse", "huber")
 
 # --- background jobs (rl_core/compute/registry.py): how many may wait, how many finished ones are remembered ---
@@ -45,7 +46,7 @@ def _field(default: Any, label: str, help_text: str, factory: Any = None) -> Any
 class AgentConfig:
     """A Q agent and how it is trained. ``nn_hidden_layers=[]`` is the linear agent."""
 
-    env_id: str = _field("CartPole-v1", "environment", "The Gymnasium task the agent plays")
+    env_id: str = _field(DEFAULT_ENV, "environment", "The Gymnasium task the agent plays")
     # --- the course's hyperparameters ---
     learning_rate: float = _field(
         1e-3, "learning rate", "Adam's step size: how far one gradient step moves the weights"
@@ -810,9 +811,7 @@ LIVE_EXACT_POINTS = 200
 LIVE_OLDER_POINTS = 800
 
 # --- what a run's result is measured against (rl_core/present/verdict.py) ----------------------------
-# A uniformly random agent's mean reward over 1000 greedy-evaluation episodes (seeds 0-999),
-# measured here with rl_core.learning.evaluation (the course reports 22.28 +- 11.67 for CartPole-v1).
-RANDOM_BASELINES: dict[str, float] = {"CartPole-v1": 22.19, "MountainCar-v0": -200.0, "Acrobot-v1": -499.04}
+COURSE_ENV = "CartPole-v1"  # what the course's presets were tuned on and its results measured on
 # The course's reported result for its presets on CartPole-v1 (mean and std over 1000 greedy
 # episodes, from its presets.json); our own presets' figures are in PRESET_DESCRIPTIONS.
 COURSE_RESULTS: dict[str, tuple[float, float]] = {

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 import rl_core.learning.training
-from rl_core.config import SUPPORTED_ENVS, AgentConfig
+from rl_core.config import AgentConfig
+from rl_core.envinfo import SUPPORTED_ENVS
 from rl_core.learning.agent import FrozenQ, QAgent
 from rl_core.learning.envs import StateNormalizer
 from rl_core.learning.evaluation import evaluate, evaluate_sequential

@@ -1,6 +1,7 @@
 """A finished run's verdict (rl_core/present/verdict.py): data in, sentences out."""
 
-from rl_core.config import RANDOM_BASELINES, preset
+from rl_core.config import preset
+from rl_core.envinfo import env_info
 from rl_core.present.verdict import metrics_verdict, run_verdict
 
 
@@ -39,7 +40,7 @@ def test_saved_weights_short_of_the_peak_advise_keep_best():
 def test_our_presets_and_other_envs_have_no_course_figure():
     assert "course" not in text(run_verdict("CartPole-v1", 500.0, preset_name="deep-fast"))
     acrobot = run_verdict("Acrobot-v1", -90.0, preset_name="deep-good")
-    assert "course" not in text(acrobot) and str(RANDOM_BASELINES["Acrobot-v1"]) in text(acrobot)
+    assert "course" not in text(acrobot) and str(env_info("Acrobot-v1").random_baseline) in text(acrobot)
 
 
 def test_the_verdict_reads_a_saved_runs_metrics():

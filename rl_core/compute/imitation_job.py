@@ -13,6 +13,7 @@ import pandas as pd
 
 from rl_core.compute.jobs import FINISHED_STATES, SingleTaskJob
 from rl_core.compute.workers import WorkerUpdate
+from rl_core.envinfo import DEFAULT_ENV
 from rl_core.learning.imitation import EpochRecord, evaluate_as_policy, train_classifier
 
 
@@ -105,7 +106,7 @@ class ImitationJob(SingleTaskJob):
         architectures: Sequence[Sequence[int]],
         epochs: int = 150,
         seed: int = 0,
-        env_id: str = "CartPole-v1",
+        env_id: str = DEFAULT_ENV,
         eval_episodes: int = 1000,
     ):
         super().__init__(owner, name="imitation")

@@ -26,6 +26,7 @@ from rl_core.compute.jobs import Job, JobFailed, TrainingOutcome, TrainingTask, 
 from rl_core.compute.registry import JobRegistry
 from rl_core.compute.workers import WorkerHandle, WorkerUpdate
 from rl_core.config import MAX_SEEDS, AgentConfig, ConfigError, preset
+from rl_core.envinfo import DEFAULT_ENV, env_info
 from rl_core.learning.training import EvalRecord
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -178,7 +179,7 @@ class TuningSetup:
     study_name: str
     storage_url: str | None = None
     base_preset: str = "deep-fast"
-    env_id: str = "CartPole-v1"
+    env_id: str = DEFAULT_ENV
     space: dict[str, ParamSpec] = field(default_factory=lambda: dict(COURSE_SPACE))
     episodes: int = 200
     eval_episodes: int = 1000
@@ -506,7 +507,7 @@ class SeedsJob(Job):
             raise ValueError(f"workers must be positive, got {workers}")
         super().__init__(owner, name="seed sensitivity", cpus=min(workers or len(seeds), len(seeds)))
         self.config, self.seeds, self.eval_episodes = config, list(seeds), eval_episodes
-        self.solved_at = solved_at if solved_at is not None else (475.0 if config.env_id == "CartPole-v1" else None)
+        self.solved_at = solved_at if solved_at is not None else env_info(config.env_id).tuning_solved_mean
         self.on_result = on_result
         self.pending: list[int] = []
         self.in_flight: dict[WorkerHandle, int] = {}

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import gymnasium as gym
 import numpy as np
 
-from rl_core.config import SUPPORTED_ENVS
+from rl_core.envinfo import env_info
 
 
 def ensure_headless_display() -> None:
@@ -18,8 +18,8 @@ def ensure_headless_display() -> None:
 
 
 def check_env_id(env_id: str) -> None:
-    if env_id not in SUPPORTED_ENVS:
-        raise ValueError(f"env_id must be one of {', '.join(SUPPORTED_ENVS)}, got {env_id!r}")
+    """ValueError naming the supported environments unless ``env_id`` is one (rl_core.envinfo)."""
+    env_info(env_id)
 
 
 def make_env(env_id: str, render_mode: str | None = None) -> gym.Env:
@@ -42,12 +42,6 @@ class EnvSpec:
     obs_high: np.ndarray
 
 
-# An episode that counts as a success: CartPole balanced to the time limit, MountainCar reaching
-# the flag (terminating before 200 steps), Acrobot swinging up in at most 100 steps (Gymnasium's
-# own reward threshold).
-_SOLVED_REWARD = {"CartPole-v1": 500.0, "MountainCar-v0": -199.0, "Acrobot-v1": -100.0}
-
-
 def env_spec(env_id: str) -> EnvSpec:
     check_env_id(env_id)
     env = gym.make(env_id)
@@ -62,24 +56,12 @@ def env_spec(env_id: str) -> EnvSpec:
             obs_dim=int(obs_space.shape[0]),
             n_actions=int(act_space.n),
             max_episode_steps=_time_limit(env),
-            solved_reward=_SOLVED_REWARD[env_id],
+            solved_reward=env_info(env_id).solved_reward,
             obs_low=np.asarray(obs_space.low, dtype=np.float64),
             obs_high=np.asarray(obs_space.high, dtype=np.float64),
         )
     finally:
         env.close()
-
-
-STATE_NAMES: dict[str, tuple[str, ...]] = {
-    "CartPole-v1": ("cart position x", "cart velocity v", "pole angle theta", "pole angular velocity omega"),
-    "MountainCar-v0": ("position", "velocity"),
-    "Acrobot-v1": ("cos theta1", "sin theta1", "cos theta2", "sin theta2", "angular velocity 1", "angular velocity 2"),
-}
-ACTION_NAMES: dict[str, tuple[str, ...]] = {
-    "CartPole-v1": ("push left", "push right"),
-    "MountainCar-v0": ("accelerate left", "coast", "accelerate right"),
-    "Acrobot-v1": ("torque -1", "torque 0", "torque +1"),
-}
 
 
 def observed_ranges(env_id: str, n_steps: int = 10_000, seed: int = 0) -> tuple[list[dict], np.ndarray]:
@@ -92,7 +74,7 @@ def observed_ranges(env_id: str, n_steps: int = 10_000, seed: int = 0) -> tuple[
     spec = env_spec(env_id)
     states = random_states(env_id, n_steps, seed)
     rows = []
-    for i, name in enumerate(STATE_NAMES[env_id]):
+    for i, name in enumerate(env_info(env_id).state_names):
         column = states[:, i].astype(np.float64)
         rows.append(
             {

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 import gymnasium as gym
 import numpy as np
 
+from rl_core.envinfo import DEFAULT_ENV, env_info
 from rl_core.learning.envs import check_env_id, env_spec, make_env
 
 CHUNK = 1000  # episodes played together; bounds memory for very long evaluations
@@ -132,7 +133,7 @@ def _generic_chunk(
 
 
 def evaluate(
-    policy: Policy, env_id: str = "CartPole-v1", n_episodes: int = 1000, seed: int = 0, epsilon: float = 0.0
+    policy: Policy, env_id: str = DEFAULT_ENV, n_episodes: int = 1000, seed: int = 0, epsilon: float = 0.0
 ) -> EvalResult:
     """Play ``n_episodes`` episodes (greedy unless ``epsilon`` > 0) all at once; episode i uses seed + i."""
     check_env_id(env_id)
@@ -148,7 +149,7 @@ def evaluate(
     rewards, lengths = [], []
     for first in range(seed, seed + n_episodes, CHUNK):
         seeds = range(first, min(first + CHUNK, seed + n_episodes))
-        if env_id == "CartPole-v1":
+        if env_info(env_id).fast_evaluation:  # CartPole: its state set directly, all episodes at once
             r, n = _cartpole_chunk(policy, seeds, epsilon, rng, spec.max_episode_steps)
         else:
             r, n = _generic_chunk(policy, env_id, seeds, epsilon, rng, spec.n_actions)
@@ -165,9 +166,7 @@ def evaluate(
     )
 
 
-def evaluate_sequential(
-    policy: Policy, env_id: str = "CartPole-v1", n_episodes: int = 100, seed: int = 0
-) -> EvalResult:
+def evaluate_sequential(policy: Policy, env_id: str = DEFAULT_ENV, n_episodes: int = 100, seed: int = 0) -> EvalResult:
     """The plain loop: one greedy episode at a time, one state per forward. The reference that
     ``evaluate`` must equal, and the baseline its speed is measured against."""
     spec = env_spec(env_id)

@@ -18,21 +18,18 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
-from rl_core.config import IMITATION_BOUNDS, MAX_HIDDEN_LAYERS, MAX_HIDDEN_WIDTH
+from rl_core.config import COURSE_ENV, IMITATION_BOUNDS, MAX_HIDDEN_LAYERS, MAX_HIDDEN_WIDTH
+from rl_core.envinfo import DEFAULT_ENV, env_info
 from rl_core.learning.envs import env_spec, make_env
 from rl_core.learning.evaluation import EvalResult, evaluate
 from rl_core.learning.networks import build_q_network, count_parameters
 
+EXPERT_ENV = COURSE_ENV  # the crash course imitates the perfect agent of the course's task
 READY_MADE: dict[str, list[int]] = {
     "linear": [],
     "[256]": [256],
     "[256, 256]": [256, 256],
     "[256, 256, 256]": [256, 256, 256],
-}
-COLUMN_NAMES: dict[str, list[str]] = {
-    "CartPole-v1": ["x", "v", "theta", "omega"],
-    "MountainCar-v0": ["position", "velocity"],
-    "Acrobot-v1": ["cos1", "sin1", "cos2", "sin2", "omega1", "omega2"],
 }
 
 
@@ -46,7 +43,7 @@ def expert_data(expert, env_id: str, n_rows: int = 1000, seed: int = 0) -> pd.Da
     if not 1 <= n_rows <= max_rows:
         raise ValueError(f"n_rows must be in 1..{max_rows:,}, got {n_rows}")
     env = make_env(env_id)
-    states = np.empty((n_rows, len(COLUMN_NAMES[env_id])), dtype=np.float32)
+    states = np.empty((n_rows, len(env_info(env_id).state_columns)), dtype=np.float32)
     actions = np.empty(n_rows, dtype=np.int64)
     episodes = np.empty(n_rows, dtype=np.int64)
     obs, _ = env.reset(seed=seed)
@@ -59,7 +56,7 @@ def expert_data(expert, env_id: str, n_rows: int = 1000, seed: int = 0) -> pd.Da
             obs, _ = env.reset()
             episode += 1
     env.close()
-    table = pd.DataFrame(states, columns=COLUMN_NAMES[env_id])
+    table = pd.DataFrame(states, columns=list(env_info(env_id).state_columns))
     table["action"] = actions
     table["episode"] = episodes
     return table
@@ -134,7 +131,7 @@ def train_classifier(
     learning_rate: float = 1e-3,
     batch_size: int = 64,
     seed: int = 0,
-    env_id: str = "CartPole-v1",
+    env_id: str = DEFAULT_ENV,
     callback: Callable[[EpochRecord], None] | None = None,
     stop_event: threading.Event | None = None,
 ) -> ImitationResult:
@@ -149,7 +146,7 @@ def train_classifier(
         raise ValueError(
             f"at most {MAX_HIDDEN_LAYERS} hidden layers of widths up to {MAX_HIDDEN_WIDTH}, got {list(hidden_layers)}"
         )
-    columns = COLUMN_NAMES[env_id]
+    columns = list(env_info(env_id).state_columns)
     n_actions = env_spec(env_id).n_actions
     torch.manual_seed(seed)
     model = build_q_network(len(columns), n_actions, list(hidden_layers))
@@ -180,7 +177,7 @@ def train_classifier(
 
 
 def evaluate_as_policy(
-    result: ImitationResult, env_id: str = "CartPole-v1", n_episodes: int = 1000, seed: int = 0
+    result: ImitationResult, env_id: str = DEFAULT_ENV, n_episodes: int = 1000, seed: int = 0
 ) -> EvalResult:
     """How well the imitation balances the pole when it is in charge (fast vector evaluation)."""
     if result.model is None:

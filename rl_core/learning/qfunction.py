@@ -2,28 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from rl_core.learning.envs import STATE_NAMES, check_env_id
-
-# Where each state dimension is worth looking: the termination bounds, or what play really visits.
-SLICE_RANGES: dict[str, tuple[tuple[float, float], ...]] = {
-    "CartPole-v1": ((-2.4, 2.4), (-2.0, 2.0), (-0.21, 0.21), (-2.5, 2.5)),
-    "MountainCar-v0": ((-1.2, 0.6), (-0.07, 0.07)),
-    "Acrobot-v1": (
-        (-1.0, 1.0),
-        (-1.0, 1.0),
-        (-1.0, 1.0),
-        (-1.0, 1.0),
-        (-4 * math.pi, 4 * math.pi),
-        (-9 * math.pi, 9 * math.pi),
-    ),
-}
-DEFAULT_DIMS: dict[str, tuple[int, int]] = {"CartPole-v1": (2, 3), "MountainCar-v0": (0, 1), "Acrobot-v1": (4, 5)}
+from rl_core.envinfo import env_info
 
 
 @dataclass
@@ -41,7 +25,7 @@ class QSlice:
 
     @property
     def names(self) -> tuple[str, str]:
-        names = STATE_NAMES[self.env_id]
+        names = env_info(self.env_id).state_names
         return names[self.dims[0]], names[self.dims[1]]
 
 
@@ -54,9 +38,9 @@ def q_slice(
     ranges: tuple[tuple[float, float], tuple[float, float]] | None = None,
 ) -> QSlice:
     """Q-values of ``policy`` on a grid over two state dimensions, the others held at ``base_state``."""
-    check_env_id(env_id)
-    n = len(STATE_NAMES[env_id])
-    dims = tuple(dims) if dims is not None else DEFAULT_DIMS[env_id]
+    info = env_info(env_id)
+    n = len(info.state_names)
+    dims = tuple(dims) if dims is not None else info.default_slice
     if len(dims) != 2 or dims[0] == dims[1] or not all(0 <= d < n for d in dims):
         raise ValueError(f"dims must be two different state dimensions in 0..{n - 1}, got {dims}")
     if not 2 <= resolution <= 400:
@@ -64,7 +48,7 @@ def q_slice(
     base = np.zeros(n, dtype=np.float32) if base_state is None else np.asarray(base_state, dtype=np.float32)
     if base.shape != (n,):
         raise ValueError(f"base_state must have {n} values, got {base.shape}")
-    (x_lo, x_hi), (y_lo, y_hi) = ranges or (SLICE_RANGES[env_id][dims[0]], SLICE_RANGES[env_id][dims[1]])
+    (x_lo, x_hi), (y_lo, y_hi) = ranges or (info.slice_ranges[dims[0]], info.slice_ranges[dims[1]])
     xs = np.linspace(x_lo, x_hi, resolution, dtype=np.float32)
     ys = np.linspace(y_lo, y_hi, resolution, dtype=np.float32)
     grid = np.repeat(base[None, :], resolution * resolution, axis=0)

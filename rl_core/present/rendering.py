@@ -23,7 +23,8 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from rl_core.config import RENDER_BOUNDS
-from rl_core.learning.envs import ACTION_NAMES, check_env_id, ensure_headless_display
+from rl_core.envinfo import ENVS, env_info
+from rl_core.learning.envs import check_env_id, ensure_headless_display
 
 MIN_FRAME_MS = 20  # browsers play GIF frames shorter than 20 ms far slower, not faster
 DEFAULT_WIDTH = 300  # half of CartPole's 600: an exact 2x box reduction, cheap and clean
@@ -200,7 +201,7 @@ def auto_stride(fps: int, speed: float) -> int:
 def _step_label(env_id: str, step: int, action: int | None) -> str:
     if action is None:
         return "step 0  start"
-    names = ACTION_NAMES.get(env_id)
+    names = ENVS[env_id].action_names if env_id in ENVS else None
     return f"step {step}  {names[action] if names else action}"
 
 
@@ -459,7 +460,7 @@ def render_state(env_id: str, observation: np.ndarray) -> np.ndarray:
     try:
         env.reset(seed=0)
         obs = np.asarray(observation, dtype=np.float64)
-        if env_id == "Acrobot-v1":  # observed cos/sin of the angles; the renderer wants the angles
+        if env_info(env_id).observation_holds_cos_sin:  # the renderer wants the angles themselves
             obs = np.array([np.arctan2(obs[1], obs[0]), np.arctan2(obs[3], obs[2]), obs[4], obs[5]])
         unwrapped: Any = env.unwrapped  # the classic-control envs keep their physical state in .state
         unwrapped.state = obs

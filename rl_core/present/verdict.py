@@ -6,7 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from rl_core.config import COURSE_RESULTS, RANDOM_BASELINES, AgentConfig
+from rl_core.config import COURSE_ENV, COURSE_RESULTS, AgentConfig
+from rl_core.envinfo import ENVS
 from rl_core.learning.training import saved_weights_evaluation
 
 # A saved agent this far below its best evaluation during training "fell short" of it (evaluations
@@ -36,7 +37,7 @@ def run_verdict(
     whether the run was set to end with those weights; ``preset_name``: the preset it started from
     (``custom`` when changed: the course's figure is then only a reference)."""
     lines: list[str] = []
-    random_mean = RANDOM_BASELINES.get(env_id)
+    random_mean = ENVS[env_id].random_baseline if env_id in ENVS else None
     level = "ok"
     if random_mean is not None:
         margin = saved_mean - random_mean
@@ -51,7 +52,7 @@ def run_verdict(
     if solved_reward is not None and saved_mean >= solved_reward:
         level = "good"
         lines.append(f"That solves {env_id} (a mean of {solved_reward:g} or more).")
-    course = COURSE_RESULTS.get(preset_name or "") if env_id == "CartPole-v1" else None
+    course = COURSE_RESULTS.get(preset_name or "") if env_id == COURSE_ENV else None
     if course is not None:
         mean, std = course
         reference = "its preset" if not custom else "the preset it started from"
