@@ -4,8 +4,8 @@
     python bench/bad_input.py            # the current code
     python bench/bad_input.py --before   # also the code before issue 12 (read from git, 7e61028)
 
-"before" loads the old rl_core/artifacts/storage.py from git beside the current package; only its upload
-and history readers are used.
+"before" loads the old rl_core/storage.py from git beside the current package (its sibling modules
+mapped to their new homes); only its upload and history readers are used.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import sys
 import tempfile
 import time
 import tracemalloc
+import types
 import zipfile
 import zlib
 from pathlib import Path
@@ -27,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import git_commit, machine  # noqa: E402
 
-from rl_core import storage  # noqa: E402
+from rl_core.artifacts import storage, zips  # noqa: E402
 from rl_core.config import AgentConfig  # noqa: E402
 from rl_core.learning.agent import QAgent  # noqa: E402
 
@@ -51,13 +52,16 @@ class Counting:
 
 def old_storage():
     source = subprocess.run(
-        ["git", "show", f"{BEFORE}:rl_core/artifacts/storage.py"], capture_output=True, text=True, check=True
+        ["git", "show", f"{BEFORE}:rl_core/storage.py"], capture_output=True, text=True, check=True
     ).stdout
     spec = importlib.util.spec_from_loader("rl_core._storage_before", loader=None)
     module = importlib.util.module_from_spec(spec)
     module.__package__ = "rl_core"
     module.__file__ = storage.__file__
     sys.modules[spec.name] = module  # dataclasses look their module up
+    # the old module's relative imports, from before rl_core's subpackages
+    for old, new in (("agent", "learning.agent"), ("envs", "learning.envs"), ("networks", "learning.networks")):
+        sys.modules.setdefault(f"rl_core.{old}", importlib.import_module(f"rl_core.{new}"))
     exec(compile(source, "storage_before.py", "exec"), module.__dict__)
     return module
 
@@ -114,7 +118,10 @@ def main() -> None:
         deep = tmp / "deep"
         deep.mkdir()
         (deep / "hparams.json").write_text("[" * 100_000 + "]" * 100_000)
-        versions = [("after", storage)] + ([("before", old_storage())] if args.before else [])
+        after = types.SimpleNamespace(
+            import_agent_zip=zips.import_agent_zip, read_history=storage.read_history, read_config=storage.read_config
+        )
+        versions = [("after", after)] + ([("before", old_storage())] if args.before else [])
         for name, module in versions:
             for label, action in [
                 (

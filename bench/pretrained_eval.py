@@ -16,7 +16,8 @@ import torch  # noqa: E402
 from _common import machine  # noqa: E402
 
 from rl_core import evaluate, load_agent  # noqa: E402
-from rl_core.artifacts.storage import PRETRAINED_DIR, list_agents  # noqa: E402
+from rl_core.artifacts.folders import PRETRAINED_DIR  # noqa: E402
+from rl_core.artifacts.storage import list_agents
 
 
 def main() -> None:

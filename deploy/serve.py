@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 
 def nginx_config(prefix: Path, listen: str, backends: list[int]) -> str:
-    from rl_core.artifacts.storage import MAX_UPLOAD_BYTES
+    from rl_core.artifacts.zips import MAX_UPLOAD_BYTES
 
     template = (ROOT / "deploy" / "nginx.conf.template").read_text()
     servers = "\n".join(f"        server 127.0.0.1:{port};" for port in backends)

@@ -22,16 +22,8 @@ import pandas  # noqa: F401
 import streamlit as st
 
 from pages._state import bind, recall, remember, remember_all
-from rl_core.artifacts.storage import (
-    AgentEntry,
-    AgentFolderError,
-    SavedAgent,
-    agent_roots,
-    list_agents,
-    load_agent,
-    read_config,
-    runs_dir,
-)
+from rl_core.artifacts.folders import AgentFolderError, agent_roots, runs_dir
+from rl_core.artifacts.storage import AgentEntry, SavedAgent, list_agents, load_agent, read_config
 from rl_core.classroom.ownership import (
     LOCAL_USER,
     QuotaError,

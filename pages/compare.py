@@ -17,7 +17,8 @@ from pages._ui import (
     show_gif,
     side_by_side_replay,
 )
-from rl_core.artifacts.storage import AgentFolderError, read_history
+from rl_core.artifacts.folders import AgentFolderError
+from rl_core.artifacts.storage import read_history
 from rl_core.config import APP_BOUNDS
 from rl_core.present.plots import curves_figure, reward_histogram
 

@@ -22,13 +22,9 @@ from pages._ui import (
     show_gif,
     user,
 )
-from rl_core.artifacts.storage import (
-    MAX_UPLOAD_BYTES,
-    AgentFolderError,
-    agent_zip_bytes,
-    import_agent_zip,
-    read_history,
-)
+from rl_core.artifacts.folders import AgentFolderError
+from rl_core.artifacts.storage import read_history
+from rl_core.artifacts.zips import MAX_UPLOAD_BYTES, agent_zip_bytes, import_agent_zip
 from rl_core.classroom.ownership import can_manage, check_upload, quotas, record_owner, upload_dir
 from rl_core.config import APP_BOUNDS
 from rl_core.envinfo import env_info

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from pages._ui import PRETRAINED_DEEP, agent_entries, ensure_routed, find_entry, plain, replay_gif, show_gif
-from rl_core.artifacts.storage import AgentFolderError
+from rl_core.artifacts.folders import AgentFolderError
 
 ensure_routed()
 

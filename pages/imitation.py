@@ -21,7 +21,7 @@ from pages._ui import (
     rerun_when_finished,
     session_id,
 )
-from rl_core.artifacts.storage import AgentFolderError
+from rl_core.artifacts.folders import AgentFolderError
 from rl_core.compute.imitation_job import ImitationJob
 from rl_core.config import BOUNDS, IMITATION_BOUNDS, MAX_HIDDEN_LAYERS, MAX_HIDDEN_WIDTH
 from rl_core.learning.imitation import EXPERT_ENV, READY_MADE, expert_data

@@ -8,7 +8,8 @@ import streamlit as st
 
 from pages._state import bind, remember
 from pages._ui import ensure_routed, fill_train_setup, plain, run_preset, user
-from rl_core.artifacts.storage import AgentFolderError, read_config, runs_dir
+from rl_core.artifacts.folders import AgentFolderError, runs_dir
+from rl_core.artifacts.storage import read_config
 from rl_core.classroom.ownership import delete_run, display_name, manageable_runs, read_owner, rename_run, share_run
 from rl_core.learning.training import saved_weights_evaluation
 from rl_core.present.train_setup import closest_preset

@@ -23,7 +23,8 @@ from pages._ui import (
     session_id,
     setup_link,
 )
-from rl_core.artifacts.storage import AgentFolderError, RunNameError, clean_run_name, default_run_name, read_metrics
+from rl_core.artifacts.folders import AgentFolderError, RunNameError, clean_run_name, default_run_name
+from rl_core.artifacts.storage import read_metrics
 from rl_core.classroom.ownership import check_new_run, check_queue
 from rl_core.config import (
     BOUNDS,

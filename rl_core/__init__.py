@@ -6,7 +6,8 @@ result = train(agent)
 print(evaluate(agent, "CartPole-v1", n_episodes=1000).summary())
 """
 
-from rl_core.artifacts.storage import AgentFolderError, load_agent, save_agent
+from rl_core.artifacts.folders import AgentFolderError
+from rl_core.artifacts.storage import load_agent, save_agent
 from rl_core.config import PRESET_NAMES, AgentConfig, ConfigError, preset
 from rl_core.learning.agent import QAgent, RandomAgent, TrainingDiverged
 from rl_core.learning.evaluation import EvalResult, evaluate, evaluate_sequential

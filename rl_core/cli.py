@@ -133,7 +133,7 @@ def _check_out_folder(out: Path, overwrite: bool) -> None:
 
     Saving replaces the agent's files (storage.AGENT_FILES) and keeps the folder's other files.
     """
-    from rl_core.artifacts.storage import PRETRAINED_DIR
+    from rl_core.artifacts.folders import PRETRAINED_DIR
 
     if out.resolve().is_relative_to(PRETRAINED_DIR.resolve()):
         raise CliError(f"--out {out}: inside {PRETRAINED_DIR.name}/, the shipped agents; choose a folder outside it")
@@ -466,7 +466,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from rl_core.artifacts.storage import AgentFolderError
+    from rl_core.artifacts.folders import AgentFolderError
     from rl_core.compute.engine import EngineUnavailable
     from rl_core.compute.jobs import JobFailed
     from rl_core.compute.registry import JobLimitReached

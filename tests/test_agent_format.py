@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from rl_core.artifacts.storage import AgentFolderError, load_agent, read_config, save_agent
+from rl_core.artifacts.folders import AgentFolderError
+from rl_core.artifacts.storage import load_agent, read_config, save_agent
 from rl_core.config import FORMAT_VERSION, AgentConfig, format_version_of
 from rl_core.learning.agent import QAgent
 

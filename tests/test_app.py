@@ -146,7 +146,7 @@ def test_a_bad_upload_is_refused_with_one_line(runs_dir):
 def test_compare_page_puts_agents_side_by_side(runs_dir):
     import shutil
 
-    from rl_core.artifacts.storage import PRETRAINED_DIR
+    from rl_core.artifacts.folders import PRETRAINED_DIR
 
     shutil.copytree(PRETRAINED_DIR / "cartpole-deep-q", runs_dir / "copy-of-deep")
     at = open_page("pages/compare.py")
@@ -163,7 +163,7 @@ def test_compare_page_puts_agents_side_by_side(runs_dir):
 
 
 def test_compare_refuses_agents_of_different_environments(runs_dir):
-    from rl_core.artifacts.storage import PRETRAINED_DIR
+    from rl_core.artifacts.folders import PRETRAINED_DIR
 
     at = open_page("pages/compare.py")
     at.multiselect(key="compare_agents").set_value(
@@ -305,7 +305,7 @@ def test_evaluate_page_steps_through_an_episode(runs_dir):
 def test_runs_page_lists_renames_and_deletes(runs_dir):
     import shutil
 
-    from rl_core.artifacts.storage import PRETRAINED_DIR
+    from rl_core.artifacts.folders import PRETRAINED_DIR
 
     shutil.copytree(PRETRAINED_DIR / "cartpole-linear-q", runs_dir / "a-run")
     at = open_page("pages/runs.py")
@@ -336,7 +336,7 @@ def element_order(at: AppTest) -> list:
 def copy_agent(source: str, dest) -> None:
     import shutil
 
-    from rl_core.artifacts.storage import PRETRAINED_DIR
+    from rl_core.artifacts.folders import PRETRAINED_DIR
 
     shutil.copytree(PRETRAINED_DIR / source, dest, ignore=shutil.ignore_patterns("replay.*"))
 

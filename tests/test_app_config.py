@@ -3,7 +3,7 @@
 import tomllib
 from pathlib import Path
 
-from rl_core.artifacts.storage import MAX_UPLOAD_BYTES
+from rl_core.artifacts.zips import MAX_UPLOAD_BYTES
 
 SERVER = tomllib.loads((Path(__file__).resolve().parent.parent / ".streamlit" / "config.toml").read_text())["server"]
 

@@ -17,16 +17,10 @@ import numpy as np
 import pytest
 import torch
 
-from rl_core.artifacts import storage
-from rl_core.artifacts.storage import (
-    MAX_MODEL_BYTES,
-    AgentFolderError,
-    import_agent_zip,
-    load_agent,
-    read_history,
-    rename_agent,
-    save_agent,
-)
+from rl_core.artifacts import folders, storage, zips
+from rl_core.artifacts.folders import AgentFolderError, rename_agent
+from rl_core.artifacts.storage import MAX_MODEL_BYTES, load_agent, read_history, save_agent
+from rl_core.artifacts.zips import import_agent_zip
 from rl_core.cli import main
 from rl_core.compute.tuning import TuningSetup, parse_seed_list
 from rl_core.config import BOUNDS, MAX_HIDDEN_LAYERS, MAX_HIDDEN_WIDTH, AgentConfig, config_from_query
@@ -352,8 +346,8 @@ def test_the_largest_allowed_network_saves_loads_and_uploads(tmp_path):
     assert (folder / "model.pt").stat().st_size <= MAX_MODEL_BYTES
     states = np.zeros((3, 6), dtype=np.float32)
     np.testing.assert_array_equal(load_agent(folder).agent.q_values(states), agent.q_values(states))
-    data = storage.agent_zip_bytes(folder)
-    assert len(data) <= storage.MAX_UPLOAD_BYTES
+    data = zips.agent_zip_bytes(folder)
+    assert len(data) <= zips.MAX_UPLOAD_BYTES
     imported = import_agent_zip(data, tmp_path / "runs", "big")
     assert load_agent(imported).agent.config == config
 
@@ -672,7 +666,7 @@ def shipped(tmp_path, monkeypatch):
 
     root = tmp_path / "pretrained"
     shutil.copytree(Path(__file__).resolve().parent.parent / "pretrained" / "cartpole-linear-q", root / "agent")
-    monkeypatch.setattr(storage, "PRETRAINED_DIR", root)
+    monkeypatch.setattr(folders, "PRETRAINED_DIR", root)
     return root / "agent"
 
 

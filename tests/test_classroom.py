@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from rl_core.artifacts.storage import AgentFolderError, delete_agent, list_agents, rename_agent, save_agent
+from rl_core.artifacts.folders import AgentFolderError, delete_agent, rename_agent
+from rl_core.artifacts.storage import list_agents, save_agent
 from rl_core.config import PRESET_NAMES, AgentConfig, config_from_query, config_to_query, preset
 from rl_core.learning.agent import FrozenQ, QAgent
 from rl_core.learning.qfunction import q_slice
@@ -104,7 +105,7 @@ def tiny_saved(root: Path, name: str) -> Path:
 def test_runs_survive_a_new_process_and_can_be_renamed_and_deleted(runs_dir):
     tiny_saved(runs_dir, "first")
     code = (
-        "from rl_core.artifacts.storage import list_agents, runs_dir; "
+        "from rl_core.artifacts.folders import runs_dir; from rl_core.artifacts.storage import list_agents; "
         "print([e.name for e in list_agents([runs_dir()])])"
     )
     out = subprocess.run(
@@ -127,7 +128,7 @@ def test_runs_survive_a_new_process_and_can_be_renamed_and_deleted(runs_dir):
 
 
 def test_pretrained_agents_cannot_be_renamed_or_deleted(runs_dir):
-    from rl_core.artifacts.storage import PRETRAINED_DIR
+    from rl_core.artifacts.folders import PRETRAINED_DIR
 
     with pytest.raises(AgentFolderError, match="not a run"):
         delete_agent(PRETRAINED_DIR / "cartpole-deep-q")

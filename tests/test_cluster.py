@@ -178,11 +178,14 @@ def test_an_unreachable_cluster_is_one_line_and_the_app_still_serves_what_needs_
 def test_the_registry_service_runs_trainings_on_both_nodes_and_saves_them_in_the_apps_runs_store(ray_cluster, tmp_path):
     """The app's own path on a cluster: its jobs in the registry service (a detached actor pinned to
     the app's node), the trainings on both nodes, the agents in the app's runs folder."""
-    service = DRIVER.replace(
-        "from rl_core.compute.jobs import JobRegistry", "from rl_core.compute.service import RegistryClient"
-    ).replace(
-        "registry = JobRegistry(out_dir=Path(sys.argv[1]), capacity=2)", "registry = RegistryClient(Path(sys.argv[1]))"
-    )
+    swaps = {
+        "from rl_core.compute.registry import JobRegistry": "from rl_core.compute.service import RegistryClient",
+        "registry = JobRegistry(out_dir=Path(sys.argv[1]), capacity=2)": "registry = RegistryClient(Path(sys.argv[1]))",
+    }
+    service = DRIVER
+    for old, new in swaps.items():
+        assert old in service, old  # the driver changed: this test would silently run the in-process registry
+        service = service.replace(old, new)
     service = service.replace("status = require_engine(timeout=120)", "status = require_engine(timeout=120)")
     assert "RegistryClient(" in service
     code = service.replace("sys.argv[1]", repr(str(tmp_path)))

@@ -6,7 +6,9 @@ import zipfile
 
 import pytest
 
-from rl_core.artifacts.storage import OWNER_FILE, import_agent_zip, save_agent
+from rl_core.artifacts.folders import OWNER_FILE
+from rl_core.artifacts.storage import save_agent
+from rl_core.artifacts.zips import import_agent_zip
 from rl_core.classroom.ownership import read_owner, record_owner
 from rl_core.config import AgentConfig, Bound, preset, short_number
 from rl_core.learning.agent import QAgent

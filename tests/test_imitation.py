@@ -4,7 +4,8 @@ import threading
 import numpy as np
 import pytest
 
-from rl_core.artifacts.storage import PRETRAINED_DIR, load_agent
+from rl_core.artifacts.folders import PRETRAINED_DIR
+from rl_core.artifacts.storage import load_agent
 from rl_core.cli import main
 from rl_core.compute.registry import JobRegistry
 from rl_core.learning.evaluation import evaluate

@@ -10,7 +10,8 @@ import time
 import pytest
 import torch
 
-from rl_core.artifacts.storage import RunNameError, claim_folder, load_agent, read_history
+from rl_core.artifacts.folders import RunNameError, claim_folder
+from rl_core.artifacts.storage import load_agent, read_history
 from rl_core.classroom.ownership import read_owner, reserve_run
 from rl_core.compute.registry import JobLimitReached, JobRegistry
 from rl_core.compute.workers import WORKER_DIED

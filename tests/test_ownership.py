@@ -7,15 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from rl_core.artifacts.storage import (
-    AgentFolderError,
-    agent_zip_bytes,
-    import_agent_zip,
-    list_agents,
-    load_agent,
-    rename_agent,
-    save_agent,
-)
+from rl_core.artifacts.folders import AgentFolderError, rename_agent
+from rl_core.artifacts.storage import list_agents, load_agent, save_agent
+from rl_core.artifacts.zips import agent_zip_bytes, import_agent_zip
 from rl_core.classroom import board, ownership
 from rl_core.classroom.ownership import (
     LOCAL_USER,

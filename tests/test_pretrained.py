@@ -4,7 +4,8 @@ import re
 
 import pytest
 
-from rl_core.artifacts.storage import PRETRAINED_DIR, list_agents, load_agent
+from rl_core.artifacts.folders import PRETRAINED_DIR
+from rl_core.artifacts.storage import list_agents, load_agent
 from rl_core.learning.evaluation import evaluate
 
 NAMES = ["cartpole-deep-q", "cartpole-linear-q", "mountaincar-linear-q"]

@@ -195,7 +195,8 @@ def test_side_by_side_gif_starts_together_and_holds_the_shorter_episode():
 def test_saved_replay_is_used_only_for_the_weights_it_was_made_with(tmp_path):
     import shutil
 
-    from rl_core.artifacts.storage import PRETRAINED_DIR, load_agent
+    from rl_core.artifacts.folders import PRETRAINED_DIR
+    from rl_core.artifacts.storage import load_agent
     from rl_core.present.rendering import save_replay, saved_replay
 
     folder = tmp_path / "agent"

@@ -96,7 +96,7 @@ def test_a_run_that_ends_before_the_settings_are_drawn_keeps_the_setup(runs_dir,
 def test_compare_keeps_its_agents_across_pages(runs_dir):
     import shutil
 
-    from rl_core.artifacts.storage import PRETRAINED_DIR
+    from rl_core.artifacts.folders import PRETRAINED_DIR
 
     shutil.copytree(PRETRAINED_DIR / "cartpole-deep-q", runs_dir / "copy-of-deep")
     picked = [str(PRETRAINED_DIR / "cartpole-deep-q"), str(runs_dir / "copy-of-deep")]  # not the default pair
@@ -110,7 +110,7 @@ def test_compare_keeps_its_agents_across_pages(runs_dir):
 
 
 def test_evaluate_keeps_its_agent_across_pages(runs_dir):
-    from rl_core.artifacts.storage import PRETRAINED_DIR
+    from rl_core.artifacts.folders import PRETRAINED_DIR
 
     other = str(PRETRAINED_DIR / "mountaincar-linear-q")
     at = app_on("pages/evaluate.py")
@@ -160,7 +160,7 @@ def test_a_setup_sent_from_tune_survives_another_page(runs_dir):
 
 
 def test_run_names_say_preset_env_seed_and_time():
-    from rl_core.artifacts.storage import default_run_name
+    from rl_core.artifacts.folders import default_run_name
 
     name = default_run_name(preset("deep-fast", seed=3), "deep-fast")
     assert name.startswith("deep-fast-cartpole-s3-") and len(name.rsplit("-", 1)[1]) == 4
@@ -192,7 +192,8 @@ def test_the_runs_page_and_pickers_show_what_a_run_started_from(runs_dir):
 
 
 def test_a_preset_in_metrics_must_be_text():
-    from rl_core.artifacts.storage import AgentFolderError, check_metrics
+    from rl_core.artifacts.folders import AgentFolderError
+    from rl_core.artifacts.storage import check_metrics
 
     assert check_metrics({"preset": "deep-fast"}, "m")["preset"] == "deep-fast"
     with pytest.raises(AgentFolderError, match="preset must be text"):

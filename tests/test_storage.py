@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from rl_core.artifacts.storage import AgentFolderError, list_agents, load_agent, read_history, save_agent
+from rl_core.artifacts.folders import AgentFolderError
+from rl_core.artifacts.storage import list_agents, load_agent, read_history, save_agent
 from rl_core.config import AgentConfig
 from rl_core.learning.agent import QAgent
 from rl_core.learning.training import train, training_metrics
@@ -200,7 +201,7 @@ def test_list_agents(tmp_path):
 
 
 def test_zip_round_trip_through_an_upload(tmp_path):
-    from rl_core.artifacts.storage import agent_zip_bytes, import_agent_zip
+    from rl_core.artifacts.zips import agent_zip_bytes, import_agent_zip
 
     agent, folder = make_saved(tmp_path)
     data = agent_zip_bytes(folder)
@@ -240,7 +241,7 @@ def _zip_of(files):
     ],
 )
 def test_bad_uploads_are_refused_and_leave_nothing(tmp_path, make_upload, needle):
-    from rl_core.artifacts.storage import import_agent_zip
+    from rl_core.artifacts.zips import import_agent_zip
 
     _, folder = make_saved(tmp_path)
     dest = tmp_path / "runs"

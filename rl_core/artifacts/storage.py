@@ -13,13 +13,10 @@ import functools
 import io
 import json
 import math
-import os
 import re
 import shutil
 import stat
-import time
 import uuid
-import zipfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -28,6 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from rl_core.artifacts.folders import PRETRAINED_DIR, AgentFolderError, agent_roots
 from rl_core.config import (
     BOUNDS,
     EVALUATION_METRIC_BOUNDS,
@@ -43,8 +41,7 @@ from rl_core.config import (
 from rl_core.learning.agent import QAgent
 from rl_core.learning.envs import StateNormalizer, env_spec
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-PRETRAINED_DIR = PROJECT_ROOT / "pretrained"
+AGENT_FILES = ("hparams.json", "model.pt", "normalizer.json", "metrics.json", "history.csv")
 HISTORY_COLUMNS = ("episode", "reward", "steps", "epsilon", "loss", "seconds")
 # The largest network the config allows, saved as float64 (float32 is half), plus the format's overhead.
 MAX_MODEL_BYTES = 8 * MAX_PARAMETERS + 1024 * 1024
@@ -54,50 +51,6 @@ MAX_HISTORY_ROWS = int(BOUNDS["n_episodes"].high)  # one row per training episod
 MAX_HISTORY_FIELD = 40  # characters in one history.csv field: a number is far shorter
 MAX_HISTORY_BYTES = MAX_HISTORY_ROWS * 6 * (MAX_HISTORY_FIELD // 2) + 1024
 MAX_TEXT = 1000  # characters in one text value of metrics.json
-MAX_NAME_LENGTH = 80
-
-
-def runs_dir() -> Path:
-    """Where trained agents go: $QLAB_RUNS_DIR, or runs/ in the project."""
-    return Path(os.environ.get("QLAB_RUNS_DIR") or PROJECT_ROOT / "runs")
-
-
-def agent_roots() -> list[Path]:
-    return [PRETRAINED_DIR, runs_dir()]
-
-
-OWNER_FILE = "owner.json"  # who owns a folder (rl_core.classroom.ownership); never part of an agent zip
-UPLOADS = "uploads"  # runs/uploads/<user>/: each user's uploaded agents, apart from everyone else's
-
-
-def safe_name(name: str) -> str:
-    """A folder name of letters, digits, - and _ (at most 80 characters)."""
-    return re.sub(r"[^A-Za-z0-9_-]+", "-", name).strip("-")[:80] or "run"
-
-
-def claim_folder(root: str | Path, wanted: str, taken: set[str] | frozenset[str] = frozenset()) -> Path:
-    """Create and return a new, empty folder under ``root`` named after ``wanted`` (-2, -3... when taken).
-
-    The folder is made with one exclusive mkdir, so two claims (a job's reservation, an upload, a
-    rename) can never end on the same folder: whoever comes second gets the next free name.
-    """
-    root = Path(root)
-    root.mkdir(parents=True, exist_ok=True)
-    base = clean_run_name(wanted)
-    candidate, n = base, 2
-    while True:
-        if candidate not in taken:
-            try:
-                (root / candidate).mkdir()
-                return root / candidate
-            except FileExistsError:
-                pass
-        candidate = f"{base}-{n}"
-        n += 1
-
-
-class AgentFolderError(ValueError):
-    """An agent folder that cannot be trusted; the message names the file and the reason."""
 
 
 @dataclass
@@ -546,217 +499,3 @@ def history_to_csv(history: list[Any]) -> str:
         d = row if isinstance(row, dict) else asdict(row)
         writer.writerow([d[c] for c in HISTORY_COLUMNS])
     return buf.getvalue()
-
-
-# --- zip export and upload -----------------------------------------------------------------
-
-AGENT_FILES = ("hparams.json", "model.pt", "normalizer.json", "metrics.json", "history.csv")
-# What each file may inflate to: the caps are counted on the bytes actually inflated, never on
-# the sizes the zip declares (a zip can declare 1,000 bytes and inflate to gigabytes).
-MEMBER_LIMITS: dict[str, int] = {
-    "hparams.json": MAX_JSON_BYTES,
-    "normalizer.json": MAX_JSON_BYTES,
-    "metrics.json": MAX_JSON_BYTES,
-    "history.csv": MAX_HISTORY_BYTES,
-    "model.pt": MAX_MODEL_BYTES,
-}
-MAX_UPLOAD_BYTES = 32 * 1024 * 1024  # a zip of the largest allowed agent fits
-_MAX_ZIP_ENTRIES = 16
-_CHUNK = 64 * 1024
-
-
-def agent_zip_bytes(folder: str | Path) -> bytes:
-    """The agent folder as a zip (files under a folder of the agent's name)."""
-    folder = Path(folder)
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name in AGENT_FILES:
-            if (folder / name).is_file():
-                zf.write(folder / name, f"{folder.name}/{name}")
-    return buffer.getvalue()
-
-
-def _inflate(archive: zipfile.ZipFile, member: zipfile.ZipInfo, limit: int) -> bytes:
-    """A member's bytes, read in chunks; refused as soon as more than ``limit`` bytes come out."""
-    name = Path(member.filename).name
-    chunks, total = [], 0
-    try:
-        with archive.open(member) as stream:
-            while chunk := stream.read(_CHUNK):
-                total += len(chunk)
-                if total > limit:
-                    raise AgentFolderError(f"upload: {name} unpacks to more than {limit:,} bytes")
-                chunks.append(chunk)
-    except AgentFolderError:
-        raise
-    except Exception:  # BadZipFile (CRC), zlib.error, EOFError, NotImplementedError...
-        raise AgentFolderError(f"upload: {name} is damaged in the zip and cannot be unpacked") from None
-    return b"".join(chunks)
-
-
-def _zip_members(archive: zipfile.ZipFile) -> dict[str, zipfile.ZipInfo]:
-    """The agent files of an upload, by name; everything unexpected refused by name."""
-    infos = archive.infolist()
-    if len(infos) > _MAX_ZIP_ENTRIES:
-        raise AgentFolderError(
-            f"upload: the zip holds {len(infos)} entries; an agent zip holds at most {len(AGENT_FILES)} files"
-        )
-    files: dict[str, zipfile.ZipInfo] = {}
-    folders: set[str] = set()
-    for member in infos:
-        shown = repr(member.filename[:80])
-        parts = Path(member.filename).parts
-        if member.filename.startswith(("/", "\\")) or ".." in parts or len(parts) > 2 or "\\" in member.filename:
-            raise AgentFolderError(f"upload: unexpected path {shown} in the zip")
-        if stat.S_ISLNK(member.external_attr >> 16):
-            raise AgentFolderError(f"upload: {shown} is a symbolic link; an agent zip holds plain files only")
-        if member.is_dir():
-            folders.add(parts[0])
-            continue
-        if member.flag_bits & 0x1:
-            raise AgentFolderError(f"upload: {shown} is encrypted; upload the agent zip without a password")
-        if member.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-            raise AgentFolderError(
-                f"upload: {shown} uses compression method {member.compress_type}; "
-                "only stored or deflated files are read"
-            )
-        if parts[-1] == OWNER_FILE:  # the app writes it into a run folder: a zip of that folder is fine,
-            continue  # and who owns the upload is decided here, never read from the zip
-        if parts[-1] not in AGENT_FILES:
-            raise AgentFolderError(f"upload: unexpected file {shown}; an agent zip holds only {', '.join(AGENT_FILES)}")
-        if parts[-1] in files:
-            raise AgentFolderError(f"upload: {parts[-1]} appears twice in the zip")
-        if member.file_size > MEMBER_LIMITS[parts[-1]]:  # an honest size is refused before inflating
-            raise AgentFolderError(f"upload: {parts[-1]} unpacks to more than {MEMBER_LIMITS[parts[-1]]:,} bytes")
-        folders.add(parts[0] if len(parts) == 2 else "")
-        files[parts[-1]] = member
-    if len(folders) > 1:
-        shown_folders = ", ".join(repr(f[:40]) if f else "the top level" for f in sorted(folders))
-        raise AgentFolderError(
-            f"upload: the zip holds files in more than one folder ({shown_folders}); it must hold one agent"
-        )
-    return files
-
-
-def import_agent_zip(data: bytes, dest_root: str | Path, name: str, max_bytes: int = MAX_UPLOAD_BYTES) -> Path:
-    """Check an uploaded agent zip and, only if it loads cleanly, add it under ``dest_root``.
-
-    The zip may hold the agent files at its top level or inside one folder. Anything else (other
-    files, paths that climb out, links, encryption, content that inflates past its limit, a model
-    or metrics or history that fail validation) is refused with AgentFolderError, and nothing is
-    left behind.
-    """
-    if len(data) > max_bytes:
-        raise AgentFolderError(f"upload: {len(data):,} bytes is over the {max_bytes:,}-byte limit")
-    try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
-        files = _zip_members(archive)
-    except AgentFolderError:
-        raise
-    except Exception:  # BadZipFile, and the odd ValueError/EOFError of a mangled directory
-        raise AgentFolderError("upload: not a zip file") from None
-    contents = {file_name: _inflate(archive, member, MEMBER_LIMITS[file_name]) for file_name, member in files.items()}
-    if "history.csv" in contents:  # checked here: loading an agent does not read its history
-        try:
-            parse_history(contents["history.csv"].decode("utf-8"), "history.csv")
-        except UnicodeDecodeError:
-            raise AgentFolderError("upload: history.csv is not UTF-8 text") from None
-        except AgentFolderError as exc:
-            raise AgentFolderError(f"upload: {exc}") from None
-    dest_root = Path(dest_root)
-    final_name = name[:MAX_NAME_LENGTH]
-    dest_root.mkdir(parents=True, exist_ok=True)
-    tmp = dest_root / f".upload-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
-    try:
-        for file_name, content in contents.items():
-            (tmp / file_name).write_bytes(content)
-        try:
-            load_agent(tmp)
-        except AgentFolderError as exc:
-            raise AgentFolderError(f"upload: {str(exc).replace(str(tmp.resolve()) + '/', '')}") from None
-        final = claim_folder(dest_root, final_name)
-        tmp.rename(final)  # onto the empty folder just claimed: never onto anyone else's
-        return final
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-# --- run names -----------------------------------------------------------------------------
-
-
-class RunNameError(AgentFolderError):
-    """A run or study name that cannot be used; the message says why."""
-
-
-def clean_run_name(name: str) -> str:
-    """The folder name a user's name becomes: letters, digits, - and _ (others become -).
-
-    Empty, blank, dot-only or over-long names are refused with a message saying so; nothing here
-    looks at the disk.
-    """
-    if not isinstance(name, str) or not name.strip():
-        raise RunNameError("the name is empty: type a name of letters, digits, - or _")
-    if len(name) > MAX_NAME_LENGTH:
-        raise RunNameError(f"the name has {len(name):,} characters; at most {MAX_NAME_LENGTH}")
-    if name.strip() in (".", ".."):
-        raise RunNameError(f"{name.strip()!r} cannot be a name: use letters, digits, - or _")
-    safe = re.sub(r"[^A-Za-z0-9_-]+", "-", name.strip()).strip("-")
-    if not safe:
-        raise RunNameError(f"the name {name.strip()!r} has no letters or digits")
-    return safe
-
-
-def default_run_name(config: AgentConfig, preset_name: str | None = None, custom: bool = False) -> str:
-    """A run's name that says what it is: the preset it started from (``custom`` when changed), the
-    env, the seed and the time, e.g. ``deep-fast-cartpole-s0-1950``; a clash gets a suffix when
-    the folder is claimed. Without a preset the agent kind stands in for it."""
-    env = config.env_id.split("-")[0].lower()
-    started = (preset_name or config.agent_kind) + ("-custom" if custom else "")
-    return f"{started}-{env}-s{config.seed}-{time.strftime('%H%M')}"
-
-
-# --- the runs list -------------------------------------------------------------------------
-
-
-def _own_run(path: str | Path) -> Path:
-    """A run directly under the runs folder or under a user's uploads folder (pretrained agents
-    cannot be renamed or deleted)."""
-    path = Path(path).resolve()
-    root = runs_dir().resolve()
-    in_runs = path.parent == root or path.parent.parent == root / UPLOADS
-    if not in_runs or not (path / "hparams.json").is_file():
-        raise AgentFolderError(f"{path}: not a run in {root}")
-    return path
-
-
-def rename_agent(path: str | Path, new_name: str) -> Path:
-    """Rename a run; the new name is cleaned (clean_run_name) and must not be taken (by a run, an
-    upload or the folder a queued job has reserved).
-
-    Only the cleaned name is looked up, inside the runs folder: what a user types never reaches
-    the disk as a path, so an error never tells whether some other path exists.
-    """
-    path = _own_run(path)
-    safe = clean_run_name(new_name)
-    if safe == path.name:
-        return path
-    target = path.parent / safe
-    try:
-        target.mkdir()  # claim the name first: a rename onto an empty folder would replace it silently
-    except FileExistsError:
-        raise RunNameError(f"a run named {safe!r} already exists") from None
-    try:
-        path.rename(target)
-    except OSError:
-        target.rmdir()
-        raise
-    return target
-
-
-def delete_agent(path: str | Path) -> None:
-    """Delete a run's folder (moved aside first, so a crash never leaves half of it listed)."""
-    path = _own_run(path)
-    trash = path.parent / f".{path.name}.deleted-{uuid.uuid4().hex[:8]}"
-    path.rename(trash)
-    shutil.rmtree(trash, ignore_errors=True)

@@ -17,7 +17,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from rl_core.artifacts.storage import AgentEntry, load_agent, runs_dir
+from rl_core.artifacts.folders import runs_dir
+from rl_core.artifacts.storage import AgentEntry, load_agent
 from rl_core.config import PRESET_NAMES, AgentConfig, preset
 from rl_core.learning.evaluation import evaluate
 
@@ -114,7 +115,8 @@ def board_rows(
     An entry that cannot be loaded is left off (and passed to ``on_error``): one broken folder
     never hides the board.
     """
-    from rl_core.artifacts.storage import AgentFolderError, read_config
+    from rl_core.artifacts.folders import AgentFolderError
+    from rl_core.artifacts.storage import read_config
 
     scored: list[tuple[AgentEntry, AgentConfig, BoardEvaluation]] = []
     for entry in entries:

@@ -25,19 +25,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rl_core.artifacts.storage import (
+from rl_core.artifacts.folders import (
     OWNER_FILE,
     PRETRAINED_DIR,
     UPLOADS,
-    AgentEntry,
     AgentFolderError,
     claim_folder,
     delete_agent,
-    list_agents,
     rename_agent,
     runs_dir,
     safe_name,
 )
+from rl_core.artifacts.storage import AgentEntry, list_agents
 from rl_core.config import CLASS_QUOTAS, ClassQuotas
 
 LOCAL_OWNER = "local"

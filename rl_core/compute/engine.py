@@ -197,7 +197,7 @@ def nodes_used() -> dict[str, int]:
 
 
 def _engine_dir(runs: Path | None = None) -> Path:
-    from rl_core.artifacts.storage import runs_dir
+    from rl_core.artifacts.folders import runs_dir
 
     return (runs or runs_dir()) / ENGINE_DIR
 

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rl_core.artifacts.storage import AGENT_FILES, OWNER_FILE, claim_folder
+from rl_core.artifacts.folders import OWNER_FILE, claim_folder
+from rl_core.artifacts.storage import AGENT_FILES
 from rl_core.classroom.ownership import record_owner, release_reservation
 from rl_core.compute.workers import Progress, WorkerHandle, WorkerUpdate
 from rl_core.config import AgentConfig

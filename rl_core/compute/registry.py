@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from rl_core.artifacts.storage import default_run_name, runs_dir
+from rl_core.artifacts.folders import default_run_name, runs_dir
 from rl_core.classroom.ownership import release_reservation, reserve_run
 from rl_core.compute.engine import EngineUnavailable, cluster_cpus, engine_status, require_engine, start_engine
 from rl_core.compute.jobs import Job, JobSnapshot, TrainingJob

@@ -27,7 +27,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from rl_core.artifacts.storage import runs_dir
+from rl_core.artifacts.folders import runs_dir
 from rl_core.classroom.ownership import release_reservation
 from rl_core.compute.engine import NAMESPACE, EngineUnavailable, engine_status, require_engine, start_engine
 from rl_core.compute.jobs import FINISHED_STATES, Job, JobFailed, JobSnapshot, snapshot_field

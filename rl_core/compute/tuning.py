@@ -19,7 +19,7 @@ from typing import Any
 
 import optuna
 
-from rl_core.artifacts.storage import clean_run_name, runs_dir
+from rl_core.artifacts.folders import clean_run_name, runs_dir
 from rl_core.classroom.ownership import record_owner, reserve_run
 from rl_core.compute.engine import require_engine
 from rl_core.compute.jobs import Job, JobFailed, TrainingOutcome, TrainingTask, install_agent_files
