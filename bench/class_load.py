@@ -70,7 +70,7 @@ ENGINE_FAILED = "The compute engine is unavailable"  # rl_core.compute.engine, w
 
 def tiny_query(episodes: int) -> str:
     """The shared link's query string: deep-fast cut down so that one training takes seconds."""
-    from rl_core.config import config_to_query, preset
+    from rl_core.presets import config_to_query, preset
 
     config = replace(
         preset("deep-fast"),

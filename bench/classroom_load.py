@@ -90,7 +90,8 @@ def main() -> None:
 
     from rl_core.compute.engine import require_engine
     from rl_core.compute.registry import JobRegistry
-    from rl_core.config import AgentConfig, preset
+    from rl_core.config import AgentConfig
+    from rl_core.presets import preset
 
     runs = Path(tempfile.mkdtemp(prefix="qlab-classroom-"))
     status = require_engine()

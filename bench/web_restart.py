@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 SUBMIT = """
 import json, sys, time
-from rl_core.config import preset
+from rl_core.presets import preset
 from rl_core.compute.service import RegistryClient
 client = RegistryClient()
 config = preset("deep-fast", n_episodes={episodes}, stop_at_reward=None, eval_every_episodes=0)

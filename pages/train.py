@@ -28,19 +28,13 @@ from rl_core.artifacts.storage import read_metrics
 from rl_core.classroom.ownership import check_new_run, check_queue
 from rl_core.config import (
     BOUNDS,
-    COURSE_ENV,
     FIELD_NAMES,
     MAX_HIDDEN_LAYERS,
     MAX_HIDDEN_WIDTH,
-    PRESET_DESCRIPTIONS,
-    PRESET_NAMES,
     AgentConfig,
     ConfigError,
-    config_from_query,
-    config_to_query,
     field_help,
     field_label,
-    preset,
 )
 from rl_core.envinfo import DEFAULT_ENV, SUPPORTED_ENVS
 from rl_core.learning.envs import env_spec
@@ -56,6 +50,7 @@ from rl_core.present.train_setup import (
     started_from,
 )
 from rl_core.present.verdict import metrics_verdict
+from rl_core.presets import COURSE_ENV, PRESET_DESCRIPTIONS, PRESET_NAMES, config_from_query, config_to_query, preset
 
 ensure_routed()
 

@@ -47,10 +47,11 @@ from rl_core.compute.tuning import (
     storage_description,
     trials_table,
 )
-from rl_core.config import APP_BOUNDS, PRESET_NAMES, preset
+from rl_core.config import APP_BOUNDS
 from rl_core.envinfo import env_info
 from rl_core.present.live import LIVE_CHARTS, study_charts, trials_key
 from rl_core.present.plots import seeds_figure
+from rl_core.presets import PRESET_NAMES, preset
 
 ensure_routed()
 

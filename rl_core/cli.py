@@ -21,15 +21,13 @@ from rl_core.config import (
     IMITATION_BOUNDS,
     MAX_HIDDEN_LAYERS,
     MAX_HIDDEN_WIDTH,
-    PRESET_NAMES,
     RENDER_BOUNDS,
     Bound,
     ConfigError,
     fields_summary,
-    preset,
-    presets_as_json,
 )
 from rl_core.envinfo import DEFAULT_ENV, SUPPORTED_ENVS
+from rl_core.presets import PRESET_NAMES, preset, presets_as_json
 
 
 class CliError(Exception):

@@ -2,10 +2,11 @@ import numpy as np
 import pytest
 import torch
 
-from rl_core.config import AgentConfig, ConfigError, preset
+from rl_core.config import AgentConfig, ConfigError
 from rl_core.learning.agent import QAgent, RandomAgent
 from rl_core.learning.evaluation import evaluate
 from rl_core.learning.training import EpisodeRecord, EvalRecord, train
+from rl_core.presets import preset
 
 
 def small_config(**changes) -> AgentConfig:

@@ -260,7 +260,7 @@ def test_presentation_mode_is_one_switch_remembered_across_pages(runs_dir):
 
 
 def test_a_shared_link_restores_the_train_setup(runs_dir):
-    from rl_core.config import config_to_query, preset
+    from rl_core.presets import config_to_query, preset
 
     at = AppTest.from_file(APP, default_timeout=120)
     at.query_params.update(config_to_query(preset("deep-good", seed=77, batch_size=64), "deep-good"))
@@ -479,8 +479,8 @@ def test_the_setup_link_is_offered_to_copy(runs_dir):
 
 def test_loading_a_course_run_into_train_names_its_own_preset(runs_dir):
     from rl_core.artifacts.storage import save_agent
-    from rl_core.config import preset
     from rl_core.learning.agent import QAgent
+    from rl_core.presets import preset
 
     save_agent(QAgent(preset("deep-good")), runs_dir / "course-run")
     at = open_page("pages/runs.py")
@@ -509,8 +509,8 @@ def test_the_live_heatmap_is_redrawn_at_most_every_few_seconds(monkeypatch):
     """New weights arrive twice a second while training: redrawing the heatmap for each cost every
     click on the Train page about a second (bench/app_latency.py --heatmap)."""
     import pages._ui as ui
-    from rl_core.config import preset
     from rl_core.learning.agent import QAgent
+    from rl_core.presets import preset
 
     first, second = (QAgent(preset("linear-fast", seed=s)) for s in (0, 1))
     at = AppTest.from_function(_live_heatmap_script, default_timeout=60)

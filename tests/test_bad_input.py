@@ -23,8 +23,9 @@ from rl_core.artifacts.storage import MAX_MODEL_BYTES, load_agent, read_history,
 from rl_core.artifacts.zips import import_agent_zip
 from rl_core.cli import main
 from rl_core.compute.tuning import TuningSetup, parse_seed_list
-from rl_core.config import BOUNDS, MAX_HIDDEN_LAYERS, MAX_HIDDEN_WIDTH, AgentConfig, config_from_query
+from rl_core.config import BOUNDS, MAX_HIDDEN_LAYERS, MAX_HIDDEN_WIDTH, AgentConfig
 from rl_core.learning.agent import QAgent
+from rl_core.presets import config_from_query
 
 TINY = dict(nn_hidden_layers=[8], batch_size=16, memory_size=500, n_steps_warm_up_memory=16)
 GiB = 1024**3

@@ -10,11 +10,12 @@ import torch
 
 from rl_core.artifacts.folders import AgentFolderError, delete_agent, rename_agent
 from rl_core.artifacts.storage import list_agents, save_agent
-from rl_core.config import PRESET_NAMES, AgentConfig, config_from_query, config_to_query, preset
+from rl_core.config import AgentConfig
 from rl_core.learning.agent import FrozenQ, QAgent
 from rl_core.learning.qfunction import q_slice
 from rl_core.present.plots import q_heatmap_figure
 from rl_core.present.rendering import render_state
+from rl_core.presets import PRESET_NAMES, config_from_query, config_to_query, preset
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -3,17 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from rl_core.config import (
-    BOUNDS,
-    COURSE_FIELDS,
-    PRESET_NAMES,
-    AgentConfig,
-    ConfigError,
-    config_from_query,
-    config_to_query,
-    from_dict,
-    preset,
-)
+from rl_core.config import BOUNDS, COURSE_FIELDS, AgentConfig, ConfigError, from_dict
+from rl_core.presets import PRESET_NAMES, config_from_query, config_to_query, preset
 
 # The course's reference values, kept in the repository (the course's presets.json, verbatim).
 PRESETS_JSON = Path(__file__).resolve().parent / "data" / "course_presets.json"

@@ -10,9 +10,10 @@ from rl_core.artifacts.folders import OWNER_FILE
 from rl_core.artifacts.storage import save_agent
 from rl_core.artifacts.zips import import_agent_zip
 from rl_core.classroom.ownership import read_owner, record_owner
-from rl_core.config import AgentConfig, Bound, preset, short_number
+from rl_core.config import AgentConfig, Bound, short_number
 from rl_core.learning.agent import QAgent
 from rl_core.present.plots import reward_histogram
+from rl_core.presets import preset
 
 
 def test_errors_print_numbers_as_the_widgets_show_them():

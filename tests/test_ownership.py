@@ -39,8 +39,9 @@ from rl_core.classroom.ownership import (
     visible_agents,
 )
 from rl_core.compute.registry import JobRegistry
-from rl_core.config import AgentConfig, ClassQuotas, preset
+from rl_core.config import AgentConfig, ClassQuotas
 from rl_core.learning.agent import QAgent
+from rl_core.presets import preset
 
 ALICE = User("alice-sub", "Alice", "alice@school.edu", class_mode=True)
 BOB = User("bob-sub", "Bob", "bob@school.edu", class_mode=True)

@@ -1,7 +1,7 @@
 """A run's progress in words (rl_core/present/progress.py)."""
 
-from rl_core.config import preset
 from rl_core.present.progress import first_estimate, progress_text, waiting_text
+from rl_core.presets import preset
 
 
 def test_before_the_first_episode_it_says_what_it_waits_for():

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from rl_core.config import preset
 from rl_core.present.train_setup import config_from_widget_values, lr_log, widget_values
+from rl_core.presets import preset
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 

@@ -26,7 +26,7 @@ from rl_core.compute.tuning import (
     summarise_seeds,
 )
 from rl_core.compute.workers import Progress
-from rl_core.config import preset
+from rl_core.presets import preset
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = {

@@ -1,8 +1,8 @@
 """A finished run's verdict (rl_core/present/verdict.py): data in, sentences out."""
 
-from rl_core.config import preset
 from rl_core.envinfo import env_info
 from rl_core.present.verdict import metrics_verdict, run_verdict
+from rl_core.presets import preset
 
 
 def text(verdict) -> str:

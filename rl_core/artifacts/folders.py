@@ -11,9 +11,7 @@ import time
 import uuid
 from pathlib import Path
 
-from rl_core.config import (
-    AgentConfig,
-)
+from rl_core.config import AgentConfig
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 PRETRAINED_DIR = PROJECT_ROOT / "pretrained"

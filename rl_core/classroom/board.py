@@ -19,8 +19,9 @@ from typing import Any
 
 from rl_core.artifacts.folders import runs_dir
 from rl_core.artifacts.storage import AgentEntry, load_agent
-from rl_core.config import PRESET_NAMES, AgentConfig, preset
+from rl_core.config import AgentConfig
 from rl_core.learning.evaluation import evaluate
+from rl_core.presets import PRESET_NAMES, preset
 
 BOARD_EPISODES = 1000
 CACHE_DIR = ".board-cache"  # under runs/

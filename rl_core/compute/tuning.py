@@ -25,9 +25,10 @@ from rl_core.compute.engine import require_engine
 from rl_core.compute.jobs import Job, JobFailed, TrainingOutcome, TrainingTask, install_agent_files
 from rl_core.compute.registry import JobRegistry
 from rl_core.compute.workers import WorkerHandle, WorkerUpdate
-from rl_core.config import MAX_SEEDS, AgentConfig, ConfigError, preset
+from rl_core.config import MAX_SEEDS, AgentConfig, ConfigError
 from rl_core.envinfo import DEFAULT_ENV, env_info
 from rl_core.learning.training import EvalRecord
+from rl_core.presets import preset
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

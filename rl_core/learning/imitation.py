@@ -18,11 +18,12 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
-from rl_core.config import COURSE_ENV, IMITATION_BOUNDS, MAX_HIDDEN_LAYERS, MAX_HIDDEN_WIDTH
+from rl_core.config import IMITATION_BOUNDS, MAX_HIDDEN_LAYERS, MAX_HIDDEN_WIDTH
 from rl_core.envinfo import DEFAULT_ENV, env_info
 from rl_core.learning.envs import env_spec, make_env
 from rl_core.learning.evaluation import EvalResult, evaluate
 from rl_core.learning.networks import build_q_network, count_parameters
+from rl_core.presets import COURSE_ENV
 
 EXPERT_ENV = COURSE_ENV  # the crash course imitates the perfect agent of the course's task
 READY_MADE: dict[str, list[int]] = {

@@ -10,8 +10,9 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from rl_core.config import BOUNDS, MAX_HIDDEN_LAYERS, PRESET_NAMES, AgentConfig, preset
+from rl_core.config import BOUNDS, MAX_HIDDEN_LAYERS, AgentConfig
 from rl_core.learning.envs import env_spec
+from rl_core.presets import PRESET_NAMES, preset
 
 LR_LOG_RANGE: tuple[float, float] = (
     math.log10(BOUNDS["learning_rate"].low),

@@ -6,9 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from rl_core.config import COURSE_ENV, COURSE_RESULTS, AgentConfig
+from rl_core.config import AgentConfig
 from rl_core.envinfo import ENVS
 from rl_core.learning.training import saved_weights_evaluation
+from rl_core.presets import COURSE_ENV, COURSE_RESULTS
 
 # A saved agent this far below its best evaluation during training "fell short" of it (evaluations
 # of 20 episodes vary by a few points even for the same weights).
