@@ -27,7 +27,7 @@ def machine() -> str:
 
 def parse_seeds(text: str) -> list[int]:
     """ "0-9" or "0,3,5" or "0-4,10" (the library's own parser)."""
-    from rl_core.compute.tuning import parse_seed_list
+    from rl_core.compute.studies import parse_seed_list
 
     return parse_seed_list(text)
 

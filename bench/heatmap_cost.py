@@ -23,7 +23,7 @@ from _common import machine  # noqa: E402
 from rl_core import load_agent  # noqa: E402
 from rl_core.envinfo import env_info  # noqa: E402
 from rl_core.learning.qfunction import q_slice  # noqa: E402
-from rl_core.present.plots import q_heatmap_figure  # noqa: E402
+from rl_core.present.figures import q_heatmap_figure  # noqa: E402
 from rl_core.present.rendering import play_episode  # noqa: E402
 
 

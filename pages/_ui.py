@@ -43,8 +43,8 @@ from rl_core.envinfo import env_info
 from rl_core.learning.evaluation import EvalResult, evaluate
 from rl_core.learning.qfunction import q_slice
 from rl_core.learning.training import saved_weights_evaluation
+from rl_core.present.figures import q_heatmap_figure
 from rl_core.present.live import SharedFigure
-from rl_core.present.plots import q_heatmap_figure
 from rl_core.present.rendering import play_episode, record_gif, render_fps, saved_replay, side_by_side_gif
 from rl_core.present.train_setup import started_from, widget_values
 

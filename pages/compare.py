@@ -20,7 +20,7 @@ from pages._ui import (
 from rl_core.artifacts.folders import AgentFolderError
 from rl_core.artifacts.storage import read_history
 from rl_core.config import APP_BOUNDS
-from rl_core.present.plots import curves_figure, reward_histogram
+from rl_core.present.figures import curves_figure, reward_histogram
 
 ensure_routed()
 

@@ -10,7 +10,7 @@ from rl_core.envinfo import SUPPORTED_ENVS, env_info
 from rl_core.learning.agent import RandomAgent
 from rl_core.learning.envs import env_spec, observed_ranges
 from rl_core.learning.evaluation import evaluate
-from rl_core.present.plots import reward_histogram, state_histograms
+from rl_core.present.figures import reward_histogram, state_histograms
 
 ensure_routed()
 

@@ -28,7 +28,8 @@ from rl_core.artifacts.zips import MAX_UPLOAD_BYTES, agent_zip_bytes, import_age
 from rl_core.classroom.ownership import can_manage, check_upload, quotas, record_owner, upload_dir
 from rl_core.config import APP_BOUNDS
 from rl_core.envinfo import env_info
-from rl_core.present.plots import reward_histogram, training_figure
+from rl_core.present.figures import reward_histogram
+from rl_core.present.plots import training_figure
 from rl_core.present.rendering import render_state
 
 ensure_routed()

@@ -34,23 +34,21 @@ from rl_core.classroom.ownership import (
     study_label,
     study_name_for,
 )
-from rl_core.compute.tuning import (
+from rl_core.compute.studies import (
     SPACES,
     ParamSpec,
-    SeedsJob,
-    TuningJob,
     TuningSetup,
     list_studies,
     load_or_create_study,
-    ordered_rows,
     parse_seed_list,
     storage_description,
     trials_table,
 )
+from rl_core.compute.tuning import SeedsJob, TuningJob, ordered_rows
 from rl_core.config import APP_BOUNDS
 from rl_core.envinfo import env_info
+from rl_core.present.figures import seeds_figure
 from rl_core.present.live import LIVE_CHARTS, study_charts, trials_key
-from rl_core.present.plots import seeds_figure
 from rl_core.presets import PRESET_NAMES, preset
 
 ensure_routed()

@@ -248,7 +248,8 @@ def _parse_widths(text: str) -> list[int]:
 def cmd_tune(args: argparse.Namespace) -> int:
     import torch
 
-    from rl_core.compute.tuning import SPACES, TuningSetup, run_study
+    from rl_core.compute.studies import SPACES, TuningSetup
+    from rl_core.compute.tuning import run_study
 
     torch.set_num_threads(1)
     space = dict(SPACES[args.space])
@@ -281,7 +282,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
 
 def cmd_seeds(args: argparse.Namespace) -> int:
-    from rl_core.compute.tuning import parse_seed_list, seed_sensitivity
+    from rl_core.compute.studies import parse_seed_list
+    from rl_core.compute.tuning import seed_sensitivity
 
     seeds = parse_seed_list(args.seeds)
     overrides = _parse_set(args.set or [])

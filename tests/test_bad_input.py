@@ -22,7 +22,7 @@ from rl_core.artifacts.folders import AgentFolderError, rename_agent
 from rl_core.artifacts.storage import MAX_MODEL_BYTES, load_agent, read_history, save_agent
 from rl_core.artifacts.zips import import_agent_zip
 from rl_core.cli import main
-from rl_core.compute.tuning import TuningSetup, parse_seed_list
+from rl_core.compute.studies import TuningSetup, parse_seed_list
 from rl_core.config import BOUNDS, MAX_HIDDEN_LAYERS, MAX_HIDDEN_WIDTH, AgentConfig
 from rl_core.learning.agent import QAgent
 from rl_core.presets import config_from_query
@@ -424,7 +424,7 @@ def test_a_study_name_cannot_climb_out_of_the_runs_folder(runs_dir, tmp_path):
         study_name="../../escaped",
         storage_url=f"sqlite:///{tmp_path / 's.db'}",
         space={
-            "learning_rate": __import__("rl_core.compute.tuning").compute.tuning.ParamSpec("loguniform", 1e-4, 1e-2)
+            "learning_rate": __import__("rl_core.compute.studies").compute.studies.ParamSpec("loguniform", 1e-4, 1e-2)
         },
         episodes=2,
         eval_episodes=2,

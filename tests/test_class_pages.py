@@ -97,7 +97,7 @@ def study_of(sub: str, name: str, value: float) -> str:
     import optuna
 
     from rl_core.classroom.ownership import User, remember_user, study_name_for
-    from rl_core.compute.tuning import TuningSetup, load_or_create_study, record_study_setup
+    from rl_core.compute.studies import TuningSetup, load_or_create_study, record_study_setup
 
     user = User(id=sub, name=CLAIMS[sub]["name"], class_mode=True)
     remember_user(user)

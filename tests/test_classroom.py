@@ -13,7 +13,7 @@ from rl_core.artifacts.storage import list_agents, save_agent
 from rl_core.config import AgentConfig
 from rl_core.learning.agent import FrozenQ, QAgent
 from rl_core.learning.qfunction import q_slice
-from rl_core.present.plots import q_heatmap_figure
+from rl_core.present.figures import q_heatmap_figure
 from rl_core.present.rendering import render_state
 from rl_core.presets import PRESET_NAMES, config_from_query, config_to_query, preset
 

@@ -12,7 +12,7 @@ from rl_core.artifacts.zips import import_agent_zip
 from rl_core.classroom.ownership import read_owner, record_owner
 from rl_core.config import AgentConfig, Bound, short_number
 from rl_core.learning.agent import QAgent
-from rl_core.present.plots import reward_histogram
+from rl_core.present.figures import reward_histogram
 from rl_core.presets import preset
 
 

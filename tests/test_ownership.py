@@ -346,7 +346,7 @@ def test_the_board_page_lists_shared_agents_only(runs_dir):
 
 
 def test_a_class_server_points_every_study_at_one_database(runs_dir, monkeypatch):
-    from rl_core.compute.tuning import default_storage_url
+    from rl_core.compute.studies import default_storage_url
 
     assert default_storage_url() == f"sqlite:///{runs_dir / 'optuna.db'}"
     monkeypatch.setenv("QLAB_OPTUNA_STORAGE", "postgresql+psycopg://u:p@db/qlab")

@@ -1,7 +1,8 @@
 """Figure builders: what a reader of the chart sees."""
 
 from rl_core.learning.training import EpisodeRecord, EvalRecord
-from rl_core.present.plots import MAX_ERROR_BARS, epsilon_loss_figure, log_ticks, seeds_figure, training_figure
+from rl_core.present.figures import seeds_figure
+from rl_core.present.plots import MAX_ERROR_BARS, epsilon_loss_figure, log_ticks, training_figure
 
 
 def episodes(n: int, loss: float = 0.5) -> list[EpisodeRecord]:

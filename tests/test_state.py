@@ -128,7 +128,7 @@ def local_study(name: str) -> str:
     import optuna
 
     from rl_core.classroom.ownership import LOCAL_USER, study_name_for
-    from rl_core.compute.tuning import TuningSetup, load_or_create_study, record_study_setup
+    from rl_core.compute.studies import TuningSetup, load_or_create_study, record_study_setup
 
     setup = TuningSetup(study_name=study_name_for(LOCAL_USER, name), base_preset="linear-fast")
     study = load_or_create_study(setup)

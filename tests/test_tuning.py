@@ -12,19 +12,15 @@ import pytest
 from rl_core.artifacts.storage import load_agent
 from rl_core.cli import main
 from rl_core.compute.jobs import TrainingTask
-from rl_core.compute.tuning import (
+from rl_core.compute.studies import (
     COURSE_SPACE,
     ParamSpec,
-    SeedsJob,
     TuningSetup,
     open_storage,
-    ordered_rows,
     parse_seed_list,
-    run_study,
-    seed_sensitivity,
     storage_description,
-    summarise_seeds,
 )
+from rl_core.compute.tuning import SeedsJob, ordered_rows, run_study, seed_sensitivity, summarise_seeds
 from rl_core.compute.workers import Progress
 from rl_core.presets import preset
 
@@ -212,7 +208,7 @@ def test_cli_seeds_prints_json(capsys):
 
 
 def test_pruning_can_be_turned_off(tmp_path):
-    from rl_core.compute.tuning import load_or_create_study
+    from rl_core.compute.studies import load_or_create_study
 
     url = f"sqlite:///{tmp_path / 'p.db'}"
 
@@ -233,7 +229,7 @@ def test_pruning_can_be_turned_off(tmp_path):
 
 
 def test_studies_are_listed_newest_first_with_who_ran_them(tmp_path):
-    from rl_core.compute.tuning import StudyInfo, list_studies, load_or_create_study, record_study_setup
+    from rl_core.compute.studies import StudyInfo, list_studies, load_or_create_study, record_study_setup
 
     url = f"sqlite:///{tmp_path / 'studies.db'}"
     older = TuningSetup("older", storage_url=url)

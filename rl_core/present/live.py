@@ -20,7 +20,8 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from _plotly_utils.utils import to_typed_array_spec
 
-from rl_core.present.plots import epsilon_loss_spec, imitation_spec, optuna_figure, presentation_layout, training_spec
+from rl_core.present.figures import imitation_spec, optuna_figure
+from rl_core.present.plots import epsilon_loss_spec, presentation_layout, training_spec
 
 MAX_SHARED_JOBS = 256  # jobs whose latest charts are kept (a finished job's stay until pushed out)
 # The template plotly.py puts in every figure's dict: added to ours as it is, so a shared figure
