@@ -95,7 +95,7 @@ def main() -> None:
 
     runs = Path(tempfile.mkdtemp(prefix="qlab-classroom-"))
     status = require_engine()
-    registry = JobRegistry(out_dir=runs, max_queued_per_owner=8)
+    registry = JobRegistry(out_dir=runs, max_active_per_owner=8)
     # warm every worker process (torch imported) as a running server's would be
     warm = AgentConfig(
         nn_hidden_layers=[8],

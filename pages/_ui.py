@@ -201,11 +201,6 @@ def my_latest_job(kind: str):
     return (going or mine or [None])[-1]
 
 
-def active_job_count() -> int:
-    """How many of the user's jobs (of any kind) are queued or running: the queue quota counts them."""
-    return sum(not snapshot_field(s, "done") for s in job_registry().snapshots(owner=session_id()))
-
-
 def quota_refusal(check, *args) -> str | None:
     """Run one of rl_core.classroom.ownership's quota checks: None when allowed, else its message."""
     try:

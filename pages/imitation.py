@@ -20,8 +20,10 @@ from pages._ui import (
     plain,
     rerun_when_finished,
     session_id,
+    user,
 )
 from rl_core.artifacts.folders import AgentFolderError
+from rl_core.classroom.ownership import active_job_limit
 from rl_core.compute.imitation_job import ImitationJob
 from rl_core.config import BOUNDS, IMITATION_BOUNDS, MAX_HIDDEN_LAYERS, MAX_HIDDEN_WIDTH
 from rl_core.learning.imitation import EXPERT_ENV, READY_MADE, expert_data
@@ -133,7 +135,10 @@ if b1.button(
 ):
     try:
         ss.imit_job = registry.add_checked(
-            ImitationJob(session_id(), train_table, test_table, architectures, epochs=int(epochs), seed=int(model_seed))
+            ImitationJob(
+                session_id(), train_table, test_table, architectures, epochs=int(epochs), seed=int(model_seed)
+            ),
+            active_job_limit(user()),
         )
         ss.imit_last_state = None
         ss.imit_architectures = len(architectures)  # for the overall progress

@@ -5,7 +5,6 @@ import streamlit as st
 from pages._state import bind, chosen, owned_values, recall, remember
 from pages._ui import (
     SUBMIT_ERRORS,
-    active_job_count,
     agent_entries,
     bound_args,
     chart,
@@ -22,10 +21,11 @@ from pages._ui import (
     saved_evaluation,
     session_id,
     setup_link,
+    user,
 )
 from rl_core.artifacts.folders import AgentFolderError, RunNameError, clean_run_name, default_run_name
 from rl_core.artifacts.storage import read_metrics
-from rl_core.classroom.ownership import check_new_run, check_queue
+from rl_core.classroom.ownership import active_job_limit, check_new_run
 from rl_core.config import (
     BOUNDS,
     FIELD_NAMES,
@@ -196,7 +196,7 @@ with settings:
         width="stretch",
         help="Train an agent with these settings",
     ):
-        refusal = quota_refusal(check_queue, active_job_count()) or quota_refusal(check_new_run)
+        refusal = quota_refusal(check_new_run)
         try:
             if refusal:  # a class-mode quota: said like any other reason not to start
                 raise ConfigError({"quota": refusal})
@@ -206,6 +206,7 @@ with settings:
                 name=recall("train_run_name") or default_run_name(config, train_preset, custom=is_custom),
                 tensorboard=bool(recall("train_tensorboard")),
                 preset=train_preset if not is_custom else f"custom from {train_preset}",
+                active_limit=active_job_limit(user()),
             )
             ss.train_last_state = "queued"  # so that even a run over before the first poll reruns the page
             st.rerun()

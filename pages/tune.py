@@ -9,7 +9,6 @@ from pages._state import bind
 from pages._ui import (
     PRETRAINED_DEEP,
     SUBMIT_ERRORS,
-    active_job_count,
     agent_entries,
     bound_args,
     chart,
@@ -27,8 +26,8 @@ from pages._ui import (
     user,
 )
 from rl_core.classroom.ownership import (
+    active_job_limit,
     can_view_study,
-    check_queue,
     check_seeds,
     check_trials,
     study_label,
@@ -154,15 +153,16 @@ job_id = ss.get("tune_job")
 snap = registry.snapshot(job_id) if job_id else None
 busy = snap is not None and not snap["done"]
 b1, b2 = st.columns(2)
-active = active_job_count()
 if b1.button(
     "Run study", type="primary", icon=":material/play_arrow:", key="tune_start", disabled=busy or bool(errors)
 ):
-    refusal = quota_refusal(check_trials, int(n_trials)) or quota_refusal(check_queue, active)
+    refusal = quota_refusal(check_trials, int(n_trials))
     try:
         if refusal:  # a class-mode quota: said like any other reason not to start
             raise ValueError(refusal)
-        ss.tune_job = registry.add_checked(TuningJob(owner, setup, int(n_trials), workers=int(n_workers)))
+        ss.tune_job = registry.add_checked(
+            TuningJob(owner, setup, int(n_trials), workers=int(n_workers)), active_job_limit(user())
+        )
         ss.tune_study_running = ss.tune_viewing = setup.study_name
         ss.tune_last_state = None
         st.rerun()
@@ -279,11 +279,10 @@ if r1.button(
     key="seeds_start",
     disabled=seeds_busy or seeds_error is not None,
 ):
-    refusal = quota_refusal(check_queue, active)
     try:
-        if refusal:
-            raise ValueError(refusal)
-        ss.seeds_job = registry.add_checked(SeedsJob(owner, preset(seeds_preset), seeds, eval_episodes=int(seeds_eval)))
+        ss.seeds_job = registry.add_checked(
+            SeedsJob(owner, preset(seeds_preset), seeds, eval_episodes=int(seeds_eval)), active_job_limit(user())
+        )
         ss.seeds_last_state = None
         st.rerun()
     except SUBMIT_ERRORS as exc:

@@ -20,7 +20,9 @@ from rl_core.envinfo import DEFAULT_ENV, SUPPORTED_ENVS
 LOSSES: tuple[str, ...] = ("mse", "huber")
 
 # --- background jobs (rl_core/compute/registry.py): how many may wait, how many finished ones are remembered ---
-MAX_QUEUED_JOBS_PER_OWNER = 4  # waiting jobs per user (a class shares the queue)
+# One rule for every page and the CLI, enforced by the registry: a user's jobs waiting or running at
+# once (a class mode quota, ClassQuotas.active_jobs_per_user, lowers it per user)
+MAX_ACTIVE_JOBS_PER_OWNER = 4
 MAX_QUEUED_JOBS_TOTAL = 64  # waiting jobs on the whole server
 MAX_FINISHED_JOBS_KEPT = 20  # per user; older finished jobs are forgotten (their agents stay on disk)
 
@@ -519,7 +521,7 @@ class ClassQuotas:
     runs_per_user: int = 30  # agent folders a user keeps (trained, uploaded and reserved by queued jobs)
     uploads_per_user: int = 10  # uploaded agents a user keeps
     upload_bytes: int = 8 * 1024 * 1024  # size of one uploaded zip
-    queued_jobs_per_user: int = 2  # jobs of one user waiting or running at once
+    active_jobs_per_user: int = 2  # jobs of one user waiting or running at once (the registry enforces it)
     trials_per_study: int = 40  # trials one study run may ask for
     seeds_per_sweep: int = 10  # seeds in one "how much does the seed matter" sweep
 

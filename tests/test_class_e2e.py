@@ -96,7 +96,7 @@ instructors = ["teacher@school.edu"]
         runs,
         log,
         extra_args=("--secrets.files", str(secrets)),
-        env={"QLAB_MAX_TRAININGS": "2", "QLAB_INSTRUCTORS": None},  # the secrets file names the instructors
+        env={"QLAB_INSTRUCTORS": None},  # the secrets file names the instructors
     )
     url = f"http://127.0.0.1:{app_port}"
     wait_until_up(f"{url}/_stcore/health", app, "streamlit")

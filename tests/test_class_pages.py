@@ -135,3 +135,21 @@ def test_each_user_opens_their_own_studies_and_an_instructor_everyone_s(runs_dir
     ]
     study_picker(teacher).set_value(bobs).run()
     assert teacher.dataframe[0].value["value"].tolist() == [456.0]
+
+
+def test_the_jobs_quota_is_the_registry_s_one_rule_on_every_page(runs_dir, monkeypatch):
+    """A class quota of one job waiting or running: Alice's training counts on the Tune page too."""
+    monkeypatch.setattr(ownership, "CLASS_QUOTAS", ClassQuotas(active_jobs_per_user=1))
+    train = page_as("alice", "pages/train.py")
+    train.number_input(key="hp_n_episodes").set_value(50_000).run()
+    train.button(key="train_start").click().run()
+    assert "train_job" in train.session_state and not train.error, [e.value for e in train.error]
+    tune = page_as("alice", "pages/tune.py")
+    tune.button(key="seeds_start").click().run()
+    assert any("You have 1 jobs queued or running, the most allowed is 1" in e.value for e in tune.error), [
+        e.value for e in tune.error
+    ]
+    assert "seeds_job" not in tune.session_state
+    bob = page_as("bob", "pages/tune.py")  # the quota is Alice's, not the class's
+    assert not any("queued or running" in e.value for e in bob.error)
+    train.button(key="train_stop").click().run()

@@ -136,7 +136,7 @@ def test_two_concurrent_jobs_with_the_same_seed_give_identical_weights(tmp_path)
 
 
 def test_stop_with_eight_jobs_submitted_stops_every_one(tmp_path):
-    registry = JobRegistry(out_dir=tmp_path, max_queued_per_owner=8)
+    registry = JobRegistry(out_dir=tmp_path, max_active_per_owner=8)
     ids = [registry.submit(f"student{i % 4}", endless(seed=i)) for i in range(8)]
     until(lambda: sum(registry.snapshot(i).episode >= 1 for i in ids) >= 2, what="two jobs to be training")
     for job_id in ids:
@@ -149,19 +149,33 @@ def test_stop_with_eight_jobs_submitted_stops_every_one(tmp_path):
 
 
 def test_queue_caps_per_owner_and_overall_refuse_with_a_clear_message(tmp_path):
-    registry = JobRegistry(out_dir=tmp_path, capacity=1, max_queued_per_owner=2, max_queued_total=3)
+    registry = JobRegistry(out_dir=tmp_path, capacity=1, max_active_per_owner=3, max_queued_total=4)
     running = registry.submit("alice", endless())
     until(lambda: registry.snapshot(running).state == "running", what="the first job to start")
     registry.submit("alice", tiny())
     registry.submit("alice", tiny())
-    with pytest.raises(JobLimitReached, match="You already have 2 jobs waiting"):
+    # one rule, pages and CLI alike: an owner's jobs waiting *or running*
+    with pytest.raises(JobLimitReached, match="You have 3 jobs queued or running, the most allowed is 3"):
         registry.submit("alice", tiny())
-    registry.submit("bob", tiny())
+    registry.submit("bob", tiny(), active_limit=1)  # a class quota of 1, lower than the registry's
+    with pytest.raises(JobLimitReached, match="You have 1 jobs queued or running, the most allowed is 1"):
+        registry.submit("bob", tiny(), active_limit=1)
+    registry.submit("carol", tiny())
     with pytest.raises(JobLimitReached, match="queue is full"):
-        registry.submit("carol", tiny())
-    assert len([p for p in tmp_path.iterdir()]) == 4  # the refused ones reserved nothing
-    registry.stop_owner("alice")
-    registry.stop_owner("bob")
+        registry.submit("dave", tiny())
+    assert len([p for p in tmp_path.iterdir()]) == 5  # the refused ones reserved nothing
+    for owner in ("alice", "bob", "carol"):
+        registry.stop_owner(owner)
+
+
+def test_a_finished_job_frees_its_owner_s_place(tmp_path):
+    registry = JobRegistry(out_dir=tmp_path, capacity=1, max_active_per_owner=1)
+    first = registry.submit("dana", tiny())
+    with pytest.raises(JobLimitReached, match="You have 1 jobs queued or running"):
+        registry.submit("dana", tiny())
+    assert registry.wait(first, timeout=240).state == "finished"
+    second = registry.submit("dana", tiny())  # the finished one no longer counts
+    assert registry.wait(second, timeout=240).state == "finished"
 
 
 def test_a_name_is_reserved_on_disk_at_submit_and_never_replaces_another_folder(tmp_path):

@@ -16,10 +16,10 @@ from rl_core.classroom.ownership import (
     OwnershipError,
     QuotaError,
     User,
+    active_job_limit,
     can_manage,
     can_view_study,
     check_new_run,
-    check_queue,
     check_seeds,
     check_trials,
     check_upload,
@@ -213,7 +213,7 @@ def test_class_quotas(runs_dir, monkeypatch):
             runs_per_user=2,
             uploads_per_user=1,
             upload_bytes=100,
-            queued_jobs_per_user=1,
+            active_jobs_per_user=1,
             trials_per_study=5,
             seeds_per_sweep=3,
         ),
@@ -230,14 +230,13 @@ def test_class_quotas(runs_dir, monkeypatch):
     (upload_dir(BOB) / "up").mkdir(parents=True)
     with pytest.raises(QuotaError, match="you keep 1 uploaded agents"):
         check_upload(BOB, 10)
-    with pytest.raises(QuotaError, match="1 jobs queued or running, the class limit is 1"):
-        check_queue(BOB, 1)
+    assert active_job_limit(BOB) == 1  # the registry enforces it (tests/test_jobs.py)
     with pytest.raises(QuotaError, match="at most 5 trials per study"):
         check_trials(BOB, 6)
     with pytest.raises(QuotaError, match="at most 3 seeds per sweep"):
         check_seeds(BOB, 4)
     for free in (LOCAL_USER, TEACHER):  # no quotas locally, nor for instructors
-        check_queue(free, 10)
+        assert active_job_limit(free) is None
         check_trials(free, 100)
         check_new_run(free)
 

@@ -342,14 +342,11 @@ def check_upload(user: User, n_bytes: int) -> None:
     check_new_run(user)
 
 
-def check_queue(user: User, active_jobs: int) -> None:
-    """Before submitting: ``active_jobs`` is how many of the user's jobs are queued or running."""
+def active_job_limit(user: User) -> int | None:
+    """The user's own limit of jobs waiting or running at once (class mode), for the registry to
+    enforce with its own (JobRegistry._check_room: one rule for pages and CLI); None: no quota."""
     limit = quotas(user)
-    if limit is not None and active_jobs >= limit.queued_jobs_per_user:
-        raise QuotaError(
-            f"you have {active_jobs} jobs queued or running, the class limit is "
-            f"{limit.queued_jobs_per_user}: wait for one to finish or stop it"
-        )
+    return None if limit is None else limit.active_jobs_per_user
 
 
 def check_trials(user: User, n_trials: int) -> None:

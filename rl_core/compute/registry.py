@@ -19,7 +19,7 @@ from rl_core.classroom.ownership import release_reservation, reserve_run
 from rl_core.compute.engine import EngineUnavailable, cluster_cpus, engine_status, require_engine, start_engine
 from rl_core.compute.jobs import Job, JobSnapshot, TrainingJob
 from rl_core.compute.workers import HubClient, one_line
-from rl_core.config import MAX_FINISHED_JOBS_KEPT, MAX_QUEUED_JOBS_PER_OWNER, MAX_QUEUED_JOBS_TOTAL, AgentConfig
+from rl_core.config import MAX_ACTIVE_JOBS_PER_OWNER, MAX_FINISHED_JOBS_KEPT, MAX_QUEUED_JOBS_TOTAL, AgentConfig
 
 PUMP_SECONDS = 0.2  # how often the registry collects progress (chart lag stays well under 1.5 s)
 
@@ -39,13 +39,13 @@ class JobRegistry:
         self,
         out_dir: Path | None = None,
         capacity: int | None = None,
-        max_queued_per_owner: int = MAX_QUEUED_JOBS_PER_OWNER,
+        max_active_per_owner: int = MAX_ACTIVE_JOBS_PER_OWNER,
         max_queued_total: int = MAX_QUEUED_JOBS_TOTAL,
         finished_kept: int = MAX_FINISHED_JOBS_KEPT,
     ):
         self.out_dir = out_dir
         self.fixed_capacity = capacity
-        self.max_queued_per_owner = max_queued_per_owner
+        self.max_active_per_owner = max_active_per_owner
         self.max_queued_total = max_queued_total
         self.finished_kept = finished_kept
         self._jobs: dict[str, Job] = {}
@@ -69,11 +69,14 @@ class JobRegistry:
         name: str | None = None,
         tensorboard: bool = False,
         preset: str | None = None,
+        active_limit: int | None = None,
     ) -> str:
         """Queue a training run; its folder is reserved on disk now. With ``tensorboard`` it also
-        logs to <runs>/tensorboard/<name>; ``preset`` (what it started from) goes in its metrics.json."""
+        logs to <runs>/tensorboard/<name>; ``preset`` (what it started from) goes in its metrics.json.
+        ``active_limit``: the owner's own quota of jobs waiting or running (class mode), if lower
+        than the registry's."""
         config.validate()
-        self._check_room(owner)
+        self._check_room(owner, active_limit)
         root = self.runs_root()
         folder = reserve_run(root, name or default_run_name(config), owner)
         board = root / "tensorboard" / folder.name if tensorboard else None
@@ -83,7 +86,10 @@ class JobRegistry:
             release_reservation(folder)
             raise
 
-    def _check_room(self, owner: str) -> None:
+    def _check_room(self, owner: str, active_limit: int | None = None) -> None:
+        """The one queue rule, for pages and CLI alike: at most ``max_queued_total`` jobs waiting on
+        the server, and at most ``max_active_per_owner`` (or the owner's lower ``active_limit``)
+        jobs of one owner waiting or running."""
         status = engine_status()
         if status.state == "failed":
             raise EngineUnavailable(status.message)
@@ -94,11 +100,12 @@ class JobRegistry:
                     f"The server's queue is full ({self.max_queued_total} jobs waiting); "
                     "try again when a run has finished."
                 )
-            mine = sum(1 for job in waiting if job.owner == owner)
-            if mine >= self.max_queued_per_owner:
+            limit = min(self.max_active_per_owner, active_limit or self.max_active_per_owner)
+            mine = sum(1 for job in self._jobs.values() if job.owner == owner and not job.done)
+            if mine >= limit:
                 raise JobLimitReached(
-                    f"You already have {mine} jobs waiting (the most allowed is "
-                    f"{self.max_queued_per_owner}); stop one or wait for it to start."
+                    f"You have {mine} jobs queued or running, the most allowed is {limit}: "
+                    "wait for one to finish or stop it."
                 )
 
     def add(self, job: Job) -> str:
@@ -112,9 +119,9 @@ class JobRegistry:
         self._ensure_pump()
         return job.job_id
 
-    def add_checked(self, job: Job) -> str:
+    def add_checked(self, job: Job, active_limit: int | None = None) -> str:
         """Queue a job after the same room check as ``submit``."""
-        self._check_room(job.owner)
+        self._check_room(job.owner, active_limit)
         return self.add(job)
 
     # --- reading ---

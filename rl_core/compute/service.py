@@ -94,13 +94,21 @@ class RegistryActor:
         }
 
     def submit(
-        self, owner: str, config: AgentConfig, name: str | None, tensorboard: bool, preset: str | None = None
+        self,
+        owner: str,
+        config: AgentConfig,
+        name: str | None,
+        tensorboard: bool,
+        preset: str | None = None,
+        active_limit: int | None = None,
     ) -> str:
-        return self.registry.submit(owner, config, name=name, tensorboard=tensorboard, preset=preset)
+        return self.registry.submit(
+            owner, config, name=name, tensorboard=tensorboard, preset=preset, active_limit=active_limit
+        )
 
-    def add(self, job: bytes, checked: bool) -> str:
+    def add(self, job: bytes, checked: bool, active_limit: int | None = None) -> str:
         unpickled: Job = pickle.loads(job)
-        return self.registry.add_checked(unpickled) if checked else self.registry.add(unpickled)
+        return self.registry.add_checked(unpickled, active_limit) if checked else self.registry.add(unpickled)
 
     def stop(self, job_id: str) -> None:
         self.registry.stop(job_id)
@@ -281,8 +289,9 @@ class RegistryClient:
         name: str | None = None,
         tensorboard: bool = False,
         preset: str | None = None,
+        active_limit: int | None = None,
     ) -> str:
-        job_id = self._call("submit", owner, config.validate(), name, tensorboard, preset)
+        job_id = self._call("submit", owner, config.validate(), name, tensorboard, preset, active_limit)
         self.sync()
         return job_id
 
@@ -291,8 +300,8 @@ class RegistryClient:
         self.sync()
         return job_id
 
-    def add_checked(self, job: Job) -> str:
-        job_id = self._call("add", pickle.dumps(job), True)
+    def add_checked(self, job: Job, active_limit: int | None = None) -> str:
+        job_id = self._call("add", pickle.dumps(job), True, active_limit)
         self.sync()
         return job_id
 
