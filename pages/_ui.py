@@ -35,7 +35,6 @@ from rl_core.classroom.ownership import (
     visible_agents,
 )
 from rl_core.compute.engine import EngineUnavailable, engine_status, service_mode
-from rl_core.compute.jobs import snapshot_field
 from rl_core.compute.registry import JobLimitReached, JobRegistry
 from rl_core.compute.service import RegistryClient
 from rl_core.config import AgentConfig, Bound, ConfigError
@@ -197,7 +196,7 @@ def my_latest_job(kind: str):
     """The snapshot of the user's most recent job of this kind ("training", "imitation", "tuning",
     "seeds"; a running one first), to come back to after a reload, a new tab or a restart."""
     mine = job_registry().snapshots(owner=session_id(), kind=kind)
-    going = [s for s in mine if not snapshot_field(s, "done")]
+    going = [s for s in mine if not s.done]
     return (going or mine or [None])[-1]
 
 

@@ -57,10 +57,10 @@ registry = job_registry()
 engine_notice()
 owner = session_id()
 if "tune_job" not in ss and (latest := my_latest_job("tuning")) is not None:  # back after a reload
-    ss.tune_job, ss.tune_study_running = latest["job_id"], latest["study"]
-    ss.tune_viewing = latest["study"]
+    ss.tune_job, ss.tune_study_running = latest.job_id, latest.study
+    ss.tune_viewing = latest.study
 if "seeds_job" not in ss and (latest := my_latest_job("seeds")) is not None:
-    ss.seeds_job = latest["job_id"]
+    ss.seeds_job = latest.job_id
 st.title(":material/tune: Tune")
 st.markdown(
     "Hand-tuning a Q agent is slow and misleading: one good run can be a lucky seed. Here an Optuna study "
@@ -151,7 +151,7 @@ except ValueError as exc:
 
 job_id = ss.get("tune_job")
 snap = registry.snapshot(job_id) if job_id else None
-busy = snap is not None and not snap["done"]
+busy = snap is not None and not snap.done
 b1, b2 = st.columns(2)
 if b1.button(
     "Run study", type="primary", icon=":material/play_arrow:", key="tune_start", disabled=busy or bool(errors)
@@ -206,7 +206,7 @@ def study_view() -> None:
     if snap is not None and ss.get("tune_study_running") != ss.tune_viewing:
         snap = None  # the running job's status goes with its own study
     if snap is not None:
-        job_status(snap["state"], snap["message"], snap["queue_position"])
+        job_status(snap.state, snap.message, snap.queue_position)
     study = load_or_create_study(TuningSetup(study_name=ss.tune_viewing))
     started_from = study.user_attrs.get("base_preset", base)
     rows = trials_table(study)
@@ -245,7 +245,7 @@ def study_view() -> None:
             ss.compare_selection = [str(pretrained.path), agent_path]
             st.switch_page("pages/compare.py")
     if snap is not None:
-        rerun_when_finished("tune_last_state", snap["state"], snap["done"])
+        rerun_when_finished("tune_last_state", snap.state, snap.done)
 
 
 if ss.get("tune_viewing"):
@@ -271,7 +271,7 @@ except ValueError as exc:  # QuotaError included
     st.error(plain(seeds_error))
 seeds_job = ss.get("seeds_job")
 seeds_snap = registry.snapshot(seeds_job) if seeds_job else None
-seeds_busy = seeds_snap is not None and not seeds_snap["done"]
+seeds_busy = seeds_snap is not None and not seeds_snap.done
 r1, r2 = st.columns(2)
 if r1.button(
     "Train on these seeds",
@@ -294,20 +294,20 @@ if r2.button("Stop", icon=":material/stop:", key="seeds_stop", disabled=not seed
 @st.fragment(run_every=1.0 if seeds_busy else None)
 def seeds_view() -> None:
     snap = registry.snapshot(ss.seeds_job)
-    message = snap["message"]
-    if snap["state"] == "running" and not snap["rows"]:
+    message = snap.message
+    if snap.state == "running" and not snap.rows:
         message = (
             f"{message}: each seed trains in its own process, which first loads PyTorch (a few seconds); "
             "results appear here seed by seed"
         )
-    job_status(snap["state"], message, snap["queue_position"])
-    if snap["rows"]:
-        rows = ordered_rows(snap["rows"], snap.get("seeds", []))
+    job_status(snap.state, message, snap.queue_position)
+    if snap.rows:
+        rows = ordered_rows(snap.rows, snap.seeds)
         config = preset(seeds_preset)
         solved_at = env_info(config.env_id).tuning_solved_mean
         chart(seeds_figure(rows, solved_at=solved_at, large=bool(ss.get("presentation"))), key="seeds_plot")
         st.dataframe(pd.DataFrame(rows).set_index("seed"), width="stretch")
-    rerun_when_finished("seeds_last_state", snap["state"], snap["done"])
+    rerun_when_finished("seeds_last_state", snap.state, snap.done)
 
 
 if seeds_snap is not None:

@@ -212,14 +212,17 @@ class OneSeedSweep:
     max_running = 2
 
     def snapshot(self, job_id):
+        from rl_core.compute.jobs import JobState, SeedsSnapshot
+
         if job_id != "sweep":
             return None
         rows = [
             {"seed": seed, "mean": mean, "std": 0.0, "solved_share": 0.0, "train_seconds": 1.0, "episodes": 3}
             for seed, mean in ((7, 70.0), (4, 40.0))
         ]
-        return {"state": "running", "message": "2 of 3 seeds done", "queue_position": None, "done": False,
-                "rows": rows, "summary": None, "n_seeds": 3, "seeds": [4, 2, 7]}  # fmt: skip
+        status = dict(job_id="sweep", name="seed sensitivity", owner="local", state=JobState.RUNNING, updated_at=0.0)
+        return SeedsSnapshot(**status, message="2 of 3 seeds done", queue_position=None, rows=rows, n_seeds=3,
+                             seeds=[4, 2, 7])  # fmt: skip
 
     def snapshots(self, owner=None, kind=None):
         return []

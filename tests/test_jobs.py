@@ -217,3 +217,31 @@ def test_claimed_folders_are_safe_and_never_collide(tmp_path):
     assert claim_folder(tmp_path, "../../etc") == tmp_path / "etc"
     with pytest.raises(RunNameError, match="no letters or digits"):
         claim_folder(tmp_path, "???")
+
+
+def test_states_are_an_enum_and_every_job_kind_has_a_snapshot_type():
+    import json
+
+    from rl_core.compute.imitation_job import ImitationSnapshot
+    from rl_core.compute.jobs import FINISHED_STATES, Job, JobSnapshot, JobState, SeedsSnapshot, Snapshot, StudySnapshot
+
+    assert JobState.RUNNING == "running" and json.dumps({"state": JobState.SOLVED}) == '{"state": "solved"}'
+    assert set(FINISHED_STATES) == set(JobState) - {JobState.QUEUED, JobState.RUNNING}
+    job = Job("erin", name="any")
+    assert job.state is JobState.QUEUED and not job.done
+    with pytest.raises(ValueError, match="'finishd' is not a valid JobState"):
+        job._set(state="finishd")  # a typo never becomes a state no reader knows
+    job._set(state="stopped")
+    assert job.state is JobState.STOPPED and job.done
+    kinds = {
+        cls: cls.__dataclass_fields__["kind"].default
+        for cls in (JobSnapshot, ImitationSnapshot, StudySnapshot, SeedsSnapshot)
+    }
+    assert all(issubclass(cls, Snapshot) for cls in kinds) and sorted(kinds.values()) == [
+        "imitation",
+        "seeds",
+        "training",
+        "tuning",
+    ]
+    seeds = SeedsSnapshot(**{**job.status_fields(), "kind": "seeds"}, seeds=[1, 2])
+    assert seeds.done and seeds.seeds == [1, 2] and seeds.state == "stopped"

@@ -300,8 +300,8 @@ def test_a_seed_sweep_shows_its_seeds_as_asked_when_workers_finish_out_of_order(
     for seed in (7, 4, 2):  # the last seed asked finishes first, the first one next
         FinishesWhenTold.finished_seeds.add(seed)
         job.poll()
-        shown = [r["seed"] for r in job.snapshot()["rows"]]
+        shown = [r["seed"] for r in job.snapshot().rows]
         assert shown == [s for s in [4, 2, 7] if s in FinishesWhenTold.finished_seeds], shown
     snapshot = job.snapshot()
-    assert snapshot["state"] == "finished" and snapshot["seeds"] == [4, 2, 7]
-    assert snapshot["summary"]["seeds"] == [4, 2, 7] and snapshot["summary"]["means"] == [104.0, 102.0, 107.0]
+    assert snapshot.state == "finished" and snapshot.seeds == [4, 2, 7]
+    assert snapshot.summary["seeds"] == [4, 2, 7] and snapshot.summary["means"] == [104.0, 102.0, 107.0]

@@ -11,30 +11,20 @@ from typing import Any
 
 import pandas as pd
 
-from rl_core.compute.jobs import FINISHED_STATES, SingleTaskJob
+from rl_core.compute.jobs import SingleTaskJob, Snapshot
 from rl_core.compute.workers import WorkerUpdate
 from rl_core.envinfo import DEFAULT_ENV
 from rl_core.learning.imitation import EpochRecord, evaluate_as_policy, train_classifier
 
 
-@dataclass(frozen=True)
-class ImitationSnapshot:
-    job_id: str
-    name: str
-    owner: str
-    state: str
-    message: str
-    queue_position: int | None
+@dataclass(frozen=True, kw_only=True)
+class ImitationSnapshot(Snapshot):
+    """An imitation run: each architecture's epochs so far, and a row per finished one."""
+
+    kind: str = "imitation"
     epochs: int
     curves: dict[str, tuple[EpochRecord, ...]]  # architecture label -> its epochs so far
     results: tuple[dict, ...]  # one row per finished architecture
-    updated_at: float
-    version: int = 0
-    kind: str = "imitation"
-
-    @property
-    def done(self) -> bool:
-        return self.state in FINISHED_STATES
 
 
 def architecture_label(hidden: Sequence[int]) -> str:
@@ -143,15 +133,8 @@ class ImitationJob(SingleTaskJob):
     def snapshot(self) -> ImitationSnapshot:
         with self._lock:
             return ImitationSnapshot(
-                job_id=self.job_id,
-                name=self.name,
-                owner=self.owner,
-                state=self._state,
-                message=self._message,
-                queue_position=self.queue_position(),
+                **self.status_fields(),
                 epochs=self.epochs,
                 curves={k: tuple(v) for k, v in self._curves.items()},
                 results=tuple(self._results),
-                updated_at=self._updated_at,
-                version=self.version,
             )

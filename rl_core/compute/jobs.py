@@ -19,7 +19,8 @@ import tempfile
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,7 +35,21 @@ from rl_core.learning.training import EpisodeRecord, EvalRecord, TensorBoardLogg
 if TYPE_CHECKING:
     from rl_core.compute.registry import JobRegistry
 
-FINISHED_STATES = ("finished", "solved", "stopped", "diverged", "failed")
+
+class JobState(StrEnum):
+    """Where a job is: queued, running, then one of the finished states (equal to its plain text,
+    so a snapshot read as JSON or compared with "running" still works)."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    FINISHED = "finished"  # ran all its episodes (or trials, seeds, architectures)
+    SOLVED = "solved"  # a training that reached its target and stopped early
+    STOPPED = "stopped"  # by its user
+    DIVERGED = "diverged"  # a training whose loss or Q-values became infinite
+    FAILED = "failed"  # an error, a dead worker, a registry that lost it
+
+
+FINISHED_STATES = frozenset({JobState.FINISHED, JobState.SOLVED, JobState.STOPPED, JobState.DIVERGED, JobState.FAILED})
 SNAPSHOT_SECONDS = 0.5  # how often a training sends a copy of its Q-function
 
 
@@ -110,30 +125,41 @@ class TrainingTask:
 # --- the web-process side ------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class JobSnapshot:
+@dataclass(frozen=True, kw_only=True)
+class Snapshot:
+    """What every job's snapshot says of its status: a consistent copy made under the job's lock,
+    the only thing pages read. Each kind of job adds its own fields (the subclasses below, and
+    ImitationSnapshot, StudySnapshot, SeedsSnapshot)."""
+
     job_id: str
     name: str
     owner: str
-    state: str  # "queued" | "running" | one of FINISHED_STATES
+    kind: str
+    state: JobState
     message: str
     queue_position: int | None  # 1 = next to start; None unless queued
+    updated_at: float  # time.time() when its newest data was produced (by the worker, for progress)
+    version: int = 0  # grows whenever anything changes: what live views key their figures on
+
+    @property
+    def done(self) -> bool:
+        return self.state in FINISHED_STATES
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobSnapshot(Snapshot):
+    """A training's snapshot."""
+
+    kind: str = "training"
     config: AgentConfig
     episodes: tuple[EpisodeRecord, ...]
     evaluations: tuple[EvalRecord, ...]
     env_steps: int
     seconds: float  # training time so far (0 while queued)
     saved_path: Path | None
-    updated_at: float  # time.time() when its newest data was produced (by the worker, for progress)
     q_function: Any = None  # a FrozenQ of the latest weights (refreshed about twice a second)
-    kind: str = "training"
     worker: dict[str, Any] | None = None  # where it runs: {"pid", "node_id"} once it has started
-    version: int = 0  # grows whenever anything above changes: what live views key their figures on
     q_version: int = 0  # grows with each new copy of the Q-function
-
-    @property
-    def done(self) -> bool:
-        return self.state in FINISHED_STATES
 
     @property
     def episode(self) -> int:
@@ -148,10 +174,25 @@ class JobSnapshot:
         return per_episode * (self.config.n_episodes - len(self.episodes))
 
 
-def snapshot_field(snap: Any, name: str) -> Any:
-    """A field of any job's snapshot (trainings and imitation runs have dataclasses, studies and
-    seed sweeps dicts)."""
-    return snap[name] if isinstance(snap, dict) else getattr(snap, name)
+@dataclass(frozen=True, kw_only=True)
+class StudySnapshot(Snapshot):
+    """A tuning study's run: the trials finished so far and, once over, its summary."""
+
+    kind: str = "tuning"
+    study: str
+    finished_trials: list[int] = field(default_factory=list)  # their numbers, in the order they ended
+    summary: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class SeedsSnapshot(Snapshot):
+    """A seed sweep: one row per seed done (in the order they finished), and the seeds asked for."""
+
+    kind: str = "seeds"
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    summary: dict[str, Any] | None = None
+    n_seeds: int = 0
+    seeds: list[int] = field(default_factory=list)
 
 
 class Job:
@@ -173,7 +214,7 @@ class Job:
         self.stop_requested = False
         self._lock = threading.Lock()
         self.version = 0
-        self._state = "queued"
+        self._state = JobState.QUEUED
         self._message = "waiting for a free slot"
         self._updated_at = time.time()
         self._finished_at: float | None = None
@@ -205,7 +246,7 @@ class Job:
 
     # state, as readers see it
     @property
-    def state(self) -> str:
+    def state(self) -> JobState:
         return self._state
 
     @property
@@ -213,6 +254,8 @@ class Job:
         return self._state in FINISHED_STATES
 
     def _set(self, **values: Any) -> None:
+        if "state" in values:
+            values["state"] = JobState(values["state"])  # ValueError for a state that does not exist
         with self._lock:
             for key, value in values.items():
                 setattr(self, f"_{key}", value)
@@ -228,10 +271,10 @@ class Job:
         self._ended.set()
 
     def queue_position(self) -> int | None:
-        return self.registry.queue_position(self.job_id) if self.registry and self._state == "queued" else None
+        return self.registry.queue_position(self.job_id) if self.registry and self._state is JobState.QUEUED else None
 
     def status_fields(self) -> dict[str, Any]:
-        """What every job's snapshot says of its status, as a dict (call it under ``self._lock``)."""
+        """The fields of ``Snapshot`` (call it under ``self._lock``)."""
         return {
             "job_id": self.job_id,
             "name": self.name,
@@ -239,7 +282,6 @@ class Job:
             "kind": self.kind,
             "state": self._state,
             "message": self._message,
-            "done": self._state in FINISHED_STATES,
             "queue_position": self.queue_position(),
             "updated_at": self._updated_at,
             "version": self.version,
@@ -289,7 +331,7 @@ class SingleTaskJob(Job):
 
     def start(self) -> None:
         assert self.registry is not None and self.registry.hub is not None
-        self._set(state="running", message="starting a worker")
+        self._set(state=JobState.RUNNING, message="starting a worker")
         self.worker = WorkerHandle(self.make_task(), self.registry.hub)
 
     def poll(self) -> None:
@@ -351,23 +393,15 @@ class TrainingJob(SingleTaskJob):
     def snapshot(self) -> JobSnapshot:
         with self._lock:
             return JobSnapshot(
-                job_id=self.job_id,
-                name=self.name,
-                owner=self.owner,
-                state=self._state,
-                message=self._message,
-                queue_position=self.queue_position(),
+                **self.status_fields(),
                 config=self.config,
                 episodes=tuple(self._episodes),
                 evaluations=tuple(self._evaluations),
                 env_steps=self._env_steps,
                 seconds=self._seconds,
                 saved_path=self._saved_path,
-                updated_at=self._updated_at,
                 q_function=self._q_function,
-                kind=self.kind,
                 worker=self._worker,
-                version=self.version,
                 q_version=self._q_version,
             )
 

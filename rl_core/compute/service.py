@@ -30,7 +30,7 @@ from typing import Any
 from rl_core.artifacts.folders import runs_dir
 from rl_core.classroom.ownership import release_reservation
 from rl_core.compute.engine import NAMESPACE, EngineUnavailable, engine_status, require_engine, start_engine
-from rl_core.compute.jobs import FINISHED_STATES, Job, JobFailed, JobSnapshot, snapshot_field
+from rl_core.compute.jobs import FINISHED_STATES, Job, JobFailed, JobSnapshot, JobState, Snapshot
 from rl_core.compute.registry import JobLimitReached
 from rl_core.compute.workers import one_line
 from rl_core.config import AgentConfig
@@ -152,13 +152,11 @@ def _held(snap: Any) -> tuple[int, int, int, int | None]:
     """What a mirrored snapshot holds, as the registry's ``changes`` reads it."""
     if isinstance(snap, JobSnapshot):
         return snap.version, len(snap.episodes), len(snap.evaluations), snap.queue_position
-    return snapshot_field(snap, "version"), 0, 0, snapshot_field(snap, "queue_position")
+    return snap.version, 0, 0, snap.queue_position
 
 
-def _as_lost(snap: Any) -> Any:
-    if isinstance(snap, dict):
-        return {**snap, "state": "failed", "message": LOST, "done": True, "queue_position": None}
-    return dataclasses.replace(snap, state="failed", message=LOST, queue_position=None)
+def _as_lost(snap: Snapshot) -> Snapshot:
+    return dataclasses.replace(snap, state=JobState.FAILED, message=LOST, queue_position=None)
 
 
 class RegistryClient:
@@ -238,12 +236,12 @@ class RegistryClient:
             for job_id, snap in list(snaps.items()):
                 if job_id in kept:
                     continue
-                done = snapshot_field(snap, "state") in FINISHED_STATES
+                done = snap.state in FINISHED_STATES
                 if done and not restarted:
                     del snaps[job_id]  # forgotten by the registry (its agent stays on disk)
                 elif not done:
                     snaps[job_id] = _as_lost(snap)
-                    release_reservation(self.out_dir / snapshot_field(snap, "name"))
+                    release_reservation(self.out_dir / snap.name)
             for job_id, (base, snap) in reply["jobs"].items():
                 if isinstance(snap, JobSnapshot) and base != (0, 0):
                     old = snaps.get(job_id)
@@ -315,8 +313,7 @@ class RegistryClient:
         return [
             snap
             for snap in list(self._snaps.values())
-            if (owner is None or snapshot_field(snap, "owner") == owner)
-            and (kind is None or snapshot_field(snap, "kind") == kind)
+            if (owner is None or snap.owner == owner) and (kind is None or snap.kind == kind)
         ]
 
     def q_function(self, snap: JobSnapshot) -> Any:
@@ -333,7 +330,7 @@ class RegistryClient:
 
     def queue_position(self, job_id: str) -> int | None:
         snap = self._snaps.get(job_id)
-        return None if snap is None else snapshot_field(snap, "queue_position")
+        return None if snap is None else snap.queue_position
 
     def running_count(self) -> int:
         return self._running
@@ -357,7 +354,7 @@ class RegistryClient:
         deadline = None if timeout is None else time.monotonic() + timeout
         while deadline is None or time.monotonic() < deadline:
             snap = self._snaps.get(job_id)
-            if snap is not None and snapshot_field(snap, "state") in FINISHED_STATES:
+            if snap is not None and snap.state in FINISHED_STATES:
                 return snap
             time.sleep(0.05)
         return self._snaps.get(job_id)

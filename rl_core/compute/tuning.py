@@ -21,7 +21,16 @@ import optuna
 from rl_core.artifacts.folders import clean_run_name, runs_dir
 from rl_core.classroom.ownership import record_owner, reserve_run
 from rl_core.compute.engine import require_engine
-from rl_core.compute.jobs import Job, JobFailed, TrainingOutcome, TrainingTask, install_agent_files
+from rl_core.compute.jobs import (
+    Job,
+    JobFailed,
+    JobState,
+    SeedsSnapshot,
+    StudySnapshot,
+    TrainingOutcome,
+    TrainingTask,
+    install_agent_files,
+)
 from rl_core.compute.registry import JobRegistry
 from rl_core.compute.studies import TuningSetup, load_or_create_study, record_study_setup, suggest
 from rl_core.compute.workers import WorkerHandle, WorkerUpdate
@@ -74,20 +83,20 @@ class TuningJob(Job):
     def agents_dir(self) -> Path:
         return runs_dir() / "tuning" / clean_run_name(self.setup.study_name)
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self) -> StudySnapshot:
         with self._lock:
-            return {
+            return StudySnapshot(
                 **self.status_fields(),
-                "study": self.setup.study_name,
-                "finished_trials": list(self._finished_trials),
-                "summary": self._summary,
-            }
+                study=self.setup.study_name,
+                finished_trials=list(self._finished_trials),
+                summary=self._summary,
+            )
 
     def start(self) -> None:
         self.study = load_or_create_study(self.setup)
         record_study_setup(self.study, self.setup, self.owner)
         self.started_at = time.perf_counter()
-        self._set(state="running", message=f"0 of {self.n_trials} trials done")
+        self._set(state=JobState.RUNNING, message=f"0 of {self.n_trials} trials done")
         self._launch()
 
     def _launch(self) -> None:
@@ -235,20 +244,20 @@ class SeedsJob(Job):
         self._rows: list[dict[str, Any]] = []
         self._summary: dict[str, Any] | None = None
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self) -> SeedsSnapshot:
         with self._lock:
-            return {
+            return SeedsSnapshot(
                 **self.status_fields(),
-                "rows": list(self._rows),
-                "summary": self._summary,
-                "n_seeds": len(self.seeds),
-                "seeds": list(self.seeds),
-            }
+                rows=list(self._rows),
+                summary=self._summary,
+                n_seeds=len(self.seeds),
+                seeds=list(self.seeds),
+            )
 
     def start(self) -> None:
         self.pending = list(self.seeds)
         self.started_at = time.perf_counter()
-        self._set(state="running", message=f"training {min(self.cpus, len(self.seeds))} seeds at once")
+        self._set(state=JobState.RUNNING, message=f"training {min(self.cpus, len(self.seeds))} seeds at once")
         self._launch()
 
     def _launch(self) -> None:
@@ -358,8 +367,8 @@ def _run_to_end(job: Job) -> None:
     registry = JobRegistry()
     job_id = registry.add(job)
     snapshot = registry.wait(job_id)
-    if snapshot["state"] == "failed":
-        raise JobFailed(snapshot["message"])
+    if snapshot.state == JobState.FAILED:
+        raise JobFailed(snapshot.message)
 
 
 def run_study(
@@ -369,7 +378,9 @@ def run_study(
     (fewer trials when the target is reached first)."""
     job = TuningJob("cli", setup, n_trials, workers=workers, on_trial=on_trial)
     _run_to_end(job)
-    return job.snapshot()["summary"]
+    summary = job.snapshot().summary
+    assert summary is not None  # set when the job finishes
+    return summary
 
 
 def seed_sensitivity(
@@ -386,4 +397,6 @@ def seed_sensitivity(
         "cli", config, seeds, eval_episodes=eval_episodes, workers=workers, solved_at=solved_at, on_result=on_result
     )
     _run_to_end(job)
-    return job.snapshot()["summary"]
+    summary = job.snapshot().summary
+    assert summary is not None  # set when the job finishes
+    return summary
