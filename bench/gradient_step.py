@@ -5,9 +5,9 @@
 For each case (the deep-fast network: [64, 64], batch 128, Double DQN; the course's network:
 [256, 256], batch 32, plain DQN, one step a call and 16 as deep-good trains) it prints the median
 time of one gradient step of ``learn`` (sampling from a full replay memory included, as in
-training) and of the reference: the previous
-``QAgent.learn`` body, kept here verbatim (nn.Sequential calls, separate forwards, autograd,
-clip_grad_norm_, zero_grad, torch.optim.Adam(fused=True)), on the same network and memory.
+training) and of the reference step (rl_core/learning/reference.py: nn.Sequential calls, separate
+forwards, autograd, clip_grad_norm_, zero_grad, torch.optim.Adam(fused=True), as ``QAgent.learn``
+was before issue 14), on the same network and memory.
 Both run on one torch thread, interleaved in blocks so that a busy neighbour slows both alike;
 the process's CPU time per step is printed beside the wall-clock time, as a shared machine inflates
 it far less.
@@ -25,12 +25,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
 from _common import git_commit, machine  # noqa: E402
 
 from rl_core.config import AgentConfig  # noqa: E402
 from rl_core.learning.agent import QAgent  # noqa: E402
-from rl_core.learning.networks import build_q_network  # noqa: E402
+from rl_core.learning.reference import ReferenceDQN  # noqa: E402
 
 # (name, config changes, gradient steps per training call as the preset makes them)
 CASES = [
@@ -53,47 +52,19 @@ CASES = [
 
 
 class ReferenceLearner:
-    """The gradient step as QAgent.learn computed it before issue 14 (module calls and autograd)."""
+    """The textbook step (rl_core.learning.reference, with Adam(fused=True) as QAgent.learn used
+    before issue 14), sampling from the agent's own replay memory as ``learn`` does."""
 
     def __init__(self, agent: QAgent):
-        c = self.config = agent.config
+        self.config = agent.config
         self.memory = agent.memory
-        self.q_net = build_q_network(agent.spec.obs_dim, agent.spec.n_actions, c.nn_hidden_layers)
-        self.target_net = build_q_network(agent.spec.obs_dim, agent.spec.n_actions, c.nn_hidden_layers)
-        self.q_net.load_state_dict(agent.q_net.state_dict())
-        self.target_net.load_state_dict(agent.target_net.state_dict())
-        self.target_net.requires_grad_(False)
-        self.optimizer = torch.optim.Adam(self.q_net.parameters(), lr=c.learning_rate, fused=True)
-        self._params = list(self.q_net.parameters())
+        self.reference = ReferenceDQN.from_agent(agent, fused=True)
 
     def learn(self, n_steps: int = 1) -> float:
-        c = self.config
-        batch = self.memory.sample(c.batch_size, n_batches=n_steps)
-        states = torch.from_numpy(batch.states)
-        actions = torch.from_numpy(batch.actions)
-        rewards = torch.from_numpy(batch.rewards)
-        next_states = torch.from_numpy(batch.next_states)
-        not_done = torch.from_numpy(1.0 - batch.terminated)
-        total = 0.0
-        for k in range(n_steps):
-            with torch.no_grad():
-                if c.double_dqn:
-                    best = self.q_net(next_states[k]).argmax(dim=1, keepdim=True)
-                    next_q = self.target_net(next_states[k]).gather(1, best).squeeze(1)
-                else:
-                    next_q = self.target_net(next_states[k]).amax(dim=1)
-                target = rewards[k] + c.discount_factor * not_done[k] * next_q
-            q = self.q_net(states[k]).gather(1, actions[k].unsqueeze(1)).squeeze(1)
-            loss = F.mse_loss(q, target) if c.loss == "mse" else F.smooth_l1_loss(q, target)
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(self._params, c.max_grad_norm, foreach=True)
-            self.optimizer.step()
-            value = loss.item()
-            if not np.isfinite(value):
-                raise RuntimeError(f"the loss became {value}")
-            total += value
-        return total / n_steps
+        losses = self.reference.learn_on(self.memory.sample(self.config.batch_size, n_batches=n_steps))
+        if not np.isfinite(losses).all():
+            raise RuntimeError(f"the loss became {losses}")
+        return float(np.mean(losses))
 
 
 def filled_agent(changes: dict) -> QAgent:

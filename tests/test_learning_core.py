@@ -7,11 +7,10 @@ import threading
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 
 from rl_core.config import AgentConfig
 from rl_core.learning.agent import FrozenQ, QAgent
-from rl_core.learning.networks import build_q_network
+from rl_core.learning.reference import ReferenceDQN
 from rl_core.learning.replay import Batch
 from rl_core.learning.training import EvalRecord, train
 
@@ -92,34 +91,10 @@ def test_td_targets_equal_a_numpy_reference(double_dqn):
 
 
 def reference_steps(agent: QAgent, batch: Batch) -> tuple[torch.nn.Sequential, list[float]]:
-    """The textbook step: nn.Sequential, autograd, F.mse_loss / smooth_l1, clip_grad_norm_, torch.optim.Adam."""
-    c = agent.config
-    q_net = build_q_network(4, 2, c.nn_hidden_layers)
-    target_net = build_q_network(4, 2, c.nn_hidden_layers)
-    q_net.load_state_dict(agent.q_net.state_dict())
-    target_net.load_state_dict(agent.target_net.state_dict())
-    optimizer = torch.optim.Adam(q_net.parameters(), lr=c.learning_rate)
-    losses = []
-    for k in range(len(batch.rewards)):
-        states, next_states = torch.from_numpy(batch.states[k]), torch.from_numpy(batch.next_states[k])
-        with torch.no_grad():
-            if c.double_dqn:
-                best = q_net(next_states).argmax(dim=1, keepdim=True)
-                next_q = target_net(next_states).gather(1, best).squeeze(1)
-            else:
-                next_q = target_net(next_states).max(dim=1).values
-            target = (
-                torch.from_numpy(batch.rewards[k])
-                + c.discount_factor * (1 - torch.from_numpy(batch.terminated[k])) * next_q
-            )
-        q = q_net(states).gather(1, torch.from_numpy(batch.actions[k]).unsqueeze(1)).squeeze(1)
-        loss = F.mse_loss(q, target) if c.loss == "mse" else F.smooth_l1_loss(q, target)
-        optimizer.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(q_net.parameters(), c.max_grad_norm)
-        optimizer.step()
-        losses.append(loss.item())
-    return q_net, losses
+    """The textbook step (rl_core.learning.reference: nn.Sequential, autograd, F.mse_loss /
+    smooth_l1, clip_grad_norm_, torch.optim.Adam) from the agent's weights, on the same batches."""
+    reference = ReferenceDQN.from_agent(agent)
+    return reference.q_net, reference.learn_on(batch)
 
 
 @pytest.mark.parametrize("loss", ["mse", "huber"])
