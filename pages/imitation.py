@@ -25,7 +25,7 @@ from pages._ui import (
 from rl_core.artifacts.folders import AgentFolderError
 from rl_core.classroom.ownership import active_job_limit
 from rl_core.compute.imitation_job import ImitationJob
-from rl_core.config import BOUNDS, IMITATION_BOUNDS, MAX_HIDDEN_LAYERS, MAX_HIDDEN_WIDTH
+from rl_core.config import BOUNDS, IMITATION_BOUNDS, parse_widths
 from rl_core.learning.imitation import EXPERT_ENV, READY_MADE, expert_data
 from rl_core.present.live import LIVE_CHARTS
 from rl_core.present.progress import imitation_progress
@@ -106,16 +106,9 @@ custom = st.text_input("custom hidden widths (optional, e.g. 512,512)", **bind("
 custom_widths, custom_error = None, None
 if custom.strip():
     try:
-        custom_widths = [int(w) for w in custom.split(",") if w.strip()]
-        if not 0 < len(custom_widths) <= MAX_HIDDEN_LAYERS or any(
-            w <= 0 or w > MAX_HIDDEN_WIDTH for w in custom_widths
-        ):
-            raise ValueError
-    except ValueError:
-        custom_error = (
-            f"custom widths must be 1 to {MAX_HIDDEN_LAYERS} integers in 1..{MAX_HIDDEN_WIDTH} "
-            f"separated by commas, got {custom[:40]!r}"
-        )
+        custom_widths = parse_widths(custom, "custom widths", allow_linear=False)
+    except ValueError as exc:
+        custom_error = str(exc)
         st.error(plain(custom_error))
 e1, e2 = st.columns(2)
 epochs = e1.slider("epochs", **bind("imit_epochs", 150), **bound_args(IMITATION_BOUNDS["epochs"]))

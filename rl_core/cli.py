@@ -19,12 +19,11 @@ from rl_core.config import (
     BOUNDS,
     CLI_BOUNDS,
     IMITATION_BOUNDS,
-    MAX_HIDDEN_LAYERS,
-    MAX_HIDDEN_WIDTH,
     RENDER_BOUNDS,
     Bound,
     ConfigError,
     fields_summary,
+    parse_widths,
 )
 from rl_core.envinfo import DEFAULT_ENV, SUPPORTED_ENVS
 from rl_core.presets import PRESET_NAMES, preset, presets_as_json
@@ -233,16 +232,10 @@ def cmd_imitate(args: argparse.Namespace) -> int:
 
 
 def _parse_widths(text: str) -> list[int]:
-    text = text.strip().strip("[]").strip()
-    if text in ("", "linear", "none"):
-        return []
     try:
-        widths = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise CliError(f"--hidden expects widths such as 256,256 (or 'linear'), got {text!r}") from None
-    if len(widths) > MAX_HIDDEN_LAYERS or any(w <= 0 or w > MAX_HIDDEN_WIDTH for w in widths):
-        raise CliError(f"--hidden: at most {MAX_HIDDEN_LAYERS} widths, each in 1..{MAX_HIDDEN_WIDTH}, got {widths}")
-    return widths
+        return parse_widths(text, "--hidden")
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
 
 
 def cmd_tune(args: argparse.Namespace) -> int:

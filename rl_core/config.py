@@ -243,6 +243,26 @@ def _field_type(config_class: type[AgentConfig], name: str) -> type:
     return origin
 
 
+def parse_widths(text: str, name: str = "nn_hidden_layers", allow_linear: bool = True) -> list[int]:
+    """Hidden widths typed as text ("256,256", "[64, 64]"; "", "linear" or "none" for none) as a
+    list, or ValueError in one line naming ``name`` and the bounds. The one parser of widths: the
+    CLI, the links, the Imitation page and hparams.json all read widths through it."""
+    cleaned = text.strip().strip("[]").strip()
+    if cleaned.lower() in ("", "linear", "none"):
+        if allow_linear:
+            return []
+        raise ValueError(f"{name}: give 1 to {MAX_HIDDEN_LAYERS} widths such as 256,256, got {text[:40]!r}")
+    try:
+        widths = [int(part) for part in cleaned.split(",") if part.strip()]
+    except ValueError:
+        raise ValueError(f"{name} must be integer widths such as 256,256, got {text[:40]!r}") from None
+    if len(widths) > MAX_HIDDEN_LAYERS or any(not 1 <= w <= MAX_HIDDEN_WIDTH for w in widths):
+        raise ValueError(
+            f"{name}: at most {MAX_HIDDEN_LAYERS} widths, each in 1..{MAX_HIDDEN_WIDTH}, got {text[:40]!r}"
+        )
+    return widths
+
+
 def coerce_value(name: str, value: Any, kind: type | None = None) -> Any:
     """Convert a JSON/CLI value to the field's type, or raise ValueError with a message."""
     kind = kind or FIELD_TYPES[name]
@@ -284,11 +304,7 @@ def coerce_value(name: str, value: Any, kind: type | None = None) -> Any:
         raise ValueError(f"{name} must be a string, got {value!r}")
     # nn_hidden_layers: a list of ints, or a comma-separated string such as "256,256" ("" is linear)
     if isinstance(value, str):
-        text = value.strip().strip("[]").strip()
-        try:
-            value = [int(part) for part in text.split(",") if part.strip()] if text else []
-        except ValueError:
-            raise ValueError(f"{name} must be a list of integer widths such as 256,256, got {value!r}") from None
+        value = parse_widths(value, name)
     if isinstance(value, (list, tuple)) and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
         return list(value)
     raise ValueError(f"{name} must be a list of integer widths such as [256, 256], got {value!r}")

@@ -171,3 +171,22 @@ def test_a_link_setting_that_clashes_with_the_preset_is_dropped_alone():
 def test_link_notices_quote_values_briefly():
     _, _, notices = config_from_query({"seed": "![x](http://e.vil/" + "a" * 5000 + ")"})
     assert len(notices) == 1 and len(notices[0]) < 200
+
+
+def test_widths_are_parsed_in_one_place_with_one_line_errors():
+    from rl_core.config import MAX_HIDDEN_WIDTH, parse_widths
+
+    assert parse_widths("256,256") == [256, 256] == parse_widths(" [256, 256] ")
+    assert parse_widths("") == [] == parse_widths("linear") == parse_widths("None")
+    for text, needle in [
+        ("a,b", "must be integer widths such as 256,256, got 'a,b'"),
+        (f"{MAX_HIDDEN_WIDTH + 1}", f"each in 1..{MAX_HIDDEN_WIDTH}"),
+        ("0", "each in 1.."),
+        ("8,8,8,8,8", "at most 4 widths"),
+    ]:
+        with pytest.raises(ValueError, match=needle):
+            parse_widths(text)
+    with pytest.raises(ValueError, match="custom widths: give 1 to 4 widths"):
+        parse_widths("linear", "custom widths", allow_linear=False)
+    # the same parser reads a link's and a file's widths
+    assert AgentConfig.from_dict({"nn_hidden_layers": "64,32"}).nn_hidden_layers == [64, 32]

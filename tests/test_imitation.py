@@ -124,7 +124,7 @@ def test_cli_imitate_prints_json(capsys):
 @pytest.mark.parametrize(
     "argv,needle",
     [
-        (["imitate", "--hidden", "a,b"], "--hidden expects widths"),
+        (["imitate", "--hidden", "a,b"], "--hidden must be integer widths such as 256,256"),
         (["imitate", "--expert", "/nope"], "not an agent folder"),
         (["imitate", "--epochs", "0"], "expected an integer in [1, 300], got 0"),
         (["imitate", "--hidden", "2048"], "--hidden: at most 4 widths, each in 1..1024"),
