@@ -109,7 +109,10 @@ def mutant_copy(where: Path, file: str, old: str, new: str) -> None:
     (where / "pretrained").symlink_to(ROOT / "pretrained")  # rl_core finds it beside itself
     if not file:
         return  # the baseline: rl_core as it is
-    path = where / "rl_core" / file
+    found = list((where / "rl_core").rglob(file))  # by its name, wherever its subpackage is
+    if len(found) != 1:
+        raise SystemExit(f"{file}: {len(found)} modules of that name under rl_core, not one")
+    path = found[0]
     text = path.read_text()
     if text.count(old) != 1:
         raise SystemExit(f"{file}: the line to break occurs {text.count(old)} times, not once: {old!r}")

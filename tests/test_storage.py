@@ -249,3 +249,19 @@ def test_bad_uploads_are_refused_and_leave_nothing(tmp_path, make_upload, needle
         import_agent_zip(make_upload(folder), dest, "up")
     assert needle in str(info.value) and str(info.value).startswith("upload: ")
     assert list(dest.iterdir()) == [] if dest.exists() else True
+
+
+def test_a_loaded_agent_s_normaliser_is_the_one_in_its_file_not_a_refit(tmp_path):
+    """A refit on load would give the same numbers as training's fit (same seed, same steps): the
+    file is edited, so only reading it gives these."""
+    from rl_core.artifacts.folders import PRETRAINED_DIR
+
+    folder = tmp_path / "linear"
+    shutil.copytree(PRETRAINED_DIR / "cartpole-linear-q", folder)
+    saved = json.loads((folder / "normalizer.json").read_text())
+    edited = {"mean": [m + 0.25 for m in saved["mean"]], "std": [s * 2 for s in saved["std"]]}
+    (folder / "normalizer.json").write_text(json.dumps(edited))
+    normalizer = load_agent(folder).agent.normalizer
+    assert normalizer is not None
+    np.testing.assert_allclose(normalizer.mean, edited["mean"], rtol=1e-6)
+    np.testing.assert_allclose(normalizer.std, edited["std"], rtol=1e-6)
