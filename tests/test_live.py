@@ -157,3 +157,38 @@ def test_columns_are_read_again_when_a_job_is_not_the_same_history_grown():
     other = tuple(replace(e, reward=e.reward + 1000) for e in episodes(120))
     shared, _ = charts.training(Snap("job1", "running", other, (), 2.0), None)
     assert trace(shared, "reward")["y"][0] == other[0].reward
+
+
+def test_importances_are_not_drawn_when_they_would_mean_nothing():
+    import optuna
+
+    from rl_core.present.live import importances_meaningless, study_charts
+
+    lr = optuna.distributions.FloatDistribution(1e-4, 1e-2, log=True)
+    gamma = optuna.distributions.FloatDistribution(0.9, 0.999)
+
+    def study_of(rows):
+        study = optuna.create_study(direction="maximize")
+        for params, value in rows:
+            study.add_trial(
+                optuna.trial.create_trial(params=params, distributions={"lr": lr, "gamma": gamma}, value=value)
+            )
+        return study
+
+    flat = study_of([({"lr": 10 ** -(2 + i / 3), "gamma": 0.9 + i / 100}, 500.0) for i in range(5)])
+    assert "every complete trial scored the same (500)" in importances_meaningless(flat)
+    assert isinstance(study_charts(flat)["importance"], str)  # said, not drawn as a finding
+    # ten trials: PED-ANOVA (Optuna's default evaluator) compares the best 10 %, one trial, with the
+    # rest and finds the two parameters equally important (0.50 / 0.50), whatever the scores say
+    few = study_of([({"lr": 10 ** -(2 + i / 5), "gamma": 0.9 + (i * 7 % 10) / 100}, 500.0 - 40 * i) for i in range(10)])
+    assert "equally important: with 10 trials" in importances_meaningless(few)
+    # twenty trials whose score follows lr alone: lr matters, gamma does not, and the chart is drawn
+    n = 20
+    telling = study_of(
+        [
+            ({"lr": 10 ** -(2 + 2 * i / n), "gamma": 0.9 + (i * 7 % n) / n * 0.099}, 500.0 - 400 * i / n)
+            for i in range(n)
+        ]
+    )
+    assert importances_meaningless(telling) is None
+    assert not isinstance(study_charts(telling)["importance"], str)

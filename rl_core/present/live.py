@@ -221,11 +221,36 @@ def study_charts(study: Any, large: bool = False) -> dict[str, SharedFigure | st
     }
     if sum(t.state.name == "COMPLETE" for t in study.get_trials(deepcopy=False)) >= 3:  # what the page shows
         charts["parallel"] = shared(optuna_figure(vis.plot_parallel_coordinate(study), large), large)
-        try:
-            charts["importance"] = shared(optuna_figure(vis.plot_param_importances(study), large), large)
-        except (RuntimeError, ValueError) as exc:
-            charts["importance"] = str(exc)
+        why_not = importances_meaningless(study)
+        if why_not is not None:
+            charts["importance"] = why_not
+        else:
+            try:
+                charts["importance"] = shared(optuna_figure(vis.plot_param_importances(study), large), large)
+            except (RuntimeError, ValueError) as exc:
+                charts["importance"] = str(exc)
     return charts
+
+
+def importances_meaningless(study: Any) -> str | None:
+    """Why a study's parameter importances would mean nothing yet (None when they may mean
+    something): every complete trial scored the same, or the importances come out all equal,
+    which Optuna's chart draws as if they were a finding."""
+    import optuna
+
+    values = [t.value for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
+    if len(set(values)) <= 1:
+        return f"every complete trial scored the same ({values[0]:g}): no parameter explains a difference yet"
+    try:
+        importances = list(optuna.importance.get_param_importances(study).values())
+    except (RuntimeError, ValueError) as exc:
+        return str(exc)
+    if len(importances) > 1 and max(importances) - min(importances) < 0.02:
+        return (
+            f"the {len(importances)} parameters come out equally important: with {len(values)} trials "
+            "the importance forest cannot tell them apart yet"
+        )
+    return None
 
 
 LIVE_CHARTS = LiveCharts()  # one per process: what every session of the web app shares
