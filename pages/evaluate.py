@@ -94,16 +94,9 @@ seed = col_seed.number_input(
     **bound_args(APP_BOUNDS["episode_seed"]),
     help="Episode i starts from reset(seed = this + i): same seed, same episodes",
 )
-with st.spinner(f"Playing {n_episodes} episodes..."):
-    result = evaluation(entry.path, n_episodes, int(seed))
-c1, c2, c3, c4, c5 = st.columns(5)
-c1.metric("mean reward", f"{result.mean:.2f}")
-c2.metric("std", f"{result.std:.2f}")
-c3.metric("min", f"{result.min:.0f}")
-c4.metric("max", f"{result.max:.0f}")
-c5.metric("solved share", f"{100 * result.solved_share:.1f}%", help=f"episodes with reward >= {result.solved_reward:g}")
-st.caption(f"{result.n_episodes} greedy episodes in {result.seconds:.2f} s, all played at once.")
-chart(reward_histogram({entry.name: result.rewards}, solved_reward=result.solved_reward), key="eval_hist")
+# Filled at the end of the run: the replay and the step-through below are drawn (and usable) while
+# a large agent's many episodes are still playing.
+evaluation_area = st.container()
 
 st.header("Replay an episode")
 col_s, col_v = st.columns(2)
@@ -166,10 +159,11 @@ try:
 except AgentFolderError as exc:
     history = []
     st.error("Its training history cannot be shown: " + plain(exc))
+solved_reward = env_info(config.env_id).solved_reward
 if history:
     evaluations = saved.metrics.get("evaluations") or []
     chart(
-        training_figure(history, evaluations, solved_reward=result.solved_reward, title="How it trained"),
+        training_figure(history, evaluations, solved_reward=solved_reward, title="How it trained"),
         key="eval_history",
     )
 with st.expander("Hyperparameters"):
@@ -177,3 +171,17 @@ with st.expander("Hyperparameters"):
         pd.DataFrame({"value": [str(v) for v in config.to_dict().values()]}, index=list(config.to_dict())),
         width="stretch",
     )
+
+with evaluation_area:
+    with st.spinner(f"Playing {n_episodes} episodes..."):
+        result = evaluation(entry.path, n_episodes, int(seed))
+    c1, c2, c3, c4, c5 = st.columns(5)
+    c1.metric("mean reward", f"{result.mean:.2f}")
+    c2.metric("std", f"{result.std:.2f}")
+    c3.metric("min", f"{result.min:.0f}")
+    c4.metric("max", f"{result.max:.0f}")
+    c5.metric(
+        "solved share", f"{100 * result.solved_share:.1f}%", help=f"episodes with reward >= {result.solved_reward:g}"
+    )
+    st.caption(f"{result.n_episodes} greedy episodes in {result.seconds:.2f} s, all played at once.")
+    chart(reward_histogram({entry.name: result.rewards}, solved_reward=result.solved_reward), key="eval_hist")

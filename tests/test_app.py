@@ -554,3 +554,25 @@ def test_the_apps_fields_take_their_ranges_from_the_config(runs_dir, monkeypatch
     assert at.number_input(key="imit_seed").max == 999
     at.switch_page("pages/train.py").run()
     assert at.number_input(key="hp_seed").max == 999
+
+
+def test_the_replay_is_drawn_before_the_evaluation_plays(runs_dir, monkeypatch):
+    """The evaluation's episodes are played last in the run: a slow one never holds back the replay
+    and the step-through (here it fails, and they are there all the same)."""
+    import pages._ui
+
+    def still_playing(*args, **kwargs):
+        raise RuntimeError("the evaluation is still playing")
+
+    monkeypatch.setattr(pages._ui, "evaluation", still_playing)
+    at = open_page_allowing_errors("pages/evaluate.py")
+    assert any("still playing" in e.value for e in at.exception)
+    assert "eval_render" in keys(at, "button") and "eval_step" in keys(at, "slider")
+    assert "eval_download_zip" in {b.key for b in at.get("download_button")}
+
+
+def open_page_allowing_errors(page: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    at.switch_page(page).run()
+    return at
