@@ -15,6 +15,8 @@ ensure_routed()
 ss = st.session_state
 me = user()
 large = bool(ss.get("presentation"))
+if large:  # st.table is plain HTML: its type can grow for the back of the room
+    st.html("<style>[data-testid='stTable'] th, [data-testid='stTable'] td { font-size: 1.35rem; }</style>")
 st.title(":material/leaderboard: Class board")
 st.caption(
     f"Agents shared with the class, ranked by the mean reward of their saved weights over {BOARD_EPISODES} "
@@ -36,8 +38,6 @@ for problem in problems:
 if not rows:
     st.info(f"No agent shared for {env_id} yet: train one, then switch on *Shared with the class* on the Runs page.")
 else:
-    if large:  # st.table is plain HTML: its type can grow for the back of the room
-        st.html("<style>[data-testid='stTable'] th, [data-testid='stTable'] td { font-size: 1.35rem; }</style>")
     # projected, the table takes the whole width and the top agent's replay goes under it
     table, side = (st.container(), st.columns([2, 3])[0]) if large else st.columns([5, 2], gap="large")
     table.table(pd.DataFrame(board_table(rows)).set_index("rank"))
@@ -73,10 +73,14 @@ def live_trainings() -> None:
         st.caption("Nobody is training right now.")
         return
     frame = pd.DataFrame(now).set_index("who")
+    if large:  # projected: plain HTML, in the large type of the room (a data grid is a small canvas)
+        frame["progress"] = [f"{p:.0%}" for p in frame["progress"]]
+        frame["best evaluation"] = ["" if pd.isna(b) else f"{b:.1f}" for b in frame["best evaluation"]]
+        st.table(frame.drop(columns=["env", "seconds"]))
+        return
     st.dataframe(
         frame,
         width="stretch",
-        row_height=48 if large else None,
         column_config={"progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0)},
     )
 

@@ -367,6 +367,9 @@ def test_the_board_page_shows_who_is_training_now(runs_dir):
         assert not at.exception, [e.value for e in at.exception]
         live = at.dataframe[0].value
         assert list(live.index) == ["Alice"] and list(live["run"]) == ["live-one"]
+        at.session_state["presentation"] = True  # projected: a plain table in the room's large type
+        at.run()
+        assert not at.dataframe and list(at.table[-1].value["run"]) == ["live-one"]
     finally:
         registry.stop(job)
     registry.wait(job, timeout=60)
@@ -381,3 +384,33 @@ def test_who_sees_which_study_and_how_it_is_named(runs_dir):
     assert study_label(ALICE, alices, ALICE.id) == "search"
     assert study_label(TEACHER, bobs, BOB.id) == "Bob / search"
     assert study_label(TEACHER, "made-by-the-cli", "") == "made-by-the-cli"
+
+
+def test_the_live_table_ranks_running_trainings_by_their_best_evaluation():
+    from types import SimpleNamespace as Snap
+
+    config = AgentConfig(n_episodes=100)
+
+    def snap(name, state, means=(), position=None):
+        evaluations = [Snap(mean=m) for m in means]
+        return Snap(owner=name, name=name, state=state, config=config, evaluations=evaluations,
+                    episode=10, seconds=5.0, queue_position=position)  # fmt: skip
+
+    rows = board.training_now(
+        [
+            snap("slow", "running", [20.0, 30.0]),
+            snap("late", "queued", position=2),
+            snap("fresh", "running"),
+            snap("best", "running", [100.0, 480.0]),
+            snap("next", "queued", position=1),
+            snap("done", "finished", [500.0]),
+        ],
+        owner_name=str,
+    )
+    assert [(r["rank"], r["who"]) for r in rows] == [
+        ("1", "best"),
+        ("2", "slow"),
+        ("", "fresh"),
+        ("", "next"),
+        ("", "late"),
+    ]

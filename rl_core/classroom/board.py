@@ -166,22 +166,30 @@ def board_table(rows: Sequence[BoardRow]) -> list[dict[str, Any]]:
 
 
 def training_now(snapshots: Iterable[Any], owner_name: Callable[[str], str]) -> list[dict[str, Any]]:
-    """Every queued or running training (JobSnapshot-like objects), for the board's live table."""
-    rows = []
+    """Every queued or running training (JobSnapshot-like objects), for the board's live table:
+    the running ones ranked by their best evaluation so far (rank 1 the highest; those not yet
+    evaluated after them, unranked), then the queued ones in their queue order."""
+    running, queued = [], []
     for snap in snapshots:
         if snap.state not in ("queued", "running"):
             continue
         best = max((e.mean for e in snap.evaluations), default=None)
-        rows.append(
-            {
-                "who": owner_name(snap.owner),
-                "run": snap.name,
-                "env": snap.config.env_id,
-                "state": snap.state if snap.state == "running" else f"queued ({snap.queue_position})",
-                "episode": f"{snap.episode} / {snap.config.n_episodes}",
-                "progress": min(1.0, snap.episode / max(1, snap.config.n_episodes)),
-                "best evaluation": None if best is None else round(best, 1),
-                "seconds": round(snap.seconds),
-            }
-        )
+        row = {
+            "rank": "",
+            "who": owner_name(snap.owner),
+            "run": snap.name,
+            "env": snap.config.env_id,
+            "state": snap.state if snap.state == "running" else f"queued ({snap.queue_position})",
+            "episode": f"{snap.episode} / {snap.config.n_episodes}",
+            "progress": min(1.0, snap.episode / max(1, snap.config.n_episodes)),
+            "best evaluation": None if best is None else round(best, 1),
+            "seconds": round(snap.seconds),
+        }
+        (running if snap.state == "running" else queued).append((best, snap.queue_position, row))
+    running.sort(key=lambda item: (item[0] is None, -(item[0] or 0.0)))
+    queued.sort(key=lambda item: item[1] if item[1] is not None else 1 << 30)
+    rows = [row for _, _, row in running + queued]
+    for rank, (best, _, row) in enumerate(running, start=1):
+        if best is not None:
+            row["rank"] = str(rank)
     return rows
