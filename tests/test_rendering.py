@@ -189,7 +189,26 @@ def test_side_by_side_gif_starts_together_and_holds_the_shorter_episode():
     image, _ = decode(gif)
     assert [e.steps for e in episodes] == [10, 25]
     assert image.n_frames == 26  # the longer episode's frames; the shorter one holds its last
-    assert image.size == (2 * 200 + 6, 133)
+    assert image.size[0] == 2 * 200 + 6 and image.size[1] > 133  # each frame under a header strip
+
+
+def test_side_by_side_captions_fit_their_panel_and_an_episode_that_ended_says_so():
+    from PIL import Image
+
+    from rl_core.present.rendering import _ended_panel, _font, fit_text
+
+    font = _font(10)
+    name = "deep-fast-custom-cartpole-s12-1950"
+    shown = fit_text(name, font, 100)
+    assert shown.endswith("…") and font.getlength(shown) <= 100 and name.startswith(shown[:-1])
+    assert fit_text("short", font, 100) == "short"
+    last = Image.new("RGB", (200, 160), (40, 40, 40))  # a dark frame under a 30-pixel header
+    ended = _ended_panel(last, 41, header=30, font=font)
+    pixels = np.asarray(ended).astype(int)
+    assert (pixels[:30] == 40).all()  # the header is left as it was
+    assert pixels[30:].mean() > 100  # the frame dimmed towards light grey
+    red = (pixels[30:, :, 0] > 120) & (pixels[30:, :, 1] < 90)
+    assert red.any()  # "ended at step 41" written on it
 
 
 def test_saved_replay_is_used_only_for_the_weights_it_was_made_with(tmp_path):

@@ -169,7 +169,8 @@ def training_now(snapshots: Iterable[Any], owner_name: Callable[[str], str]) -> 
     """Every queued or running training (JobSnapshot-like objects), for the board's live table:
     the running ones ranked by their best evaluation so far (rank 1 the highest; those not yet
     evaluated after them, unranked), then the queued ones in their queue order."""
-    running, queued = [], []
+    running: list[tuple[float | None, int | None, dict[str, Any]]] = []
+    queued: list[tuple[float | None, int | None, dict[str, Any]]] = []
     for snap in snapshots:
         if snap.state not in ("queued", "running"):
             continue

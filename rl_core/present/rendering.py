@@ -364,20 +364,30 @@ def side_by_side_gif(
     episodes: list[tuple[str, Callable[[FrameSink], Episode]]], fps: int, width: int = 240, speed: float = 1.0
 ) -> tuple[bytes, list[Episode]]:
     """Several agents' episodes in ONE GIF, panels side by side, all starting together and the same
-    size; an episode that ends first holds its last frame. ``episodes`` pairs a caption with a
-    function that plays an episode, sending its frames to the sink it is given."""
+    size. Each panel has a header strip over the frame: its caption (shortened with an ellipsis to
+    fit the panel, never cut by its edge) and the step. An episode that ends first holds its last
+    frame, dimmed and marked "ended at step N", so an agent that fell early does not look frozen.
+    ``episodes`` pairs a caption with a function that plays an episode, sending its frames to the
+    sink it is given."""
     stride = auto_stride(fps, speed)
     panels: list[list[Image.Image]] = []
     played = []
     font = _font(max(10, width // 20))
+    line = round(font.size * 1.3) if isinstance(font, ImageFont.FreeTypeFont) else 12
+    header = 2 * line + 6
     for caption, play in episodes:
         shrunk: list[Image.Image] = []
+        title = fit_text(caption, font, width - 12)
 
-        def keep(frame: np.ndarray, step: int, action: int | None, shrunk=shrunk, caption=caption) -> None:
+        def keep(frame: np.ndarray, step: int, action: int | None, shrunk=shrunk, title=title) -> None:
             image = Image.fromarray(frame)
             image = image.resize((width, max(1, round(frame.shape[0] * width / frame.shape[1]))), Image.Resampling.BOX)
-            ImageDraw.Draw(image).text((6, 4), f"{caption}  step {step}", fill=(20, 20, 20), font=font)
-            shrunk.append(image)
+            panel = Image.new("RGB", (width, header + image.size[1]), (255, 255, 255))
+            panel.paste(image, (0, header))
+            draw = ImageDraw.Draw(panel)
+            draw.text((6, 3), title, fill=(20, 20, 20), font=font)
+            draw.text((6, 3 + line), f"step {step}", fill=(90, 90, 90), font=font)
+            shrunk.append(panel)
 
         played.append(play(keep))
         panels.append(shrunk)
@@ -385,14 +395,36 @@ def side_by_side_gif(
         raise ValueError("no frames to encode")
     n = max(len(p) for p in panels)
     height = max(p[0].size[1] for p in panels)
+    ended = [_ended_panel(panel[-1], len(panel) - 1, header, font) for panel in panels]
     gap = 6
     writer = GifWriter(fps, speed, stride, width=None)
     for t in range(n):
         canvas = Image.new("RGB", (len(panels) * width + gap * (len(panels) - 1), height), (255, 255, 255))
         for i, panel in enumerate(panels):
-            canvas.paste(panel[min(t, len(panel) - 1)], (i * (width + gap), 0))
+            canvas.paste(panel[t] if t < len(panel) - 1 or len(panel) == n else ended[i], (i * (width + gap), 0))
         writer.add(np.asarray(canvas))
     return writer.finish(), played
+
+
+def fit_text(text: str, font: ImageFont.ImageFont | ImageFont.FreeTypeFont, width: float) -> str:
+    """``text`` as drawn in ``font``, shortened with an ellipsis until it fits ``width`` pixels."""
+    if font.getlength(text) <= width:
+        return text
+    while text and font.getlength(text + "…") > width:
+        text = text[:-1]
+    return text + "…"
+
+
+def _ended_panel(
+    last: Image.Image, last_step: int, header: int, font: ImageFont.ImageFont | ImageFont.FreeTypeFont
+) -> Image.Image:
+    """A panel's last frame, dimmed under its header and marked with the step its episode ended at."""
+    panel = last.copy()
+    frame = panel.crop((0, header, panel.size[0], panel.size[1]))
+    dimmed = Image.blend(frame, Image.new("RGB", frame.size, (235, 235, 235)), 0.55)
+    panel.paste(dimmed, (0, header))
+    ImageDraw.Draw(panel).text((6, header + 6), f"ended at step {last_step}", fill=(180, 30, 30), font=font)
+    return panel
 
 
 @functools.cache
