@@ -127,7 +127,7 @@ server_metadata_url = "http://127.0.0.1:{oidc_port}/.well-known/openid-configura
                 episodes.fill("100000")
                 episodes.press("Enter")
                 student.get_by_text("stop once an evaluation reaches").click()
-                student.get_by_label("target reward").wait_for(state="detached")  # runs until Stop
+                student.get_by_label("target reward", exact=True).wait_for(state="detached")  # runs until Stop
                 student.get_by_role("button", name="Start", exact=True).click()
                 student.get_by_role("button", name="Stop").wait_for()
 

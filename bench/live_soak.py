@@ -126,6 +126,7 @@ def main() -> None:
         print("| minute | web RSS MB | web CPU cores (last minute) | episodes |")
         print("| --- | --- | --- | --- |")
         minute_cpu, minute_start = last_cpu, begin
+        enabled_in_a_row = 0
         while (now := time.monotonic()) - begin < args.minutes * 60:
             pages[0].wait_for_timeout(args.sample * 1000)
             now = time.monotonic()
@@ -133,8 +134,20 @@ def main() -> None:
             episode = episode_of(pages[0])
             if pages[0].get_by_text("The compute engine is unavailable").count():
                 sys.exit("the compute engine (Ray) did not start: no live training to watch")
-            if settled(pages[0].get_by_role("button", name="Start", exact=True)).is_enabled():
+            # Start enabled on one sample is not proof that the run ended (seen mid-run: start_training
+            # then waited 180 s on a disabled Start; or a rerun showed two Start buttons): restart only
+            # once it is enabled on 3 samples in a row, and print every sample that sees it enabled.
+            try:
+                start_enabled = settled(pages[0].get_by_role("button", name="Start", exact=True)).is_enabled()
+            except Exception as exc:  # noqa: BLE001 - a rerun redrawing the button: not an end
+                start_enabled = False
+                print(f"# {(now - begin) / 60:.1f} min: Start not readable ({str(exc).splitlines()[0][:120]})")
+            enabled_in_a_row = enabled_in_a_row + 1 if start_enabled else 0
+            if start_enabled:
+                print(f"# {(now - begin) / 60:.1f} min: Start enabled ({enabled_in_a_row} in a row), episode {episode}")
+            if enabled_in_a_row >= 3:
                 restarts += 1  # the run ended: start another one, and say so
+                enabled_in_a_row = 0
                 start_training(pages[0])
             samples.append(
                 {"t": now - begin, "rss": rss_mb(server.pid), "cores": (cpu - last_cpu) / (now - last_t), "ep": episode}
