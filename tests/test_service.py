@@ -211,3 +211,38 @@ def test_a_page_waits_for_the_first_sync_once_in_all_not_at_every_read(tmp_path,
         answer.set()
         client._thread.join(timeout=10)
     assert not client._thread.is_alive()
+
+
+def test_a_local_instance_slow_to_answer_is_waited_for_never_doubled(tmp_path, monkeypatch):
+    """Its ``ray start`` alive but its port silent (a loaded machine): the engine waits, then says so in
+    one line; it never starts a second instance for the store, whose empty registry would hide every
+    job of the first (seen in bench/web_restart.py: two registry actors, a reconnecting client with 0 jobs)."""
+    import socket
+    import time
+
+    import rl_core.compute.engine as engine
+
+    folder = tmp_path / "runs" / engine.ENGINE_DIR
+    folder.mkdir(parents=True)
+    temp_dir = tmp_path / "ray-temp"
+    # stands in for `ray start --block`: the cmdline the check reads holds "start" and the temp dir
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "start", str(temp_dir)])
+    try:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            silent = s.getsockname()[1]  # nothing listens once closed
+        record = {"address": f"127.0.0.1:{silent}", "pid": process.pid, "host": socket.gethostname(),
+                  "temp_dir": str(temp_dir), "started_at": time.time()}  # fmt: skip
+        (folder / engine.LOCAL_FILE).write_text(json.dumps(record))
+        launched = []
+        monkeypatch.setattr(engine, "_launch_ray", lambda *a: launched.append(a) or (None, "not in this test"))
+        monkeypatch.setattr(engine, "LOCAL_ANSWER_SECONDS", 1.5)
+        with pytest.raises(engine.EngineUnavailable, match=f"pid {process.pid}.*runs but does not answer"):
+            engine.find_local_instance(tmp_path / "runs", wait=1.5)
+        with pytest.raises(engine.EngineUnavailable, match="runs but does not answer"):
+            engine.start_local_instance(tmp_path / "runs")
+        assert launched == []  # no second instance
+    finally:
+        process.kill()
+        process.wait()
+    assert engine.find_local_instance(tmp_path / "runs") is None  # its process gone: gone

@@ -224,14 +224,34 @@ def _is_our_ray(info: dict[str, Any]) -> bool:
     return b"start" in cmdline and str(info.get("temp_dir", "")).encode() in cmdline
 
 
-def find_local_instance(runs: Path | None = None) -> dict[str, Any] | None:
-    """The address record of this store's running local instance, or None."""
+LOCAL_ANSWER_SECONDS = 60.0  # how long a running local instance may take to answer before it is reported
+
+
+def find_local_instance(runs: Path | None = None, wait: float | None = None) -> dict[str, Any] | None:
+    """The address record of this store's running local instance, or None when none runs.
+
+    An instance whose ``ray start`` process is alive is running even when its port does not answer
+    within one 3 s try (a loaded machine): it gets ``wait`` seconds (None: LOCAL_ANSWER_SECONDS),
+    then EngineUnavailable. Taking it for gone would start a second instance for the same store,
+    with an empty registry of its own, and every job of the first would vanish from the pages.
+    """
     try:
         info = json.loads((_engine_dir(runs) / LOCAL_FILE).read_text())
     except (OSError, ValueError):
         return None
-    if not isinstance(info, dict) or not _is_our_ray(info) or _reachable(str(info.get("address", ""))):
+    if not isinstance(info, dict) or not _is_our_ray(info):
         return None
+    address = str(info.get("address", ""))
+    deadline = time.monotonic() + (LOCAL_ANSWER_SECONDS if wait is None else wait)
+    while (why := _reachable(address)) is not None:
+        if not _is_our_ray(info):
+            return None  # it ended meanwhile: gone after all
+        if time.monotonic() >= deadline:
+            raise EngineUnavailable(
+                f"this runs folder's local Ray instance (pid {info['pid']}, {address}) runs but does not answer "
+                f"({why}); `make stop-engine` stops it"
+            )
+        time.sleep(1.0)
     return info
 
 
