@@ -15,17 +15,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn, cast
 
-from rl_core.config import (
-    BOUNDS,
-    CLI_BOUNDS,
-    IMITATION_BOUNDS,
-    RENDER_BOUNDS,
-    Bound,
-    ConfigError,
-    fields_summary,
-    parse_widths,
-)
+from rl_core.config import BOUNDS, CLI_BOUNDS, IMITATION_BOUNDS, RENDER_BOUNDS, Bound, ConfigError, parse_widths
 from rl_core.envinfo import DEFAULT_ENV, SUPPORTED_ENVS
+from rl_core.present.fields import fields_summary
 from rl_core.presets import PRESET_NAMES, preset, presets_as_json
 
 

@@ -174,17 +174,6 @@ def field_label(name: str) -> str:
     return _FIELD_TEXT[name][0]
 
 
-def fields_table() -> str:
-    """Every hyperparameter's name, label and help as a Markdown table (the README holds it verbatim)."""
-    rows = [f"| `{name}` | {label} | {help_text} |" for name, (label, help_text) in _FIELD_TEXT.items()]
-    return "\n".join(["| field | label | what it does |", "| --- | --- | --- |", *rows])
-
-
-def fields_summary() -> str:
-    """One line per hyperparameter, "name: label", for the command line's --set help."""
-    return "; ".join(f"{name}: {label}" for name, (label, _) in _FIELD_TEXT.items())
-
-
 def field_help(name: str) -> str:
     """A hyperparameter's one-line help, naming its field as the course and the CLI write it."""
     return f"{_FIELD_TEXT[name][1]} (`{name}`)"

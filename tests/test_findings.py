@@ -75,7 +75,8 @@ def test_each_hyperparameter_has_one_label_and_help_used_by_the_readme_and_the_c
     from pathlib import Path
 
     from rl_core.cli import build_parser
-    from rl_core.config import FIELD_NAMES, field_help, field_label, fields_table
+    from rl_core.config import FIELD_NAMES, field_help, field_label
+    from rl_core.present.fields import fields_table
 
     for name in FIELD_NAMES:
         assert field_label(name) and field_help(name).endswith(f"(`{name}`)"), name

@@ -246,3 +246,43 @@ def test_a_local_instance_slow_to_answer_is_waited_for_never_doubled(tmp_path, m
         process.kill()
         process.wait()
     assert engine.find_local_instance(tmp_path / "runs") is None  # its process gone: gone
+
+
+def test_two_threads_asking_for_the_registry_at_once_make_one_actor(tmp_path, monkeypatch):
+    """The mirror thread and a page's submit both ask a new client for its actor: one lookup, one
+    handle (two made two registry actors of one store in CI, and the submitted job was not seen)."""
+    import threading
+    import time
+
+    import ray
+
+    import rl_core.compute.service as service
+    from rl_core.compute.engine import EngineStatus
+
+    made = []
+
+    class Handle:
+        class info:  # noqa: N801  (the actor method's name)
+            @staticmethod
+            def remote():
+                return "up"
+
+    def slow_handle(root):
+        time.sleep(0.3)  # an actor's creation takes a while: the window the race needs
+        made.append(Handle())
+        return made[-1]
+
+    monkeypatch.setattr(service, "start_engine", lambda service=False: None)
+    monkeypatch.setattr(service, "engine_status", lambda: EngineStatus("ready", "up", cpus=2))
+    monkeypatch.setattr(service, "require_engine", lambda timeout=0.0: None)
+    monkeypatch.setattr(service, "registry_handle", slow_handle)
+    monkeypatch.setattr(ray, "get", lambda ref, timeout=None: ref)
+    monkeypatch.setattr(service.RegistryClient, "_mirror", lambda self: None)  # no sync thread here
+    client = service.RegistryClient(tmp_path)
+    handles = []
+    threads = [threading.Thread(target=lambda: handles.append(client._actor())) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert len(made) == 1 and len(handles) == 4 and all(h is made[0] for h in handles)

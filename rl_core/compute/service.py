@@ -145,7 +145,11 @@ def registry_handle(root: Path) -> Any:
         max_concurrency=64,  # the pump is a thread of its own; calls from many app processes overlap
         scheduling_strategy=NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False),
     )
-    return actor.remote(str(root), store_id(root))
+    created = actor.remote(str(root), store_id(root))
+    try:  # whoever holds the name is the registry: every client talks to that one
+        return ray.get_actor(name, namespace=NAMESPACE)
+    except ValueError:
+        return created
 
 
 def _held(snap: Any) -> tuple[int, int, int, int | None]:
@@ -169,6 +173,7 @@ class RegistryClient:
         self._handle: Any = None
         self._sync_lock = threading.Lock()
         self._sync_wait_lock = threading.Lock()
+        self._actor_lock = threading.Lock()
         self._snaps: dict[str, Any] = {}
         self._capacity = max(1, engine_status().cpus)
         self._running = 0
@@ -182,15 +187,19 @@ class RegistryClient:
 
     # --- talking to the actor ---
     def _actor(self) -> Any:
-        if self._handle is None:
-            import ray
+        # One thread finds or makes the actor: the mirror thread and a page's submit asking at once
+        # each made one (seen in CI: two registry actors of one store, the job submitted to one and
+        # the copy synced from the other, so the page never saw it).
+        with self._actor_lock:
+            if self._handle is None:
+                import ray
 
-            require_engine(timeout=START_SECONDS)
-            handle = registry_handle(self.out_dir)
-            # A new actor imports the training stack first: seconds, a minute on a loaded machine.
-            ray.get(handle.info.remote(), timeout=START_SECONDS)
-            self._handle = handle
-        return self._handle
+                require_engine(timeout=START_SECONDS)
+                handle = registry_handle(self.out_dir)
+                # A new actor imports the training stack first: seconds, a minute on a loaded machine.
+                ray.get(handle.info.remote(), timeout=START_SECONDS)
+                self._handle = handle
+            return self._handle
 
     def _call(self, method: str, *args: Any, timeout: float = CALL_SECONDS) -> Any:
         import ray
@@ -290,17 +299,22 @@ class RegistryClient:
         active_limit: int | None = None,
     ) -> str:
         job_id = self._call("submit", owner, config.validate(), name, tensorboard, preset, active_limit)
-        self.sync()
-        return job_id
+        return self._holding(job_id)
 
     def add(self, job: Job) -> str:
-        job_id = self._call("add", pickle.dumps(job), False)
-        self.sync()
-        return job_id
+        return self._holding(self._call("add", pickle.dumps(job), False))
 
     def add_checked(self, job: Job, active_limit: int | None = None) -> str:
-        job_id = self._call("add", pickle.dumps(job), True, active_limit)
-        self.sync()
+        return self._holding(self._call("add", pickle.dumps(job), True, active_limit))
+
+    def _holding(self, job_id: str, tries: int = 5) -> str:
+        """Return ``job_id`` once the copy holds its job, so a page reading it right after submitting
+        finds it (a few syncs at most; seen once in CI: a snapshot read just after submit was None)."""
+        for attempt in range(tries):
+            self.sync()
+            if job_id in self._snaps:
+                break
+            time.sleep(0.1 * (attempt + 1))
         return job_id
 
     # --- reading (the copy: no Ray call) ---
