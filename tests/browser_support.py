@@ -15,6 +15,7 @@ from typing import IO
 
 import pytest
 from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("QLAB_CHROMIUM", "/usr/bin/chromium")
@@ -146,6 +147,10 @@ APP_IDLE_JS = """() => {
     const app = document.querySelector('[data-testid="stApp"]');
     return !!app && app.dataset.testScriptState === 'notRunning' && app.dataset.testConnectionState === 'CONNECTED';
 }"""
+APP_STATE_JS = """() => {
+    const app = document.querySelector('[data-testid="stApp"]');
+    return app ? `script ${app.dataset.testScriptState}, connection ${app.dataset.testConnectionState}` : 'not drawn';
+}"""
 # How many runs have finished since this was first asked on this page load: a MutationObserver counts
 # every change of the script state into "notRunning" (records are read in order, so a run that starts
 # and ends between two polls is still counted).
@@ -186,7 +191,14 @@ def rerun_by(page: Page, action: Callable[[], object], timeout: float = RERUN_MS
     wait_until_idle(page, timeout)
     before = page.evaluate(RUNS_FINISHED_JS)
     action()
-    page.wait_for_function(f"() => ({RUNS_FINISHED_JS})() > {before} && ({APP_IDLE_JS})()", timeout=timeout)
+    try:
+        page.wait_for_function(f"() => ({RUNS_FINISHED_JS})() > {before} && ({APP_IDLE_JS})()", timeout=timeout)
+    except PlaywrightTimeoutError:
+        state = page.evaluate(APP_STATE_JS)
+        raise AssertionError(
+            f"no rerun finished {timeout / 1000:.0f} s after the action: runs finished {before} before, "
+            f"{page.evaluate(RUNS_FINISHED_JS)} now; app {state}"
+        ) from None
 
 
 def settled(locator: Locator) -> Locator:
