@@ -1,7 +1,7 @@
 """Figure builders: what a reader of the chart sees."""
 
 from rl_core.learning.training import EpisodeRecord, EvalRecord
-from rl_core.present.figures import seeds_figure
+from rl_core.present.figures import imitation_figure, reward_histogram, seeds_figure
 from rl_core.present.plots import MAX_ERROR_BARS, epsilon_loss_figure, log_ticks, training_figure
 
 
@@ -47,3 +47,26 @@ def test_seeds_chart_labels_each_seed():
     figure = seeds_figure([{"seed": 0, "mean": 500.0}, {"seed": 7, "mean": 42.0}], solved_at=475.0)
     assert list(figure.data[0].x) == ["seed 0", "seed 7"]
     assert figure.layout.xaxis.type == "category"
+
+
+def test_the_histogram_marks_the_solved_reward_with_a_vertical_line_when_in_range():
+    figure = reward_histogram({"a": [100.0, 480.0, 500.0]}, solved_reward=475.0)
+    (line,) = figure.layout.shapes
+    assert (line.x0, line.x1, line.xref) == (475.0, 475.0, "x")
+    assert (line.y0, line.y1, line.yref) == (0, 1, "paper")
+    assert reward_histogram({"a": [9.0, 12.0]}, solved_reward=475.0).layout.shapes == ()
+
+
+def test_the_imitation_figure_draws_loss_then_accuracy_per_split():
+    epochs = [
+        {"epoch": e, "train_loss": 1.0 / e, "test_loss": 1.2 / e, "train_acc": 0.5, "test_acc": 0.4} for e in (1, 2)
+    ]
+    figure = imitation_figure({"[8]": epochs})
+    drawn = [(t.name, t.yaxis or "y", t.showlegend) for t in figure.data]
+    assert drawn == [
+        ("[8] train", "y", None),
+        ("[8] train", "y2", False),
+        ("[8] test", "y", None),
+        ("[8] test", "y2", False),
+    ]
+    assert list(figure.data[3].y) == [0.4, 0.4]

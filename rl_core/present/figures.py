@@ -13,9 +13,9 @@ import plotly.graph_objects as go
 from rl_core.present.plots import (
     ACTION_COLORS,
     PALETTE,
-    SOLVED_COLOR,
     base_layout,
     column,
+    dashed_line,
     level_line,
     records_as_rows,
     rolling_mean,
@@ -49,17 +49,7 @@ def reward_histogram(
     ]
     shapes = []
     if solved_reward is not None and lo <= solved_reward <= hi + size:
-        shapes.append(
-            dict(
-                type="line",
-                yref="paper",
-                y0=0,
-                y1=1,
-                x0=solved_reward,
-                x1=solved_reward,
-                line=dict(color=SOLVED_COLOR, dash="dash"),
-            )
-        )
+        shapes.append(dashed_line("y", solved_reward, "x"))
     layout = base_layout(
         title,
         large,
@@ -165,31 +155,20 @@ def imitation_spec(curves: Mapping[str, Sequence[Any]], large: bool = False) -> 
         color = PALETTE[i % len(PALETTE)]
         for split, dash in (("train", "solid"), ("test", "dash")):
             line = dict(color=color, dash=dash, width=width)
-            data.append(
-                dict(
-                    type="scatter",
-                    x=x,
-                    y=column(epochs, f"{split}_loss"),
-                    mode="lines",
-                    name=f"{label} {split}",
-                    legendgroup=label,
-                    line=line,
+            # loss on the first panel (with the legend entry), accuracy on the second
+            for metric, axes in (("loss", {}), ("acc", dict(showlegend=False, xaxis="x2", yaxis="y2"))):
+                data.append(
+                    dict(
+                        type="scatter",
+                        x=x,
+                        y=column(epochs, f"{split}_{metric}"),
+                        mode="lines",
+                        name=f"{label} {split}",
+                        legendgroup=label,
+                        line=line,
+                        **axes,
+                    )
                 )
-            )
-            data.append(
-                dict(
-                    type="scatter",
-                    x=x,
-                    y=column(epochs, f"{split}_acc"),
-                    mode="lines",
-                    name=f"{label} {split}",
-                    legendgroup=label,
-                    showlegend=False,
-                    line=line,
-                    xaxis="x2",
-                    yaxis="y2",
-                )
-            )
     panels = two_panels("cross-entropy loss", "accuracy")
     layout = base_layout(
         "",

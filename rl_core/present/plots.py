@@ -122,18 +122,25 @@ def log_ticks(values: Sequence[float | None] | np.ndarray) -> dict[str, Any]:
     return dict(tickvals=ticks, ticktext=[f"{t:g}" for t in ticks])
 
 
+def dashed_line(across: str, at: float, axis: str) -> dict:
+    """A dashed line in the solved colour at ``at`` on ``axis``, spanning the plot ``across`` ("x":
+    horizontal, "y": vertical): a shape, what add_hline/add_vline make, cheaply."""
+    along = "y" if across == "x" else "x"
+    return {
+        "type": "line",
+        f"{across}ref": "paper",
+        f"{across}0": 0,
+        f"{across}1": 1,
+        f"{along}ref": axis,
+        f"{along}0": at,
+        f"{along}1": at,
+        "line": dict(color=SOLVED_COLOR, dash="dash", width=2),
+    }
+
+
 def level_line(y: float, label: str | None = None, axis: str = "y") -> tuple[dict, list[dict]]:
     """A dashed horizontal line across the plot (and its label): what add_hline does, cheaply."""
-    shape = dict(
-        type="line",
-        xref="paper",
-        x0=0,
-        x1=1,
-        yref=axis,
-        y0=y,
-        y1=y,
-        line=dict(color=SOLVED_COLOR, dash="dash", width=2),
-    )
+    shape = dashed_line("x", y, axis)
     notes = (
         [
             dict(
