@@ -32,6 +32,7 @@ from browser_support import (
     wait_for_reward_points,
     wait_until_idle,
     wait_until_up,
+    watched_context,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -128,7 +129,7 @@ def open_page(page: Page, url: str, heading: str) -> None:
 
 def log_in(browser, url: str, subject: str) -> Page:
     """A new browser context (its own cookies) logged in as ``subject`` through the provider's form."""
-    context: BrowserContext = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context: BrowserContext = watched_context(browser, viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     page.set_default_timeout(60_000)
     page.goto(url)
@@ -198,7 +199,7 @@ def poisoned_zip(path: Path) -> Path:
 
 def test_an_anonymous_visitor_sees_only_a_login_button(browser, class_server):
     url, _ = class_server
-    context = browser.new_context()
+    context = watched_context(browser)
     page = context.new_page()
     for address in (url, f"{url}/train", f"{url}/runs"):
         page.goto(address)

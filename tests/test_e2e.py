@@ -17,6 +17,7 @@ from browser_support import (
     switch_to,
     wait_for_reward_points,
     wait_until_idle,
+    watched_context,
 )
 
 require_chromium()
@@ -42,7 +43,7 @@ def browser():
 
 @pytest.fixture(scope="module")
 def page(browser):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context = watched_context(browser, viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     page.set_default_timeout(60_000)
     yield page
@@ -121,7 +122,7 @@ def test_a_first_request_to_train_on_a_fresh_server_gets_the_router(browser, tmp
     """Streamlit runs a page file on its own (legacy pages/ mode) when a page URL is a fresh
     server's first request: the page must bring the real router with it."""
     with running_app(tmp_path / "runs") as (url, _):
-        context = browser.new_context(viewport={"width": 1366, "height": 850})
+        context = watched_context(browser, viewport={"width": 1366, "height": 850})
         page = context.new_page()
         page.set_default_timeout(60_000)
         try:
@@ -158,7 +159,7 @@ METRIC_HEIGHTS = """() => {
 
 
 def test_presentation_mode_at_1920_cuts_no_label_and_shows_big_numbers(browser, app_url):
-    context = browser.new_context(viewport={"width": 1920, "height": 1080})
+    context = watched_context(browser, viewport={"width": 1920, "height": 1080})
     page = context.new_page()
     page.set_default_timeout(60_000)
     try:

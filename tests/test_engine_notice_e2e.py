@@ -4,7 +4,7 @@
 from pathlib import Path
 
 import pytest
-from browser_support import CHROMIUM, LAUNCH_ARGS, require_chromium, running_app
+from browser_support import CHROMIUM, LAUNCH_ARGS, require_chromium, running_app, watched_context
 from playwright.sync_api import expect, sync_playwright
 
 require_chromium()
@@ -24,7 +24,7 @@ def fresh_server(tmp_path: Path):
 def test_the_engine_notice_clears_without_a_click(fresh_server):
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
-        page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+        page = watched_context(browser, viewport={"width": 1400, "height": 1000}).new_page()
         page.set_default_timeout(120_000)
         page.goto(f"{fresh_server}/train")  # at once: Ray takes seconds to start, the page less
         page.get_by_role("heading", name="Train an agent").wait_for()

@@ -227,10 +227,12 @@ def test_a_local_instance_slow_to_answer_is_waited_for_never_doubled(tmp_path, m
     temp_dir = tmp_path / "ray-temp"
     # stands in for `ray start --block`: the cmdline the check reads holds "start" and the temp dir
     process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "start", str(temp_dir)])
+    # a port bound but never listened on: connections are refused, and no other process (a Ray
+    # worker of another test, on a busy machine) can take it meanwhile, as it could a port let go
+    held = socket.socket()
+    held.bind(("127.0.0.1", 0))
     try:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            silent = s.getsockname()[1]  # nothing listens once closed
+        silent = held.getsockname()[1]
         record = {"address": f"127.0.0.1:{silent}", "pid": process.pid, "host": socket.gethostname(),
                   "temp_dir": str(temp_dir), "started_at": time.time()}  # fmt: skip
         (folder / engine.LOCAL_FILE).write_text(json.dumps(record))
@@ -243,6 +245,7 @@ def test_a_local_instance_slow_to_answer_is_waited_for_never_doubled(tmp_path, m
             engine.start_local_instance(tmp_path / "runs")
         assert launched == []  # no second instance
     finally:
+        held.close()
         process.kill()
         process.wait()
     assert engine.find_local_instance(tmp_path / "runs") is None  # its process gone: gone

@@ -27,6 +27,7 @@ from browser_support import (
     stop_engine,
     wait_for_reward_points,
     wait_until_up,
+    watched_context,
 )
 
 require_chromium()
@@ -91,7 +92,7 @@ def browser():
 
 
 def new_page(browser) -> Page:
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context = watched_context(browser, viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     page.set_default_timeout(120_000)
     return page

@@ -6,7 +6,7 @@ preset survived, with every widget at its minimum).
 """
 
 import pytest
-from browser_support import CHROMIUM, LAUNCH_ARGS, enter, require_chromium, running_app
+from browser_support import CHROMIUM, LAUNCH_ARGS, enter, require_chromium, running_app, watched_context
 
 require_chromium()
 
@@ -19,7 +19,7 @@ expect.set_options(timeout=60_000)  # a cold server imports torch on its first p
 def page(tmp_path_factory):
     with running_app(tmp_path_factory.mktemp("state-runs")) as (url, _), sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
-        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        context = watched_context(browser, viewport={"width": 1400, "height": 1000})
         page = context.new_page()
         page.set_default_timeout(60_000)
         page.app_url = url  # type: ignore[attr-defined]
