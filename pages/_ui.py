@@ -22,7 +22,7 @@ import pandas  # noqa: F401
 import streamlit as st
 
 from pages._state import bind, recall, remember, remember_all
-from rl_core.artifacts.folders import AgentFolderError, agent_roots, runs_dir
+from rl_core.artifacts.folders import TUNING, AgentFolderError, agent_roots, runs_dir
 from rl_core.artifacts.storage import AgentEntry, SavedAgent, list_agents, load_agent, read_config
 from rl_core.classroom.ownership import (
     LOCAL_USER,
@@ -94,7 +94,7 @@ def job_registry() -> JobRegistry | RegistryClient:
 @st.cache_resource(show_spinner=False)
 def _registry_of_store(store: str) -> JobRegistry | RegistryClient:
     # one per runs folder, as the service has one actor per store: another store's jobs never show
-    return RegistryClient() if service_mode() else JobRegistry()
+    return RegistryClient() if service_mode() else JobRegistry(holds_the_store=True)
 
 
 def registry_notice() -> None:
@@ -215,7 +215,7 @@ def agent_entries() -> list[AgentEntry]:
     "<study>/trial-NNNN")."""
     me = user()
     entries = visible_agents(me)
-    tuning = runs_dir() / "tuning"
+    tuning = runs_dir() / TUNING
     if tuning.is_dir():
         studies = sorted(p for p in tuning.iterdir() if p.is_dir() and not p.name.startswith("."))
         for study, entry in ((s, e) for s in studies for e in list_agents([s])):
@@ -376,8 +376,23 @@ def setup_link(query: dict[str, str]) -> str:
 
 
 def show_gif(gif: bytes, caption: str | None = None) -> None:
-    # width="content": a GIF shown smaller than its own size is re-encoded to its first frame only
-    st.image(gif, caption=caption, width="content")
+    # width="content": a GIF shown smaller than its own size is re-encoded to its first frame only.
+    # The caption is Markdown (a run's or a user's name in it could be a link or an image): escaped.
+    st.image(gif, caption=None if caption is None else plain(caption), width="content")
+
+
+def plain_table(frame: pandas.DataFrame) -> pandas.DataFrame:
+    """``frame`` for st.table, which renders every cell, index value and heading as Markdown (seen
+    in Chromium: a display name "[x](http://...)" became a live link, "![t](...)" an image that
+    loads): each text escaped with ``plain``, numbers untouched."""
+
+    def cell(value: object) -> object:
+        return plain(value) if isinstance(value, str) else value
+
+    shown = frame.map(cell)
+    shown.index = shown.index.map(cell)
+    shown.columns = shown.columns.map(cell)
+    return shown
 
 
 def fill_train_setup(config: AgentConfig, preset_name: str) -> None:

@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from pages._state import bind
-from pages._ui import ensure_routed, replay_gif, show_gif, trainings_now, user
+from pages._ui import ensure_routed, plain, plain_table, replay_gif, show_gif, trainings_now, user
 from rl_core.classroom.board import BOARD_EPISODES, board_rows, board_table, training_now
 from rl_core.classroom.ownership import display_name, read_owner, shared_runs
 from rl_core.envinfo import SUPPORTED_ENVS
@@ -33,18 +33,18 @@ with st.spinner(f"Evaluating newly shared agents over {BOARD_EPISODES} episodes.
         on_error=lambda entry, exc: problems.append(f"{entry.name}: {exc}"),
     )
 for problem in problems:
-    st.warning(f"Left off the board: {problem}")
+    st.warning(f"Left off the board: {plain(problem)}")
 
 if not rows:
     st.info(f"No agent shared for {env_id} yet: train one, then switch on *Shared with the class* on the Runs page.")
 else:
     # projected, the table takes the whole width and the top agent's replay goes under it
     table, side = (st.container(), st.columns([2, 3])[0]) if large else st.columns([5, 2], gap="large")
-    table.table(pd.DataFrame(board_table(rows)).set_index("rank"))
+    table.table(plain_table(pd.DataFrame(board_table(rows)).set_index("rank")))
     with side:
         top = rows[0]
         st.markdown(
-            f"**#1 {top.name}** by {top.owner}: **{top.evaluation.mean:.1f}** mean reward over "
+            f"**#1 {plain(top.name)}** by {plain(top.owner)}: **{top.evaluation.mean:.1f}** mean reward over "
             f"{top.evaluation.n_episodes} episodes"
         )
         if st.button("Replay the top agent", type="primary", icon=":material/play_circle:", key="board_replay_top"):
@@ -76,7 +76,7 @@ def live_trainings() -> None:
     if large:  # projected: plain HTML, in the large type of the room (a data grid is a small canvas)
         frame["progress"] = [f"{p:.0%}" for p in frame["progress"]]
         frame["best evaluation"] = ["" if pd.isna(b) else f"{b:.1f}" for b in frame["best evaluation"]]
-        st.table(frame.drop(columns=["env", "seconds"]))
+        st.table(plain_table(frame.drop(columns=["env", "seconds"])))
         return
     st.dataframe(
         frame,

@@ -23,7 +23,7 @@ from pages._ui import (
     setup_link,
     user,
 )
-from rl_core.artifacts.folders import AgentFolderError, RunNameError, clean_run_name, default_run_name
+from rl_core.artifacts.folders import AgentFolderError, RunNameError, check_run_name, default_run_name
 from rl_core.artifacts.storage import read_metrics
 from rl_core.classroom.ownership import active_job_limit, check_new_run
 from rl_core.config import (
@@ -133,7 +133,7 @@ errors = config.errors()
 run_name_error = None
 if recall("train_run_name"):
     try:
-        clean_run_name(recall("train_run_name"))
+        check_run_name(recall("train_run_name"))
     except RunNameError as exc:  # said beside the field; Start waits
         run_name_error = errors["run name"] = str(exc)
 base_preset = preset(train_preset, env_id=config.env_id)

@@ -157,6 +157,21 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_out_gif(out: Path) -> None:
+    """--out is a new .gif file, or a GIF to replace: never another kind of file (an agent's
+    model.pt, say) that a typo would destroy."""
+    if out.suffix.lower() != ".gif":
+        raise CliError(f"--out {out}: give a file name ending in .gif")
+    if not out.parent.is_dir():
+        raise CliError(f"--out {out}: folder {out.parent} does not exist")
+    if out.is_symlink() or (out.exists() and not out.is_file()):
+        raise CliError(f"--out {out}: exists and is not a plain file")
+    if out.exists():
+        with out.open("rb") as f:
+            if f.read(6) not in (b"GIF87a", b"GIF89a"):
+                raise CliError(f"--out {out}: exists and is not a GIF; choose a new file")
+
+
 def cmd_render(args: argparse.Namespace) -> int:
     from PIL import GifImagePlugin, Image
 
@@ -165,8 +180,7 @@ def cmd_render(args: argparse.Namespace) -> int:
 
     start = time.perf_counter()
     out = Path(args.out)
-    if out.parent and not out.parent.is_dir():
-        raise CliError(f"--out {out}: folder {out.parent} does not exist")
+    _check_out_gif(out)
     saved = load_agent(args.folder)
     gif, episode = record_gif(
         saved.agent,

@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from rl_core.artifacts import folders, storage, zips
-from rl_core.artifacts.folders import AgentFolderError, rename_agent
+from rl_core.artifacts.folders import STORE_FOLDERS, AgentFolderError, rename_agent
 from rl_core.artifacts.storage import MAX_MODEL_BYTES, load_agent, read_history, save_agent
 from rl_core.artifacts.zips import import_agent_zip
 from rl_core.cli import main
@@ -569,14 +569,14 @@ def test_a_run_with_a_bad_metrics_or_history_breaks_no_page(runs_dir, page, brok
         assert any(broken in e.value.replace("\\", "") for e in at.error)
 
 
-def test_a_blank_or_dotted_run_name_blocks_start_with_one_message(runs_dir):
+def test_a_blank_dotted_or_store_folder_run_name_blocks_start_with_one_message(runs_dir):
     at = open_app(page="pages/train.py")
-    for name in ("   ", "..", "x" * 500):
+    for name in ("   ", "..", "x" * 500, "uploads", "tensorboard"):
         at.text_input(key="train_run_name").set_value(name).run()
         assert not at.exception
         assert at.button(key="train_start").disabled
         assert sum("name" in e.value for e in at.error) == 1
-    assert list(runs_dir.iterdir()) == []
+    assert {p.name for p in runs_dir.iterdir()} <= STORE_FOLDERS  # no run folder was claimed
 
 
 # --- issue 22: the normaliser, metrics' ranges, half-precision weights, --out and --overwrite -----

@@ -331,8 +331,8 @@ def test_the_board_page_lists_shared_agents_only(runs_dir):
     at.run()
     at.switch_page("pages/board.py").run()
     assert not at.exception, [e.value for e in at.exception]
-    table = at.table[0].value
-    assert list(table["agent"]) == ["shared-one"] and list(table["owner"]) == ["local"]
+    table = at.table[0].value  # st.table renders Markdown: the page escapes every text cell
+    assert list(table["agent"]) == ["shared\\-one"] and list(table["owner"]) == ["local"]
     at.button(key="board_replay_top").click().run()
     assert not at.exception and len(at.image) == 1  # the top agent's GIF, in one click
     second = saved_run(runs_dir, "shared-two")
@@ -369,7 +369,7 @@ def test_the_board_page_shows_who_is_training_now(runs_dir):
         assert list(live.index) == ["Alice"] and list(live["run"]) == ["live-one"]
         at.session_state["presentation"] = True  # projected: a plain table in the room's large type
         at.run()
-        assert not at.dataframe and list(at.table[-1].value["run"]) == ["live-one"]
+        assert not at.dataframe and list(at.table[-1].value["run"]) == ["live\\-one"]  # escaped for Markdown
     finally:
         registry.stop(job)
     registry.wait(job, timeout=60)
@@ -414,3 +414,24 @@ def test_the_live_table_ranks_running_trainings_by_their_best_evaluation():
         ("", "next"),
         ("", "late"),
     ]
+
+
+def test_a_display_name_in_markdown_is_shown_as_typed_on_the_board(runs_dir, monkeypatch):
+    """st.table renders each cell as Markdown (seen in Chromium: a link became live, an image loaded):
+    a student's display name must reach the board's table, caption and heading escaped."""
+    from streamlit.testing.v1 import AppTest
+
+    shared = saved_run(runs_dir, "eve-run")
+    share_run(LOCAL_USER, shared, True)
+    name = "Eve [win](http://evil.example/) ![t](http://evil.example/t.png)"
+    monkeypatch.setattr(ownership, "display_name", lambda user_id: name)  # each run imports it anew
+
+    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "app.py"), default_timeout=120)
+    at.run()
+    at.switch_page("pages/board.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    owner = at.table[0].value["owner"].iloc[0]
+    assert "\\[" in owner and "\\]\\(" in owner and "\\!\\[" in owner
+    assert owner.replace("\\", "") == name
+    heading = next(m.value for m in at.markdown if "#1" in m.value)
+    assert "](http" not in heading and "\\[win\\]" in heading

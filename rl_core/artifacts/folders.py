@@ -29,6 +29,24 @@ def agent_roots() -> list[Path]:
 
 OWNER_FILE = "owner.json"  # who owns a folder (rl_core.classroom.ownership); never part of an agent zip
 UPLOADS = "uploads"  # runs/uploads/<user>/: each user's uploaded agents, apart from everyone else's
+TUNING = "tuning"  # runs/tuning/<study>/: the agents of a study's trials
+TENSORBOARD = "tensorboard"  # runs/tensorboard/<run>/: TensorBoard logs
+# The store's own folders under runs/: never a run's name (a run called "uploads" would hold
+# everyone's uploads, and its Delete would remove them), compared without case.
+STORE_FOLDERS = frozenset({UPLOADS, TUNING, TENSORBOARD})
+
+
+def is_store_folder(name: str) -> bool:
+    return name.lower() in STORE_FOLDERS
+
+
+def make_store_folders(root: str | Path | None = None) -> Path:
+    """Create the store's own folders under the runs folder (``root``, or runs_dir()) before any
+    user can claim a run, and return that folder."""
+    root = Path(root) if root is not None else runs_dir()
+    for name in sorted(STORE_FOLDERS):
+        (root / name).mkdir(parents=True, exist_ok=True)
+    return root
 
 
 def safe_name(name: str) -> str:
@@ -36,18 +54,22 @@ def safe_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]+", "-", name).strip("-")[:80] or "run"
 
 
-def claim_folder(root: str | Path, wanted: str, taken: set[str] | frozenset[str] = frozenset()) -> Path:
+def claim_folder(
+    root: str | Path, wanted: str, taken: set[str] | frozenset[str] = frozenset(), store_root: bool = False
+) -> Path:
     """Create and return a new, empty folder under ``root`` named after ``wanted`` (-2, -3... when taken).
 
     The folder is made with one exclusive mkdir, so two claims (a job's reservation, an upload, a
-    rename) can never end on the same folder: whoever comes second gets the next free name.
+    rename) can never end on the same folder: whoever comes second gets the next free name. With
+    ``store_root`` (``root`` is a runs store) the store's own folder names are never claimed, even
+    before those folders exist.
     """
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     base = clean_run_name(wanted)
     candidate, n = base, 2
     while True:
-        if candidate not in taken:
+        if candidate not in taken and not (store_root and is_store_folder(candidate)):
             try:
                 (root / candidate).mkdir()
                 return root / candidate
@@ -86,6 +108,14 @@ def clean_run_name(name: str) -> str:
     return safe
 
 
+def check_run_name(name: str) -> str:
+    """A run's name as clean_run_name makes it, refused when it is one of the store's own folders."""
+    safe = clean_run_name(name)
+    if is_store_folder(safe):
+        raise RunNameError(f"{safe!r} is the name of one of the store's own folders: choose another name")
+    return safe
+
+
 def default_run_name(config: AgentConfig, preset_name: str | None = None, custom: bool = False) -> str:
     """A run's name that says what it is: the preset it started from (``custom`` when changed), the
     env, the seed and the time, e.g. ``deep-fast-cartpole-s0-1950``; a clash gets a suffix when
@@ -103,7 +133,7 @@ def _own_run(path: str | Path) -> Path:
     cannot be renamed or deleted)."""
     path = Path(path).resolve()
     root = runs_dir().resolve()
-    in_runs = path.parent == root or path.parent.parent == root / UPLOADS
+    in_runs = (path.parent == root and not is_store_folder(path.name)) or path.parent.parent == root / UPLOADS
     if not in_runs or not (path / "hparams.json").is_file():
         raise AgentFolderError(f"{path}: not a run in {root}")
     return path
@@ -120,6 +150,8 @@ def rename_agent(path: str | Path, new_name: str) -> Path:
     safe = clean_run_name(new_name)
     if safe == path.name:
         return path
+    if path.parent == runs_dir().resolve():
+        check_run_name(safe)
     target = path.parent / safe
     try:
         target.mkdir()  # claim the name first: a rename onto an empty folder would replace it silently

@@ -17,6 +17,7 @@ import re
 import shutil
 import stat
 import uuid
+import zipfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -329,6 +330,27 @@ def expected_shapes(obs_dim: int, n_actions: int, hidden: Sequence[int]) -> dict
     return shapes
 
 
+def _check_model_archive(path: Path) -> None:
+    """model.pt as torch.save writes it: a zip of stored (uncompressed) entries whose sizes add up
+    to at most MAX_MODEL_BYTES. Checked before torch.load, which allocates each storage whole: a
+    small file holding a tensor that views a compressed 1 GiB storage would make it allocate 1 GiB."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            entries = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError):
+        raise AgentFolderError(
+            f"{path}: not a plain PyTorch state_dict (torch.save writes a zip archive; this is not one)"
+        ) from None
+    if any(e.compress_type != zipfile.ZIP_STORED for e in entries):
+        raise AgentFolderError(f"{path}: holds compressed entries; torch.save stores its tensors uncompressed")
+    total = sum(e.file_size for e in entries)
+    if total > MAX_MODEL_BYTES:
+        raise AgentFolderError(
+            f"{path}: its tensors' storages hold {total:,} bytes; the largest allowed network needs at most "
+            f"{MAX_MODEL_BYTES:,}"
+        )
+
+
 def _read_state_dict(path: Path, obs_dim: int, n_actions: int, hidden: list[int]) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise AgentFolderError(f"{path}: missing file")
@@ -337,6 +359,7 @@ def _read_state_dict(path: Path, obs_dim: int, n_actions: int, hidden: list[int]
         raise AgentFolderError(
             f"{path}: too large ({size:,} bytes; the largest allowed network needs at most {MAX_MODEL_BYTES:,})"
         )
+    _check_model_archive(path)
     try:
         # weights_only=True: only tensors and plain containers are unpickled; a pickled module or
         # any object whose unpickling would call code is refused before anything runs.
@@ -360,8 +383,17 @@ def _read_state_dict(path: Path, obs_dim: int, n_actions: int, hidden: list[int]
     weights = {}
     for key, shape in expected.items():
         tensor = data[key]
+        if tensor.layout != torch.strided or tensor.is_meta or tensor.is_quantized:
+            kind = "meta" if tensor.is_meta else "quantized" if tensor.is_quantized else str(tensor.layout)
+            raise AgentFolderError(f"{path}: tensor {key} is a {kind} tensor, expected a plain (dense) one")
         if tuple(tensor.shape) != shape:
             raise AgentFolderError(f"{path}: tensor {key} has shape {tuple(tensor.shape)}, expected {shape}")
+        own_bytes = tensor.numel() * tensor.element_size()
+        if tensor.untyped_storage().nbytes() != own_bytes:
+            raise AgentFolderError(
+                f"{path}: tensor {key} views a storage of {tensor.untyped_storage().nbytes():,} bytes, "
+                f"not its own {own_bytes:,}"
+            )
         if not tensor.is_floating_point():
             raise AgentFolderError(f"{path}: tensor {key} has dtype {tensor.dtype}, expected a float")
         # Checked after the cast: a float64 1e300 is finite, but as float32 it is infinite.

@@ -19,6 +19,7 @@ import json
 import os
 import re
 import shutil
+import time
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from rl_core.artifacts.folders import (
     AgentFolderError,
     claim_folder,
     delete_agent,
+    is_store_folder,
     rename_agent,
     runs_dir,
     safe_name,
@@ -174,7 +176,7 @@ def reserve_run(
     The folder exists (and is not empty) from then on, so no rename, upload or other job can take
     its name while the job waits or trains; saving the run replaces the reservation only.
     """
-    folder = claim_folder(out_dir, wanted, taken)
+    folder = claim_folder(out_dir, wanted, taken, store_root=True)
     record_owner(folder, owner)
     return folder
 
@@ -184,6 +186,40 @@ def release_reservation(folder: str | Path) -> None:
     folder = Path(folder)
     if folder.is_dir() and not (folder / "hparams.json").exists():
         shutil.rmtree(folder, ignore_errors=True)
+
+
+# Leftovers younger than this are left alone: a claim or a save may be under way at this moment.
+ORPHAN_GRACE_SECONDS = 60.0
+
+
+def release_orphans(store: str | Path, grace: float = ORPHAN_GRACE_SECONDS) -> list[str]:
+    """At a job registry's start, when it holds no job yet: give back the names reserved for jobs
+    that no longer exist (a folder holding only its owner record, left by a restart or a lost
+    worker) and remove the hidden leftovers of saves and deletes cut short (``.<name>.tmp-…``,
+    ``.<name>.deleted-…``), in the store and in each user's uploads. Returns what it removed.
+    Only the store's one registry may call this: any other would take a live job's reservation."""
+    store = Path(store)
+    now, released = time.time(), []
+    roots = [store, *(p for p in (store / UPLOADS).glob("*") if p.is_dir())]
+    for root in roots:
+        try:
+            children = list(root.iterdir())
+        except OSError:
+            continue
+        for folder in children:
+            try:
+                if not folder.is_dir() or folder.is_symlink() or now - folder.stat().st_mtime < grace:
+                    continue
+                leftover = folder.name.startswith(".") and (".tmp-" in folder.name or ".deleted-" in folder.name)
+                reservation = not folder.name.startswith(".") and not is_store_folder(folder.name)
+                if reservation:
+                    reservation = {p.name for p in folder.iterdir()} <= {OWNER_FILE}
+                if leftover or reservation:
+                    shutil.rmtree(folder)
+                    released.append(str(folder.relative_to(store)))
+            except OSError:
+                continue  # unreadable or vanished meanwhile: left for the next start
+    return released
 
 
 # --- what a user sees and manages ----------------------------------------------------------

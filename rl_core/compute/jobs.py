@@ -478,7 +478,7 @@ def install_agent_files(files: dict[str, bytes], folder: Path) -> Path:
             (folder / OWNER_FILE).unlink()
             os.rename(tmp, folder)  # replaces the now-empty reserved folder
             return folder
-        target = claim_folder(folder.parent, folder.name)  # a new, empty folder of our own
+        target = claim_folder(folder.parent, folder.name, store_root=True)  # a new, empty folder of our own
         os.rename(tmp, target)
         return target
     except BaseException:

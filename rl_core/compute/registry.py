@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from rl_core.artifacts.folders import default_run_name, runs_dir
-from rl_core.classroom.ownership import release_reservation, reserve_run
+from rl_core.artifacts.folders import TENSORBOARD, check_run_name, default_run_name, make_store_folders, runs_dir
+from rl_core.classroom.ownership import release_orphans, release_reservation, reserve_run
 from rl_core.compute.engine import EngineUnavailable, cluster_cpus, engine_status, require_engine, start_engine
 from rl_core.compute.jobs import Job, JobSnapshot, TrainingJob
 from rl_core.compute.workers import HubClient, one_line
@@ -42,7 +42,11 @@ class JobRegistry:
         max_active_per_owner: int = MAX_ACTIVE_JOBS_PER_OWNER,
         max_queued_total: int = MAX_QUEUED_JOBS_TOTAL,
         finished_kept: int = MAX_FINISHED_JOBS_KEPT,
+        holds_the_store: bool = False,
     ):
+        """``holds_the_store``: this registry is its runs store's only one (the service's, or an
+        app's in-process one), so at its start it prepares the store's own folders and releases the
+        names reserved for jobs that no longer exist (ownership.release_orphans)."""
         self.out_dir = out_dir
         self.fixed_capacity = capacity
         self.max_active_per_owner = max_active_per_owner
@@ -56,6 +60,13 @@ class JobRegistry:
         self._capacity_read_at = 0.0
         self._pump: threading.Thread | None = None
         self.hub: HubClient | None = None  # made by the pump once the engine is up
+        self.released: list[str] = []
+        if holds_the_store:
+            try:
+                make_store_folders(self.runs_root())
+            except OSError:
+                pass  # a read-only or full store: each write says so when it is tried
+            self.released = release_orphans(self.runs_root())
         start_engine()
 
     # --- submitting ---
@@ -78,8 +89,8 @@ class JobRegistry:
         config.validate()
         self._check_room(owner, active_limit)
         root = self.runs_root()
-        folder = reserve_run(root, name or default_run_name(config), owner)
-        board = root / "tensorboard" / folder.name if tensorboard else None
+        folder = reserve_run(root, check_run_name(name) if name else default_run_name(config), owner)
+        board = root / TENSORBOARD / folder.name if tensorboard else None
         try:
             return self.add(TrainingJob(owner, config, folder.name, folder, tensorboard_dir=board, preset=preset))
         except BaseException:

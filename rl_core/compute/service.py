@@ -80,7 +80,7 @@ class RegistryActor:
         # cache) follows the store the actor serves, whatever environment Ray started it in.
         os.environ["QLAB_RUNS_DIR"] = str(self.out_dir)
         self.incarnation = uuid.uuid4().hex  # a restarted actor starts empty: clients notice by this
-        self.registry = JobRegistry(out_dir=self.out_dir)
+        self.registry = JobRegistry(out_dir=self.out_dir, holds_the_store=True)
 
     def info(self) -> dict[str, Any]:
         import ray

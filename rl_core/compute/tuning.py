@@ -18,7 +18,7 @@ from typing import Any
 
 import optuna
 
-from rl_core.artifacts.folders import clean_run_name, runs_dir
+from rl_core.artifacts.folders import TUNING, clean_run_name, runs_dir
 from rl_core.classroom.ownership import record_owner, reserve_run
 from rl_core.compute.engine import require_engine
 from rl_core.compute.jobs import (
@@ -81,7 +81,7 @@ class TuningJob(Job):
         self._summary: dict[str, Any] | None = None
 
     def agents_dir(self) -> Path:
-        return runs_dir() / "tuning" / clean_run_name(self.setup.study_name)
+        return runs_dir() / TUNING / clean_run_name(self.setup.study_name)
 
     def snapshot(self) -> StudySnapshot:
         with self._lock:
