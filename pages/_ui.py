@@ -12,6 +12,7 @@ import re
 import runpy
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -152,7 +153,8 @@ def _starting_notice() -> None:
         st.rerun(scope="app")
 
 
-SUBMIT_ERRORS = (ConfigError, EngineUnavailable, JobLimitReached, ValueError)
+# OSError: a full disk or a read-only runs folder, said in one line like the rest
+SUBMIT_ERRORS = (ConfigError, EngineUnavailable, JobLimitReached, ValueError, OSError)
 
 
 # --- who is using the app (rl_core.classroom.ownership holds the rules) ------------------------------
@@ -161,6 +163,39 @@ SUBMIT_ERRORS = (ConfigError, EngineUnavailable, JobLimitReached, ValueError)
 def class_mode() -> bool:
     """Class mode: Streamlit's own [auth] section is configured in .streamlit/secrets.toml."""
     return st.secrets.load_if_toml_exists() and "auth" in st.secrets
+
+
+@st.cache_resource(show_spinner=False)
+def guard_uploads() -> bool:
+    """In class mode, refuse uploads from sessions nobody has logged in to (once per process).
+
+    Streamlit's upload route takes a file for any live session, a visitor's on the login screen
+    included (issue 23: 30 MB from an anonymous client, +150 MB resident). It hands every file to the
+    runtime's upload manager, so that is where the check goes: its add_file refuses (HTTP 403) a
+    session whose user is not logged in. Reaches into Streamlit's runtime (1.67): a test checks
+    the attributes used still exist."""
+    from starlette.exceptions import HTTPException
+    from streamlit.runtime import Runtime
+
+    if not class_mode() or not Runtime.exists():
+        return False
+    runtime = Runtime.instance()
+    manager = runtime.uploaded_file_mgr
+    store_file = manager.add_file
+
+    def add_file_if_logged_in(session_id: str, file: Any) -> None:
+        if not session_logged_in(runtime, session_id):
+            raise HTTPException(status_code=403, detail="log in to upload")
+        store_file(session_id, file)
+
+    manager.add_file = add_file_if_logged_in  # type: ignore[method-assign]
+    return True
+
+
+def session_logged_in(runtime: Any, session_id: str) -> bool:
+    """Whether the Streamlit session ``session_id`` belongs to a logged-in user."""
+    info = runtime._session_mgr.get_active_session_info(session_id)
+    return info is not None and bool(getattr(info.session, "_user_info", {}).get("is_logged_in"))
 
 
 def current_user() -> User | None:
@@ -478,7 +513,8 @@ def job_status(state: str, message: str, queue_position: int | None, running=Non
     elif state == "running":
         running() if running is not None else st.caption(message)
     else:
-        (st.error if state in ("diverged", "failed") else st.success)(f"**{state}**: {message}")
+        said = message.removeprefix(f"{state}: ")  # a failure's message often starts "failed: " itself
+        (st.error if state in ("diverged", "failed") else st.success)(f"**{state}**: {plain(said)}")
 
 
 def rerun_when_finished(state_key: str, state: str, done: bool) -> None:

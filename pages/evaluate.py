@@ -54,7 +54,7 @@ with st.expander("Upload an agent (.zip of an agent folder)"):
             record_owner(path, me)
             ss.evaluate_selection = str(path)
             st.success(f"Checked and added as **{plain(path.name)}**.")
-        except AgentFolderError as exc:
+        except (AgentFolderError, OSError) as exc:
             st.error(plain(exc))
         ss.eval_upload_done = upload.file_id
 

@@ -92,8 +92,11 @@ if (
     )
     != shared
 ):
-    share_run(me, entry.path, not shared)
-    st.rerun()
+    try:
+        share_run(me, entry.path, not shared)
+        st.rerun()
+    except (AgentFolderError, OSError) as exc:
+        st.error("Could not change the sharing: " + plain(exc))
 
 with st.expander(f"Rename or delete {entry.name}", icon=":material/edit:"):
     new_name = st.text_input(
@@ -117,14 +120,14 @@ with st.expander(f"Rename or delete {entry.name}", icon=":material/edit:"):
             ss.runs_messages = messages
             ss.runs_select_next = str(renamed)
             st.rerun()
-        except AgentFolderError as exc:
+        except (AgentFolderError, OSError) as exc:
             st.error(plain(exc))
     # The confirmation belongs to this run only: choosing another run never finds it ticked.
     sure = st.checkbox(f"yes, delete {entry.name}", key=f"runs_sure_{entry.path}")
     if st.button("Delete", type="primary", disabled=not sure, key="runs_delete", icon=":material/delete:"):
         try:
             delete_run(me, entry.path)
-        except AgentFolderError as exc:
+        except (AgentFolderError, OSError) as exc:
             st.error(plain(exc))
         else:
             ss.pop(f"runs_sure_{entry.path}", None)

@@ -37,6 +37,8 @@ def _parse_set(items: Sequence[str]) -> dict[str, Any]:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
             raise CliError(f"--set expects key=value, got {item!r}")
+        if key.strip() == "env_id":  # --env chooses it, and would silently win over --set
+            raise CliError(f"--set {item}: the environment is chosen with --env")
         try:
             values[key.strip()] = json.loads(raw)
         except json.JSONDecodeError:
@@ -284,7 +286,10 @@ def cmd_seeds(args: argparse.Namespace) -> int:
     from rl_core.compute.studies import parse_seed_list
     from rl_core.compute.tuning import seed_sensitivity
 
-    seeds = parse_seed_list(args.seeds)
+    try:
+        seeds = parse_seed_list(args.seeds)
+    except ValueError as exc:
+        raise CliError(f"--seeds: {exc}") from None
     overrides = _parse_set(args.set or [])
     if args.episodes is not None:
         overrides["n_episodes"] = args.episodes

@@ -160,8 +160,8 @@ def test_compare_page_puts_agents_side_by_side(runs_dir):
     assert len(at.dataframe) == 1
     at.button(key="compare_render").click().run()
     assert len(at.image) == 1  # one GIF: both episodes side by side, starting together
-    assert "cartpole-deep-q: 500 steps" in at.image[0].proto.imgs[0].caption
-    assert "copy-of-deep: 500 steps" in at.image[0].proto.imgs[0].caption
+    caption = at.image[0].proto.imgs[0].caption.replace("\\", "")  # escaped for Markdown
+    assert "cartpole-deep-q: 500 steps" in caption and "copy-of-deep: 500 steps" in caption
 
 
 def test_compare_refuses_agents_of_different_environments(runs_dir):
@@ -578,3 +578,21 @@ def open_page_allowing_errors(page: str) -> AppTest:
     at.run()
     at.switch_page(page).run()
     return at
+
+
+def test_the_stop_target_survives_being_switched_off_and_on(runs_dir):
+    """Issue 23 #9: switched off then on, the target came back as −1000 (the widget's minimum) or
+    raised AttributeError; it must come back as it was, on every environment."""
+    at = open_page("pages/train.py")
+    at.number_input(key="hp_stop_at_reward").set_value(420.0).run()
+    for _ in range(2):
+        at.toggle(key="hp_stop_on").set_value(False).run()
+        assert not at.exception, [e.value for e in at.exception]
+        assert "hp_stop_at_reward" not in [n.key for n in at.number_input]
+        at.toggle(key="hp_stop_on").set_value(True).run()
+        assert not at.exception, [e.value for e in at.exception]
+        assert at.number_input(key="hp_stop_at_reward").value == 420.0
+    at.selectbox(key="hp_env_id").set_value("Acrobot-v1").run()
+    at.toggle(key="hp_stop_on").set_value(False).run()
+    at.toggle(key="hp_stop_on").set_value(True).run()
+    assert not at.exception and at.number_input(key="hp_stop_at_reward").value == -100

@@ -210,6 +210,60 @@ def test_an_anonymous_visitor_sees_only_a_login_button(browser, class_server):
     context.close()
 
 
+# Keeps the app's WebSocket frames as text: the session's id is a UUID in the first one (NewSession).
+SESSION_ID_JS = """(() => {
+    const Native = window.WebSocket;
+    window.qlabSessionIds = [];
+    class Kept extends Native {
+        constructor(...args) {
+            super(...args);
+            this.addEventListener('message', async event => {
+                const data = event.data instanceof Blob ? await event.data.arrayBuffer() : event.data;
+                const text = typeof data === 'string' ? data : new TextDecoder('latin1').decode(data);
+                const ids = text.match(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g) || [];
+                window.qlabSessionIds.push(...ids);
+            });
+        }
+    }
+    window.WebSocket = Kept;
+})()"""
+# A PUT to Streamlit's upload route for this page's session, as its own uploader would send it.
+# Tried with every UUID the frames held: the server answers 400 for an id that is no live session.
+UPLOAD_JS = """async size => {
+    const xsrf = (document.cookie.match(/_streamlit_xsrf=([^;]+)/) || [])[1] || '';
+    const statuses = [];
+    for (const session of new Set(window.qlabSessionIds)) {
+        const form = new FormData();
+        form.append('file', new Blob([new Uint8Array(size)]), 'agent.zip');
+        const answer = await fetch(`/_stcore/upload_file/${session}/probe-file`, {
+            method: 'PUT', body: form, headers: {'X-Xsrftoken': xsrf}, credentials: 'same-origin'});
+        if (answer.status !== 400) statuses.push(answer.status);
+    }
+    return statuses;
+}"""
+
+
+def test_only_a_logged_in_session_can_upload_a_file(browser, class_server):
+    """Issue 23: Streamlit's upload route took 30 MB files from a visitor on the login screen."""
+    url, _ = class_server
+    context = watched_context(browser)
+    context.add_init_script(SESSION_ID_JS)
+    visitor = context.new_page()
+    visitor.goto(url)
+    expect(visitor.get_by_role("button", name="Log in")).to_be_visible(timeout=PAGE_LOAD_MS)
+    visitor.wait_for_function("() => window.qlabSessionIds.length > 0")
+    assert visitor.evaluate(UPLOAD_JS, 1_000_000) == [403]  # its session's id, refused
+    context.close()
+    # the same request from a logged-in student's page is taken, as her uploader's would be
+    alice = log_in(browser, url, "alice")
+    alice.context.add_init_script(SESSION_ID_JS)
+    alice.reload()
+    expect(alice.get_by_text("Logged in as Alice Martin")).to_be_visible()
+    alice.wait_for_function("() => window.qlabSessionIds.length > 0")
+    assert alice.evaluate(UPLOAD_JS, 1_000) == [204]
+    alice.context.close()
+
+
 def test_two_students_own_their_runs_share_one_and_the_instructor_deletes_it(browser, class_server, tmp_path):
     url, runs = class_server
     alice = log_in(browser, url, "alice")

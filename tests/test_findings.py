@@ -56,6 +56,15 @@ def test_a_queued_job_without_a_position_says_what_it_waits_for(monkeypatch):
     assert shown == ["Queued: waiting for a free CPU.", "Queued: position 2."]
 
 
+def test_a_failed_job_says_failed_once_and_its_message_as_typed(monkeypatch):
+    import pages._ui as ui
+
+    shown = []
+    monkeypatch.setattr(ui.st, "error", shown.append)
+    ui.job_status("failed", "failed: the worker running it died [see](http://x)", None)
+    assert shown == ["**failed**: the worker running it died \\[see\\]\\(http\\://x\\)"]
+
+
 @pytest.mark.parametrize("space", ["focused", "course"])
 def test_tune_leaves_the_seed_out_of_the_search_by_default(runs_dir, space):
     from streamlit.testing.v1 import AppTest

@@ -1,6 +1,7 @@
 """Issue 23: no user's name reaches the store's own folders, reservations of lost jobs are given back,
 and the CLI never writes its output over a file that is not its own kind."""
 
+import errno
 import io
 import json
 import os
@@ -246,3 +247,42 @@ def test_our_own_saved_and_pretrained_agents_still_load(tiny_agent_folder):
     for folder in sorted((ROOT / "pretrained").iterdir()):
         if (folder / "model.pt").is_file():
             load_agent(folder)
+
+
+# --- a full disk or a read-only store: one line, nothing left behind -----------------------------
+
+
+def disk_full(*args, **kwargs):
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_a_first_login_on_a_full_disk_keeps_no_half_record_and_raises_nothing(runs_dir, monkeypatch):
+    from rl_core.classroom.ownership import display_name, remember_user
+
+    real_write = Path.write_text
+
+    def write_then_fail(self, *args, **kwargs):
+        real_write(self, "{")  # the half a full disk lets through
+        disk_full()
+
+    monkeypatch.setattr(Path, "write_text", write_then_fail)
+    remember_user(ALICE)
+    monkeypatch.undo()
+    leftovers = [p.name for p in runs_dir.rglob("*") if p.is_file()]
+    assert leftovers == [] and display_name(ALICE.id) == ALICE.id
+
+
+def test_start_on_a_full_disk_says_so_in_one_line(runs_dir, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    import rl_core.classroom.ownership as ownership
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.run()
+    at.switch_page("pages/train.py").run()
+    monkeypatch.setattr(ownership, "claim_folder", disk_full)
+    at.button(key="train_start").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    (message,) = [e.value for e in at.error if "Cannot start" in e.value]
+    assert "No space left on device" in message and "\n" not in message
+    assert {p.name for p in runs_dir.iterdir()} <= STORE_FOLDERS | {".engine", ".store-id"}

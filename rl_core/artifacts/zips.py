@@ -4,6 +4,7 @@ member before anything is written (sizes, names, then the same checks as a load)
 from __future__ import annotations
 
 import io
+import json
 import shutil
 import stat
 import uuid
@@ -16,9 +17,12 @@ from rl_core.artifacts.storage import (
     MAX_HISTORY_BYTES,
     MAX_JSON_BYTES,
     MAX_MODEL_BYTES,
+    SavedAgent,
     load_agent,
     parse_history,
 )
+from rl_core.learning.evaluation import evaluate
+from rl_core.learning.training import saved_weights_evaluation
 
 # What each file may inflate to: the caps are counted on the bytes actually inflated, never on
 # the sizes the zip declares (a zip can declare 1,000 bytes and inflate to gigabytes).
@@ -107,6 +111,24 @@ def _zip_members(archive: zipfile.ZipFile) -> dict[str, zipfile.ZipInfo]:
     return files
 
 
+UPLOAD_EVALUATION_EPISODES = 100  # the app's own evaluation of an upload: its score in every label
+
+
+def _record_own_evaluation(saved: SavedAgent, metrics_path: Path) -> None:
+    """Replace the evaluation an upload claims for its weights with the app's own (greedy, seeds
+    0..99): labels and pickers show that one, never the uploader's word (a 9.35 agent once showed
+    as 500.0). The claim is kept beside it, named as such."""
+    result = evaluate(saved.agent, saved.agent.config.env_id, n_episodes=UPLOAD_EVALUATION_EPISODES, seed=0)
+    metrics = saved.metrics if isinstance(saved.metrics, dict) else {}
+    claimed = saved_weights_evaluation(metrics)
+    own = {k: result.summary()[k] for k in ("mean", "std", "min", "max", "solved_share")}
+    metrics = {k: v for k, v in metrics.items() if k not in ("final_evaluation", "restored_best")}
+    metrics["final_evaluation"] = {"episodes": UPLOAD_EVALUATION_EPISODES, "seed": 0, **own, "by": "Q-Lab at upload"}
+    if claimed is not None:
+        metrics["uploaded_claim"] = {"mean": claimed.get("mean")}
+    metrics_path.write_text(json.dumps(metrics, indent=2, allow_nan=False) + "\n")
+
+
 def import_agent_zip(data: bytes, dest_root: str | Path, name: str, max_bytes: int = MAX_UPLOAD_BYTES) -> Path:
     """Check an uploaded agent zip and, only if it loads cleanly, add it under ``dest_root``.
 
@@ -141,9 +163,10 @@ def import_agent_zip(data: bytes, dest_root: str | Path, name: str, max_bytes: i
         for file_name, content in contents.items():
             (tmp / file_name).write_bytes(content)
         try:
-            load_agent(tmp)
+            saved = load_agent(tmp)
         except AgentFolderError as exc:
             raise AgentFolderError(f"upload: {str(exc).replace(str(tmp.resolve()) + '/', '')}") from None
+        _record_own_evaluation(saved, tmp / "metrics.json")
         final = claim_folder(dest_root, final_name)
         tmp.rename(final)  # onto the empty folder just claimed: never onto anyone else's
         return final

@@ -112,7 +112,6 @@ def user_from_claims(claims: Mapping[str, Any], instructors: frozenset[str]) -> 
 def remember_user(user: User, root: Path | None = None) -> None:
     """Keep the user's display name, so boards and lists can name the owner of a folder."""
     folder = (root or runs_dir()) / USERS_DIR
-    folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{user.key}.json"
     data = {"id": user.id, "name": user.name}
     try:
@@ -120,7 +119,11 @@ def remember_user(user: User, root: Path | None = None) -> None:
             return
     except (OSError, ValueError):
         pass
-    _write_atomically(path, data)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        _write_atomically(path, data)
+    except OSError:
+        pass  # a full disk or read-only store: the name is shown as the id meanwhile, and nothing else fails
 
 
 def display_name(owner: str, root: Path | None = None) -> str:
@@ -161,8 +164,12 @@ def read_owner(folder: str | Path) -> OwnerRecord:
 
 def _write_atomically(path: Path, data: dict[str, Any]) -> None:
     tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
-    tmp.write_text(json.dumps(data) + "\n")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(data) + "\n")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a full disk leaves no half-written record behind
+        raise
 
 
 # --- names reserved on disk ----------------------------------------------------------------

@@ -13,7 +13,7 @@ from typing import Any
 import optuna
 
 from rl_core.artifacts.folders import clean_run_name, runs_dir
-from rl_core.config import MAX_SEEDS, AgentConfig
+from rl_core.config import BOUNDS, MAX_SEEDS, AgentConfig
 from rl_core.envinfo import DEFAULT_ENV
 from rl_core.presets import preset
 
@@ -283,8 +283,9 @@ def parse_seed_list(text: str) -> list[int]:
         if str(exc).startswith("at most"):
             raise
         raise ValueError(f"seeds must look like 0-9 or 0,3,5, got {shown}") from None
-    if not seeds or any(s < 0 for s in seeds):
-        raise ValueError(f"seeds must be non-negative and not empty, got {shown}")
+    seed_range = BOUNDS["seed"]
+    if not seeds or any(not seed_range.contains(s) for s in seeds):
+        raise ValueError(f"seeds must be in {seed_range.low:,.0f}..{seed_range.high:,.0f} and not empty, got {shown}")
     return seeds
 
 
