@@ -286,3 +286,21 @@ def test_start_on_a_full_disk_says_so_in_one_line(runs_dir, monkeypatch):
     (message,) = [e.value for e in at.error if "Cannot start" in e.value]
     assert "No space left on device" in message and "\n" not in message
     assert {p.name for p in runs_dir.iterdir()} <= STORE_FOLDERS | {".engine", ".store-id"}
+
+
+def test_an_upload_is_labelled_with_the_app_s_own_evaluation_not_its_claim(tiny_agent_folder, tmp_path):
+    from rl_core.artifacts.zips import UPLOAD_EVALUATION_EPISODES, agent_zip_bytes, import_agent_zip
+    from rl_core.learning.evaluation import evaluate
+    from rl_core.learning.training import saved_weights_evaluation
+
+    boasting = tmp_path / "boasting"
+    shutil.copytree(tiny_agent_folder, boasting)
+    claim = {"episodes": 100, "seed": 0, "mean": 500.0, "std": 0.0, "min": 500.0, "max": 500.0, "solved_share": 1.0}
+    (boasting / "metrics.json").write_text(json.dumps({"episodes": 1, "final_evaluation": claim}))
+    imported = import_agent_zip(agent_zip_bytes(boasting), tmp_path / "uploads", "uploaded-boasting")
+    metrics = json.loads((imported / "metrics.json").read_text())
+    own = evaluate(load_agent(imported).agent, "CartPole-v1", n_episodes=UPLOAD_EVALUATION_EPISODES, seed=0)
+    shown = saved_weights_evaluation(metrics)
+    assert shown is not None and shown["mean"] == pytest.approx(own.mean) and own.mean < 100
+    assert shown["by"] == "Q-Lab at upload" and metrics["uploaded_claim"] == {"mean": 500.0}
+    assert metrics["episodes"] == 1  # the rest of what it says about its training is kept
