@@ -37,6 +37,6 @@ stop-engine: setup
 	$(PY) -m rl_core engine stop
 
 test: setup
-	SDL_VIDEODRIVER=dummy $(PY) -m pytest -q
+	SDL_VIDEODRIVER=dummy $(PY) -m pytest -q --durations=25
 
 .PHONY: setup app dev test class engine-status stop-engine

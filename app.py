@@ -10,6 +10,7 @@ from pages._ui import (  # noqa: E402
     account_box,
     current_user,
     freeze_start_up_heap,
+    guard_media,
     guard_uploads,
     login_screen,
     mark_routed,
@@ -23,6 +24,7 @@ st.set_page_config(page_title="Q-Lab", page_icon=":material/target:", layout="wi
 start_engine(service=service_mode())
 freeze_start_up_heap(engine_status().state)  # once at start-up, once more when Ray is up
 guard_uploads()  # class mode: only logged-in sessions may upload (once per process)
+guard_media()  # ... and only logged-in browsers get media files (a private agent's zip)
 
 # The app's pages, in the sidebar's order (the first is the default). Every page file first sends
 # itself through this script (pages/_ui.ensure_routed), so nothing runs a page without it.

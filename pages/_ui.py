@@ -10,6 +10,7 @@ import gc
 import json
 import re
 import runpy
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -136,7 +137,7 @@ def _still_starting() -> str | None:
     """What the jobs still wait for, in words: Ray, then this process's first copy of the registry's
     jobs (a registry actor's first start loads the training code); None once both are there."""
     if engine_status().state == "starting":
-        return "Starting the compute engine (Ray)…"
+        return engine_status().message  # "Starting the compute engine (Ray)…", or again and why
     registry = job_registry()
     connecting = not getattr(registry, "synced", True) and not getattr(registry, "error", None)
     if engine_status().state == "ready" and connecting:
@@ -190,6 +191,47 @@ def guard_uploads() -> bool:
 
     manager.add_file = add_file_if_logged_in  # type: ignore[method-assign]
     return True
+
+
+@st.cache_resource(show_spinner=False)
+def guard_media() -> bool:
+    """In class mode, serve media files (GIFs, frames, downloads such as a private agent's zip)
+    only to a browser logged in (once per process).
+
+    Streamlit's media route (``/media/<id>``) checks nothing: a private agent's download URL, once
+    copied, worked without a login (issue 23). The route asks the runtime's media storage for the
+    file with the request in hand, so the storage's ``get_file`` is wrapped and looks at the
+    caller's ``request`` for Streamlit's signed login cookie; a request without it is answered 404.
+    Reaches into Streamlit 1.67 (the storage and the route's local name); a browser test fetches a
+    media URL with and without the cookie, and catches an upgrade that moves them."""
+    from streamlit.runtime import Runtime
+    from streamlit.runtime.media_file_storage import MediaFileStorageError
+
+    if not class_mode() or not Runtime.exists():
+        return False
+    storage = Runtime.instance().media_file_mgr._storage
+    get_file = storage.get_file
+
+    def get_file_if_logged_in(filename: str) -> Any:
+        request = sys._getframe(1).f_locals.get("request")
+        cookies = getattr(request, "cookies", None)
+        if isinstance(cookies, dict) and not cookies_logged_in(cookies):
+            raise MediaFileStorageError("log in to see this file")
+        return get_file(filename)
+
+    storage.get_file = get_file_if_logged_in
+    return True
+
+
+def cookies_logged_in(cookies: dict[str, str]) -> bool:
+    """Whether a request's cookies hold Streamlit's signed login cookie of a logged-in user."""
+    from streamlit.web.server.starlette.starlette_websocket import USER_COOKIE_NAME, _get_signed_cookie_with_chunks
+
+    try:
+        raw = _get_signed_cookie_with_chunks(cookies, USER_COOKIE_NAME)
+        return raw is not None and bool(json.loads(raw).get("is_logged_in"))
+    except (ValueError, AttributeError, UnicodeError):
+        return False
 
 
 def session_logged_in(runtime: Any, session_id: str) -> bool:

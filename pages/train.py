@@ -21,11 +21,13 @@ from pages._ui import (
     saved_evaluation,
     session_id,
     setup_link,
+    show_gif,
     user,
 )
 from rl_core.artifacts.folders import AgentFolderError, RunNameError, check_run_name, default_run_name
 from rl_core.artifacts.storage import read_metrics
 from rl_core.classroom.ownership import active_job_limit, check_new_run
+from rl_core.compute.workers import one_line
 from rl_core.config import (
     BOUNDS,
     FIELD_NAMES,
@@ -38,7 +40,7 @@ from rl_core.config import (
 )
 from rl_core.envinfo import DEFAULT_ENV, SUPPORTED_ENVS
 from rl_core.learning.envs import env_spec
-from rl_core.present.live import LIVE_CHARTS
+from rl_core.present.live import LIVE_CHARTS, LIVE_REPLAYS
 from rl_core.present.progress import first_estimate, progress_text, waiting_text
 from rl_core.present.train_setup import (
     DEFAULT_WIDTH,
@@ -365,10 +367,33 @@ def show_verdict(snap) -> None:
             st.markdown(f"{icon} **What this score means.** " + " ".join(verdict.lines))
 
 
+# On a phone the two columns stack, and the live view came ~2200 px below Start, under every
+# setting: once there is a run to watch, its column goes first there (CSS order; wide screens keep
+# the settings on the left).
+LIVE_FIRST_ON_PHONES = """<div class="qlab-live-first"></div><style>
+@media (max-width: 640px) {
+  [data-testid="stHorizontalBlock"]:has(.qlab-live-first) > [data-testid="stColumn"]:has(.qlab-live-first) {
+    order: -1; }
+}</style>"""
+
 with live_area:
     st.subheader("Live training")
     job_id = ss.get("train_job")
     snap = registry.snapshot(job_id) if job_id else None
+    if snap is not None:
+        st.html(LIVE_FIRST_ON_PHONES)
+
+    def live_replay(snap) -> None:
+        """Presentation mode: what the greedy policy does now, played again as it learns."""
+        try:
+            replay = LIVE_REPLAYS.replay(
+                snap.job_id, snap.q_version, lambda: registry.q_function(snap), snap.config.env_id, snap.config.seed
+            )
+        except Exception as exc:  # a replay must never take the live view down with it
+            st.caption(f"No replay now: {plain(one_line(exc))}")
+            return
+        if replay is not None:
+            show_gif(replay.gif, caption=replay.caption)
 
     @st.fragment(run_every=0.75 if snap is not None and not snap.done else None)
     def live_view() -> None:
@@ -393,26 +418,36 @@ with live_area:
         )
         if snap.episodes:
             last = snap.episodes[-1]
-            m1, m2, m3 = st.columns(3)
-            m1.metric("last episode reward", f"{last.reward:.0f}")
-            m2.metric("epsilon", f"{last.epsilon:.3f}")
+            # rewards_chart, eps_loss_chart: built once per change of the job's data, for every
+            # viewer of it (rl_core.present.live)
+            rewards_chart, eps_loss_chart = LIVE_CHARTS.training(snap, solved, large=large)
             saved = saved_evaluation(snap.saved_path) if snap.done and snap.saved_path is not None else None
             if saved is not None:
-                m3.metric(
-                    "saved agent scores",
-                    f"{saved['mean']:.1f}",
-                    help=f"A fresh greedy evaluation of the saved weights over {saved.get('episodes', 'its')} episodes",
+                score = ("saved agent scores", f"{saved['mean']:.1f}")
+                score_help = (
+                    f"A fresh greedy evaluation of the saved weights over {saved.get('episodes', 'its')} episodes"
                 )
             else:
                 latest = snap.evaluations[-1].mean if snap.evaluations else None
-                m3.metric(
-                    "last evaluation",
-                    f"{latest:.1f}" if latest is not None else "-",
-                    help="The latest greedy evaluation during training",
-                )
-            # built once per change of the job's data, for every viewer of it (rl_core.present.live)
-            rewards_chart, eps_loss_chart = LIVE_CHARTS.training(snap, solved, large=large)
-            chart(rewards_chart, key="live_rewards")
+                score = ("last evaluation", f"{latest:.1f}" if latest is not None else "-")
+                score_help = "The latest greedy evaluation during training"
+            if large:
+                # one projector screen: the big reward chart; beside it, what the policy does now and
+                # the key numbers (epsilon last: its own chart is just below)
+                chart_area, side = st.columns([3, 1])
+                with chart_area:
+                    chart(rewards_chart, key="live_rewards")
+                with side:
+                    live_replay(snap)
+                    st.metric("last episode reward", f"{last.reward:.0f}")
+                    st.metric(*score, help=score_help)
+                    st.metric("epsilon", f"{last.epsilon:.3f}")
+            else:
+                m1, m2, m3 = st.columns(3)
+                m1.metric("last episode reward", f"{last.reward:.0f}")
+                m2.metric("epsilon", f"{last.epsilon:.3f}")
+                m3.metric(*score, help=score_help)
+                chart(rewards_chart, key="live_rewards")
             chart(eps_loss_chart, key="live_eps_loss")
             q_function = registry.q_function(snap) if recall("train_show_q") else None
             if q_function is not None:

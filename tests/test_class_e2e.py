@@ -264,6 +264,26 @@ def test_only_a_logged_in_session_can_upload_a_file(browser, class_server):
     alice.context.close()
 
 
+def test_media_files_are_served_only_to_a_logged_in_browser(browser, class_server):
+    """Issue 23: Streamlit's media route checks nothing, so a private agent's download URL worked
+    without a login. The same URL, fetched with the student's cookies and without any."""
+    url, _ = class_server
+    alice = log_in(browser, url, "alice")
+    open_page(alice, f"{url}/evaluate", "Evaluate & replay")
+    frame = alice.locator('img[src*="/media/"]').first
+    expect(frame).to_be_visible(timeout=PAGE_LOAD_MS)
+    media = frame.get_attribute("src")
+    media_url = media if media.startswith("http") else url + "/" + media.lstrip("/")
+    assert alice.context.request.get(media_url).status == 200  # her browser's cookies: served
+    visitor = browser.new_context()
+    try:
+        assert visitor.request.get(media_url).status == 404  # no login cookie: as if there were no file
+    finally:
+        visitor.close()
+    assert alice.context.request.get(media_url).status == 200  # and still there for her
+    alice.context.close()
+
+
 def test_two_students_own_their_runs_share_one_and_the_instructor_deletes_it(browser, class_server, tmp_path):
     url, runs = class_server
     alice = log_in(browser, url, "alice")

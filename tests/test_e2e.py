@@ -4,6 +4,8 @@ Needs Debian's chromium at /usr/bin/chromium (Playwright never downloads a brows
 it the test is skipped, except under CI=true, where a missing browser fails the run.
 """
 
+import re
+
 import pytest
 from browser_support import (
     CHROMIUM,
@@ -178,5 +180,71 @@ def test_presentation_mode_at_1920_cuts_no_label_and_shows_big_numbers(browser, 
         expect(page.get_by_role("button", name="Render replays")).to_be_visible(timeout=60_000)
         wait_until_idle(page)  # the page has finished drawing
         assert page.evaluate(TRUNCATED_LABELS) == []
+    finally:
+        context.close()
+
+
+# Where the presentation's live elements end, with the page scrolled to its top: the reward chart, the
+# replay of the policy and the first two numbers beside it (epsilon may fall below: its chart is there).
+PRESENTATION_BOTTOMS = """() => {
+    document.querySelector('[data-testid="stMain"]')?.scrollTo(0, 0);
+    const bottom = el => el ? el.getBoundingClientRect().bottom : null;
+    const chart = [...document.querySelectorAll('.js-plotly-plot')].find(c => c.getBoundingClientRect().height > 0);
+    const replay = [...document.querySelectorAll('[data-testid="stImage"]')]
+        .find(i => i.innerText.includes('greedy policy now'));
+    const metrics = [...document.querySelectorAll('[data-testid="stMetric"]')].slice(0, 2).map(bottom);
+    return {chart: bottom(chart), replay: bottom(replay), metrics, height: window.innerHeight};
+}"""
+
+
+def test_presentation_mode_fits_a_training_on_one_1920x1080_screen_with_a_live_replay(browser, app_url):
+    """Issue 19: projected, the reward chart's axis and the numbers were below the fold."""
+    context = watched_context(browser, viewport={"width": 1920, "height": 1080})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    try:
+        open_page(page, f"{app_url}/train", "Train an agent")
+        enter(page, "episodes", "40")
+        enter(page, "run name (optional)", "projected")
+        switch_to(page, "Presentation mode", on=True)
+        start = settled(page.get_by_role("button", name="Start", exact=True))
+        expect(start).to_be_enabled()
+        start.click()
+        # this run's own view: a new session first shows the user's latest run (an earlier test's)
+        expect(page.get_by_text("saved as projected").first).to_be_visible(timeout=120_000)
+        replay = page.get_by_test_id("stImage").filter(has_text="greedy policy now")
+        expect(replay).to_be_visible(timeout=120_000)
+        expect(replay.locator("img")).to_have_attribute("src", re.compile(r"/media/.+\.gif"))
+        wait_until_idle(page)
+        where = page.evaluate(PRESENTATION_BOTTOMS)
+        assert None not in (where["chart"], where["replay"]) and len(where["metrics"]) == 2, where
+        assert max(where["chart"], where["replay"], *where["metrics"]) <= where["height"], where
+    finally:
+        context.close()
+
+
+LIVE_HEADING_TOP = """() => {
+    const main = document.querySelector('[data-testid="stMain"]');
+    const live = [...document.querySelectorAll('h3')].find(h => h.innerText.includes('Live training'));
+    return live ? live.getBoundingClientRect().top + main.scrollTop : null;
+}"""
+
+
+def test_on_a_phone_the_live_view_comes_first_once_a_run_starts(browser, app_url):
+    """Issue 19: the stacked columns put the live view ~2200 px below Start, under every setting."""
+    context = watched_context(browser, viewport={"width": 390, "height": 844}, is_mobile=True)
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    try:
+        open_page(page, f"{app_url}/train?preset=linear-fast", "Train an agent")
+        enter(page, "episodes", "20")
+        enter(page, "run name (optional)", "on-a-phone")
+        start = settled(page.get_by_role("button", name="Start", exact=True))
+        expect(start).to_be_enabled()
+        start.click()
+        expect(page.get_by_text("saved as on-a-phone").first).to_be_visible(timeout=120_000)
+        wait_until_idle(page)
+        top = page.evaluate(LIVE_HEADING_TOP)
+        assert top is not None and top < 844, top  # on the first screen, above the settings
     finally:
         context.close()

@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import plotly.io
 
-from rl_core.config import LIVE_EXACT_POINTS, LIVE_OLDER_POINTS
+from rl_core.config import LIVE_EXACT_POINTS, LIVE_OLDER_POINTS, AgentConfig
 from rl_core.learning.training import EpisodeRecord, EvalRecord
 from rl_core.present.live import LiveCharts, SharedFigure, change_key
 from rl_core.present.plots import decimate, training_figure
@@ -192,3 +192,22 @@ def test_importances_are_not_drawn_when_they_would_mean_nothing():
     )
     assert importances_meaningless(telling) is None
     assert not isinstance(study_charts(telling)["importance"], str)
+
+
+def test_a_live_replay_is_played_once_per_interval_and_q_function_and_shared_by_every_viewer():
+    from rl_core.learning.agent import FrozenQ, QAgent
+    from rl_core.present.live import LiveReplays
+
+    q = FrozenQ.of(QAgent(AgentConfig(nn_hidden_layers=[8], seed=3)))
+    replays = LiveReplays(every=3600.0)
+    assert replays.replay("job", 0, lambda: None, "CartPole-v1", 0) is None  # no Q-function yet: nothing
+    first = replays.replay("job", 1, lambda: q, "CartPole-v1", 0)
+    assert first is not None and first.gif.startswith(b"GIF8") and "greedy policy now" in first.caption
+    again = replays.replay("job", 1, lambda: q, "CartPole-v1", 0)  # another viewer, same Q-function
+    newer_soon = replays.replay("job", 2, lambda: q, "CartPole-v1", 0)  # newer, but within the interval
+    assert again is first and newer_soon is first and replays.plays == 1
+    eager = LiveReplays(every=0.0)
+    eager.replay("job", 1, lambda: q, "CartPole-v1", 0)
+    eager.replay("job", 1, lambda: q, "CartPole-v1", 0)  # the same Q-function: never played again
+    eager.replay("job", 2, lambda: q, "CartPole-v1", 0)
+    assert eager.plays == 2

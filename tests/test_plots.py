@@ -23,9 +23,22 @@ def test_many_evaluations_become_a_band_behind_one_line():
     figure = training_figure(episodes(2000), evaluations(200))
     assert 200 > MAX_ERROR_BARS
     evaluation = next(t for t in figure.data if t.name == "greedy evaluation")
-    assert not (evaluation.error_y and evaluation.error_y.visible) and evaluation.mode == "lines"
+    assert not (evaluation.error_y and evaluation.error_y.visible) and evaluation.mode == "lines+markers"
     band = figure.data[0]  # drawn first: behind the reward lines
     assert band.fill == "toself" and len(band.x) == 400
+
+
+def test_a_run_holding_500_reads_as_a_line_at_the_top_with_its_evaluations_marked():
+    held = [EpisodeRecord(i, 500.0, 500, 0.05, 0.1, i * 500, i * 0.1) for i in range(1, 1001)]
+    checks = [EvalRecord(10 * i, 5000 * i, 500.0, 0.0, 500.0, 500.0, 0.1, i) for i in range(1, 101)]
+    figure = training_figure(held, checks, solved_reward=475.0)
+    low, high = figure.layout.yaxis.range
+    assert low < 0 < 500 < high < 550  # from zero: not a chart autoscaled around 500
+    evaluation = next(t for t in figure.data if t.name == "greedy evaluation")
+    assert "markers" in evaluation.mode and evaluation.marker.size > 0
+    mountain = [EpisodeRecord(i, -200.0 + i / 10, 200, 0.05, 0.1, i * 200, i * 0.1) for i in range(1, 501)]
+    low, high = training_figure(mountain, solved_reward=-110.0).layout.yaxis.range
+    assert low < -200 and 0 <= high < 15  # negative rewards: up to zero, not past it
 
 
 def test_log_loss_ticks_are_written_out_in_full():

@@ -53,11 +53,22 @@ NAMESPACE = "qlab"  # Ray namespace of Q-Lab's named actors (the job registry)
 ENGINE_DIR = ".engine"  # under the runs folder: the local instance's address file, lock and log
 LOCAL_FILE = "local-ray.json"
 START_SECONDS = 90.0  # how long a freshly started local instance may take to accept connections
+RECONNECT_EVERY_SECONDS = 20.0  # at most one reconnection to Ray per this long (a cluster still away)
+# A driver whose Ray (GCS) is gone exits the whole process after this many seconds, Ray's default
+# being 60: seen here, a killed raylet took the web process down with it a minute later. The web
+# process must outlive its Ray and reconnect (restart_engine), so it waits as long as it lives.
+GCS_PATIENCE_ENV = {"RAY_gcs_rpc_server_reconnect_timeout_s": str(10 * 365 * 24 * 3600)}
+STARTING = "Starting the compute engine (Ray)…"
 
 _lock = threading.Lock()
 _ready = threading.Event()
 _status = EngineStatus("idle", "not started")
 _thread: threading.Thread | None = None
+_service = False  # what start_engine was asked for: restart_engine connects the same way again
+_keep_alive = threading.Event()  # the start thread waits on it; a reconnection lets the old one end
+_connected_local: dict[str, Any] | None = None  # the store's local instance this process joined
+_last_restart = 0.0
+_generation = 0  # counts this process's connections to Ray: handles from an older one are dead
 
 
 ENGINE_MODE_ENV = "QLAB_ENGINE"  # "service" (the web app's default) or "inprocess"
@@ -88,8 +99,8 @@ def _reachable(address: str, timeout: float = 3.0) -> str | None:
         return exc.strerror or type(exc).__name__
 
 
-def _init(service: bool) -> None:
-    global _status
+def _init(service: bool, keep_alive: threading.Event) -> None:
+    global _status, _connected_local, _generation
     address = cluster_address()
     where = f"the Ray cluster at {address}" if address else "a local Ray instance"
     try:
@@ -99,6 +110,9 @@ def _init(service: bool) -> None:
         import ray
 
         if not ray.is_initialized():  # in a Ray worker (the registry actor) it is already
+            if address or service:
+                os.environ.update(GCS_PATIENCE_ENV)  # read by Ray's core worker when it starts
+                _no_auto_connect()
             common: dict[str, Any] = dict(
                 include_dashboard=False,
                 log_to_driver=False,
@@ -115,10 +129,12 @@ def _init(service: bool) -> None:
                 local = find_local_instance() or start_local_instance()
                 where = f"the local Ray instance at {local['address']}"
                 ray.init(address=local["address"], _node_ip_address="127.0.0.1", **common)
+                _connected_local = local
             else:
                 ray.init(num_cpus=os.cpu_count() or 1, **common)
         cpus = int(ray.cluster_resources().get("CPU", 0))
         _warm_workers(cpus)
+        _generation += 1
         _status = EngineStatus("ready", f"{where} with {cpus} CPUs", cpus=cpus, address=address or "local")
     except Exception as exc:  # Ray raises many kinds (ConnectionError, RuntimeError, ValueError...)
         detail = " ".join(str(exc).split())[:200] or type(exc).__name__
@@ -129,7 +145,18 @@ def _init(service: bool) -> None:
     # This thread must outlive the process's use of Ray: Ray starts its local services with
     # PR_SET_PDEATHSIG, and Linux sends that signal when the *thread* that forked them ends.
     # Seen here: with the thread gone, gcs_server and raylet died at once and the driver lost GCS.
-    threading.Event().wait()
+    keep_alive.wait()
+
+
+def _no_auto_connect() -> None:
+    """A Ray call made while this process is not connected (reconnecting, or exiting) must fail,
+    not quietly start a private Ray instance inside the web process, as Ray does by default."""
+    try:
+        import ray._private.auto_init_hook as auto_init
+
+        auto_init.enable_auto_connect = False
+    except ImportError:  # moved in another Ray version: RAY_ENABLE_AUTO_CONNECT=0 does the same
+        pass
 
 
 def _import_the_learning_code() -> None:
@@ -153,17 +180,87 @@ def start_engine(service: bool = False) -> None:
     ``service`` (the web app): with no ``RAY_ADDRESS``, join the runs store's own local instance,
     starting it first if none is running, instead of a private one that ends with this process.
     """
-    global _thread, _status
+    global _thread, _status, _service
     with _lock:
         if _thread is not None:
             return
-        _status = EngineStatus("starting", "starting the compute engine")
-        _thread = threading.Thread(target=_init, args=(service,), name="qlab-engine-start", daemon=True)
+        _service = service
+        _status = EngineStatus("starting", STARTING)
+        _thread = threading.Thread(target=_init, args=(service, _keep_alive), name="qlab-engine-start", daemon=True)
         _thread.start()
+
+
+def ray_lost() -> tuple[str, bool] | None:
+    """Why this process's Ray is gone, and whether for good, or None while it may be up.
+
+    For good: the store's local instance this process joined has ended (its ``ray start`` process
+    is gone: a killed raylet or GCS takes the whole instance down), so every job in it is lost.
+    Not for good: a cluster that cannot be reached now, whose jobs may well go on.
+    """
+    if _status.state != "ready":
+        return None
+    local = _connected_local
+    if local is not None:
+        if _is_our_ray(local):
+            return None
+        return "the local Ray instance stopped", True
+    address = cluster_address()
+    if address and (why := _reachable(address)) is not None:
+        return f"the Ray cluster at {address} cannot be reached ({why})", False
+    return None
+
+
+def local_instance_was_stopped() -> bool:
+    """Whether the local instance this process joined was stopped on purpose (``engine stop``
+    removes its record): such an instance is not started again behind the user's back."""
+    if _connected_local is None:
+        return False
+    try:
+        recorded = json.loads((_engine_dir() / LOCAL_FILE).read_text())
+    except (OSError, ValueError):
+        return True
+    return not isinstance(recorded, dict)
+
+
+def restart_engine(reason: str, every: float = RECONNECT_EVERY_SECONDS) -> bool:
+    """Drop this process's connection to Ray and connect again, in the background, the way it
+    first connected (the store's local instance is started anew when it is gone). At most once per
+    ``every`` seconds; False when not done now (too soon, or already starting)."""
+    global _thread, _status, _keep_alive, _last_restart
+    with _lock:
+        if _thread is None or _status.state == "starting" or time.monotonic() - _last_restart < every:
+            return False
+        _last_restart = time.monotonic()
+        _status = EngineStatus("starting", f"Starting the compute engine (Ray) again: {reason}…")
+        _ready.clear()
+        old, _keep_alive = _keep_alive, threading.Event()
+        _thread = threading.Thread(target=_reconnect, args=(_service, old, _keep_alive), name="qlab-engine-restart")
+        _thread.daemon = True
+        _thread.start()
+        return True
+
+
+def _reconnect(service: bool, old: threading.Event, keep_alive: threading.Event) -> None:
+    global _connected_local
+    import ray
+
+    # ray.shutdown with its GCS gone returned in 5 s here; a stuck one must not stop the reconnection
+    done = threading.Thread(target=ray.shutdown, name="qlab-engine-shutdown", daemon=True)
+    done.start()
+    done.join(60.0)
+    old.set()  # the previous start thread may end now: what it started is gone
+    _connected_local = None
+    _init(service, keep_alive)
 
 
 def engine_status() -> EngineStatus:
     return _status
+
+
+def engine_generation() -> int:
+    """How many times this process has connected to Ray: a Ray handle made under an older
+    connection does not work under this one."""
+    return _generation
 
 
 def require_engine(timeout: float = 120.0) -> EngineStatus:
@@ -321,7 +418,8 @@ def _launch_ray(folder: Path, port: int, temp_dir: Path, cpus: int | None) -> tu
     ]
     # Loopback only and private to this store: no token (Ray 2.60 turns token auth on when
     # ~/.ray/auth_token exists, and a driver not in token mode is then refused).
-    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"} | {"RAY_AUTH_MODE": "disabled"}
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS" and k not in GCS_PATIENCE_ENV}
+    env["RAY_AUTH_MODE"] = "disabled"
     log_path = folder / "ray.log"
     offset = log_path.stat().st_size if log_path.exists() else 0
     with open(log_path, "ab") as log:

@@ -18,6 +18,7 @@ gone, ``error`` says so in one line and nothing on disk is touched.
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import os
 import pickle
@@ -29,7 +30,17 @@ from typing import Any
 
 from rl_core.artifacts.folders import runs_dir
 from rl_core.classroom.ownership import release_reservation
-from rl_core.compute.engine import NAMESPACE, EngineUnavailable, engine_status, require_engine, start_engine
+from rl_core.compute.engine import (
+    NAMESPACE,
+    EngineUnavailable,
+    engine_generation,
+    engine_status,
+    local_instance_was_stopped,
+    ray_lost,
+    require_engine,
+    restart_engine,
+    start_engine,
+)
 from rl_core.compute.jobs import FINISHED_STATES, Job, JobFailed, JobSnapshot, JobState, Snapshot
 from rl_core.compute.registry import JobLimitReached
 from rl_core.compute.workers import one_line
@@ -42,6 +53,9 @@ CALL_SECONDS = 30.0
 START_SECONDS = 180.0
 FIRST_SYNC_SECONDS = 15.0  # a page's first read waits this long for the copy, once Ray is up
 LOST = "failed: lost when the job service restarted (its worker stopped; nothing was saved)"
+CLOSE_SECONDS = 12.0  # close() waits this long for a sync in flight (its call times out at 10 s)
+KEPT_LOST = 500  # jobs declared lost that a copy keeps showing
+UNANSWERED_SECONDS = 60.0  # a registry silent this long, with Ray seemingly up: connect to Ray again
 
 __all__ = ["JobFailed", "JobLimitReached", "RegistryActor", "RegistryClient", "registry_name", "store_id"]
 
@@ -171,6 +185,10 @@ class RegistryClient:
         start_engine(service=True)
         self.error: str | None = None  # one line when the registry cannot be reached
         self._handle: Any = None
+        self._handle_generation = -1
+        # Jobs this copy itself declared lost: no registry holds them any more, and they stay
+        # shown (failed, with why) rather than vanish at the next sync; the newest KEPT_LOST only.
+        self._lost: dict[str, None] = {}
         self._sync_lock = threading.Lock()
         self._sync_wait_lock = threading.Lock()
         self._actor_lock = threading.Lock()
@@ -191,21 +209,29 @@ class RegistryClient:
         # each made one (seen in CI: two registry actors of one store, the job submitted to one and
         # the copy synced from the other, so the page never saw it).
         with self._actor_lock:
-            if self._handle is None:
+            if self._handle is None or self._handle_generation != engine_generation():
                 import ray
 
+                self._handle = None
                 require_engine(timeout=START_SECONDS)
+                generation = engine_generation()
                 handle = registry_handle(self.out_dir)
                 # A new actor imports the training stack first: seconds, a minute on a loaded machine.
                 ray.get(handle.info.remote(), timeout=START_SECONDS)
-                self._handle = handle
+                self._handle, self._handle_generation = handle, generation
+                # Stop mirroring before Ray's own exit handler (registered at ray.init, and exit
+                # handlers run last first) shuts Ray down: a call after that ends the process.
+                atexit.register(self.close)
             return self._handle
 
     def _call(self, method: str, *args: Any, timeout: float = CALL_SECONDS) -> Any:
         import ray
 
         try:
-            return ray.get(getattr(self._actor(), method).remote(*args), timeout=timeout)
+            handle = self._actor()
+            if not ray.is_initialized():  # shut down meanwhile (reconnecting, exiting): touching it exits
+                raise EngineUnavailable("The job registry cannot be reached: not connected to Ray now.")
+            return ray.get(getattr(handle, method).remote(*args), timeout=timeout)
         except ray.exceptions.RayTaskError as exc:
             cause = exc.cause
             if isinstance(cause, Exception) and not isinstance(cause, ray.exceptions.RayError):
@@ -221,17 +247,73 @@ class RegistryClient:
             ) from None
 
     def _mirror(self) -> None:
+        failing_since: float | None = None
         while not self._closed.is_set():
             try:
                 self.sync()
                 self.error = None
+                failing_since = None
             except Exception as exc:  # the thread must outlive any trouble; pages show ``error``
                 self.error = str(exc) if isinstance(exc, EngineUnavailable) else one_line(exc)
+                failing_since = failing_since or time.monotonic()
+                try:
+                    self._after_failure(time.monotonic() - failing_since)
+                except Exception as exc:
+                    self.error = one_line(exc)
             self._closed.wait(SYNC_SECONDS)
+
+    def _after_failure(self, failing_for: float) -> None:
+        """What a sync that failed says about Ray, and what to do: a local instance that has ended
+        took every job with it (each fails in one line and gives its name back); the engine then
+        connects again (starting the instance anew, unless it was stopped on purpose) and the queue
+        goes on. A cluster away is tried again every while; its jobs are judged once it answers."""
+        status = engine_status()
+        if status.state == "failed":
+            restart_engine("the last try failed")
+            return
+        lost = ray_lost()
+        if lost is not None:
+            why, for_good = lost
+            if for_good:
+                self.fail_unfinished(f"failed: {why} while it ran; nothing was saved")
+                if local_instance_was_stopped():
+                    self.error = (
+                        f"The job registry cannot be reached ({why}: `make stop-engine` stopped it); "
+                        "restart the app to start it again. Nothing on disk is lost."
+                    )
+                    return
+            self.error = f"The job registry cannot be reached ({why}); connecting again. Nothing on disk is lost."
+            restart_engine(why)
+        elif failing_for > UNANSWERED_SECONDS:
+            restart_engine("the job registry has not answered for a minute")
+
+    def fail_unfinished(self, message: str) -> int:
+        """Mark every job of the copy that had not ended as failed with ``message`` ("before it
+        started" for a queued one) and give its reserved name back; how many there were."""
+        with self._sync_lock:
+            snaps = dict(self._snaps)
+            lost = [snap for snap in snaps.values() if snap.state not in FINISHED_STATES]
+            for snap in lost:
+                said = message.replace("while it ran", "before it started") if snap.queue_position else message
+                snaps[snap.job_id] = dataclasses.replace(snap, state=JobState.FAILED, message=said, queue_position=None)
+                self._note_lost(snap.job_id, snaps)
+                release_reservation(self.out_dir / snap.name)
+            self._snaps = snaps
+            self._running = 0
+        return len(lost)
+
+    def _note_lost(self, job_id: str, snaps: dict[str, Any]) -> None:
+        self._lost[job_id] = None
+        while len(self._lost) > KEPT_LOST:
+            oldest = next(iter(self._lost))
+            del self._lost[oldest]
+            snaps.pop(oldest, None)
 
     def close(self) -> None:
         """Stop following the registry (the jobs go on: they are the actor's)."""
         self._closed.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(CLOSE_SECONDS)
 
     def sync(self) -> None:
         """Bring the copy up to date with the registry (the mirror thread does it every SYNC_SECONDS)."""
@@ -246,10 +328,11 @@ class RegistryClient:
                 if job_id in kept:
                     continue
                 done = snap.state in FINISHED_STATES
-                if done and not restarted:
+                if done and not restarted and job_id not in self._lost:
                     del snaps[job_id]  # forgotten by the registry (its agent stays on disk)
                 elif not done:
                     snaps[job_id] = _as_lost(snap)
+                    self._note_lost(job_id, snaps)
                     release_reservation(self.out_dir / snap.name)
             for job_id, (base, snap) in reply["jobs"].items():
                 if isinstance(snap, JobSnapshot) and base != (0, 0):
@@ -298,14 +381,24 @@ class RegistryClient:
         preset: str | None = None,
         active_limit: int | None = None,
     ) -> str:
+        self._check_engine()
         job_id = self._call("submit", owner, config.validate(), name, tensorboard, preset, active_limit)
         return self._holding(job_id)
 
     def add(self, job: Job) -> str:
+        self._check_engine()
         return self._holding(self._call("add", pickle.dumps(job), False))
 
     def add_checked(self, job: Job, active_limit: int | None = None) -> str:
+        self._check_engine()
         return self._holding(self._call("add", pickle.dumps(job), True, active_limit))
+
+    def _check_engine(self) -> None:
+        """Refuse at once, in one line, while Ray is being started again (after a first
+        connection): the first start is waited for, as the page says it starts."""
+        status = engine_status()
+        if status.state == "failed" or (status.state == "starting" and engine_generation() > 0):
+            raise EngineUnavailable(f"{status.message.rstrip('.…')}: try again in a moment.")
 
     def _holding(self, job_id: str, tries: int = 5) -> str:
         """Return ``job_id`` once the copy holds its job, so a page reading it right after submitting

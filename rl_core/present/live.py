@@ -11,8 +11,10 @@ points drawn).
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -253,4 +255,61 @@ def importances_meaningless(study: Any) -> str | None:
     return None
 
 
+REPLAY_EVERY_SECONDS = 15.0  # a training's live replay is played again at most this often
+REPLAY_STEPS = 300  # at most this many steps of it (a 500-step episode would be a 10 s GIF)
+REPLAY_WIDTH = 240  # pixels: a corner of the projector's screen
+
+
+@dataclass(frozen=True)
+class LiveReplay:
+    gif: bytes
+    caption: str
+    q_version: int
+    made_at: float
+
+
+class LiveReplays:
+    """A small replay of what a training's greedy policy does now (presentation mode, as REINFORCEjs
+    shows its agent while it learns): one short GIF per job, played again from the latest
+    Q-function when there is a new one, at most every ``every`` seconds, and shared by every viewer.
+    Playing and encoding 300 steps (every second frame kept) costs the web process 1.2 s of a core
+    (bench/live_replay.py): 8% of a core while a projector shows a training."""
+
+    def __init__(self, every: float = REPLAY_EVERY_SECONDS, max_jobs: int = MAX_SHARED_JOBS):
+        self.every = every
+        self.max_jobs = max_jobs
+        self.plays = 0  # how many replays were played (tests read it)
+        self._lock = threading.Lock()
+        self._made: OrderedDict[str, LiveReplay] = OrderedDict()
+
+    def replay(
+        self, job_id: str, q_version: int, q_function: Callable[[], Any], env_id: str, seed: int
+    ) -> LiveReplay | None:
+        """The job's latest replay, played again first when it is older than ``every`` seconds and
+        the Q-function has changed since; None until there is a Q-function to play."""
+        from rl_core.present.rendering import record_gif
+
+        with self._lock:  # one viewer plays it; the others wait and get the same
+            kept = self._made.get(job_id)
+            if kept is not None and (kept.q_version == q_version or time.monotonic() - kept.made_at < self.every):
+                return kept
+            policy = q_function()
+            if policy is None:
+                return kept
+            gif, episode = record_gif(
+                policy, env_id, seed=seed, width=REPLAY_WIDTH, max_steps=REPLAY_STEPS, overlay=False, stride=2
+            )
+            self.plays += 1
+            steps = len(episode.actions)
+            cut = "" if episode.terminated or steps < REPLAY_STEPS else "+"  # one short line: a narrow column
+            caption = f"greedy policy now: {float(episode.rewards.sum()):.0f}{cut}"
+            made = LiveReplay(gif, caption, q_version, time.monotonic())
+            self._made[job_id] = made
+            self._made.move_to_end(job_id)
+            while len(self._made) > self.max_jobs:
+                self._made.popitem(last=False)
+            return made
+
+
 LIVE_CHARTS = LiveCharts()  # one per process: what every session of the web app shares
+LIVE_REPLAYS = LiveReplays()

@@ -204,6 +204,19 @@ def training_figure(
     return go.Figure(spec)
 
 
+def reward_range(
+    rewards: np.ndarray, ev_mean: np.ndarray, ev_std: np.ndarray, solved_reward: float | None
+) -> list[float]:
+    """The reward axis from zero (or below it) to what was reached: a run holding 500 on CartPole
+    reads as a line at the top, not as a flat line filling a chart autoscaled to 499.5-500.5."""
+    parts = [rewards, ev_mean + ev_std, ev_mean - ev_std, np.array([0.0 if solved_reward is None else solved_reward])]
+    values = np.concatenate([np.asarray(part, dtype=np.float64).ravel() for part in parts])
+    values = values[np.isfinite(values)]
+    low, high = min(0.0, float(values.min(initial=0.0))), max(0.0, float(values.max(initial=0.0)))
+    pad = 0.05 * (high - low) or 1.0
+    return [low - pad, high + pad]
+
+
 def training_spec(
     x: np.ndarray,
     rewards: np.ndarray,
@@ -255,9 +268,11 @@ def training_spec(
                 type="scatter",
                 x=ex,
                 y=ev_mean,
-                mode="lines",
+                # marked, not only a line: on a run that holds 500 it lies on the reward lines
+                mode="lines+markers",
                 name="greedy evaluation",
                 line=dict(color=PALETTE[1], width=width),
+                marker=dict(color=PALETTE[1], size=7 if large else 4),
             )
         )
     elif len(ex):
@@ -281,9 +296,9 @@ def training_spec(
     layout = base_layout(
         title,
         large,
-        360,
+        320 if large else 360,  # 440 px projected: with the progress above, it ends above 1080
         xaxis=dict(title=dict(text="episode")),
-        yaxis=dict(title=dict(text="reward")),
+        yaxis=dict(title=dict(text="reward"), range=reward_range(rewards, ev_mean, ev_std, solved_reward)),
         shapes=shapes,
         annotations=notes,
     )
