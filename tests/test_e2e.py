@@ -5,6 +5,8 @@ it the test is skipped, except under CI=true, where a missing browser fails the 
 """
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from browser_support import (
@@ -45,11 +47,20 @@ def browser():
 
 @pytest.fixture(scope="module")
 def page(browser):
-    context = watched_context(browser, viewport={"width": 1400, "height": 1000})
+    with viewing(browser, viewport={"width": 1400, "height": 1000}) as page:
+        yield page
+
+
+@contextmanager
+def viewing(browser, **options) -> Iterator[Page]:
+    """A page of a browser context of its own (``options`` as for Browser.new_context), closed after."""
+    context = watched_context(browser, **options)
     page = context.new_page()
     page.set_default_timeout(60_000)
-    yield page
-    context.close()
+    try:
+        yield page
+    finally:
+        context.close()
 
 
 def open_page(page: Page, url: str, heading: str) -> None:
@@ -124,10 +135,7 @@ def test_a_first_request_to_train_on_a_fresh_server_gets_the_router(browser, tmp
     """Streamlit runs a page file on its own (legacy pages/ mode) when a page URL is a fresh
     server's first request: the page must bring the real router with it."""
     with running_app(tmp_path / "runs") as (url, _):
-        context = watched_context(browser, viewport={"width": 1366, "height": 850})
-        page = context.new_page()
-        page.set_default_timeout(60_000)
-        try:
+        with viewing(browser, viewport={"width": 1366, "height": 850}) as page:
             open_page(page, f"{url}/train", "Train an agent")
             nav = page.get_by_test_id("stSidebarNav")
             expect(nav.get_by_role("link", name="Train")).to_be_visible()
@@ -138,8 +146,6 @@ def test_a_first_request_to_train_on_a_fresh_server_gets_the_router(browser, tmp
                 timeout=30_000,
             )
             assert "batch_size=128" in page.url  # the whole setup, before any change
-        finally:
-            context.close()
 
 
 TRUNCATED_LABELS = """() => {
@@ -161,10 +167,7 @@ METRIC_HEIGHTS = """() => {
 
 
 def test_presentation_mode_at_1920_cuts_no_label_and_shows_big_numbers(browser, app_url):
-    context = watched_context(browser, viewport={"width": 1920, "height": 1080})
-    page = context.new_page()
-    page.set_default_timeout(60_000)
-    try:
+    with viewing(browser, viewport={"width": 1920, "height": 1080}) as page:
         open_page(page, f"{app_url}/train", "Train an agent")
         switch_to(page, "Presentation mode", on=True)
         expect(page.get_by_role("button", name="Start", exact=True)).to_be_visible()  # switch_to waited for its rerun
@@ -180,8 +183,6 @@ def test_presentation_mode_at_1920_cuts_no_label_and_shows_big_numbers(browser, 
         expect(page.get_by_role("button", name="Render replays")).to_be_visible(timeout=60_000)
         wait_until_idle(page)  # the page has finished drawing
         assert page.evaluate(TRUNCATED_LABELS) == []
-    finally:
-        context.close()
 
 
 # Where the presentation's live elements end, with the page scrolled to its top: the reward chart, the
@@ -199,10 +200,7 @@ PRESENTATION_BOTTOMS = """() => {
 
 def test_presentation_mode_fits_a_training_on_one_1920x1080_screen_with_a_live_replay(browser, app_url):
     """Issue 19: projected, the reward chart's axis and the numbers were below the fold."""
-    context = watched_context(browser, viewport={"width": 1920, "height": 1080})
-    page = context.new_page()
-    page.set_default_timeout(60_000)
-    try:
+    with viewing(browser, viewport={"width": 1920, "height": 1080}) as page:
         open_page(page, f"{app_url}/train", "Train an agent")
         enter(page, "episodes", "40")
         enter(page, "run name (optional)", "projected")
@@ -219,8 +217,6 @@ def test_presentation_mode_fits_a_training_on_one_1920x1080_screen_with_a_live_r
         where = page.evaluate(PRESENTATION_BOTTOMS)
         assert None not in (where["chart"], where["replay"]) and len(where["metrics"]) == 2, where
         assert max(where["chart"], where["replay"], *where["metrics"]) <= where["height"], where
-    finally:
-        context.close()
 
 
 LIVE_HEADING_TOP = """() => {
@@ -232,10 +228,7 @@ LIVE_HEADING_TOP = """() => {
 
 def test_on_a_phone_the_live_view_comes_first_once_a_run_starts(browser, app_url):
     """Issue 19: the stacked columns put the live view ~2200 px below Start, under every setting."""
-    context = watched_context(browser, viewport={"width": 390, "height": 844}, is_mobile=True)
-    page = context.new_page()
-    page.set_default_timeout(60_000)
-    try:
+    with viewing(browser, viewport={"width": 390, "height": 844}, is_mobile=True) as page:
         open_page(page, f"{app_url}/train?preset=linear-fast", "Train an agent")
         enter(page, "episodes", "20")
         enter(page, "run name (optional)", "on-a-phone")
@@ -246,5 +239,3 @@ def test_on_a_phone_the_live_view_comes_first_once_a_run_starts(browser, app_url
         wait_until_idle(page)
         top = page.evaluate(LIVE_HEADING_TOP)
         assert top is not None and top < 844, top  # on the first screen, above the settings
-    finally:
-        context.close()
