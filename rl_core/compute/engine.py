@@ -309,6 +309,14 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _running(pid: int) -> bool:
+    """The process exists and is not a zombie waiting for its parent to reap it."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return _pid_alive(pid)
+
+
 def _is_our_ray(info: dict[str, Any]) -> bool:
     """The recorded process is still the ``ray start`` Q-Lab ran for this store (a pid can be reused)."""
     pid = int(info.get("pid") or 0)
@@ -447,7 +455,7 @@ def _kill_group(pid: int) -> None:
         pass
 
 
-def stop_local_instance(runs: Path | None = None, timeout: float = 30.0) -> str:
+def stop_local_instance(runs: Path | None = None, grace: float = 5.0) -> str:
     """Stop this store's local instance, if Q-Lab started it and it runs; say what happened.
 
     Only the recorded ``ray start`` process group is signalled: every other Ray instance on the
@@ -462,21 +470,24 @@ def stop_local_instance(runs: Path | None = None, timeout: float = 30.0) -> str:
         path.unlink(missing_ok=True)
         return "the recorded local Ray instance is not running"
     pid = int(info["pid"])
+    # Only the leader gets SIGTERM: `ray start --block` then stops its processes in order, in ~3 s
+    # when no worker runs. With a worker (the registry actor) it waited 30 s, and so did a SIGTERM
+    # to the whole group: past a short grace everything is killed (the GCS keeps nothing on disk,
+    # and agents are written to a temporary name first).
     try:
-        os.killpg(pid, signal.SIGTERM)
+        os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
         pass
-    deadline = time.monotonic() + timeout
-    while _pid_alive(pid) and time.monotonic() < deadline:
+    deadline = time.monotonic() + grace
+    while _running(pid) and time.monotonic() < deadline:
         try:  # our child when this process started it: reap it
             os.waitpid(pid, os.WNOHANG)
         except ChildProcessError:
             pass
         time.sleep(0.1)
-    if _pid_alive(pid):
-        try:
-            os.killpg(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    try:  # whatever outlived the leader's grace
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
     path.unlink(missing_ok=True)
     return f"stopped the local Ray instance at {info.get('address')}"
