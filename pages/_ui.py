@@ -24,14 +24,16 @@ import pandas  # noqa: F401
 import streamlit as st
 
 from pages._state import bind, recall, remember, remember_all
-from rl_core.artifacts.folders import TUNING, AgentFolderError, agent_roots, runs_dir
+from rl_core.artifacts.folders import PRETRAINED_DIR, TUNING, AgentFolderError, agent_roots, runs_dir
 from rl_core.artifacts.storage import AgentEntry, SavedAgent, list_agents, load_agent, read_config
 from rl_core.classroom.ownership import (
     LOCAL_USER,
     QuotaError,
     User,
     can_view,
+    display_name,
     instructors_from,
+    read_owner,
     remember_user,
     user_from_claims,
     visible_agents,
@@ -307,7 +309,16 @@ def entry_label(entry: AgentEntry) -> str:
     evaluation = saved_weights_evaluation(entry.metrics)
     score = f" · scores {evaluation['mean']:.1f}" if evaluation else ""
     what = entry.agent_kind if entry.source == "pretrained" else run_preset(entry)
-    return f"{entry.source} / {entry.name} ({entry.env_id}, {what}{score})"
+    return f"{entry.source} / {entry.name}{owner_note(entry.path)} ({entry.env_id}, {what}{score})"
+
+
+def owner_note(path: Path) -> str:
+    """ " by <owner>" for another user's run in class mode: two students' runs may share a name."""
+    me = current_user()
+    if me is None or not me.class_mode or Path(path).resolve().is_relative_to(PRETRAINED_DIR.resolve()):
+        return ""
+    owner = read_owner(path).owner
+    return "" if owner == me.id else f" by {display_name(owner)}"
 
 
 def saved_evaluation(path: Path) -> dict | None:

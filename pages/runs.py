@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from pages._state import bind, remember
-from pages._ui import ensure_routed, fill_train_setup, plain, run_preset, user
+from pages._ui import ensure_routed, fill_train_setup, owner_note, plain, run_preset, user
 from rl_core.artifacts.folders import AgentFolderError, runs_dir
 from rl_core.artifacts.storage import read_config
 from rl_core.classroom.ownership import delete_run, display_name, manageable_runs, read_owner, rename_run, share_run
@@ -65,7 +65,10 @@ st.dataframe(
 )
 
 paths = [str(e.path) for e in entries]  # names repeat across users' upload folders; paths never do
-labels = {str(e.path): e.name + (" (uploaded)" if e.path.parent.parent.name == "uploads" else "") for e in entries}
+labels = {
+    str(e.path): e.name + owner_note(e.path) + (" (uploaded)" if e.path.parent.parent.name == "uploads" else "")
+    for e in entries
+}
 if "runs_select_next" in ss:  # set by rename/delete on the previous run of this page
     wanted = ss.pop("runs_select_next")
     remember("runs_chosen", wanted if wanted in paths else paths[0])

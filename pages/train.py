@@ -26,7 +26,7 @@ from pages._ui import (
 )
 from rl_core.artifacts.folders import AgentFolderError, RunNameError, check_run_name, default_run_name
 from rl_core.artifacts.storage import read_metrics
-from rl_core.classroom.ownership import active_job_limit, check_new_run
+from rl_core.classroom.ownership import active_job_limit, check_new_run, run_space
 from rl_core.compute.workers import one_line
 from rl_core.config import (
     BOUNDS,
@@ -209,6 +209,7 @@ with settings:
                 tensorboard=bool(recall("train_tensorboard")),
                 preset=train_preset if not is_custom else f"custom from {train_preset}",
                 active_limit=active_job_limit(user()),
+                space=run_space(user()),
             )
             ss.train_last_state = "queued"  # so that even a run over before the first poll reruns the page
             st.rerun()

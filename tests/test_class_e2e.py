@@ -302,7 +302,10 @@ def test_two_students_own_their_runs_share_one_and_the_instructor_deletes_it(bro
     # Bob trains a short run of his own
     start_training(bob, url, "bob-run", 5)
     expect(bob.get_by_text(re.compile("Saved as bob-run"))).to_be_visible(timeout=90_000)
-    assert (runs / "alice-run" / "model.pt").is_file() and (runs / "bob-run" / "model.pt").is_file()
+    from rl_core.classroom.ownership import User
+
+    alices, bobs = (runs / "class" / User(id=sub, name=sub).key for sub in ("alice", "bob"))  # each one's folder
+    assert (alices / "alice-run" / "model.pt").is_file() and (bobs / "bob-run" / "model.pt").is_file()
 
     # Bob can neither see nor change Alice's run: it is on none of his lists
     open_page(bob, f"{url}/runs", "Runs")
@@ -332,11 +335,12 @@ def test_two_students_own_their_runs_share_one_and_the_instructor_deletes_it(bro
     teacher = log_in(browser, url, "teacher")
     expect(teacher.get_by_text("instructor", exact=False).first).to_be_visible()
     open_page(teacher, f"{url}/runs", "Runs")
-    assert sorted(selectbox_options(teacher, "Run")) == ["alice-run", "bob-run"]
+    # names may repeat across users: the instructor's list says whose each run is
+    assert sorted(selectbox_options(teacher, "Run")) == ["alice-run by Alice Martin", "bob-run by Bob Stone"]
     shown = selected(teacher, "Run")
     open_selectbox(teacher, "Run")
-    pick = teacher.get_by_role("option", name="alice-run")
-    if shown == "alice-run":
+    pick = teacher.get_by_role("option", name="alice-run by Alice Martin")
+    if shown == "alice-run by Alice Martin":
         pick.click()  # already the one shown: the picker keeps its choice and does not rerun
     else:  # the rerun it causes redraws what comes next: wait for it, or the next click can be lost
         rerun_by(teacher, pick.click)
@@ -346,7 +350,7 @@ def test_two_students_own_their_runs_share_one_and_the_instructor_deletes_it(bro
     expect(delete).to_be_enabled()
     delete.click()
     expect(teacher.get_by_text("yes, delete bob-run")).to_be_attached()
-    assert not (runs / "alice-run").exists() and (runs / "bob-run").is_dir()
+    assert not (alices / "alice-run").exists() and (bobs / "bob-run").is_dir()
     no_exception(teacher)
 
 

@@ -64,7 +64,7 @@ def test_each_user_lists_their_own_runs_and_an_instructor_all(runs_dir):
     assert run_options(page_as("alice", "pages/runs.py")) == ["alice-run"]
     assert run_options(page_as("bob", "pages/runs.py")) == ["bob-run"]
     teacher = page_as("teacher", "pages/runs.py")
-    assert sorted(run_options(teacher)) == ["alice-run", "bob-run"]
+    assert sorted(run_options(teacher)) == ["alice-run by Alice", "bob-run by Bob"]  # whose each one is
     assert any("Every user's agents" in c.value for c in teacher.caption)
 
 

@@ -435,3 +435,61 @@ def test_a_display_name_in_markdown_is_shown_as_typed_on_the_board(runs_dir, mon
     assert owner.replace("\\", "") == name
     heading = next(m.value for m in at.markdown if "#1" in m.value)
     assert "](http" not in heading and "\\[win\\]" in heading
+
+
+def test_in_class_mode_a_name_is_taken_only_by_ones_own_runs(runs_dir):
+    """Issue 23, 11: another user's private run never shows through a "-2" or a refused rename."""
+    from rl_core.classroom.ownership import run_space, user_runs
+
+    registry = JobRegistry(capacity=2, out_dir=runs_dir)
+    tiny = slow_config(n_episodes=1, n_steps_warm_up_memory=32, batch_size=16)
+    alices = registry.submit(ALICE.id, tiny, name="good", space=run_space(ALICE))
+    bobs = registry.submit(BOB.id, tiny, name="good", space=run_space(BOB), tensorboard=True)
+    again = registry.submit(ALICE.id, tiny, name="good", space=run_space(ALICE))
+    done = {job: registry.wait(job, timeout=120) for job in (alices, bobs, again)}
+    assert [done[j].name for j in (alices, bobs, again)] == ["good", "good", "good-2"]  # only her own is a clash
+    assert done[alices].saved_path == user_runs(ALICE) / "good" == runs_dir / "class" / ALICE.key / "good"
+    assert done[bobs].saved_path == user_runs(BOB) / "good" and done[bobs].reserved == f"class/{BOB.key}/good"
+    assert read_owner(runs_dir / "tensorboard" / "class" / BOB.key / "good").owner == BOB.id
+    # Bob renames his run to the name of Alice's private one: no refusal tells him it exists
+    assert rename_run(BOB, user_runs(BOB) / "good", "good-2") == user_runs(BOB) / "good-2"
+    other = saved_run(user_runs(BOB), "other", BOB)
+    with pytest.raises(AgentFolderError, match="already exists"):  # his own names still clash
+        rename_run(BOB, other, "good-2")
+    delete_run(BOB, other)
+    assert names(manageable_runs(ALICE)) == {"good", "good-2"} and names(manageable_runs(BOB)) == {"good-2"}
+    assert len(manageable_runs(TEACHER)) == 3
+    assert {e.path for e in visible_agents(BOB) if e.source == "runs"} == {user_runs(BOB) / "good-2"}
+    share_run(ALICE, user_runs(ALICE) / "good", True)
+    assert user_runs(ALICE) / "good" in {e.path for e in visible_agents(BOB)}  # shared: listed for Bob
+    assert len(ownership.owned_folders(ALICE)) == 2 and len(ownership.owned_folders(BOB)) == 1  # quotas count them
+    delete_run(BOB, user_runs(BOB) / "good-2")
+    with pytest.raises(OwnershipError):
+        delete_run(BOB, user_runs(ALICE) / "good")
+    assert run_space(LOCAL_USER) is None and user_runs(LOCAL_USER) == runs_dir  # local mode: as before
+
+
+def test_a_users_runs_folder_is_a_folder_name_never_a_path(runs_dir):
+    from rl_core.artifacts.folders import user_runs_dir
+
+    registry = JobRegistry(capacity=1, out_dir=runs_dir)
+    for bad in ("../elsewhere", "a/b", "", ".."):
+        with pytest.raises(ValueError, match="is not a user's runs folder name"):
+            registry.submit(ALICE.id, slow_config(), name="x", space=bad)
+    assert user_runs_dir(runs_dir, "alice-1") == runs_dir / "class" / "alice-1"
+    assert not list(runs_dir.rglob("owner.json"))  # nothing was reserved by the refused submissions
+
+
+def test_reservations_left_in_a_users_runs_folder_are_released_at_start(runs_dir):
+    import os
+    import time
+
+    from rl_core.classroom.ownership import release_orphans, reserve_run, user_runs
+
+    left = reserve_run(user_runs(ALICE), "lost", ALICE)
+    kept = saved_run(user_runs(ALICE), "kept", ALICE)
+    old = time.time() - 3600
+    for folder in (left, kept):
+        os.utime(folder, (old, old))
+    assert release_orphans(runs_dir) == [f"class/{ALICE.key}/lost"]
+    assert not left.exists() and (kept / "model.pt").is_file()

@@ -31,9 +31,23 @@ OWNER_FILE = "owner.json"  # who owns a folder (rl_core.classroom.ownership); ne
 UPLOADS = "uploads"  # runs/uploads/<user>/: each user's uploaded agents, apart from everyone else's
 TUNING = "tuning"  # runs/tuning/<study>/: the agents of a study's trials
 TENSORBOARD = "tensorboard"  # runs/tensorboard/<run>/: TensorBoard logs
+# runs/class/<user>/<run>/: in class mode each user's runs have a folder of their own, so a name is
+# only ever taken by one's own run (another's private run never shows through a "-2" or a refusal).
+CLASS_RUNS = "class"
 # The store's own folders under runs/: never a run's name (a run called "uploads" would hold
 # everyone's uploads, and its Delete would remove them), compared without case.
-STORE_FOLDERS = frozenset({UPLOADS, TUNING, TENSORBOARD})
+STORE_FOLDERS = frozenset({UPLOADS, TUNING, TENSORBOARD, CLASS_RUNS})
+USER_FOLDER = re.compile(r"[A-Za-z0-9_-]{1,60}")  # what User.key makes: a folder name, never a path
+
+
+def user_runs_dir(root: str | Path, user_key: str | None) -> Path:
+    """Where a user's runs go under the runs folder ``root``: their own folder in class mode
+    (``user_key``), the runs folder itself otherwise."""
+    if user_key is None:
+        return Path(root)
+    if not isinstance(user_key, str) or not USER_FOLDER.fullmatch(user_key):
+        raise ValueError(f"{user_key!r} is not a user's runs folder name")
+    return Path(root) / CLASS_RUNS / user_key
 
 
 def is_store_folder(name: str) -> bool:
@@ -129,11 +143,14 @@ def default_run_name(config: AgentConfig, preset_name: str | None = None, custom
 
 
 def _own_run(path: str | Path) -> Path:
-    """A run directly under the runs folder or under a user's uploads folder (pretrained agents
-    cannot be renamed or deleted)."""
+    """A run directly under the runs folder, a user's runs folder or a user's uploads folder
+    (pretrained agents cannot be renamed or deleted)."""
     path = Path(path).resolve()
     root = runs_dir().resolve()
-    in_runs = (path.parent == root and not is_store_folder(path.name)) or path.parent.parent == root / UPLOADS
+    in_runs = (path.parent == root and not is_store_folder(path.name)) or path.parent.parent in (
+        root / UPLOADS,
+        root / CLASS_RUNS,
+    )
     if not in_runs or not (path / "hparams.json").is_file():
         raise AgentFolderError(f"{path}: not a run in {root}")
     return path

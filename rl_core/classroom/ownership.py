@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from rl_core.artifacts.folders import (
+    CLASS_RUNS,
     OWNER_FILE,
     PRETRAINED_DIR,
     UPLOADS,
@@ -37,6 +38,7 @@ from rl_core.artifacts.folders import (
     rename_agent,
     runs_dir,
     safe_name,
+    user_runs_dir,
 )
 from rl_core.artifacts.storage import AgentEntry, list_agents
 from rl_core.config import CLASS_QUOTAS, ClassQuotas
@@ -44,7 +46,6 @@ from rl_core.config import CLASS_QUOTAS, ClassQuotas
 LOCAL_OWNER = "local"
 INSTRUCTORS_ENV = "QLAB_INSTRUCTORS"
 USERS_DIR = ".users"  # runs/.users/<user key>.json: each user's display name, for boards and lists
-NOT_RUNS = {UPLOADS, "tensorboard", "tuning"}  # folders under runs/ that hold other things
 
 
 class OwnershipError(AgentFolderError):
@@ -203,11 +204,12 @@ def release_orphans(store: str | Path, grace: float = ORPHAN_GRACE_SECONDS) -> l
     """At a job registry's start, when it holds no job yet: give back the names reserved for jobs
     that no longer exist (a folder holding only its owner record, left by a restart or a lost
     worker) and remove the hidden leftovers of saves and deletes cut short (``.<name>.tmp-…``,
-    ``.<name>.deleted-…``), in the store and in each user's uploads. Returns what it removed.
-    Only the store's one registry may call this: any other would take a live job's reservation."""
+    ``.<name>.deleted-…``), in the store and in each user's runs and uploads (a study's trials
+    are left alone: a CLI ``tune`` may hold them). Returns what it removed. Only the store's one
+    registry may call this: any other would take a live job's reservation."""
     store = Path(store)
     now, released = time.time(), []
-    roots = [store, *(p for p in (store / UPLOADS).glob("*") if p.is_dir())]
+    roots = [store, *(p for space in (UPLOADS, CLASS_RUNS) for p in _subfolders(store / space))]
     for root in roots:
         try:
             children = list(root.iterdir())
@@ -229,7 +231,26 @@ def release_orphans(store: str | Path, grace: float = ORPHAN_GRACE_SECONDS) -> l
     return released
 
 
+def _subfolders(folder: Path) -> list[Path]:
+    try:
+        return sorted(p for p in folder.iterdir() if p.is_dir() and not p.is_symlink())
+    except OSError:
+        return []
+
+
 # --- what a user sees and manages ----------------------------------------------------------
+
+
+def run_space(user: User) -> str | None:
+    """The folder of the user's own runs under runs/class/ in class mode (None: the runs folder
+    itself, in local mode). A name is then taken only by one's own runs: nobody learns from a
+    "-2" or a refused rename that another user's private run bears it."""
+    return user.key if user.class_mode else None
+
+
+def user_runs(user: User) -> Path:
+    """Where the user's new runs go."""
+    return user_runs_dir(runs_dir(), run_space(user))
 
 
 def upload_dir(user: User) -> Path:
@@ -253,12 +274,12 @@ def can_view(user: User, folder: str | Path) -> bool:
 
 
 def _run_roots(everyone: bool, user: User) -> list[Path]:
-    uploads = runs_dir() / UPLOADS
+    """The runs folder (local-mode runs, and class-mode ones from before runs/class/), then each
+    user's runs and uploads: everyone's, or the user's own."""
     if everyone:
-        upload_roots = sorted(p for p in uploads.iterdir() if p.is_dir()) if uploads.is_dir() else []
-    else:
-        upload_roots = [upload_dir(user)]
-    return [runs_dir(), *upload_roots]
+        return [runs_dir(), *_subfolders(runs_dir() / CLASS_RUNS), *_subfolders(runs_dir() / UPLOADS)]
+    own = [user_runs(user)] if user.class_mode else []
+    return [runs_dir(), *own, upload_dir(user)]
 
 
 def all_runs() -> list[AgentEntry]:
@@ -346,16 +367,10 @@ def quotas(user: User) -> ClassQuotas | None:
 
 def owned_folders(user: User) -> list[Path]:
     """The user's runs (reserved ones included) and uploads, as counted against the quota."""
-    root = runs_dir()
-    candidates = (
-        [p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and p.name not in NOT_RUNS]
-        if root.is_dir()
-        else []
-    )
-    mine = [p for p in candidates if read_owner(p).owner == user.id]
-    uploads = upload_dir(user)
-    if uploads.is_dir():
-        mine += [p for p in uploads.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    visible = [p for p in _subfolders(runs_dir()) if not p.name.startswith(".") and not is_store_folder(p.name)]
+    mine = [p for p in visible if read_owner(p).owner == user.id]  # from before runs/class/
+    for own in {user_runs(user), upload_dir(user)} - {runs_dir()}:
+        mine += [p for p in _subfolders(own) if not p.name.startswith(".")]
     return mine
 
 

@@ -140,6 +140,7 @@ class Snapshot:
     queue_position: int | None  # 1 = next to start; None unless queued
     updated_at: float  # time.time() when its newest data was produced (by the worker, for progress)
     version: int = 0  # grows whenever anything changes: what live views key their figures on
+    reserved: str | None = None  # the run folder reserved for it, relative to the runs store
 
     @property
     def done(self) -> bool:
@@ -211,6 +212,7 @@ class Job:
         self.name = name
         self.cpus = max(1, cpus)
         self.registry: JobRegistry | None = None
+        self.reserved: str | None = None  # its run folder, relative to the runs store (trainings)
         self.stop_requested = False
         self._lock = threading.Lock()
         self.version = 0
@@ -285,6 +287,7 @@ class Job:
             "queue_position": self.queue_position(),
             "updated_at": self._updated_at,
             "version": self.version,
+            "reserved": self.reserved,
         }
 
     # what subclasses implement

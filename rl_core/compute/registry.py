@@ -14,7 +14,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from rl_core.artifacts.folders import TENSORBOARD, check_run_name, default_run_name, make_store_folders, runs_dir
+from rl_core.artifacts.folders import (
+    TENSORBOARD,
+    check_run_name,
+    default_run_name,
+    make_store_folders,
+    runs_dir,
+    user_runs_dir,
+)
 from rl_core.classroom.ownership import release_orphans, release_reservation, reserve_run
 from rl_core.compute.engine import EngineUnavailable, cluster_cpus, engine_status, require_engine, start_engine
 from rl_core.compute.jobs import Job, JobSnapshot, TrainingJob
@@ -81,18 +88,23 @@ class JobRegistry:
         tensorboard: bool = False,
         preset: str | None = None,
         active_limit: int | None = None,
+        space: str | None = None,
     ) -> str:
         """Queue a training run; its folder is reserved on disk now. With ``tensorboard`` it also
         logs to <runs>/tensorboard/<name>; ``preset`` (what it started from) goes in its metrics.json.
         ``active_limit``: the owner's own quota of jobs waiting or running (class mode), if lower
-        than the registry's."""
+        than the registry's. ``space``: the owner's runs folder under runs/class/ (class mode,
+        ownership.run_space), where the name is looked up and reserved."""
         config.validate()
         self._check_room(owner, active_limit)
-        root = self.runs_root()
+        store = self.runs_root()
+        root = user_runs_dir(store, space)
         folder = reserve_run(root, check_run_name(name) if name else default_run_name(config), owner)
-        board = root / TENSORBOARD / folder.name if tensorboard else None
+        board = store / TENSORBOARD / folder.relative_to(store) if tensorboard else None
         try:
-            return self.add(TrainingJob(owner, config, folder.name, folder, tensorboard_dir=board, preset=preset))
+            job = TrainingJob(owner, config, folder.name, folder, tensorboard_dir=board, preset=preset)
+            job.reserved = folder.relative_to(store).as_posix()
+            return self.add(job)
         except BaseException:
             release_reservation(folder)
             raise

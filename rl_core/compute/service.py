@@ -115,9 +115,10 @@ class RegistryActor:
         tensorboard: bool,
         preset: str | None = None,
         active_limit: int | None = None,
+        space: str | None = None,
     ) -> str:
         return self.registry.submit(
-            owner, config, name=name, tensorboard=tensorboard, preset=preset, active_limit=active_limit
+            owner, config, name=name, tensorboard=tensorboard, preset=preset, active_limit=active_limit, space=space
         )
 
     def add(self, job: bytes, checked: bool, active_limit: int | None = None) -> str:
@@ -297,7 +298,8 @@ class RegistryClient:
                 said = message.replace("while it ran", "before it started") if snap.queue_position else message
                 snaps[snap.job_id] = dataclasses.replace(snap, state=JobState.FAILED, message=said, queue_position=None)
                 self._note_lost(snap.job_id, snaps)
-                release_reservation(self.out_dir / snap.name)
+                if snap.reserved:
+                    release_reservation(self.out_dir / snap.reserved)
             self._snaps = snaps
             self._running = 0
         return len(lost)
@@ -333,7 +335,8 @@ class RegistryClient:
                 elif not done:
                     snaps[job_id] = _as_lost(snap)
                     self._note_lost(job_id, snaps)
-                    release_reservation(self.out_dir / snap.name)
+                    if snap.reserved:
+                        release_reservation(self.out_dir / snap.reserved)
             for job_id, (base, snap) in reply["jobs"].items():
                 if isinstance(snap, JobSnapshot) and base != (0, 0):
                     old = snaps.get(job_id)
@@ -380,9 +383,10 @@ class RegistryClient:
         tensorboard: bool = False,
         preset: str | None = None,
         active_limit: int | None = None,
+        space: str | None = None,
     ) -> str:
         self._check_engine()
-        job_id = self._call("submit", owner, config.validate(), name, tensorboard, preset, active_limit)
+        job_id = self._call("submit", owner, config.validate(), name, tensorboard, preset, active_limit, space)
         return self._holding(job_id)
 
     def add(self, job: Job) -> str:
