@@ -307,6 +307,17 @@ def engine_ready(page: Page) -> None:
     wait_until_idle(page)
 
 
+def press_start(page: Page) -> None:
+    """Press the Train page's Start once the page has stopped changing by itself: on a fresh server
+    the engine notice redraws the whole page when Ray comes up, and during that run Streamlit shows
+    the old Start beside the new one (seen in CI: a strict-mode violation between ``settled`` and the
+    click)."""
+    engine_ready(page)
+    start = settled(page.get_by_role("button", name="Start", exact=True))
+    expect(start).to_be_enabled()
+    start.click()
+
+
 def wait_for_reward_points(page: Page, more_than: int, timeout: float = FIRST_TRAINING_MS) -> int:
     """Wait until the live reward chart holds more than ``more_than`` episodes and return how many.
     The count comes from the check itself: the chart is briefly absent while a rerun redraws it, so

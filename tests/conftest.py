@@ -78,3 +78,35 @@ def pytest_runtest_makereport(item, call):
         except OSError:
             continue
         report.sections.append((f"server log {path} (last {len(lines)} lines)", "\n".join(lines)))
+
+
+def _ray_leaders() -> dict[int, str]:
+    """Every running ``ray start`` process (a local Ray instance's leader), by pid."""
+    leaders = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                args = f.read().split(b"\0")
+        except OSError:
+            continue
+        text = " ".join(a.decode(errors="replace") for a in args if a)
+        if "ray" in text and " start " in f" {text} " and "--head" in text:
+            leaders[int(entry)] = text
+    return leaders
+
+
+LEFTOVER_LOG = os.path.join(os.environ.get("TMPDIR", "/tmp"), "qlab-leftover-ray.log")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _no_ray_instance_left(request):
+    """Note any local Ray instance a test module started and left running (seen after a CI run)."""
+    before = set(_ray_leaders())
+    yield
+    left = {pid: cmd for pid, cmd in _ray_leaders().items() if pid not in before}
+    if left:
+        with open(LEFTOVER_LOG, "a") as log:
+            for pid, cmd in left.items():
+                log.write(f"{request.node.nodeid}: pid {pid}: {cmd}\n")

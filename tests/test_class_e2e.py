@@ -24,6 +24,7 @@ from browser_support import (
     PAGE_LOAD_MS,
     engine_ready,
     enter,
+    press_start,
     require_chromium,
     rerun_by,
     settled,
@@ -149,9 +150,7 @@ def start_training(page: Page, url: str, name: str, episodes: int, until_stopped
     if until_stopped:
         rerun_by(page, settled(page.get_by_text("stop once an evaluation reaches")).click)
         expect(page.get_by_label("target reward")).to_have_count(0)
-    start = settled(page.get_by_role("button", name="Start", exact=True))
-    expect(start).to_be_enabled()
-    start.click()
+    press_start(page)
 
 
 def selectbox(page: Page, label: str):

@@ -14,6 +14,7 @@ from browser_support import (
     LAUNCH_ARGS,
     PAGE_LOAD_MS,
     enter,
+    press_start,
     require_chromium,
     rerun_by,
     running_app,
@@ -93,9 +94,7 @@ def test_train_live_then_stop(page, app_url):
     enter(page, "run name (optional)", "e2e-run")
     # never stop early: the run must still be going when we press Stop
     rerun_by(page, settled(page.get_by_text("stop once an evaluation reaches")).click)
-    start = settled(page.get_by_role("button", name="Start", exact=True))
-    expect(start).to_be_enabled()
-    start.click()
+    press_start(page)
     expect(page.get_by_text("Live training")).to_be_visible()
     first = wait_for_reward_points(page, 2)
     wait_for_reward_points(page, first)  # the chart follows the training
@@ -205,9 +204,7 @@ def test_presentation_mode_fits_a_training_on_one_1920x1080_screen_with_a_live_r
         enter(page, "episodes", "40")
         enter(page, "run name (optional)", "projected")
         switch_to(page, "Presentation mode", on=True)
-        start = settled(page.get_by_role("button", name="Start", exact=True))
-        expect(start).to_be_enabled()
-        start.click()
+        press_start(page)
         # this run's own view: a new session first shows the user's latest run (an earlier test's)
         expect(page.get_by_text("saved as projected").first).to_be_visible(timeout=120_000)
         replay = page.get_by_test_id("stImage").filter(has_text="greedy policy now")
@@ -232,9 +229,7 @@ def test_on_a_phone_the_live_view_comes_first_once_a_run_starts(browser, app_url
         open_page(page, f"{app_url}/train?preset=linear-fast", "Train an agent")
         enter(page, "episodes", "20")
         enter(page, "run name (optional)", "on-a-phone")
-        start = settled(page.get_by_role("button", name="Start", exact=True))
-        expect(start).to_be_enabled()
-        start.click()
+        press_start(page)
         expect(page.get_by_text("saved as on-a-phone").first).to_be_visible(timeout=120_000)
         wait_until_idle(page)
         top = page.evaluate(LIVE_HEADING_TOP)

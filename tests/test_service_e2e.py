@@ -21,6 +21,7 @@ from browser_support import (
     CHROMIUM,
     LAUNCH_ARGS,
     free_port,
+    press_start,
     require_chromium,
     settled,
     start_app,
@@ -111,9 +112,7 @@ def reserved(store: Path) -> list[str]:
 def start_training(page: Page, url: str, query: str) -> None:
     page.goto(f"{url}/train?{query}")
     expect(page.get_by_role("heading", name="Train an agent")).to_be_visible()
-    start = settled(page.get_by_role("button", name="Start", exact=True))
-    expect(start).to_be_enabled()
-    start.click()
+    press_start(page)
     wait_for_reward_points(page, 2, timeout=300_000)
 
 
