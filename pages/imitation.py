@@ -25,7 +25,7 @@ from pages._ui import (
 from rl_core.artifacts.folders import AgentFolderError
 from rl_core.classroom.ownership import active_job_limit
 from rl_core.compute.imitation_job import ImitationJob
-from rl_core.config import BOUNDS, IMITATION_BOUNDS, parse_widths
+from rl_core.config import BOUNDS, IMITATION_BOUNDS, LIVE_TICK_SECONDS, parse_widths
 from rl_core.learning.imitation import EXPERT_ENV, READY_MADE, expert_data
 from rl_core.present.live import LIVE_CHARTS
 from rl_core.present.progress import imitation_progress
@@ -152,7 +152,7 @@ def overall_progress(snap) -> None:
     st.progress(share, text=text)
 
 
-@st.fragment(run_every=0.75 if busy else None)
+@st.fragment(run_every=LIVE_TICK_SECONDS if busy else None)
 def live() -> None:
     snap = registry.snapshot(ss.imit_job)
     job_status(snap.state, snap.message, snap.queue_position)

@@ -31,6 +31,7 @@ from rl_core.compute.workers import one_line
 from rl_core.config import (
     BOUNDS,
     FIELD_NAMES,
+    LIVE_TICK_SECONDS,
     MAX_HIDDEN_LAYERS,
     MAX_HIDDEN_WIDTH,
     AgentConfig,
@@ -396,7 +397,7 @@ with live_area:
         if replay is not None:
             show_gif(replay.gif, caption=replay.caption)
 
-    @st.fragment(run_every=0.75 if snap is not None and not snap.done else None)
+    @st.fragment(run_every=LIVE_TICK_SECONDS if snap is not None and not snap.done else None)
     def live_view() -> None:
         snap = registry.snapshot(ss.train_job)
         if snap is None:

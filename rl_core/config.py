@@ -540,3 +540,7 @@ CLASS_QUOTAS = ClassQuotas()
 # and at episode 5000 and no spike is lost.
 LIVE_EXACT_POINTS = 200
 LIVE_OLDER_POINTS = 800
+# How often a live view (Train, Imitation) draws its job again while it runs. Nearly all of a tick's
+# cost in the web process is Streamlit's own (a fragment run and its messages), the same whatever
+# changed, so a viewer costs in proportion to this rate (bench/RESULTS.md, issue 17).
+LIVE_TICK_SECONDS = 1.0

@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import plotly.io
+import pytest
 
 from rl_core.config import LIVE_EXACT_POINTS, LIVE_OLDER_POINTS, AgentConfig
 from rl_core.learning.training import EpisodeRecord, EvalRecord
@@ -149,6 +150,20 @@ def test_a_shared_figure_draws_what_the_validated_figure_draws():
         assert np.allclose(decoded(ours["y"]), np.asarray(theirs.y, float), rtol=1e-6, equal_nan=True)
     assert wire["layout"]["meta"] == built.layout.meta
     assert wire["layout"]["shapes"][0]["y0"] == 475.0 and wire["layout"]["template"]
+
+
+def test_shared_figures_share_plotlys_empty_state_but_each_draws_its_own_data_and_none_can_be_changed():
+    charts = LiveCharts()
+    first, _ = charts.training(Snap("job1", "running", episodes(30), (), 1.0), None)
+    second, _ = charts.training(Snap("job2", "running", episodes(80), (), 1.0), None)
+    assert first is not second and first.__dict__["_layout_obj"] is second.__dict__["_layout_obj"]
+    for figure, n in ((first, 30), (second, 80)):
+        wire = json.loads(plotly.io.to_json(figure, validate=False))  # as st.plotly_chart serialises it
+        assert len(decoded(next(t for t in wire["data"] if t["name"] == "reward")["x"])) == n
+    for change in (first.update_layout, first.add_trace, first.update_traces):
+        with pytest.raises(TypeError, match="drawn by every viewer"):
+            change(title="mine by Alice")
+    assert "mine by Alice" not in plotly.io.to_json(second, validate=False)
 
 
 def test_columns_are_read_again_when_a_job_is_not_the_same_history_grown():
