@@ -18,8 +18,10 @@ a websocket to ``/_stcore/stream`` speaking Streamlit's protobuf BackMsg/Forward
    ``--repeat``, starts a new training when the last one has finished.
 
 What each student measures:
-- update interval: time between successive live reward charts whose data changed (the figure's
-  ``layout.meta``: the page puts the job's ``updated_at`` and ``episode`` there);
+- update interval: time between successive live reward charts of one job whose data changed (the
+  figure's ``layout.meta``: the page puts the job's id, ``updated_at`` and ``episode`` there); the
+  time from one run's last chart to the next run's first (its wait in the class's queue on Ray) is
+  not an interval of the view, and is left out;
 - tick interval: time between successive finished fragment runs (the view is live even while the
   training waits in the queue);
 - click latency: from sending a click (Start, or the toggle) to the ``script_finished`` of the full
@@ -324,9 +326,11 @@ class Student:
             meta = json.loads(element.plotly_chart.spec).get("layout", {}).get("meta")
             if not isinstance(meta, dict) or "updated_at" not in meta:
                 return  # the epsilon/loss chart
-            key = (meta.get("updated_at"), meta.get("episode"))
+            key = (meta.get("job"), meta.get("updated_at"), meta.get("episode"))
             if key != self.last_meta:
-                if self.last_update_at is not None and self.last_meta is not None:
+                # an interval is between two updates of one job: the wait for a student's next run
+                # (queued behind the class's on Ray's CPUs) is not the view lagging
+                if self.last_update_at is not None and self.last_meta is not None and self.last_meta[0] == key[0]:
                     self.stats.update_intervals.append((now, now - self.last_update_at))
                 self.stats.chart_updates += 1
                 self.last_meta, self.last_update_at = key, now

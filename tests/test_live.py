@@ -141,7 +141,9 @@ def test_a_shared_figure_draws_what_the_validated_figure_draws():
     history, evals = episodes(1500), evaluations(60)
     snap = Snap("job1", "running", history, evals, 1.0)
     shared, _ = LiveCharts().training(snap, 475.0)
-    built = training_figure(history, evals, solved_reward=475.0, meta={"updated_at": 1.0, "episode": 1500})
+    built = training_figure(
+        history, evals, solved_reward=475.0, meta={"job": "job1", "updated_at": 1.0, "episode": 1500}
+    )
     wire = json.loads(plotly.io.to_json(shared.to_dict(), validate=False))  # what a browser gets
     assert len(wire["data"]) == len(built.data)
     for ours, theirs in zip(wire["data"], built.data):

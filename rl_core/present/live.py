@@ -188,7 +188,7 @@ class LiveCharts:
                 evs["std"],
                 solved_reward=solved_reward,
                 large=large,
-                meta={"updated_at": snapshot.updated_at, "episode": len(snapshot.episodes)},
+                meta={"job": snapshot.job_id, "updated_at": snapshot.updated_at, "episode": len(snapshot.episodes)},
             )
             eps_loss = epsilon_loss_spec(eps["episode"], eps["epsilon"], eps["loss"], large=large)
             return shared(rewards, large), shared(eps_loss, large)
