@@ -7,9 +7,11 @@ its jobs in process (conftest), and one process has one Ray connection.
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -264,6 +266,49 @@ def test_a_page_waits_for_the_first_sync_once_in_all_not_at_every_read(tmp_path,
     assert not client._thread.is_alive()
 
 
+def living_in_group(pgid: int) -> list[int]:
+    """The processes of a process group that still run (zombies, which only wait to be reaped, left out)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                state, _ppid, group = (entry / "stat").read_text().rsplit(")", 1)[1].split()[:3]
+            except (OSError, ValueError):
+                continue
+            if int(group) == pgid and state != "Z":
+                found.append(int(entry.name))
+    return found
+
+
+def test_an_instance_whose_start_was_cut_short_is_recorded_so_engine_stop_finds_and_stops_it(tmp_path, monkeypatch):
+    """An app process stopped while its local Ray instance starts (a test's server stopped at once,
+    a deploy) left an instance nobody knew of: no record, so `engine stop` could not find it and the
+    next app process started a second one (two idle leaders were found after a CI run)."""
+    import rl_core.compute.engine as engine
+
+    def stopped_meanwhile(*args):
+        raise KeyboardInterrupt  # the process ends while `ray start` is still coming up
+
+    monkeypatch.setattr(engine, "_wait_until_up", stopped_meanwhile)
+    runs = tmp_path / "runs"
+    with pytest.raises(KeyboardInterrupt):
+        engine.start_local_instance(runs, cpus=1)
+    record = json.loads((runs / engine.ENGINE_DIR / engine.LOCAL_FILE).read_text())
+    pid = int(record["pid"])
+    try:
+        assert engine._is_our_ray(record)  # its leader runs, and is recorded
+        assert engine.stop_local_instance(runs).startswith("stopped the local Ray instance")
+        deadline = time.monotonic() + 30
+        while living_in_group(pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not living_in_group(pid), "the instance's processes outlived engine stop"
+    finally:
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
 def test_a_local_instance_slow_to_answer_is_waited_for_never_doubled(tmp_path, monkeypatch):
     """Its ``ray start`` alive but its port silent (a loaded machine): the engine waits, then says so in
     one line; it never starts a second instance for the store, whose empty registry would hide every
@@ -285,10 +330,10 @@ def test_a_local_instance_slow_to_answer_is_waited_for_never_doubled(tmp_path, m
     try:
         silent = held.getsockname()[1]
         record = {"address": f"127.0.0.1:{silent}", "pid": process.pid, "host": socket.gethostname(),
-                  "temp_dir": str(temp_dir), "started_at": time.time()}  # fmt: skip
+                  "temp_dir": str(temp_dir), "started_at": time.time() - 3600}  # fmt: skip
         (folder / engine.LOCAL_FILE).write_text(json.dumps(record))
         launched = []
-        monkeypatch.setattr(engine, "_launch_ray", lambda *a: launched.append(a) or (None, "not in this test"))
+        monkeypatch.setattr(engine, "_spawn_ray", lambda *a: launched.append(a) or pytest.fail("a second instance"))
         monkeypatch.setattr(engine, "LOCAL_ANSWER_SECONDS", 1.5)
         with pytest.raises(engine.EngineUnavailable, match=f"pid {process.pid}.*runs but does not answer"):
             engine.find_local_instance(tmp_path / "runs", wait=1.5)

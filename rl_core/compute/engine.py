@@ -347,7 +347,10 @@ def find_local_instance(runs: Path | None = None, wait: float | None = None) -> 
     if not isinstance(info, dict) or not _is_our_ray(info):
         return None
     address = str(info.get("address", ""))
-    deadline = time.monotonic() + (LOCAL_ANSWER_SECONDS if wait is None else wait)
+    patience = LOCAL_ANSWER_SECONDS if wait is None else wait
+    if wait is None:  # one still starting (recorded from its first second on) may take its START_SECONDS
+        patience = max(patience, float(info.get("started_at") or 0) + START_SECONDS - time.time())
+    deadline = time.monotonic() + patience
     while (why := _reachable(address)) is not None:
         if not _is_our_ray(info):
             return None  # it ended meanwhile: gone after all
@@ -385,28 +388,35 @@ def start_local_instance(runs: Path | None = None, cpus: int | None = None) -> d
         failure = ""
         for _attempt in range(2):  # on a loaded machine Ray's own start can time out once
             port = _free_port()
-            process, failure = _launch_ray(folder, port, temp_dir, cpus)
-            if process is not None:
-                break
-        else:
-            raise EngineUnavailable(f"the local Ray instance did not start ({failure}; see {folder / 'ray.log'})")
-        address = f"127.0.0.1:{port}"
-        info = {
-            "address": address,
-            "pid": process.pid,
-            "host": socket.gethostname(),
-            "temp_dir": str(temp_dir),
-            "started_at": time.time(),
-        }
-        tmp = folder / f".{LOCAL_FILE}.tmp"
-        tmp.write_text(json.dumps(info))
-        os.replace(tmp, folder / LOCAL_FILE)
-        return info
+            process, log_offset = _spawn_ray(folder, port, temp_dir, cpus)
+            info = {
+                "address": f"127.0.0.1:{port}",
+                "pid": process.pid,
+                "host": socket.gethostname(),
+                "temp_dir": str(temp_dir),
+                "started_at": time.time(),
+            }
+            # Recorded at once, not once Ray is up: a process stopped while Ray starts (seconds to a
+            # minute) would otherwise leave an instance nobody knows of, which `engine stop` cannot
+            # find and the next app process doubles. Anyone finding the record meanwhile waits for
+            # the port to answer (find_local_instance).
+            _write_record(folder, info)
+            failure = _wait_until_up(process, folder / "ray.log", log_offset)
+            if not failure:
+                return info
+            (folder / LOCAL_FILE).unlink(missing_ok=True)
+        raise EngineUnavailable(f"the local Ray instance did not start ({failure}; see {folder / 'ray.log'})")
 
 
-def _launch_ray(folder: Path, port: int, temp_dir: Path, cpus: int | None) -> tuple[Any, str]:
-    """Run ``ray start --head --block`` in a session of its own; (its process, "") once it says it is
-    up, or (None, why not)."""
+def _write_record(folder: Path, info: dict[str, Any]) -> None:
+    tmp = folder / f".{LOCAL_FILE}.tmp"
+    tmp.write_text(json.dumps(info))
+    os.replace(tmp, folder / LOCAL_FILE)
+
+
+def _spawn_ray(folder: Path, port: int, temp_dir: Path, cpus: int | None) -> tuple[subprocess.Popen, int]:
+    """Run ``ray start --head --block`` in a session of its own: (its process, where its output
+    begins in ray.log)."""
     ray_exe = Path(sys.executable).with_name("ray")
     command = [
         str(ray_exe) if ray_exe.exists() else "ray",
@@ -434,18 +444,24 @@ def _launch_ray(folder: Path, port: int, temp_dir: Path, cpus: int | None) -> tu
         process = subprocess.Popen(
             command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True
         )
+    return process, offset
+
+
+def _wait_until_up(process: subprocess.Popen, log_path: Path, offset: int) -> str:
+    """ "" once ``ray start`` says Ray is up; else why not (it exited, or took too long: then what it
+    had started of Ray's services is killed)."""
     deadline = time.monotonic() + START_SECONDS
     while time.monotonic() < deadline:
         with open(log_path, "rb") as log:
             log.seek(offset)
             if b"Ray runtime started" in log.read():
-                return process, ""
+                return ""
         if process.poll() is not None:
             _kill_group(process.pid)  # what it had started of Ray's services
-            return None, f"ray start exited with code {process.returncode}"
+            return f"ray start exited with code {process.returncode}"
         time.sleep(0.3)
     _kill_group(process.pid)
-    return None, f"ray start took over {START_SECONDS:.0f} s"
+    return f"ray start took over {START_SECONDS:.0f} s"
 
 
 def _kill_group(pid: int) -> None:
