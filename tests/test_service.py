@@ -297,6 +297,9 @@ def test_an_instance_whose_start_was_cut_short_is_recorded_so_engine_stop_finds_
     pid = int(record["pid"])
     try:
         assert engine._is_our_ray(record)  # its leader runs, and is recorded
+        # another app process finding it meanwhile waits for it, and never starts a second one
+        with pytest.raises(engine.EngineUnavailable, match="still starting"):
+            engine.find_local_instance(runs, wait=1.0)
         assert engine.stop_local_instance(runs).startswith("stopped the local Ray instance")
         deadline = time.monotonic() + 30
         while living_in_group(pid) and time.monotonic() < deadline:

@@ -336,22 +336,28 @@ def find_local_instance(runs: Path | None = None, wait: float | None = None) -> 
     """The address record of this store's running local instance, or None when none runs.
 
     An instance whose ``ray start`` process is alive is running even when its port does not answer
-    within one 3 s try (a loaded machine): it gets ``wait`` seconds (None: LOCAL_ANSWER_SECONDS),
-    then EngineUnavailable. Taking it for gone would start a second instance for the same store,
-    with an empty registry of its own, and every job of the first would vanish from the pages.
+    within one 3 s try (a loaded machine): it gets ``wait`` seconds (None: LOCAL_ANSWER_SECONDS, or
+    what is left of START_SECONDS while it is still starting), then EngineUnavailable. Taking it
+    for gone would start a second instance for the same store, with an empty registry of its own,
+    and every job of the first would vanish from the pages.
     """
-    try:
-        info = json.loads((_engine_dir(runs) / LOCAL_FILE).read_text())
-    except (OSError, ValueError):
+    path = _engine_dir(runs) / LOCAL_FILE
+    info = _read_record(path)
+    if info is None or not _is_our_ray(info):
         return None
-    if not isinstance(info, dict) or not _is_our_ray(info):
-        return None
-    address = str(info.get("address", ""))
     patience = LOCAL_ANSWER_SECONDS if wait is None else wait
-    if wait is None:  # one still starting (recorded from its first second on) may take its START_SECONDS
+    if wait is None:
         patience = max(patience, float(info.get("started_at") or 0) + START_SECONDS - time.time())
     deadline = time.monotonic() + patience
-    while (why := _reachable(address)) is not None:
+    while True:
+        address = str(info.get("address", ""))
+        # "up" is False from `ray start` until it says Ray runs (its GCS may answer before its
+        # raylet has registered); a record without it is an instance that was up when recorded.
+        # Past its start time, a record still "starting" is one whose starter died: its port says.
+        starting = not info.get("up", True) and time.time() < float(info.get("started_at") or 0) + START_SECONDS
+        why = "it is still starting" if starting else _reachable(address)
+        if why is None:
+            return info
         if not _is_our_ray(info):
             return None  # it ended meanwhile: gone after all
         if time.monotonic() >= deadline:
@@ -360,7 +366,17 @@ def find_local_instance(runs: Path | None = None, wait: float | None = None) -> 
                 f"({why}); `make stop-engine` stops it"
             )
         time.sleep(1.0)
-    return info
+        info = _read_record(path)
+        if info is None:
+            return None  # its start failed, or it was stopped
+
+
+def _read_record(path: Path) -> dict[str, Any] | None:
+    try:
+        info = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return info if isinstance(info, dict) else None
 
 
 def _free_port() -> int:
@@ -395,6 +411,7 @@ def start_local_instance(runs: Path | None = None, cpus: int | None = None) -> d
                 "host": socket.gethostname(),
                 "temp_dir": str(temp_dir),
                 "started_at": time.time(),
+                "up": False,
             }
             # Recorded at once, not once Ray is up: a process stopped while Ray starts (seconds to a
             # minute) would otherwise leave an instance nobody knows of, which `engine stop` cannot
@@ -403,6 +420,8 @@ def start_local_instance(runs: Path | None = None, cpus: int | None = None) -> d
             _write_record(folder, info)
             failure = _wait_until_up(process, folder / "ray.log", log_offset)
             if not failure:
+                info["up"] = True
+                _write_record(folder, info)
                 return info
             (folder / LOCAL_FILE).unlink(missing_ok=True)
         raise EngineUnavailable(f"the local Ray instance did not start ({failure}; see {folder / 'ray.log'})")
@@ -448,8 +467,8 @@ def _spawn_ray(folder: Path, port: int, temp_dir: Path, cpus: int | None) -> tup
 
 
 def _wait_until_up(process: subprocess.Popen, log_path: Path, offset: int) -> str:
-    """ "" once ``ray start`` says Ray is up; else why not (it exited, or took too long: then what it
-    had started of Ray's services is killed)."""
+    """Why ``ray start`` did not come up (it exited, or took too long: then what it had started of
+    Ray's services is killed); "" once it says Ray runs."""
     deadline = time.monotonic() + START_SECONDS
     while time.monotonic() < deadline:
         with open(log_path, "rb") as log:
