@@ -110,3 +110,16 @@ def _no_ray_instance_left(request):
         with open(LEFTOVER_LOG, "a") as log:
             for pid, cmd in left.items():
                 log.write(f"{request.node.nodeid}: pid {pid}: {cmd}\n")
+                _LEFT_BY_MODULES.append((request.node.nodeid, pid))
+
+
+_LEFT_BY_MODULES: list[tuple[str, int]] = []
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Name, in the run's log, the modules after which a local Ray instance was still running, and
+    whether it still runs at the end (a leader stopped a moment later is not left over)."""
+    still = _ray_leaders()
+    for module, pid in _LEFT_BY_MODULES:
+        state = "still running at the end" if pid in still else "gone by the end"
+        terminalreporter.write_line(f"Ray instance (pid {pid}) running after {module}: {state} ({LEFTOVER_LOG})")
