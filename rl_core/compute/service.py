@@ -48,7 +48,7 @@ from rl_core.config import AgentConfig
 
 REGISTRY_PREFIX = "qlab-registry-"
 STORE_ID_FILE = ".store-id"
-SYNC_SECONDS = 0.2  # the mirror's cadence: charts lag training by about this plus the pump's 0.2 s
+SYNC_SECONDS = 0.5  # the mirror's cadence, half a live tick: charts lag training by about this plus the pump's 0.2 s
 CALL_SECONDS = 30.0
 START_SECONDS = 180.0
 FIRST_SYNC_SECONDS = 15.0  # a page's first read waits this long for the copy, once Ray is up

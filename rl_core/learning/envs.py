@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 
@@ -42,6 +43,7 @@ class EnvSpec:
     obs_high: np.ndarray
 
 
+@functools.cache  # a live view asks every tick, and making an env costs ~1 ms; three ids exist
 def env_spec(env_id: str) -> EnvSpec:
     check_env_id(env_id)
     env = gym.make(env_id)
@@ -57,11 +59,18 @@ def env_spec(env_id: str) -> EnvSpec:
             n_actions=int(act_space.n),
             max_episode_steps=_time_limit(env),
             solved_reward=env_info(env_id).solved_reward,
-            obs_low=np.asarray(obs_space.low, dtype=np.float64),
-            obs_high=np.asarray(obs_space.high, dtype=np.float64),
+            obs_low=_read_only(obs_space.low),
+            obs_high=_read_only(obs_space.high),
         )
     finally:
         env.close()
+
+
+def _read_only(values: np.ndarray) -> np.ndarray:
+    """A copy nobody can change: every caller of env_spec shares one spec."""
+    copy = np.array(values, dtype=np.float64)
+    copy.setflags(write=False)
+    return copy
 
 
 def observed_ranges(env_id: str, n_steps: int = 10_000, seed: int = 0) -> tuple[list[dict], np.ndarray]:
