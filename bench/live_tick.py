@@ -2,7 +2,7 @@
 
     python bench/live_tick.py [--ticks 40] [--episodes 50,500,3000,5000] [--before]
 
-A tick is what the live fragment does with the charts every 0.75 s: get the figures of the job's
+A tick is what the live fragment does with the charts every LIVE_TICK_SECONDS: get the figures of the job's
 latest snapshot and draw them with st.plotly_chart (Plotly's to_dict/to_json, Streamlit's element
 id, protobuf and message hash), run in Streamlit's own script runner (AppTest). Measured as the
 process's CPU time per tick (all threads), so that other work on the machine counts less than in
