@@ -303,6 +303,13 @@ def agent_entries() -> list[AgentEntry]:
     return entries
 
 
+def pretrained_entries() -> list[AgentEntry]:
+    """The shipped agents only: what a link to "the pretrained agent" needs, without reading every
+    user's runs (agent_entries reads the whole store; a class's Train page asked for it on every
+    rerun once a run had finished, a third of the web process's time with 60 students)."""
+    return list_agents([PRETRAINED_DIR])
+
+
 def entry_label(entry: AgentEntry) -> str:
     """The agent's name, env, preset (a pretrained one's kind) and the evaluation of its saved
     weights (never the best evaluation during training, which those weights may not reach)."""

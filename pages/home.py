@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from pages._ui import PRETRAINED_DEEP, agent_entries, ensure_routed, find_entry, plain, replay_gif, show_gif
+from pages._ui import PRETRAINED_DEEP, ensure_routed, find_entry, plain, pretrained_entries, replay_gif, show_gif
 from rl_core.artifacts.folders import AgentFolderError
 
 ensure_routed()
@@ -23,7 +23,7 @@ with left:
     if st.button("Watch the pretrained agent", type="primary", key="watch_pretrained", icon=":material/play_arrow:"):
         st.session_state.home_watch = True
     if st.session_state.get("home_watch"):
-        entry = find_entry(agent_entries(), PRETRAINED_DEEP, "pretrained")
+        entry = find_entry(pretrained_entries(), PRETRAINED_DEEP, "pretrained")
         if entry is None:
             st.error(f"pretrained/{PRETRAINED_DEEP} is missing: rebuild it with `bash pretrained/build.sh`.")
         else:

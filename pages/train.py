@@ -5,7 +5,6 @@ import streamlit as st
 from pages._state import bind, chosen, owned_values, recall, remember
 from pages._ui import (
     SUBMIT_ERRORS,
-    agent_entries,
     bound_args,
     chart,
     engine_notice,
@@ -15,6 +14,7 @@ from pages._ui import (
     job_status,
     my_latest_job,
     plain,
+    pretrained_entries,
     q_inspector,
     quota_refusal,
     rerun_when_finished,
@@ -475,9 +475,7 @@ with live_area:
             show_verdict(snap)
             st.markdown(f"Saved as **{snap.name}**: find it in *Evaluate & replay* and *Compare*.")
             go_compare, go_eval = st.columns(2)
-            pretrained = next(
-                (e for e in agent_entries() if e.source == "pretrained" and e.env_id == snap.config.env_id), None
-            )
+            pretrained = next((e for e in pretrained_entries() if e.env_id == snap.config.env_id), None)
             if go_compare.button(
                 "Compare with pretrained",
                 type="primary",

@@ -9,7 +9,6 @@ from pages._state import bind
 from pages._ui import (
     PRETRAINED_DEEP,
     SUBMIT_ERRORS,
-    agent_entries,
     bound_args,
     chart,
     engine_notice,
@@ -20,6 +19,7 @@ from pages._ui import (
     job_status,
     my_latest_job,
     plain,
+    pretrained_entries,
     quota_refusal,
     rerun_when_finished,
     session_id,
@@ -234,7 +234,7 @@ def study_view() -> None:
             st.switch_page("pages/train.py")
         agent_path = best.user_attrs.get("agent_path")
         have_agent = bool(agent_path) and Path(agent_path).is_dir()
-        pretrained = find_entry(agent_entries(), PRETRAINED_DEEP, "pretrained")
+        pretrained = find_entry(pretrained_entries(), PRETRAINED_DEEP, "pretrained")
         if s2.button(
             "Compare its agent",
             icon=":material/compare:",
