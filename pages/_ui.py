@@ -5,7 +5,9 @@ Widgets and layout only; the work itself is done by rl_core.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import functools
 import gc
 import json
 import re
@@ -306,7 +308,13 @@ def agent_entries() -> list[AgentEntry]:
 def pretrained_entries() -> list[AgentEntry]:
     """The shipped agents only: what a link to "the pretrained agent" needs, without reading every
     user's runs (agent_entries reads the whole store; a class's Train page asked for it on every
-    rerun once a run had finished, a third of the web process's time with 60 students)."""
+    rerun once a run had finished, a third of the web process's time with 60 students). Read again
+    only when the folder changes; each caller gets its own copy."""
+    return copy.deepcopy(_pretrained_listing(PRETRAINED_DIR.stat().st_mtime_ns if PRETRAINED_DIR.is_dir() else 0))
+
+
+@functools.lru_cache(maxsize=1)
+def _pretrained_listing(_folder_mtime_ns: int) -> list[AgentEntry]:
     return list_agents([PRETRAINED_DIR])
 
 
