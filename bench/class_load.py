@@ -684,6 +684,11 @@ def serve_and_run(args: argparse.Namespace) -> dict[str, Any]:
             server.wait(timeout=30)
         except subprocess.TimeoutExpired:
             server.kill()
+        # the app's local Ray instance outlives its server by design, and would go on training the
+        # class's queue: the next run would then share Ray's CPUs with it
+        from rl_core.compute.engine import stop_local_instance
+
+        print(f"[class_load] {stop_local_instance(base / 'runs')}", file=sys.stderr)
         log.close()
 
 
