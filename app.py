@@ -12,12 +12,14 @@ from pages._ui import (  # noqa: E402
     freeze_start_up_heap,
     guard_media,
     guard_uploads,
+    lock_free_config_reads,
     login_screen,
     mark_routed,
     registry_notice,
 )
 from rl_core.compute.engine import engine_status, service_mode, start_engine  # noqa: E402
 
+lock_free_config_reads()  # before the first page: see there (once per process)
 st.set_page_config(page_title="Q-Lab", page_icon=":material/target:", layout="wide")
 # Ray comes up in the background (once per process): the first page draws at once. By default the
 # jobs live in the registry service, which outlives this process (rl_core/compute/service.py).

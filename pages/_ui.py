@@ -5,9 +5,7 @@ Widgets and layout only; the work itself is done by rl_core.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
-import functools
 import gc
 import json
 import re
@@ -27,7 +25,7 @@ import streamlit as st
 
 from pages._state import bind, recall, remember, remember_all
 from rl_core.artifacts.folders import PRETRAINED_DIR, TUNING, AgentFolderError, agent_roots, runs_dir
-from rl_core.artifacts.storage import AgentEntry, SavedAgent, list_agents, load_agent, read_config
+from rl_core.artifacts.storage import AgentEntry, SavedAgent, list_agents, load_agent, pretrained_agents, read_config
 from rl_core.classroom.ownership import (
     LOCAL_USER,
     QuotaError,
@@ -43,13 +41,13 @@ from rl_core.classroom.ownership import (
 from rl_core.compute.engine import EngineUnavailable, engine_status, service_mode
 from rl_core.compute.registry import JobLimitReached, JobRegistry
 from rl_core.compute.service import RegistryClient
-from rl_core.config import AgentConfig, Bound, ConfigError
+from rl_core.config import ENGINE_POLL_SECONDS, AgentConfig, Bound, ConfigError
 from rl_core.envinfo import env_info
 from rl_core.learning.evaluation import EvalResult, evaluate
 from rl_core.learning.qfunction import q_slice
 from rl_core.learning.training import saved_weights_evaluation
 from rl_core.present.figures import q_heatmap_figure
-from rl_core.present.live import SharedFigure
+from rl_core.present.live import SharedFigure, pace_changed
 from rl_core.present.rendering import play_episode, record_gif, render_fps, saved_replay, side_by_side_gif
 from rl_core.present.train_setup import started_from, widget_values
 
@@ -121,7 +119,37 @@ def freeze_start_up_heap(stage: str) -> str:
     return stage
 
 
-ENGINE_POLL_SECONDS = 1.0  # how often a page showing "Starting the compute engine" looks again
+@st.cache_resource(show_spinner=False)
+def lock_free_config_reads() -> bool:
+    """Read Streamlit's config options without its global lock (once per process).
+
+    Streamlit looks up an option under one process-wide RLock for every message a script sends
+    (``populate_hash_if_needed`` reads ``global.minCachedMessageSize``). With a class's script
+    threads sharing the GIL, a thread that loses the GIL while holding that lock makes every other
+    thread queue behind it, and each page run pays one GIL hand-off per element: 60 threads doing
+    Train-page-like runs took 36 ms (p95 342 ms) with the lock and 6.4 ms (p95 58 ms) without it
+    (bench/config_lock.py). The read below takes the last fully parsed options, which a re-parse
+    (config.toml edited while serving) replaces whole, so it never sees one half-built.
+    """
+    from streamlit import config
+
+    if getattr(config.get_option, "lock_free", False):
+        return True
+    locked_read = config.get_option
+    parsed = {"options": config.get_config_options()}
+
+    def remember_parsed() -> None:
+        parsed["options"] = config.get_config_options()
+
+    config.on_config_parsed(remember_parsed, force_connect=True)
+
+    def get_option(key: str) -> Any:
+        option = parsed["options"].get(key)
+        return locked_read(key) if option is None else option.value  # an unknown key: Streamlit's own error
+
+    get_option.lock_free = True  # type: ignore[attr-defined]
+    config.get_option = get_option
+    return True
 
 
 def engine_notice() -> bool:
@@ -306,16 +334,9 @@ def agent_entries() -> list[AgentEntry]:
 
 
 def pretrained_entries() -> list[AgentEntry]:
-    """The shipped agents only: what a link to "the pretrained agent" needs, without reading every
-    user's runs (agent_entries reads the whole store; a class's Train page asked for it on every
-    rerun once a run had finished, a third of the web process's time with 60 students). Read again
-    only when the folder changes; each caller gets its own copy."""
-    return copy.deepcopy(_pretrained_listing(PRETRAINED_DIR.stat().st_mtime_ns if PRETRAINED_DIR.is_dir() else 0))
-
-
-@functools.lru_cache(maxsize=1)
-def _pretrained_listing(_folder_mtime_ns: int) -> list[AgentEntry]:
-    return list_agents([PRETRAINED_DIR])
+    """The shipped agents only: what a link to "the pretrained agent" needs (cached: see
+    rl_core's pretrained_agents)."""
+    return pretrained_agents()
 
 
 def entry_label(entry: AgentEntry) -> str:
@@ -585,12 +606,13 @@ def job_status(state: str, message: str, queue_position: int | None, running=Non
         (st.error if state in ("diverged", "failed") else st.success)(f"**{state}**: {plain(said)}")
 
 
-def rerun_when_finished(state_key: str, state: str, done: bool) -> None:
-    """Called from a polling fragment: rerun the whole page once, when its job has just ended, so
-    that buttons and end-of-run actions outside the fragment catch up."""
+def rerun_when_the_pace_changes(state_key: str, state: str) -> None:
+    """Called from a polling fragment: rerun the whole page once when its job leaves the queue
+    (the fragment then ticks at the running pace) or ends (end-of-run actions outside the fragment
+    catch up, and the polling stops)."""
     previous = st.session_state.get(state_key)
     st.session_state[state_key] = state
-    if done and previous in ("queued", "running"):
+    if pace_changed(previous, state):
         st.rerun(scope="app")
 
 

@@ -8,6 +8,7 @@ from pages._state import bind
 from pages._ui import ensure_routed, plain, plain_table, replay_gif, show_gif, trainings_now, user
 from rl_core.classroom.board import BOARD_EPISODES, board_rows, board_table, training_now
 from rl_core.classroom.ownership import display_name, read_owner, shared_runs
+from rl_core.config import BOARD_TICK_SECONDS
 from rl_core.envinfo import SUPPORTED_ENVS
 
 ensure_routed()
@@ -66,7 +67,7 @@ else:
 st.header("Training now")
 
 
-@st.fragment(run_every=2.0)
+@st.fragment(run_every=BOARD_TICK_SECONDS)
 def live_trainings() -> None:
     now = training_now(trainings_now(), owner_name=display_name)
     if not now:

@@ -18,16 +18,16 @@ from pages._ui import (
     load,
     my_latest_job,
     plain,
-    rerun_when_finished,
+    rerun_when_the_pace_changes,
     session_id,
     user,
 )
 from rl_core.artifacts.folders import AgentFolderError
 from rl_core.classroom.ownership import active_job_limit
 from rl_core.compute.imitation_job import ImitationJob
-from rl_core.config import BOUNDS, IMITATION_BOUNDS, LIVE_TICK_SECONDS, parse_widths
+from rl_core.config import BOUNDS, IMITATION_BOUNDS, parse_widths
 from rl_core.learning.imitation import EXPERT_ENV, READY_MADE, expert_data
-from rl_core.present.live import LIVE_CHARTS
+from rl_core.present.live import LIVE_CHARTS, live_tick_seconds
 from rl_core.present.progress import imitation_progress
 
 ensure_routed()
@@ -152,7 +152,7 @@ def overall_progress(snap) -> None:
     st.progress(share, text=text)
 
 
-@st.fragment(run_every=LIVE_TICK_SECONDS if busy else None)
+@st.fragment(run_every=live_tick_seconds(snap.state) if snap is not None else None)
 def live() -> None:
     snap = registry.snapshot(ss.imit_job)
     job_status(snap.state, snap.message, snap.queue_position)
@@ -161,7 +161,7 @@ def live() -> None:
         chart(LIVE_CHARTS.imitation(snap, large=bool(ss.get("presentation"))), key="imit_curves")
     if snap.results:
         st.dataframe(pd.DataFrame(snap.results).set_index("architecture"), width="stretch")
-    rerun_when_finished("imit_last_state", snap.state, snap.done)
+    rerun_when_the_pace_changes("imit_last_state", snap.state)
 
 
 if snap is not None:

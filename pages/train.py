@@ -17,7 +17,7 @@ from pages._ui import (
     pretrained_entries,
     q_inspector,
     quota_refusal,
-    rerun_when_finished,
+    rerun_when_the_pace_changes,
     saved_evaluation,
     session_id,
     setup_link,
@@ -31,7 +31,6 @@ from rl_core.compute.workers import one_line
 from rl_core.config import (
     BOUNDS,
     FIELD_NAMES,
-    LIVE_TICK_SECONDS,
     MAX_HIDDEN_LAYERS,
     MAX_HIDDEN_WIDTH,
     AgentConfig,
@@ -41,7 +40,7 @@ from rl_core.config import (
 )
 from rl_core.envinfo import DEFAULT_ENV, SUPPORTED_ENVS
 from rl_core.learning.envs import env_spec
-from rl_core.present.live import LIVE_CHARTS, LIVE_REPLAYS
+from rl_core.present.live import LIVE_CHARTS, LIVE_REPLAYS, live_tick_seconds
 from rl_core.present.progress import first_estimate, progress_text, waiting_text
 from rl_core.present.train_setup import (
     DEFAULT_WIDTH,
@@ -232,7 +231,8 @@ with settings:
         where = ", ".join(f"{field_label(f) if f in FIELD_NAMES else f} ({SECTION_OF.get(f, 'Run')})" for f in errors)
         st.warning(f"Fix to start: {where}. Each says why below it.")
     if is_custom:
-        changed = [k for k, v in config.to_dict().items() if base_preset.to_dict()[k] != v]
+        preset_values = base_preset.to_dict()
+        changed = [k for k, v in config.to_dict().items() if preset_values[k] != v]
         st.info(f"**custom**: started from `{train_preset}`, changed: {', '.join(changed)}")
     with st.popover("Share this setup", icon=":material/link:", width="stretch"):
         st.caption(
@@ -397,7 +397,7 @@ with live_area:
         if replay is not None:
             show_gif(replay.gif, caption=replay.caption)
 
-    @st.fragment(run_every=LIVE_TICK_SECONDS if snap is not None and not snap.done else None)
+    @st.fragment(run_every=live_tick_seconds(snap.state) if snap is not None else None)
     def live_view() -> None:
         snap = registry.snapshot(ss.train_job)
         if snap is None:
@@ -454,7 +454,7 @@ with live_area:
             q_function = registry.q_function(snap) if recall("train_show_q") else None
             if q_function is not None:
                 q_inspector(q_function, snap.config.env_id, key="live_q", seed=snap.config.seed, live=not snap.done)
-        rerun_when_finished("train_last_state", snap.state, snap.done)
+        rerun_when_the_pace_changes("train_last_state", snap.state)
 
     st.toggle("Look inside: the Q-function over two state dimensions, redrawn as it learns", **bind("train_show_q"))
     if snap is None:

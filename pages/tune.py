@@ -21,7 +21,7 @@ from pages._ui import (
     plain,
     pretrained_entries,
     quota_refusal,
-    rerun_when_finished,
+    rerun_when_the_pace_changes,
     session_id,
     user,
 )
@@ -44,10 +44,10 @@ from rl_core.compute.studies import (
     trials_table,
 )
 from rl_core.compute.tuning import SeedsJob, TuningJob, ordered_rows
-from rl_core.config import APP_BOUNDS
+from rl_core.config import APP_BOUNDS, STUDY_TICK_SECONDS
 from rl_core.envinfo import env_info
 from rl_core.present.figures import seeds_figure
-from rl_core.present.live import LIVE_CHARTS, study_charts, trials_key
+from rl_core.present.live import LIVE_CHARTS, live_tick_seconds, study_charts, trials_key
 from rl_core.presets import PRESET_NAMES, preset
 
 ensure_routed()
@@ -200,7 +200,7 @@ if studies:
         st.rerun()
 
 
-@st.fragment(run_every=2.0 if busy else None)
+@st.fragment(run_every=STUDY_TICK_SECONDS if busy else None)
 def study_view() -> None:
     snap = registry.snapshot(ss.tune_job) if ss.get("tune_job") else None
     if snap is not None and ss.get("tune_study_running") != ss.tune_viewing:
@@ -245,7 +245,7 @@ def study_view() -> None:
             ss.compare_selection = [str(pretrained.path), agent_path]
             st.switch_page("pages/compare.py")
     if snap is not None:
-        rerun_when_finished("tune_last_state", snap.state, snap.done)
+        rerun_when_the_pace_changes("tune_last_state", snap.state)
 
 
 if ss.get("tune_viewing"):
@@ -291,7 +291,7 @@ if r2.button("Stop", icon=":material/stop:", key="seeds_stop", disabled=not seed
     registry.stop(seeds_job)
 
 
-@st.fragment(run_every=1.0 if seeds_busy else None)
+@st.fragment(run_every=live_tick_seconds(seeds_snap.state) if seeds_busy else None)
 def seeds_view() -> None:
     snap = registry.snapshot(ss.seeds_job)
     message = snap.message
@@ -307,7 +307,7 @@ def seeds_view() -> None:
         solved_at = env_info(config.env_id).tuning_solved_mean
         chart(seeds_figure(rows, solved_at=solved_at, large=bool(ss.get("presentation"))), key="seeds_plot")
         st.dataframe(pd.DataFrame(rows).set_index("seed"), width="stretch")
-    rerun_when_finished("seeds_last_state", snap.state, snap.done)
+    rerun_when_the_pace_changes("seeds_last_state", snap.state)
 
 
 if seeds_snap is not None:

@@ -544,3 +544,11 @@ LIVE_OLDER_POINTS = 800
 # cost in the web process is Streamlit's own (a fragment run and its messages), the same whatever
 # changed, so a viewer costs in proportion to this rate (bench/RESULTS.md, issue 17).
 LIVE_TICK_SECONDS = 1.0
+# ... and while it waits in the queue, when only its place changes. A class's trainings mostly
+# queue (Ray runs a couple at once on a small server), and every tick of every viewer starts a
+# script thread that the web process's event loop waits for: at 60 viewers ticking each second
+# the loop spent over half its time in those waits and the views stalled (bench/RESULTS.md).
+QUEUED_TICK_SECONDS = 3.0
+STUDY_TICK_SECONDS = 2.0  # the Tune page's running study (each tick reads the study's database)
+BOARD_TICK_SECONDS = 2.0  # the Class board's "Training now"
+ENGINE_POLL_SECONDS = 1.0  # a page saying "Starting the compute engine" looks again this often

@@ -10,9 +10,10 @@ import numpy as np
 import plotly.io
 import pytest
 
-from rl_core.config import LIVE_EXACT_POINTS, LIVE_OLDER_POINTS, AgentConfig
+from rl_core.compute.jobs import FINISHED_STATES
+from rl_core.config import LIVE_EXACT_POINTS, LIVE_OLDER_POINTS, LIVE_TICK_SECONDS, QUEUED_TICK_SECONDS, AgentConfig
 from rl_core.learning.training import EpisodeRecord, EvalRecord
-from rl_core.present.live import LiveCharts, SharedFigure, change_key
+from rl_core.present.live import LiveCharts, SharedFigure, change_key, live_tick_seconds, pace_changed
 from rl_core.present.plots import decimate, training_figure
 
 
@@ -228,3 +229,19 @@ def test_a_live_replay_is_played_once_per_interval_and_q_function_and_shared_by_
     eager.replay("job", 1, lambda: q, "CartPole-v1", 0)  # the same Q-function: never played again
     eager.replay("job", 2, lambda: q, "CartPole-v1", 0)
     assert eager.plays == 2
+
+
+def test_a_queued_job_is_looked_at_less_often_than_a_running_one_and_an_ended_one_not_at_all():
+    assert live_tick_seconds("running") == LIVE_TICK_SECONDS
+    assert live_tick_seconds("queued") == QUEUED_TICK_SECONDS > LIVE_TICK_SECONDS
+    assert all(live_tick_seconds(state) is None for state in FINISHED_STATES)
+    assert live_tick_seconds(None) is None
+
+
+def test_the_page_runs_whole_again_when_its_job_leaves_the_queue_or_ends_and_only_then():
+    assert pace_changed("queued", "running")  # the fragment must take the running pace
+    assert all(pace_changed(before, ended) for before in ("queued", "running") for ended in FINISHED_STATES)
+    assert not pace_changed("queued", "queued")
+    assert not pace_changed("running", "running")
+    assert not pace_changed(None, "running")  # the first look: the page was just drawn whole
+    assert not pace_changed("finished", "finished")  # an ended job's page was drawn whole once already

@@ -312,6 +312,29 @@ def test_an_instance_whose_start_was_cut_short_is_recorded_so_engine_stop_finds_
             pass
 
 
+def test_an_instance_read_while_its_program_is_still_being_laid_out_is_not_taken_for_gone(monkeypatch):
+    """Right after ``Popen`` returns, /proc/<pid>/cmdline can still be empty for a moment (the exec is
+    not done laying out the new program): the check asks again instead of calling the instance gone,
+    which in CI made a starting instance look absent."""
+    import socket
+
+    import rl_core.compute.engine as engine
+
+    real = engine._read_cmdline
+    answers = iter([b"", b""])
+    monkeypatch.setattr(engine, "_read_cmdline", lambda pid: next(answers, None) or real(pid))
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "start", "/tmp/qlab-ray-x"])
+    try:
+        record = {"pid": process.pid, "host": socket.gethostname(), "temp_dir": "/tmp/qlab-ray-x"}
+        assert engine._is_our_ray(record)
+        assert next(answers, "spent") == "spent"  # both empty answers were seen, then asked again
+    finally:
+        process.kill()
+        process.wait()
+    monkeypatch.setattr(engine, "_read_cmdline", lambda pid: b"")  # a kernel thread has no arguments, ever
+    assert engine._cmdline(1, patience=0.1) == [b""]
+
+
 def test_a_local_instance_slow_to_answer_is_waited_for_never_doubled(tmp_path, monkeypatch):
     """Its ``ray start`` alive but its port silent (a loaded machine): the engine waits, then says so in
     one line; it never starts a second instance for the store, whose empty registry would hide every

@@ -40,7 +40,7 @@ from rl_core.artifacts.folders import (
     safe_name,
     user_runs_dir,
 )
-from rl_core.artifacts.storage import AgentEntry, list_agents
+from rl_core.artifacts.storage import AgentEntry, list_agents, pretrained_agents
 from rl_core.config import CLASS_QUOTAS, ClassQuotas
 
 LOCAL_OWNER = "local"
@@ -303,7 +303,7 @@ def visible_agents(user: User) -> list[AgentEntry]:
     mine = manageable_runs(user)
     paths = {e.path for e in mine}
     others = [e for e in all_runs() if e.path not in paths and can_view(user, e.path)]
-    return list_agents([PRETRAINED_DIR]) + mine + others
+    return pretrained_agents() + mine + others
 
 
 def _require_manager(user: User, folder: str | Path, action: str) -> None:

@@ -322,11 +322,28 @@ def _is_our_ray(info: dict[str, Any]) -> bool:
     pid = int(info.get("pid") or 0)
     if pid <= 0 or info.get("host") != socket.gethostname() or not _pid_alive(pid):
         return False
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return False
+    cmdline = _cmdline(pid)
     return b"start" in cmdline and str(info.get("temp_dir", "")).encode() in cmdline
+
+
+def _read_cmdline(pid: int) -> bytes:
+    return Path(f"/proc/{pid}/cmdline").read_bytes()
+
+
+def _cmdline(pid: int, patience: float = 1.0) -> list[bytes]:
+    """The process's arguments ([] if it is gone). Read in the instant after ``Popen`` returns, a
+    new process's arguments can still be empty: the kernel has closed the pipe Popen waits on but
+    not yet laid out the new program's arguments (seen once in CI: a starting instance taken for
+    gone). So an empty answer is asked again for up to ``patience`` seconds."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            raw = _read_cmdline(pid)
+        except OSError:
+            return []
+        if raw or time.monotonic() >= deadline:
+            return raw.split(b"\0")
+        time.sleep(0.02)
 
 
 LOCAL_ANSWER_SECONDS = 60.0  # how long a running local instance may take to answer before it is reported

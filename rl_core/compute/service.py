@@ -297,15 +297,17 @@ class RegistryClient:
             for snap in lost:
                 said = message.replace("while it ran", "before it started") if snap.queue_position else message
                 snaps[snap.job_id] = dataclasses.replace(snap, state=JobState.FAILED, message=said, queue_position=None)
-                self._note_lost(snap.job_id, snaps)
-                if snap.reserved:
-                    release_reservation(self.out_dir / snap.reserved)
+                self._note_lost(snap, snaps)
             self._snaps = snaps
             self._running = 0
         return len(lost)
 
-    def _note_lost(self, job_id: str, snaps: dict[str, Any]) -> None:
-        self._lost[job_id] = None
+    def _note_lost(self, snap: Snapshot, snaps: dict[str, Any]) -> None:
+        """Keep a lost job's last state for the pages (the newest KEPT_LOST) and give its reserved
+        name back: nothing will ever save into it."""
+        if snap.reserved:
+            release_reservation(self.out_dir / snap.reserved)
+        self._lost[snap.job_id] = None
         while len(self._lost) > KEPT_LOST:
             oldest = next(iter(self._lost))
             del self._lost[oldest]
@@ -334,9 +336,7 @@ class RegistryClient:
                     del snaps[job_id]  # forgotten by the registry (its agent stays on disk)
                 elif not done:
                     snaps[job_id] = _as_lost(snap)
-                    self._note_lost(job_id, snaps)
-                    if snap.reserved:
-                        release_reservation(self.out_dir / snap.reserved)
+                    self._note_lost(snap, snaps)
             for job_id, (base, snap) in reply["jobs"].items():
                 if isinstance(snap, JobSnapshot) and base != (0, 0):
                     old = snaps.get(job_id)

@@ -23,6 +23,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from _plotly_utils.utils import to_typed_array_spec
 
+from rl_core.config import LIVE_TICK_SECONDS, QUEUED_TICK_SECONDS
 from rl_core.present.figures import imitation_spec, optuna_figure
 from rl_core.present.plots import epsilon_loss_spec, presentation_layout, training_spec
 
@@ -31,6 +32,24 @@ MAX_SHARED_JOBS = 256  # jobs whose latest charts are kept (a finished job's sta
 # looks exactly like a built one (made once: it is a constant).
 _TEMPLATE: dict[str, Any] = {}
 _EMPTY_FIGURE: dict[str, Any] = {}  # an empty go.Figure's attributes, see SharedFigure
+
+
+def live_tick_seconds(state: str | None) -> float | None:
+    """How often a live view looks at its job again: every LIVE_TICK_SECONDS while it runs, every
+    QUEUED_TICK_SECONDS while it waits (only its place in the queue changes), never once it has
+    ended (None: the page's fragment stops polling)."""
+    if state == "running":
+        return LIVE_TICK_SECONDS
+    if state == "queued":
+        return QUEUED_TICK_SECONDS
+    return None
+
+
+def pace_changed(previous: str | None, state: str) -> bool:
+    """The job went from one live pace to another since the last look (it left the queue, or it
+    ended): a fragment's interval is fixed by the full run that drew it, so the page must run whole
+    again to take the new one, and to show what a finished job offers."""
+    return previous in ("queued", "running") and live_tick_seconds(previous) != live_tick_seconds(state)
 
 
 def change_key(snapshot: Any) -> Hashable:
