@@ -126,10 +126,10 @@ def lock_free_config_reads() -> bool:
     Streamlit looks up an option under one process-wide RLock for every message a script sends
     (``populate_hash_if_needed`` reads ``global.minCachedMessageSize``). With a class's script
     threads sharing the GIL, a thread that loses the GIL while holding that lock makes every other
-    thread queue behind it, and each page run pays one GIL hand-off per element: 60 threads doing
-    Train-page-like runs took 36 ms (p95 342 ms) with the lock and 6.4 ms (p95 58 ms) without it
-    (bench/config_lock.py). The read below takes the last fully parsed options, which a re-parse
-    (config.toml edited while serving) replaces whole, so it never sees one half-built.
+    thread queue behind it, and each page run pays one GIL hand-off per element: with 60 threads
+    doing Train-page-like runs, the p95 of a run was 200-340 ms with the lock and 40-60 ms without
+    it (bench/config_lock.py, three runs). The read below takes the last fully parsed options,
+    which a re-parse (config.toml edited while serving) replaces whole: never one half-built.
     """
     from streamlit import config
 
