@@ -609,7 +609,8 @@ def job_status(state: str, message: str, queue_position: int | None, running=Non
 def rerun_when_the_pace_changes(state_key: str, state: str) -> None:
     """Called from a polling fragment: rerun the whole page once when its job leaves the queue
     (the fragment then ticks at the running pace) or ends (end-of-run actions outside the fragment
-    catch up, and the polling stops)."""
+    catch up, and the polling stops). The page's full run records, under ``state_key``, the state
+    it set the fragment's pace from, so a full run is never followed by a second one for nothing."""
     previous = st.session_state.get(state_key)
     st.session_state[state_key] = state
     if pace_changed(previous, state):

@@ -165,6 +165,7 @@ def live() -> None:
 
 
 if snap is not None:
+    ss.imit_last_state = snap.state  # the pace this full run gave the fragment
     live()
 
 st.header("3. What to look for")

@@ -211,7 +211,6 @@ with settings:
                 active_limit=active_job_limit(user()),
                 space=run_space(user()),
             )
-            ss.train_last_state = "queued"  # so that even a run over before the first poll reruns the page
             st.rerun()
         except SUBMIT_ERRORS as exc:
             st.error("Cannot start: " + plain(exc))
@@ -463,6 +462,7 @@ with live_area:
             "the rest of the page stays usable."
         )
     else:
+        ss.train_last_state = snap.state  # the pace this full run gave the fragment
         live_view()
         gone = snap.done and snap.saved_path is not None and not (snap.saved_path / "hparams.json").is_file()
         if gone:  # deleted or renamed on the Runs page since it finished

@@ -249,6 +249,8 @@ def study_view() -> None:
 
 
 if ss.get("tune_viewing"):
+    if snap is not None:
+        ss.tune_last_state = snap.state  # the pace this full run gave the fragment
     study_view()
 
 st.header("2. How much does the seed matter?")
@@ -311,4 +313,5 @@ def seeds_view() -> None:
 
 
 if seeds_snap is not None:
+    ss.seeds_last_state = seeds_snap.state  # the pace this full run gave the fragment
     seeds_view()

@@ -535,19 +535,14 @@ CLASS_QUOTAS = ClassQuotas()
 
 
 # --- live charts (issue 17) ------------------------------------------------------------------
-# A live trace draws its latest LIVE_EXACT_POINTS points as they are and the rest from at most
-# LIVE_OLDER_POINTS (the min and max of equal buckets), so a tick costs the same at episode 50
-# and at episode 5000 and no spike is lost.
+# A live trace draws its latest LIVE_EXACT_POINTS points as they are and the rest from at most LIVE_OLDER_POINTS
+# (the min and max of equal buckets): a tick costs the same at episode 50 and 5000, and no spike is lost.
 LIVE_EXACT_POINTS = 200
 LIVE_OLDER_POINTS = 800
-# How often a live view (Train, Imitation) draws its job again while it runs. Nearly all of a tick's
-# cost in the web process is Streamlit's own (a fragment run and its messages), the same whatever
-# changed, so a viewer costs in proportion to this rate (bench/RESULTS.md, issue 17).
+# How often a live view (Train, Imitation) draws its job again while it runs, and while it queues (only its
+# place changes). Each tick of each viewer is a fragment run on a new script thread that the event loop waits
+# for; a class's jobs mostly queue, and 60 views ticking each second stalled the loop (bench/RESULTS.md).
 LIVE_TICK_SECONDS = 1.0
-# ... and while it waits in the queue, when only its place changes. A class's trainings mostly
-# queue (Ray runs a couple at once on a small server), and every tick of every viewer starts a
-# script thread that the web process's event loop waits for: at 60 viewers ticking each second
-# the loop spent over half its time in those waits and the views stalled (bench/RESULTS.md).
 QUEUED_TICK_SECONDS = 3.0
 STUDY_TICK_SECONDS = 2.0  # the Tune page's running study (each tick reads the study's database)
 BOARD_TICK_SECONDS = 2.0  # the Class board's "Training now"

@@ -321,13 +321,17 @@ def test_an_instance_read_while_its_program_is_still_being_laid_out_is_not_taken
     import rl_core.compute.engine as engine
 
     real = engine._read_cmdline
-    answers = iter([b"", b""])
-    monkeypatch.setattr(engine, "_read_cmdline", lambda pid: next(answers, None) or real(pid))
+    empty_reads = [b"", b""]  # what the first two reads see, then the real arguments
+
+    def read_cmdline(pid: int) -> bytes:
+        return empty_reads.pop() if empty_reads else real(pid)
+
+    monkeypatch.setattr(engine, "_read_cmdline", read_cmdline)
     process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "start", "/tmp/qlab-ray-x"])
     try:
         record = {"pid": process.pid, "host": socket.gethostname(), "temp_dir": "/tmp/qlab-ray-x"}
         assert engine._is_our_ray(record)
-        assert next(answers, "spent") == "spent"  # both empty answers were seen, then asked again
+        assert empty_reads == []  # both empty answers were seen, then it asked again
     finally:
         process.kill()
         process.wait()
