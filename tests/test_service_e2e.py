@@ -109,18 +109,30 @@ def reserved(store: Path) -> list[str]:
     return [p.name for p in store.iterdir() if (p / "owner.json").is_file() and not (p / "hparams.json").exists()]
 
 
-def start_training(page: Page, url: str, query: str) -> None:
+def start_training(page: Page, url: str, query: str, store: Path) -> str:
+    """Start a run from the Train page and wait until its own chart is live; return its name.
+    A new tab comes back to the user's latest run, so until the click is served the page still
+    shows the previous run's chart (seen in CI: the old chart's points taken for the new run's)."""
+    before = set(reserved(store))
     page.goto(f"{url}/train?{query}")
     expect(page.get_by_role("heading", name="Train an agent")).to_be_visible()
     press_start(page)
+    for _ in range(240):  # the submit reserves the run's folder before the page reruns
+        new = sorted(set(reserved(store)) - before)
+        if new:
+            break
+        page.wait_for_timeout(500)
+    assert len(new) == 1, f"Start reserved {new} in {store}"
+    expect(page.get_by_text(new[0], exact=False).first).to_be_visible()
     wait_for_reward_points(page, 2, timeout=300_000)
+    return new[0]
 
 
 def test_a_killed_server_loses_nothing_the_next_one_shows_the_run_saved(browser, store):
     server = Server(store, store.parent / "killed.log")
     page = new_page(browser)
     try:
-        start_training(page, server.url, SHORT + "&seed=11")
+        start_training(page, server.url, SHORT + "&seed=11", store)
         server.kill()  # mid-training: no clean-up of any kind
         page.context.close()
         again = Server(store, store.parent / "restarted.log")
@@ -141,8 +153,8 @@ def test_a_run_started_on_one_process_is_live_on_the_other_and_stops_from_there(
     first, second = two_servers
     starter, watcher = new_page(browser), new_page(browser)
     try:
-        start_training(starter, first.url, ENDLESS + "&seed=21")
-        (name,) = reserved(two_servers[0].runs)
+        name = start_training(starter, first.url, ENDLESS + "&seed=21", first.runs)
+        assert name in reserved(first.runs)
         watcher.goto(f"{second.url}/train")
         seen = wait_for_reward_points(watcher, 2, timeout=300_000)
         wait_for_reward_points(watcher, seen, timeout=300_000)  # and it keeps growing there
@@ -192,7 +204,7 @@ def test_through_nginx_a_session_trains_live_and_one_moved_to_the_other_process_
     page = new_page(browser)
     try:
         wait_until_up(f"{url}/_stcore/health", proxy, "nginx")
-        start_training(page, url, ENDLESS + "&seed=31")
+        start_training(page, url, ENDLESS + "&seed=31", two_servers[0].runs)
         cookie = next(c for c in page.context.cookies() if c["name"] == "qlab_backend")
         home = _upstream(url, cookie["value"])
         other = next(key for key in (f"k{i}" for i in range(200)) if _upstream(url, key) != home)
