@@ -14,8 +14,10 @@ a websocket to ``/_stcore/stream`` speaking Streamlit's protobuf BackMsg/Forward
    id and ``is_auto_rerun`` at that interval, on a timer that does not wait for the previous run
    (App.tsx handleAutoRerun: setInterval); a full run's ``new_session`` or a ``stop_auto_rerun``
    cancels the timers;
-4. every ``--click-every`` seconds flips the Double DQN toggle (a cheap full rerun), and, with
-   ``--repeat``, starts a new training when the last one has finished.
+4. every ``--click-every`` seconds flips the Double DQN toggle, and, with ``--repeat``, starts a new
+   training when the last one has finished. The toggle sits in the page's settings fragment, so, as
+   the frontend does for a widget drawn by a fragment, its rerun names that fragment (the ``fragment_id``
+   of the delta that drew it): only the settings rerun.
 
 What each student measures:
 - update interval: time between successive live reward charts of one job whose data changed (the
@@ -24,8 +26,9 @@ What each student measures:
   not an interval of the view, and is left out;
 - tick interval: time between successive finished fragment runs (the view is live even while the
   training waits in the queue);
-- click latency: from sending a click (Start, or the toggle) to the ``script_finished`` of the full
-  run it caused (after Start the page reruns itself once: the run that ends the rerun chain counts).
+- click latency: from sending a click (Start, or the toggle) to the ``script_finished`` of the run it
+  caused: for Start the full run that ends the rerun chain (the settings fragment's run asks for a
+  full one), for the toggle the settings fragment's run.
 
 The web process's CPU (utime + stime of its own threads from /proc/<pid>/stat; Ray's processes are
 separate) and RSS are sampled over the measuring window, which starts once every student has
@@ -253,6 +256,8 @@ class Student:
         self.widget_states: dict[str, bool] = {}  # non-trigger values this client has set
         self.start_button: tuple[str, bool] | None = None  # (element id, disabled)
         self.toggle_id: str | None = None
+        self.toggle_fragment = ""  # the fragment that draws the toggle ("" when the page draws it)
+        self.run_fragments: list[str] = []  # the fragments the current run runs (none: a full run)
         self.last_meta: tuple | None = None
         self.last_update_at: float | None = None
         self.last_tick_at: float | None = None
@@ -306,12 +311,12 @@ class Student:
                 task.cancel()
 
     # messages in
-    def on_element(self, element: Any, now: float) -> None:
+    def on_element(self, element: Any, fragment_id: str, now: float) -> None:
         kind = element.WhichOneof("type")
         if kind == "button" and element.button.label == START_LABEL:
             self.start_button = (element.button.id, element.button.disabled)
         elif kind == "checkbox" and element.checkbox.label == TOGGLE_LABEL:
-            self.toggle_id = element.checkbox.id
+            self.toggle_id, self.toggle_fragment = element.checkbox.id, fragment_id
         elif kind == "markdown" and element.markdown.body.startswith(ENGINE_STARTING):
             self.engine_starting = True
         elif kind == "exception":
@@ -339,9 +344,15 @@ class Student:
         if status == RUN_CUT_SHORT and self.fragment_run:  # the next auto-rerun came before this run ended
             self.stats.fragment_runs_cut.append((now, 1.0))
         if status == FRAGMENT_FINISHED:
-            if self.last_tick_at is not None:
-                self.stats.tick_intervals.append((now, now - self.last_tick_at))
-            self.last_tick_at = now
+            clicked = self.pending_click is not None and self.pending_click[0] == "toggle"
+            if clicked and self.toggle_fragment in self.run_fragments:
+                self.stats.toggle_clicks.append((self.pending_click[1], now - self.pending_click[1]))
+                self.pending_click = None
+                self.full_run_done.set()
+            if any(f in self.timers for f in self.run_fragments):  # a tick of a live view
+                if self.last_tick_at is not None:
+                    self.stats.tick_intervals.append((now, now - self.last_tick_at))
+                self.last_tick_at = now
             return
         if status != RUN_FINISHED:
             return
@@ -387,12 +398,13 @@ class Student:
         if kind == "navigation":  # the page this run shows (new_session names the main script)
             self.page_script_hash = msg.navigation.page_script_hash
         elif kind == "new_session":
-            self.fragment_run = bool(msg.metadata.run.fragment_ids)
+            self.run_fragments = list(msg.metadata.run.fragment_ids)
+            self.fragment_run = bool(self.run_fragments)
             if not msg.metadata.run.fragment_ids:  # a full run: the frontend drops its timers
                 self.cancel_timers()
                 self.job_live = False
         elif kind == "delta" and msg.delta.WhichOneof("type") == "new_element":
-            self.on_element(msg.delta.new_element, now)
+            self.on_element(msg.delta.new_element, msg.delta.fragment_id, now)
         elif kind == "auto_rerun":
             self.job_live = True
             if self.ws is not None:  # a browser keeps its own timers
@@ -408,7 +420,7 @@ class Student:
             self.on_finished(msg.script_finished, now)
 
     async def click(self, kind: str) -> None:
-        """A full rerun caused by a click; returns once its run has finished (or after 60 s)."""
+        """The rerun a click causes; returns once its run has finished (or after 60 s)."""
         self.full_run_done.clear()
         self.pending_click = (kind, time.perf_counter())
         await self.send_click(kind)
@@ -427,7 +439,7 @@ class Student:
         else:
             assert self.toggle_id is not None
             self.widget_states[self.toggle_id] = not self.widget_states.get(self.toggle_id, True)
-            await self.send_rerun()
+            await self.send_rerun(fragment_id=self.toggle_fragment)
 
     async def run(self, stop: asyncio.Event) -> None:
         await self.connected(self.act, stop)

@@ -122,26 +122,10 @@ if not chosen("train_preset"):
     else:
         remember("hp_env_id", DEFAULT_ENV)
         apply_preset("deep-fast")
-train_preset = recall("train_preset")
-train_kind = recall("train_kind")
 
 st.title(":material/model_training: Train an agent")
 for notice in ss.pop("train_link_notices", []):
     st.warning("Shared link: " + plain(notice), icon=":material/link_off:")
-config = config_from_setup()
-# The address bar always holds the whole setup: copy it to share exactly this configuration.
-st.query_params.from_dict(config_to_query(config, train_preset))
-errors = config.errors()
-run_name_error = None
-if recall("train_run_name"):
-    try:
-        check_run_name(recall("train_run_name"))
-    except RunNameError as exc:  # said beside the field; Start waits
-        run_name_error = errors["run name"] = str(exc)
-base_preset = preset(train_preset, env_id=config.env_id)
-is_custom = config.to_dict() != base_preset.to_dict()
-
-
 SECTION_OF = {  # the settings' expanders, to name where a setting in error is and keep it open
     **dict.fromkeys(
         ("learning_rate", "discount_factor", "batch_size", "n_gradient_steps", "freq_steps_train", "max_grad_norm"),
@@ -153,22 +137,41 @@ SECTION_OF = {  # the settings' expanders, to name where a setting in error is a
 }
 
 
-def in_error(section: str) -> bool:
+def in_error(section: str, errors: dict[str, str]) -> bool:
     return any(SECTION_OF.get(f, "Run") == section for f in errors)
 
 
-def error_for(field: str) -> None:
+def error_for(field: str, errors: dict[str, str]) -> None:
     if field in errors:
         st.error(errors[field], icon=":material/error:")
 
 
 presenting = bool(ss.get("presentation"))  # a projector: settings tucked away, the run in front
 settings, live_area = st.columns([1, 3] if presenting else [2, 3], gap="large")
-job_id = ss.get("train_job")
-current = registry.snapshot(job_id) if job_id else None
-busy = current is not None and not current.done
 
-with settings:
+
+# The settings are a fragment: moving a slider reruns them alone, not the live view beside them
+# (a full Train page run is ~70 elements and two charts; in a class, settings changes were most of
+# the web process's CPU, bench/RESULTS.md). Start reruns the whole page to show its run.
+@st.fragment
+def setup_panel() -> None:
+    train_preset = recall("train_preset")
+    train_kind = recall("train_kind")
+    config = config_from_setup()
+    # The address bar always holds the whole setup: copy it to share exactly this configuration.
+    st.query_params.from_dict(config_to_query(config, train_preset))
+    errors = config.errors()
+    run_name_error = None
+    if recall("train_run_name"):
+        try:
+            check_run_name(recall("train_run_name"))
+        except RunNameError as exc:  # said beside the field; Start waits
+            run_name_error = errors["run name"] = str(exc)
+    base_preset = preset(train_preset, env_id=config.env_id)
+    is_custom = config.to_dict() != base_preset.to_dict()
+    job_id = ss.get("train_job")
+    current = registry.snapshot(job_id) if job_id else None
+    busy = current is not None and not current.done
     st.selectbox("Environment", SUPPORTED_ENVS, **bind("hp_env_id", on_change=on_env_change, options=SUPPORTED_ENVS))
     st.radio(
         "Agent",
@@ -243,9 +246,9 @@ with settings:
     def choice(field: str) -> None:
         options = sorted({c for c in CHOICES[field] if BOUNDS[field].contains(c)} | {recall(f"hp_{field}")})
         st.select_slider(field_label(field), options=options, help=field_help(field), **bind(f"hp_{field}"))
-        error_for(field)
+        error_for(field, errors)
 
-    with st.expander("Learning", expanded=not presenting or in_error("Learning")):
+    with st.expander("Learning", expanded=not presenting or in_error("Learning", errors)):
         col_a, col_b = st.columns(2)
         col_a.slider(
             f"{field_label('learning_rate')} (log10)",
@@ -263,7 +266,7 @@ with settings:
             step=1e-4,
             **bind("hp_learning_rate", on_change=on_lr_input),
         )
-        error_for("learning_rate")
+        error_for("learning_rate", errors)
         st.slider(
             field_label("discount_factor"),
             **bound_args(BOUNDS["discount_factor"], float),
@@ -271,13 +274,13 @@ with settings:
             format="%.3f",
             help=field_help("discount_factor"),
         )
-        error_for("discount_factor")
+        error_for("discount_factor", errors)
         for field in ("batch_size", "n_gradient_steps", "freq_steps_train", "max_grad_norm"):
             choice(field)
         col_c, col_d = st.columns(2)
         col_c.radio(field_label("loss"), ["mse", "huber"], horizontal=True, help=field_help("loss"), **bind("hp_loss"))
         col_d.toggle(field_label("double_dqn"), help=field_help("double_dqn"), **bind("hp_double_dqn"))
-    with st.expander("Network", expanded=(train_kind == "deep" and not presenting) or in_error("Network")):
+    with st.expander("Network", expanded=(train_kind == "deep" and not presenting) or in_error("Network", errors)):
         if train_kind == "linear":
             st.caption("A linear agent has no hidden layer: Q(s, a) = w_a · s + b_a.")
         else:
@@ -294,18 +297,18 @@ with settings:
                 col.select_slider(
                     f"width {i + 1}", options=sorted(set(WIDTHS) | {width}), **bind(f"hp_width_{i}", width)
                 )
-        error_for("nn_hidden_layers")
+        error_for("nn_hidden_layers", errors)
         st.toggle(field_label("normalize_state"), help=field_help("normalize_state"), **bind("hp_normalize_state"))
     # a section holding a setting in error stays open: fixing one field never hides the other
-    with st.expander("Memory and target network", expanded=in_error("Memory and target network")):
+    with st.expander("Memory and target network", expanded=in_error("Memory and target network", errors)):
         for field in ("memory_size", "n_steps_warm_up_memory", "freq_steps_update_target"):
             choice(field)
-    with st.expander("Exploration", expanded=in_error("Exploration")):
+    with st.expander("Exploration", expanded=in_error("Exploration", errors)):
         for end in ("epsilon_start", "epsilon_end"):
             st.slider(field_label(end), **bound_args(BOUNDS[end], float), help=field_help(end), **bind(f"hp_{end}"))
-            error_for(end)
+            error_for(end, errors)
         choice("steps_epsilon_decay")
-    with st.expander("Run", expanded=not presenting or in_error("Run")):
+    with st.expander("Run", expanded=not presenting or in_error("Run", errors)):
         # one field a row where a half-width column would cut the label or the number
         st.number_input(field_label("seed"), **bound_args(BOUNDS["seed"]), help=field_help("seed"), **bind("hp_seed"))
         col_f, col_h = st.columns(2)
@@ -313,14 +316,14 @@ with settings:
             col.number_input(
                 field_label(field), **bound_args(BOUNDS[field]), help=field_help(field), **bind(f"hp_{field}")
             )
-        error_for("n_episodes")
+        error_for("n_episodes", errors)
         st.number_input(
             field_label("eval_every_episodes"),
             help=field_help("eval_every_episodes"),
             **bound_args(BOUNDS["eval_every_episodes"]),
             **bind("hp_eval_every_episodes"),
         )
-        error_for("eval_every_episodes")
+        error_for("eval_every_episodes", errors)
         st.toggle(field_label("keep_best"), help=field_help("keep_best"), **bind("hp_keep_best"))
         st.toggle("stop once an evaluation reaches a target", **bind("hp_stop_on"))
         if recall("hp_stop_on"):
@@ -330,11 +333,15 @@ with settings:
                 help=field_help("stop_at_reward"),
                 **bind("hp_stop_at_reward"),
             )
-            error_for("stop_at_reward")
+            error_for("stop_at_reward", errors)
         st.text_input("run name (optional)", placeholder="e.g. my-first-deep-agent", **bind("train_run_name"))
         if run_name_error:
             st.error(plain(run_name_error), icon=":material/error:")
         st.checkbox("also write TensorBoard logs (under runs/tensorboard/)", **bind("train_tensorboard"))
+
+
+with settings:
+    setup_panel()
 
 
 def run_progress(snap) -> str:

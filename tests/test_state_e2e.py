@@ -49,3 +49,48 @@ def test_the_train_setup_survives_a_visit_to_home(page):
     expect(page.get_by_label("learning rate", exact=True)).to_have_value("2.500e-3")  # deep-fast's, not 1e-6
     page.wait_for_function("() => location.search.includes('seed=5')", timeout=30_000)  # and the link again
     assert "preset=deep-fast" in page.url
+
+
+def test_a_setting_change_reruns_only_the_settings_and_the_link_follows(page):
+    """The settings are a fragment (in a class, full reruns for each slider moved were most of the
+    web process's CPU): the browser's rerun names the fragment, the server runs only it, and the
+    address bar still follows the setup."""
+    from streamlit.proto.BackMsg_pb2 import BackMsg
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+    sent: list = []  # the rerun requests the page sends
+    runs: list = []  # the fragment ids of each run the server starts ([] for a full run)
+
+    def on_websocket(ws) -> None:
+        def on_sent(payload) -> None:
+            if isinstance(payload, bytes):
+                msg = BackMsg()
+                msg.ParseFromString(payload)
+                if msg.WhichOneof("type") == "rerun_script":
+                    sent.append(msg.rerun_script)
+
+        def on_received(payload) -> None:
+            if isinstance(payload, bytes):
+                msg = ForwardMsg()
+                msg.ParseFromString(payload)
+                if msg.WhichOneof("type") == "new_session":
+                    runs.append(list(msg.metadata.run.fragment_ids))
+
+        ws.on("framesent", on_sent)
+        ws.on("framereceived", on_received)
+
+    page.on("websocket", on_websocket)
+    try:
+        page.goto(f"{page.app_url}/train?preset=deep-fast&double_dqn=true")
+        expect(page.get_by_role("heading", name="Train an agent")).to_be_visible(timeout=180_000)
+        page.wait_for_function("() => location.search.includes('double_dqn=true')", timeout=60_000)
+        page.wait_for_timeout(1000)  # the load's runs are over
+        sent.clear()
+        runs.clear()
+        page.get_by_text("Double DQN", exact=True).click()
+        page.wait_for_function("() => location.search.includes('double_dqn=false')", timeout=60_000)
+        assert sent and sent[-1].fragment_id, "the toggle asked for a full rerun"
+        assert runs and runs[-1] == [sent[-1].fragment_id], runs  # only the settings ran
+        expect(page.get_by_text("changed: double_dqn", exact=False)).to_be_visible()  # drawn by that run
+    finally:
+        page.remove_listener("websocket", on_websocket)
