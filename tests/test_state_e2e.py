@@ -6,7 +6,15 @@ preset survived, with every widget at its minimum).
 """
 
 import pytest
-from browser_support import CHROMIUM, LAUNCH_ARGS, enter, require_chromium, running_app, watched_context
+from browser_support import (
+    CHROMIUM,
+    LAUNCH_ARGS,
+    engine_ready,
+    enter,
+    require_chromium,
+    running_app,
+    watched_context,
+)
 
 require_chromium()
 
@@ -84,13 +92,14 @@ def test_a_setting_change_reruns_only_the_settings_and_the_link_follows(page):
         page.goto(f"{page.app_url}/train?preset=deep-fast&double_dqn=true")
         expect(page.get_by_role("heading", name="Train an agent")).to_be_visible(timeout=180_000)
         page.wait_for_function("() => location.search.includes('double_dqn=true')", timeout=60_000)
-        page.wait_for_timeout(1000)  # the load's runs are over
+        engine_ready(page)  # Ray coming up redraws the whole page once: not the click's doing
         sent.clear()
         runs.clear()
         page.get_by_text("Double DQN", exact=True).click()
         page.wait_for_function("() => location.search.includes('double_dqn=false')", timeout=60_000)
         assert sent and sent[-1].fragment_id, "the toggle asked for a full rerun"
-        assert runs and runs[-1] == [sent[-1].fragment_id], runs  # only the settings ran
+        # only the settings ran: no full run (another fragment, the engine notice, may tick meanwhile)
+        assert [sent[-1].fragment_id] in runs and [] not in runs, runs
         expect(page.get_by_text("changed: double_dqn", exact=False)).to_be_visible()  # drawn by that run
     finally:
         page.remove_listener("websocket", on_websocket)
