@@ -266,7 +266,6 @@ class Student:
         self.job_live = False  # a job's fragment is polling
         self.started = asyncio.Event()  # the first Start click has been answered
         self.engine_starting = False
-        self.fragment_run = False
         self.message_cache: dict[str, Any] = {}  # hash -> ForwardMsg, as the frontend's ForwardMsgCache
         self.last_message_at: float | None = None
         self.engine_failed = ""
@@ -341,7 +340,7 @@ class Student:
                 self.last_meta, self.last_update_at = key, now
 
     def on_finished(self, status: int, now: float) -> None:
-        if status == RUN_CUT_SHORT and self.fragment_run:  # the next auto-rerun came before this run ended
+        if status == RUN_CUT_SHORT and self.run_fragments:  # the next rerun came before this fragment run ended
             self.stats.fragment_runs_cut.append((now, 1.0))
         if status == FRAGMENT_FINISHED:
             clicked = self.pending_click is not None and self.pending_click[0] == "toggle"
@@ -399,7 +398,6 @@ class Student:
             self.page_script_hash = msg.navigation.page_script_hash
         elif kind == "new_session":
             self.run_fragments = list(msg.metadata.run.fragment_ids)
-            self.fragment_run = bool(self.run_fragments)
             if not msg.metadata.run.fragment_ids:  # a full run: the frontend drops its timers
                 self.cancel_timers()
                 self.job_live = False
