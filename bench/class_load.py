@@ -252,7 +252,8 @@ class Student:
         self.stats = StudentStats()
         self.ws: Any = None
         self.page_script_hash = ""
-        self.timers: dict[str, asyncio.Task] = {}
+        self.timers: dict[str, asyncio.Task] = {}  # this client's auto-rerun timers (none in Chromium)
+        self.auto_fragments: set[str] = set()  # fragments the server gave an auto-rerun interval
         self.widget_states: dict[str, bool] = {}  # non-trigger values this client has set
         self.start_button: tuple[str, bool] | None = None  # (element id, disabled)
         self.toggle_id: str | None = None
@@ -262,6 +263,7 @@ class Student:
         self.last_update_at: float | None = None
         self.last_tick_at: float | None = None
         self.pending_click: tuple[str, float] | None = None  # (kind, sent at)
+        self.toggle_cut_at: float | None = None  # when the toggle's fragment run was cut short
         self.full_run_done = asyncio.Event()
         self.job_live = False  # a job's fragment is polling
         self.started = asyncio.Event()  # the first Start click has been answered
@@ -339,16 +341,24 @@ class Student:
                 self.stats.chart_updates += 1
                 self.last_meta, self.last_update_at = key, now
 
+    def answer_toggle(self, at: float) -> None:
+        assert self.pending_click is not None
+        self.stats.toggle_clicks.append((self.pending_click[1], at - self.pending_click[1]))
+        self.pending_click = None
+        self.toggle_cut_at = None
+        self.full_run_done.set()
+
     def on_finished(self, status: int, now: float) -> None:
         if status == RUN_CUT_SHORT and self.run_fragments:  # the next rerun came before this fragment run ended
             self.stats.fragment_runs_cut.append((now, 1.0))
+            if self.pending_click is not None and self.pending_click[0] == "toggle":
+                if self.toggle_fragment in self.run_fragments:
+                    self.toggle_cut_at = now  # answered unless the next run draws the settings again
         if status == FRAGMENT_FINISHED:
             clicked = self.pending_click is not None and self.pending_click[0] == "toggle"
             if clicked and self.toggle_fragment in self.run_fragments:
-                self.stats.toggle_clicks.append((self.pending_click[1], now - self.pending_click[1]))
-                self.pending_click = None
-                self.full_run_done.set()
-            if any(f in self.timers for f in self.run_fragments):  # a tick of a live view
+                self.answer_toggle(now)
+            if any(f in self.auto_fragments for f in self.run_fragments):  # a tick of a live view
                 if self.last_tick_at is not None:
                     self.stats.tick_intervals.append((now, now - self.last_tick_at))
                 self.last_tick_at = now
@@ -384,7 +394,7 @@ class Student:
             msg = ForwardMsg()
             msg.CopyFrom(cached)
             msg.metadata.CopyFrom(metadata)
-        elif msg.metadata.cacheable and msg.hash and self.ws is not None:
+        elif msg.metadata.cacheable and msg.hash:  # Chromium caches too: its refs are read from here
             self.message_cache[msg.hash] = msg
             if len(self.message_cache) > MESSAGE_CACHE_SIZE:
                 del self.message_cache[next(iter(self.message_cache))]
@@ -398,13 +408,23 @@ class Student:
             self.page_script_hash = msg.navigation.page_script_hash
         elif kind == "new_session":
             self.run_fragments = list(msg.metadata.run.fragment_ids)
+            if self.toggle_cut_at is not None:
+                # Streamlit ends a fragment run "early for rerun" when another fragment's rerun is
+                # waiting, even after the run drew everything (seen in Chromium: the panel was
+                # always complete). If the next run leaves the settings out, that cut run answered.
+                if self.run_fragments and self.toggle_fragment not in self.run_fragments:
+                    self.answer_toggle(self.toggle_cut_at)
+                else:
+                    self.toggle_cut_at = None
             if not msg.metadata.run.fragment_ids:  # a full run: the frontend drops its timers
                 self.cancel_timers()
+                self.auto_fragments.clear()
                 self.job_live = False
         elif kind == "delta" and msg.delta.WhichOneof("type") == "new_element":
             self.on_element(msg.delta.new_element, msg.delta.fragment_id, now)
         elif kind == "auto_rerun":
             self.job_live = True
+            self.auto_fragments.add(msg.auto_rerun.fragment_id)
             if self.ws is not None:  # a browser keeps its own timers
                 self.cancel_timers([msg.auto_rerun.fragment_id])
                 self.timers[msg.auto_rerun.fragment_id] = asyncio.create_task(
@@ -412,6 +432,7 @@ class Student:
                 )
         elif kind == "stop_auto_rerun":
             self.cancel_timers(list(msg.stop_auto_rerun.fragment_ids))
+            self.auto_fragments.difference_update(msg.stop_auto_rerun.fragment_ids)
         elif kind == "page_info_changed":
             self.query = msg.page_info_changed.query_string  # the address bar follows the page
         elif kind == "script_finished":
@@ -420,7 +441,7 @@ class Student:
     async def click(self, kind: str) -> None:
         """The rerun a click causes; returns once its run has finished (or after 60 s)."""
         self.full_run_done.clear()
-        self.pending_click = (kind, time.perf_counter())
+        self.pending_click, self.toggle_cut_at = (kind, time.perf_counter()), None
         await self.send_click(kind)
         if kind == "start":
             self.stats.trainings_started += 1
