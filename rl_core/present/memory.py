@@ -1,0 +1,33 @@
+"""The web process's own memory: how many malloc arenas its many short-lived threads share."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import sys
+
+from rl_core.config import WEB_MALLOC_ARENAS
+
+M_ARENA_MAX = -8  # glibc's mallopt parameter for the number of arenas (malloc.h)
+
+
+def _libc() -> ctypes.CDLL | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(None)  # the C library this process already runs on
+        libc.mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
+        libc.mallopt.restype = ctypes.c_int
+    except (OSError, AttributeError):  # not glibc (musl has no mallopt)
+        return None
+    return libc
+
+
+def limit_malloc_arenas(arenas: int = WEB_MALLOC_ARENAS) -> bool:
+    """Let the threads created from now on share at most ``arenas`` glibc malloc arenas. Returns
+    whether the limit was set: not on another C library, and not when MALLOC_ARENA_MAX is in the
+    environment (whoever started the process chose). Setting it again is harmless."""
+    if "MALLOC_ARENA_MAX" in os.environ:
+        return False
+    libc = _libc()
+    return libc is not None and libc.mallopt(M_ARENA_MAX, arenas) == 1
