@@ -547,7 +547,4 @@ QUEUED_TICK_SECONDS = 3.0
 STUDY_TICK_SECONDS = 2.0  # the Tune page's running study (each tick reads the study's database)
 BOARD_TICK_SECONDS = 2.0  # the Class board's "Training now"
 ENGINE_POLL_SECONDS = 1.0  # a page saying "Starting the compute engine" looks again this often
-# glibc malloc arenas in the web process. Streamlit runs every rerun on a new thread, and glibc gives threads
-# their own arenas (up to 8 per core): one live viewer's web process grew 1.75 MB a minute with them and
-# 0.86 with 2 (bench/RESULTS.md, issue 17). MALLOC_ARENA_MAX in the environment still decides when set.
-WEB_MALLOC_ARENAS = 2
+WEB_MALLOC_ARENAS = 2  # malloc arenas the web process's threads share (rl_core/present/memory.py says why)

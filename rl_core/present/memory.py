@@ -1,4 +1,10 @@
-"""The web process's own memory: how many malloc arenas its many short-lived threads share."""
+"""The web process's own memory: how many malloc arenas its many short-lived threads share.
+
+Streamlit runs every rerun of every session on a new thread, and glibc gives a thread that finds the
+arenas busy an arena of its own, up to 8 per core; memory freed in one arena serves only the threads
+that use it. A 30-minute soak of one live viewer grew 1.2 KB per episode of the watched run with
+glibc's default and 0.6 KB with MALLOC_ARENA_MAX=2 (bench/RESULTS.md, issue 17).
+"""
 
 from __future__ import annotations
 
