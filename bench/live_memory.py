@@ -30,6 +30,7 @@ import plotly.io as pio
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from rl_core.learning.history import EpisodeHistory  # noqa: E402
 from rl_core.learning.training import EpisodeRecord, EvalRecord  # noqa: E402
 from rl_core.present.live import LiveCharts  # noqa: E402
 
@@ -71,13 +72,15 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=30000)
     parser.add_argument("--per-sync", type=int, default=20, help="episodes a sync brings (about 1 s of training)")
     parser.add_argument("--eval-every", type=int, default=50)
+    parser.add_argument("--tuples", action="store_true", help="keep the history as a tuple of records (the old way)")
     args = parser.parse_args()
     print(f"# {platform.system()} {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     rng = np.random.default_rng(0)
     charts = LiveCharts()
     tracemalloc.start()
     base = held_bytes()
-    snap = Snap("job-1", "running", (), (), 0.0, 0)
+    keep = (lambda records: records) if args.tuples else EpisodeHistory.of  # what the mirror keeps
+    snap = Snap("job-1", "running", keep(()), (), 0.0, 0)
     marks: list[tuple[int, int]] = []
     print("| episodes | Python bytes held | per episode |")
     print("| --- | --- | --- |")
@@ -91,7 +94,7 @@ def main() -> None:
         )
         # the mirror's merge: the old tuple plus what is new, in a new snapshot
         snap = dataclasses.replace(
-            snap, episodes=snap.episodes + new, evaluations=snap.evaluations + evals, version=snap.version + 1
+            snap, episodes=keep(snap.episodes) + new, evaluations=snap.evaluations + evals, version=snap.version + 1
         )
         rewards, eps_loss = charts.training(snap, 475.0)
         pio.to_json(rewards.to_dict(), validate=False)  # what Streamlit sends: made and dropped
@@ -100,12 +103,13 @@ def main() -> None:
             marks.append((len(snap.episodes), held_bytes() - base))
             count, held = marks[-1]
             print(f"| {count} | {held / 1e6:.1f} MB | {held / count:.0f} B |")
-    records_only = Snap("job-2", "running", arriving(0, args.episodes, rng), (), 0.0, 0)
+    records_only = Snap("job-2", "running", keep(arriving(0, args.episodes, rng)), (), 0.0, 0)
     with_records = held_bytes() - base - marks[-1][1]
     del records_only
     (n0, b0), (n1, b1) = marks[0], marks[-1]
     result = {
         "episodes": n1,
+        "kept_as": "tuple of records" if args.tuples else "EpisodeHistory",
         "python_bytes_per_episode_live_path": round(b1 / n1),
         "python_bytes_per_episode_growth": round((b1 - b0) / (n1 - n0)),
         "python_bytes_per_episode_history_alone": round(with_records / args.episodes),

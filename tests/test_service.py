@@ -111,10 +111,14 @@ def test_a_second_process_sees_a_job_live_and_its_stop_reaches_the_worker(store)
         later = until(lambda: len(client.snapshot(job).episodes) > seen + 3 and len(client.snapshot(job).episodes))
         client.stop(job)
         snap = until(lambda: client.snapshot(job).done and client.snapshot(job))
-        print(json.dumps({"job": job, "grew": later > seen, "state": snap.state, "saved": str(snap.saved_path)}))
+        numbered = [e.episode for e in snap.episodes] == list(range(1, len(snap.episodes) + 1))
+        print(json.dumps({"job": job, "grew": later > seen, "state": snap.state, "saved": str(snap.saved_path),
+                          "kept_as": type(snap.episodes).__name__, "numbered": numbered}))
         """,
     )
     assert second["job"] == first["job"] and second["grew"]
+    # the mirror keeps the history as columns, each sync's episodes appended in order
+    assert second["kept_as"] == "EpisodeHistory" and second["numbered"]
     assert second["state"] == "stopped" and second["saved"] == str(store / "shared-live")
 
 

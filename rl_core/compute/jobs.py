@@ -19,6 +19,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -153,7 +154,7 @@ class JobSnapshot(Snapshot):
 
     kind: str = "training"
     config: AgentConfig
-    episodes: tuple[EpisodeRecord, ...]
+    episodes: Sequence[EpisodeRecord]  # a tuple; in a web process's mirror, columns (learning.history)
     evaluations: tuple[EvalRecord, ...]
     env_steps: int
     seconds: float  # training time so far (0 while queued)

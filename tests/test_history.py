@@ -1,0 +1,54 @@
+"""A long run's episodes kept as columns: the same records back, appended in place, 56 bytes an episode."""
+
+import pickle
+import tracemalloc
+
+import numpy as np
+
+from rl_core.learning.history import EpisodeHistory
+from rl_core.learning.training import EpisodeRecord
+from rl_core.present.live import LiveCharts
+from tests.test_live import Snap, episodes, evaluations
+
+
+def test_a_history_gives_back_the_records_it_was_made_of():
+    records = episodes(300) + (EpisodeRecord(301, 12.5, 13, 0.05, float("nan"), 6013, 31.25),)
+    history = EpisodeHistory(records)
+    assert len(history) == 301 and history[:300] == records[:300]  # (nan == nan is False: checked apart)
+    last = history[-1]
+    assert (last.episode, last.reward, last.steps, last.env_steps, last.seconds) == (301, 12.5, 13, 6013, 31.25)
+    assert np.isnan(last.loss)
+    assert isinstance(history[0].episode, int) and isinstance(history[0].env_steps, int)
+    assert history[10:13] == records[10:13]
+    assert pickle.loads(pickle.dumps(history))[:300] == records[:300]
+
+
+def test_adding_to_the_longest_view_appends_in_place_and_older_views_keep_their_rows():
+    records = episodes(100)
+    first = EpisodeHistory(records[:40])
+    second = first + records[40:70]
+    third = second + EpisodeHistory(records[70:])
+    assert second._columns is first._columns is third._columns  # nothing copied
+    assert len(first) == 40 and first == records[:40]
+    assert third == records
+    branch = first + records[80:90]  # an older view grown: columns of its own
+    assert branch._columns is not first._columns
+    assert branch == records[:40] + records[80:90] and third == records
+
+
+def test_a_history_of_20000_episodes_takes_a_fraction_of_the_records():
+    records = episodes(20000)
+    tracemalloc.start()
+    history = EpisodeHistory.of(records)
+    held = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    assert len(history) == 20000
+    assert held / 20000 < 80  # 7 float64 columns (56 B) and their growth; a record takes 272 B
+
+
+def test_the_live_charts_draw_a_history_as_they_draw_its_records():
+    records, evals = episodes(3000), evaluations(30)
+    from_tuple = LiveCharts().training(Snap("job", "running", records, evals, 1.0), 475.0)
+    from_columns = LiveCharts().training(Snap("job", "running", EpisodeHistory(records), evals, 1.0), 475.0)
+    for a, b in zip(from_tuple, from_columns):
+        assert a.to_dict() == b.to_dict()
