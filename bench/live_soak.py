@@ -70,7 +70,8 @@ def start_training(page) -> None:
     page.get_by_role("heading", name="Train an agent").wait_for()
     page.get_by_label("episodes", exact=True).first.wait_for()  # a busy machine draws the page slowly
     enter(page, "episodes", "100000")
-    switch = settled(page.get_by_role("checkbox", name="stop once an evaluation reaches a target", exact=True))
+    # .first: a settings run ended early can leave a stale copy beside it (bench/RESULTS.md, 2026-12-04)
+    switch = page.get_by_label("stop once an evaluation reaches a target", exact=True).first
     if switch.is_checked():
         settled(page.get_by_text("stop once an evaluation reaches")).click()
     start = settled(page.get_by_role("button", name="Start", exact=True))
