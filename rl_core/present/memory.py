@@ -9,6 +9,7 @@ glibc's default and 0.6 KB with MALLOC_ARENA_MAX=2 (bench/RESULTS.md, issue 17).
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import sys
 
@@ -17,6 +18,7 @@ from rl_core.config import WEB_MALLOC_ARENAS
 M_ARENA_MAX = -8  # glibc's mallopt parameter for the number of arenas (malloc.h)
 
 
+@functools.cache  # app.py asks on every run: look the library up once
 def _libc() -> ctypes.CDLL | None:
     if not sys.platform.startswith("linux"):
         return None
