@@ -71,6 +71,7 @@ CHOICES = {  # slider stops; a preset's own value is always added
     "max_grad_norm": [0.1, 0.5, 1.0, 2.0, 5.0, 10.0, 100.0],
     "steps_epsilon_decay": [100, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000, 200_000],
 }
+WIDTH_ROWS = (MAX_HIDDEN_LAYERS + 1) // 2  # the hidden layers' widths: two columns of this many
 WIDTHS = [w for w in (8, 16, 32, 64, 128, 256, 512, 1024) if w <= MAX_HIDDEN_WIDTH]
 
 registry = job_registry()
@@ -142,8 +143,9 @@ def in_error(section: str, errors: dict[str, str]) -> bool:
 
 
 def error_for(field: str, errors: dict[str, str]) -> None:
+    slot = st.empty()  # drawn on every run, error or not (see setup_panel)
     if field in errors:
-        st.error(errors[field], icon=":material/error:")
+        slot.error(errors[field], icon=":material/error:")
 
 
 presenting = bool(ss.get("presentation"))  # a projector: settings tucked away, the run in front
@@ -153,6 +155,10 @@ settings, live_area = st.columns([1, 3] if presenting else [2, 3], gap="large")
 # The settings are a fragment: moving a slider reruns them alone, not the live view beside them
 # (a full Train page run is ~70 elements and two charts; in a class, settings changes were most of
 # the web process's CPU, bench/RESULTS.md). Start reruns the whole page to show its run.
+# Its layout is the same on every run: an element that only some setups show sits in an st.empty
+# slot drawn on every run. Streamlit's frontend clears a fragment's leftover elements only after a
+# run that finished normally; a run ended "early for rerun" (a live tick or another run waiting)
+# left an element of the old layout on the page beside the new one (bench/stale_settings.py).
 @st.fragment
 def setup_panel() -> None:
     train_preset = recall("train_preset")
@@ -192,6 +198,7 @@ def setup_panel() -> None:
 
     # Start and Stop sit right under the choices that matter most, not under every setting.
     start_col, stop_col = st.columns(2)
+    start_refused, busy_note, errors_note, custom_note = st.empty(), st.empty(), st.empty(), st.empty()
     if start_col.button(
         "Start",
         type="primary",
@@ -216,7 +223,7 @@ def setup_panel() -> None:
             )
             st.rerun()
         except SUBMIT_ERRORS as exc:
-            st.error("Cannot start: " + plain(exc))
+            start_refused.error("Cannot start: " + plain(exc))
     if stop_col.button(
         "Stop",
         disabled=not busy,
@@ -228,14 +235,14 @@ def setup_panel() -> None:
         registry.stop(job_id)
         st.toast("Stopping: the agent keeps what it learned so far.")
     if busy:
-        st.caption(":material/info: A run is going: changes below apply to the **next** run.")
+        busy_note.caption(":material/info: A run is going: changes below apply to the **next** run.")
     if errors:
         where = ", ".join(f"{field_label(f) if f in FIELD_NAMES else f} ({SECTION_OF.get(f, 'Run')})" for f in errors)
-        st.warning(f"Fix to start: {where}. Each says why below it.")
+        errors_note.warning(f"Fix to start: {where}. Each says why below it.")
     if is_custom:
         preset_values = base_preset.to_dict()
         changed = [k for k, v in config.to_dict().items() if preset_values[k] != v]
-        st.info(f"**custom**: started from `{train_preset}`, changed: {', '.join(changed)}")
+        custom_note.info(f"**custom**: started from `{train_preset}`, changed: {', '.join(changed)}")
     with st.popover("Share this setup", icon=":material/link:", width="stretch"):
         st.caption(
             "The address bar holds this whole setup. Copy the link (button at its right) and send it: "
@@ -281,20 +288,22 @@ def setup_panel() -> None:
         col_c.radio(field_label("loss"), ["mse", "huber"], horizontal=True, help=field_help("loss"), **bind("hp_loss"))
         col_d.toggle(field_label("double_dqn"), help=field_help("double_dqn"), **bind("hp_double_dqn"))
     with st.expander("Network", expanded=(train_kind == "deep" and not presenting) or in_error("Network", errors)):
+        layers = st.empty()
+        # two columns of MAX_HIDDEN_LAYERS / 2 slots each, layer i in column i % 2: always all drawn
+        width_slots = [slot for col in st.columns(2) for slot in [col.empty() for _ in range(WIDTH_ROWS)]]
         if train_kind == "linear":
-            st.caption("A linear agent has no hidden layer: Q(s, a) = w_a · s + b_a.")
+            layers.caption("A linear agent has no hidden layer: Q(s, a) = w_a · s + b_a.")
         else:
-            st.slider(
+            layers.slider(
                 field_label("nn_hidden_layers"),
                 1,
                 MAX_HIDDEN_LAYERS,
                 help=field_help("nn_hidden_layers"),
                 **bind("hp_layers_n"),
             )
-            cols = st.columns(int(recall("hp_layers_n")))
-            for i, col in enumerate(cols):
+            for i in range(int(recall("hp_layers_n"))):
                 width = recall(f"hp_width_{i}", DEFAULT_WIDTH)
-                col.select_slider(
+                width_slots[(i % 2) * WIDTH_ROWS + i // 2].select_slider(
                     f"width {i + 1}", options=sorted(set(WIDTHS) | {width}), **bind(f"hp_width_{i}", width)
                 )
         error_for("nn_hidden_layers", errors)
@@ -326,17 +335,19 @@ def setup_panel() -> None:
         error_for("eval_every_episodes", errors)
         st.toggle(field_label("keep_best"), help=field_help("keep_best"), **bind("hp_keep_best"))
         st.toggle("stop once an evaluation reaches a target", **bind("hp_stop_on"))
+        stop_at = st.empty()
         if recall("hp_stop_on"):
-            st.number_input(
+            stop_at.number_input(
                 field_label("stop_at_reward"),
                 **bound_args(BOUNDS["stop_at_reward"], float),
                 help=field_help("stop_at_reward"),
                 **bind("hp_stop_at_reward"),
             )
-            error_for("stop_at_reward", errors)
+        error_for("stop_at_reward", errors)
         st.text_input("run name (optional)", placeholder="e.g. my-first-deep-agent", **bind("train_run_name"))
+        run_name_note = st.empty()
         if run_name_error:
-            st.error(plain(run_name_error), icon=":material/error:")
+            run_name_note.error(plain(run_name_error), icon=":material/error:")
         st.checkbox("also write TensorBoard logs (under runs/tensorboard/)", **bind("train_tensorboard"))
 
 

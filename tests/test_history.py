@@ -5,7 +5,7 @@ import tracemalloc
 
 import numpy as np
 
-from rl_core.learning.history import EpisodeHistory
+from rl_core.learning.history import EpisodeHistory, room_for
 from rl_core.learning.training import EpisodeRecord
 from rl_core.present.live import LiveCharts
 from tests.test_live import Snap, episodes, evaluations
@@ -52,3 +52,13 @@ def test_the_live_charts_draw_a_history_as_they_draw_its_records():
     from_columns = LiveCharts().training(Snap("job", "running", EpisodeHistory(records), evals, 1.0), 475.0)
     for a, b in zip(from_tuple, from_columns):
         assert a.to_dict() == b.to_dict()
+
+
+def test_room_for_doubles_and_keeps_the_old_array_as_it_was():
+    array = np.arange(4.0)
+    assert room_for(array, 4, 4) is array  # room enough: the same array
+    grown = room_for(array, 3, 5)
+    assert len(grown) == 8 and list(grown[:3]) == [0.0, 1.0, 2.0]
+    grown[:3] = -1.0
+    assert list(array) == [0.0, 1.0, 2.0, 3.0]  # a reader of the old array keeps its rows
+    assert len(room_for(array, 4, 20)) == 20

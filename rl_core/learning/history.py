@@ -18,6 +18,17 @@ from rl_core.learning.training import EpisodeRecord
 FIELDS = tuple(f.name for f in dataclasses.fields(EpisodeRecord))
 
 
+def room_for(array: np.ndarray, used: int, needed: int) -> np.ndarray:
+    """``array`` if it holds ``needed`` rows, else a new one twice as long (at least ``needed``) with
+    its first ``used`` rows copied: growing by doubling keeps appends amortised O(1), and a reader of
+    the old array still sees its rows unchanged."""
+    if needed <= len(array):
+        return array
+    grown = np.empty(max(needed, 2 * len(array)), dtype=array.dtype)
+    grown[:used] = array[:used]
+    return grown
+
+
 class _Columns:
     """The growing arrays one or more histories read (each its first ``length`` rows, which never change)."""
 
@@ -29,14 +40,7 @@ class _Columns:
 
     def append(self, rows: dict[str, np.ndarray], count: int) -> None:
         needed = self.length + count
-        capacity = len(self.arrays[FIELDS[0]])
-        if needed > capacity:  # grown into new arrays: a reader of the old ones still sees its rows
-            size = max(needed, 2 * capacity)
-            grown = {}
-            for name in FIELDS:
-                grown[name] = np.empty(size)
-                grown[name][: self.length] = self.arrays[name][: self.length]
-            self.arrays = grown
+        self.arrays = {name: room_for(array, self.length, needed) for name, array in self.arrays.items()}
         for name in FIELDS:
             self.arrays[name][self.length : needed] = rows[name]
         self.length = needed

@@ -24,7 +24,7 @@ import plotly.io as pio
 from _plotly_utils.utils import to_typed_array_spec
 
 from rl_core.config import LIVE_TICK_SECONDS, QUEUED_TICK_SECONDS
-from rl_core.learning.history import EpisodeHistory
+from rl_core.learning.history import EpisodeHistory, room_for
 from rl_core.present.figures import imitation_spec, optuna_figure
 from rl_core.present.plots import epsilon_loss_spec, presentation_layout, training_spec
 
@@ -140,13 +140,7 @@ class Columns:
             self._count = 0  # not the same sequence grown: read it all again
         new = records[self._count :]
         if new:
-            capacity = len(self._arrays[self.fields[0]])
-            if n > capacity:
-                size = max(n, 2 * capacity)
-                for f in self.fields:
-                    grown = np.empty(size)
-                    grown[: self._count] = self._arrays[f][: self._count]
-                    self._arrays[f] = grown
+            self._arrays = {f: room_for(a, self._count, n) for f, a in self._arrays.items()}
             for f in self.fields:
                 values = (getattr(r, f) for r in new)
                 self._arrays[f][self._count : n] = np.fromiter(
