@@ -59,3 +59,30 @@ def train_page_click(page):
         return time.perf_counter() - start
 
     return click
+
+
+def record_run_ends(page) -> list[tuple[str, int]]:
+    """Listen to the Streamlit app's websocket on ``page`` (a Playwright page, before it loads the
+    app): the returned list gets, for each script run the server ends, the fragments it ran (comma
+    separated, "" for a full run) and its end status (ForwardMsg.ScriptFinishedStatus)."""
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+    ends: list[tuple[str, int]] = []
+    running = {"run": ""}
+
+    def on_websocket(ws) -> None:
+        def received(payload) -> None:
+            if not isinstance(payload, bytes):
+                return
+            msg = ForwardMsg()
+            msg.ParseFromString(payload)
+            kind = msg.WhichOneof("type")
+            if kind == "new_session":
+                running["run"] = ",".join(msg.metadata.run.fragment_ids)
+            elif kind == "script_finished":
+                ends.append((running["run"], msg.script_finished))
+
+        ws.on("framereceived", received)
+
+    page.on("websocket", on_websocket)
+    return ends

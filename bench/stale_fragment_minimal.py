@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from _common import git_commit, machine  # noqa: E402
+from _common import git_commit, machine, record_run_ends  # noqa: E402
 from browser_support import CHROMIUM, LAUNCH_ARGS, free_port, wait_until_idle, wait_until_up  # noqa: E402
 
 APP = """
@@ -69,7 +69,6 @@ def measure(variant: str, clicks: int) -> dict[str, object]:
     import subprocess
 
     from playwright.sync_api import sync_playwright
-    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
     with tempfile.TemporaryDirectory() as tmp:
         app = Path(tmp) / "app.py"
@@ -82,27 +81,10 @@ def measure(variant: str, clicks: int) -> dict[str, object]:
             url = f"http://127.0.0.1:{port}"
             wait_until_up(f"{url}/_stcore/health", server, "streamlit")
             ticker_id: dict[str, str] = {}
-            ends: list[tuple[str, int]] = []  # (the run's fragments, its end status)
-            running = {"run": ""}
-
-            def on_websocket(ws) -> None:
-                def received(payload) -> None:
-                    if not isinstance(payload, bytes):
-                        return
-                    msg = ForwardMsg()
-                    msg.ParseFromString(payload)
-                    kind = msg.WhichOneof("type")
-                    if kind == "new_session":
-                        running["run"] = ",".join(msg.metadata.run.fragment_ids)
-                    elif kind == "script_finished":
-                        ends.append((running["run"], msg.script_finished))
-
-                ws.on("framereceived", received)
-
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
                 page = browser.new_page()
-                page.on("websocket", on_websocket)
+                ends = record_run_ends(page)
                 page.goto(url)
                 page.get_by_text("END False").wait_for()
                 page.wait_for_timeout(2000)

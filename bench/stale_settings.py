@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from _common import git_commit, machine  # noqa: E402
+from _common import git_commit, machine, record_run_ends  # noqa: E402
 from browser_support import (  # noqa: E402
     CHROMIUM,
     LAUNCH_ARGS,
@@ -52,24 +52,6 @@ def main() -> None:
     args = parser.parse_args()
 
     from playwright.sync_api import expect, sync_playwright
-    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
-
-    settings_runs: list[int] = []  # each settings run's end status, in order
-    current: dict[str, str | None] = {"run": None}  # the fragment the server is running now
-
-    def on_websocket(ws) -> None:
-        def received(payload) -> None:
-            if not isinstance(payload, bytes):
-                return
-            msg = ForwardMsg()
-            msg.ParseFromString(payload)
-            kind = msg.WhichOneof("type")
-            if kind == "new_session":
-                current["run"] = ",".join(msg.metadata.run.fragment_ids)
-            elif kind == "script_finished" and current["run"] == settings_fragment.get("id"):
-                settings_runs.append(msg.script_finished)
-
-        ws.on("framereceived", received)
 
     settings_fragment: dict[str, str] = {}  # learnt from the first click's rerun request
     with (
@@ -91,7 +73,7 @@ def main() -> None:
                 if rerun is not None and rerun.fragment_id and not rerun.is_auto_rerun:
                     settings_fragment.setdefault("id", rerun.fragment_id)  # Start, in the settings
 
-        page.on("websocket", on_websocket)
+        ends = record_run_ends(page)
         page.on("websocket", lambda ws: ws.on("framesent", sent))
         page.goto(f"{url}/train?preset=linear-fast&n_episodes=100000&eval_every_episodes=50&stop_on=false")
         expect(page.get_by_role("heading", name="Train an agent")).to_be_visible(timeout=180_000)
@@ -107,6 +89,7 @@ def main() -> None:
                 leftovers += 1
                 print(f"click {click + 1}: {dict(zip(DRAWN_ONCE, counts, strict=True))}", flush=True)
         browser.close()
+    settings_runs = [status for run, status in ends if run and run == settings_fragment.get("id")]
     early = sum(status == FINISHED_EARLY_FOR_RERUN for status in settings_runs)
     print(f"machine: {machine()}; commit {git_commit()}")
     print(
