@@ -163,13 +163,22 @@ def selected(page: Page, label: str) -> str:
     return selectbox(page, label).get_by_role("combobox").input_value()
 
 
-def open_selectbox(page: Page, label: str):
-    """Open a selectbox's list, once the page has finished its run (a rerun would close it), and
-    return its options."""
-    wait_until_idle(page)
-    selectbox(page, label).click()
+def open_selectbox(page: Page, label: str, attempts: int = 4):
+    """Open a selectbox's list, once the page has finished its run, and return its options.
+
+    A run that starts between the idle check and the click (a fragment's tick, the page's rerun once
+    the engine is up) redraws the selectbox and closes its list: then it is opened again."""
     options = page.get_by_role("option")
-    expect(options.first).to_be_visible()
+    for attempt in range(attempts):
+        wait_until_idle(page)
+        selectbox(page, label).click()
+        try:
+            expect(options.first).to_be_visible(timeout=10_000)
+            return options
+        except AssertionError:
+            if attempt == attempts - 1:
+                raise
+            page.keyboard.press("Escape")
     return options
 
 
