@@ -539,12 +539,12 @@ CLASS_QUOTAS = ClassQuotas()
 # (the min and max of equal buckets): a tick costs the same at episode 50 and 5000, and no spike is lost.
 LIVE_EXACT_POINTS = 200
 LIVE_OLDER_POINTS = 800
-# How often a live view (Train, Imitation) draws its job again while it runs, and while it queues (only its
-# place changes). Each tick of each viewer is a fragment run on a new script thread that the event loop waits
-# for; a class's jobs mostly queue, and 60 views ticking each second stalled the loop (bench/RESULTS.md).
+# How often a live view (Train, Imitation) draws its job again while it runs, and while it queues. Each tick of
+# each viewer is a script-thread run the event loop waits for: 60 views ticking each second stalled it (RESULTS).
 LIVE_TICK_SECONDS = 1.0
 QUEUED_TICK_SECONDS = 3.0
 STUDY_TICK_SECONDS = 2.0  # the Tune page's running study (each tick reads the study's database)
 BOARD_TICK_SECONDS = 2.0  # the Class board's "Training now"
 ENGINE_POLL_SECONDS = 1.0  # a page saying "Starting the compute engine" looks again this often
 WEB_MALLOC_ARENAS = 2  # malloc arenas the web process's threads share (rl_core/present/memory.py says why)
+WEB_MMAP_THRESHOLD = 256 * 1024  # web process: a block this large or larger is mmapped, never from the heap

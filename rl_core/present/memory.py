@@ -1,9 +1,15 @@
-"""The web process's own memory: how many malloc arenas its many short-lived threads share.
+"""The web process's own memory: how glibc's malloc serves its many short-lived threads.
 
-Streamlit runs every rerun of every session on a new thread, and glibc gives a thread that finds the
-arenas busy an arena of its own, up to 8 per core; memory freed in one arena serves only the threads
-that use it. A 30-minute soak of one live viewer grew 1.2 KB per episode of the watched run with
-glibc's default and 0.6 KB with MALLOC_ARENA_MAX=2 (bench/RESULTS.md, issue 17).
+Two settings, both measured on live soaks (bench/RESULTS.md, issue 17):
+- Arenas. Streamlit runs every rerun of every session on a new thread, and glibc gives a thread that
+  finds the arenas busy an arena of its own, up to 8 per core; memory freed in one arena serves only
+  the threads that use it. One live viewer grew the process 1.2 KB per episode of the watched run with
+  glibc's default and 0.6 KB with 2 arenas.
+- The mmap threshold. glibc mmaps a block of 128 KiB or more and, each time such a block is freed,
+  raises that threshold to its size (up to 32 MiB). A tick's figure JSON and the growing history
+  columns are such blocks: after a few, they come from the heap instead and leave holes there that
+  are rarely whole free pages, so the process keeps them. A fixed threshold keeps them mmapped (given
+  back on free): a pair of soaks at the same time grew 1.0 KB and 0.53 KB per episode.
 """
 
 from __future__ import annotations
@@ -13,9 +19,11 @@ import functools
 import os
 import sys
 
-from rl_core.config import WEB_MALLOC_ARENAS
+from rl_core.config import WEB_MALLOC_ARENAS, WEB_MMAP_THRESHOLD
 
-M_ARENA_MAX = -8  # glibc's mallopt parameter for the number of arenas (malloc.h)
+# glibc's mallopt parameters (malloc.h)
+M_MMAP_THRESHOLD = -3
+M_ARENA_MAX = -8
 
 
 @functools.cache  # app.py asks on every run: look the library up once
@@ -39,3 +47,15 @@ def limit_malloc_arenas(arenas: int = WEB_MALLOC_ARENAS) -> bool:
         return False
     libc = _libc()
     return libc is not None and libc.mallopt(M_ARENA_MAX, arenas) == 1
+
+
+def fix_mmap_threshold(size: int = WEB_MMAP_THRESHOLD) -> bool:
+    """Mmap every block of ``size`` bytes or more, now and for the life of the process (glibc stops
+    raising the threshold once it is set). Returns whether it was set: not on another C library, and
+    not when the environment chose (MALLOC_MMAP_THRESHOLD_, or GLIBC_TUNABLES naming it). Set it in
+    the process, not its environment: the local Ray instance the app starts would inherit that."""
+    tunables = os.environ.get("GLIBC_TUNABLES", "")
+    if "MALLOC_MMAP_THRESHOLD_" in os.environ or "mmap_threshold" in tunables:
+        return False
+    libc = _libc()
+    return libc is not None and libc.mallopt(M_MMAP_THRESHOLD, size) == 1
