@@ -30,7 +30,7 @@ import plotly.io as pio
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rl_core.learning.history import EpisodeHistory  # noqa: E402
+from rl_core.learning.history import EpisodeHistory, EvaluationHistory  # noqa: E402
 from rl_core.learning.training import EpisodeRecord, EvalRecord  # noqa: E402
 from rl_core.present.live import LiveCharts  # noqa: E402
 
@@ -79,8 +79,10 @@ def main() -> None:
     charts = LiveCharts()
     tracemalloc.start()
     base = held_bytes()
-    keep = (lambda records: records) if args.tuples else EpisodeHistory.of  # what the mirror keeps
-    snap = Snap("job-1", "running", keep(()), (), 0.0, 0)
+    # what the mirror keeps
+    keep = (lambda records: records) if args.tuples else EpisodeHistory.of
+    keep_evals = (lambda records: records) if args.tuples else EvaluationHistory.of
+    snap = Snap("job-1", "running", keep(()), keep_evals(()), 0.0, 0)
     marks: list[tuple[int, int]] = []
     print("| episodes | Python bytes held | per episode |")
     print("| --- | --- | --- |")
@@ -92,9 +94,12 @@ def main() -> None:
             for r in new
             if r.episode % args.eval_every == 0
         )
-        # the mirror's merge: the old tuple plus what is new, in a new snapshot
+        # the mirror's merge: the old history plus what is new, in a new snapshot
         snap = dataclasses.replace(
-            snap, episodes=keep(snap.episodes) + new, evaluations=snap.evaluations + evals, version=snap.version + 1
+            snap,
+            episodes=keep(snap.episodes) + new,
+            evaluations=keep_evals(snap.evaluations) + evals,
+            version=snap.version + 1,
         )
         rewards, eps_loss = charts.training(snap, 475.0)
         pio.to_json(rewards.to_dict(), validate=False)  # what Streamlit sends: made and dropped
@@ -109,7 +114,7 @@ def main() -> None:
     (n0, b0), (n1, b1) = marks[0], marks[-1]
     result = {
         "episodes": n1,
-        "kept_as": "tuple of records" if args.tuples else "EpisodeHistory",
+        "kept_as": "tuple of records" if args.tuples else "EpisodeHistory, EvaluationHistory",
         "python_bytes_per_episode_live_path": round(b1 / n1),
         "python_bytes_per_episode_growth": round((b1 - b0) / (n1 - n0)),
         "python_bytes_per_episode_history_alone": round(with_records / args.episodes),

@@ -1,12 +1,14 @@
-"""A long run's episodes kept as columns: the same records back, appended in place, 56 bytes an episode."""
+"""A long run's episodes and evaluations kept as columns: the same records back, appended in place,
+56 bytes an episode."""
 
 import pickle
 import tracemalloc
 
 import numpy as np
 
-from rl_core.learning.history import EpisodeHistory, room_for
-from rl_core.learning.training import EpisodeRecord
+from rl_core.classroom.board import best_mean
+from rl_core.learning.history import EpisodeHistory, EvaluationHistory, room_for
+from rl_core.learning.training import EpisodeRecord, EvalRecord
 from rl_core.present.live import LiveCharts
 from tests.test_live import Snap, episodes, evaluations
 
@@ -46,10 +48,25 @@ def test_a_history_of_20000_episodes_takes_a_fraction_of_the_records():
     assert held / 20000 < 80  # 7 float64 columns (56 B) and their growth; a record takes 272 B
 
 
+def test_evaluations_come_back_the_same_grow_in_place_and_give_the_board_their_best():
+    evals = evaluations(50)
+    history = EvaluationHistory(evals[:20])
+    longer = history + evals[20:]
+    assert longer._columns is history._columns and longer == evals and history == evals[:20]
+    assert isinstance(longer[3], EvalRecord) and isinstance(longer[3].episode, int)
+    assert isinstance(longer[3].env_steps, int) and isinstance(longer[3].mean, float)
+    assert pickle.loads(pickle.dumps(longer)) == evals
+    assert repr(longer) == "EvaluationHistory(50 records)"
+    assert best_mean(longer) == best_mean(evals) == max(e.mean for e in evals)
+    assert best_mean(EvaluationHistory(evals[:10] + evals[:3])) == evals[9].mean  # the best, not the last
+    assert best_mean(EvaluationHistory()) is None and best_mean(()) is None
+
+
 def test_the_live_charts_draw_a_history_as_they_draw_its_records():
     records, evals = episodes(3000), evaluations(30)
     from_tuple = LiveCharts().training(Snap("job", "running", records, evals, 1.0), 475.0)
-    from_columns = LiveCharts().training(Snap("job", "running", EpisodeHistory(records), evals, 1.0), 475.0)
+    columns = Snap("job", "running", EpisodeHistory(records), EvaluationHistory(evals), 1.0)
+    from_columns = LiveCharts().training(columns, 475.0)
     for a, b in zip(from_tuple, from_columns):
         assert a.to_dict() == b.to_dict()
 

@@ -113,12 +113,15 @@ def test_a_second_process_sees_a_job_live_and_its_stop_reaches_the_worker(store)
         snap = until(lambda: client.snapshot(job).done and client.snapshot(job))
         numbered = [e.episode for e in snap.episodes] == list(range(1, len(snap.episodes) + 1))
         print(json.dumps({"job": job, "grew": later > seen, "state": snap.state, "saved": str(snap.saved_path),
-                          "kept_as": type(snap.episodes).__name__, "numbered": numbered}))
+                          "kept_as": [type(snap.episodes).__name__, type(snap.evaluations).__name__],
+                          "numbered": numbered, "evaluated_at": [e.episode for e in snap.evaluations]}))
         """,
     )
     assert second["job"] == first["job"] and second["grew"]
-    # the mirror keeps the history as columns, each sync's episodes appended in order
-    assert second["kept_as"] == "EpisodeHistory" and second["numbered"]
+    # the mirror keeps the history as columns, each sync's episodes and evaluations appended in order
+    assert second["kept_as"] == ["EpisodeHistory", "EvaluationHistory"] and second["numbered"]
+    evaluated_at = second["evaluated_at"]
+    assert evaluated_at and evaluated_at == sorted(set(evaluated_at))
     assert second["state"] == "stopped" and second["saved"] == str(store / "shared-live")
 
 

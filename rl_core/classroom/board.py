@@ -21,6 +21,7 @@ from rl_core.artifacts.folders import runs_dir
 from rl_core.artifacts.storage import AgentEntry, load_agent
 from rl_core.config import AgentConfig
 from rl_core.learning.evaluation import evaluate
+from rl_core.learning.history import RecordHistory
 from rl_core.presets import PRESET_NAMES, preset
 
 BOARD_EPISODES = 1000
@@ -165,6 +166,15 @@ def board_table(rows: Sequence[BoardRow]) -> list[dict[str, Any]]:
     ]
 
 
+def best_mean(evaluations: Sequence[Any]) -> float | None:
+    """The highest mean reward among a run's evaluations (None before the first), read from the
+    column when they are kept as one."""
+    if isinstance(evaluations, RecordHistory):
+        means = evaluations.column("mean")
+        return float(means.max()) if len(means) else None
+    return max((e.mean for e in evaluations), default=None)
+
+
 def training_now(snapshots: Iterable[Any], owner_name: Callable[[str], str]) -> list[dict[str, Any]]:
     """Every queued or running training (JobSnapshot-like objects), for the board's live table:
     the running ones ranked by their best evaluation so far (rank 1 the highest; those not yet
@@ -174,7 +184,7 @@ def training_now(snapshots: Iterable[Any], owner_name: Callable[[str], str]) -> 
     for snap in snapshots:
         if snap.state not in ("queued", "running"):
             continue
-        best = max((e.mean for e in snap.evaluations), default=None)
+        best = best_mean(snap.evaluations)
         row = {
             "rank": "",
             "who": owner_name(snap.owner),

@@ -155,7 +155,7 @@ class JobSnapshot(Snapshot):
     kind: str = "training"
     config: AgentConfig
     episodes: Sequence[EpisodeRecord]  # a tuple; in a web process's mirror, columns (learning.history)
-    evaluations: tuple[EvalRecord, ...]
+    evaluations: Sequence[EvalRecord]  # the same
     env_steps: int
     seconds: float  # training time so far (0 while queued)
     saved_path: Path | None

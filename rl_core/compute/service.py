@@ -45,7 +45,7 @@ from rl_core.compute.jobs import FINISHED_STATES, Job, JobFailed, JobSnapshot, J
 from rl_core.compute.registry import JobLimitReached
 from rl_core.compute.workers import one_line
 from rl_core.config import AgentConfig
-from rl_core.learning.history import EpisodeHistory
+from rl_core.learning.history import EpisodeHistory, EvaluationHistory
 
 REGISTRY_PREFIX = "qlab-registry-"
 STORE_ID_FILE = ".store-id"
@@ -344,13 +344,17 @@ class RegistryClient:
                     if not isinstance(old, JobSnapshot) or (len(old.episodes), len(old.evaluations)) != base:
                         snaps.pop(job_id, None)  # out of step: the next sync sends it whole
                         continue
-                    snap = dataclasses.replace(
+                    snap = dataclasses.replace(  # appended in place
                         snap,
-                        episodes=EpisodeHistory.of(old.episodes) + snap.episodes,  # appended in place
-                        evaluations=old.evaluations + snap.evaluations,
+                        episodes=EpisodeHistory.of(old.episodes) + snap.episodes,
+                        evaluations=EvaluationHistory.of(old.evaluations) + snap.evaluations,
                     )
                 elif isinstance(snap, JobSnapshot):  # a long run's history kept as columns (56 B an episode)
-                    snap = dataclasses.replace(snap, episodes=EpisodeHistory.of(snap.episodes))
+                    snap = dataclasses.replace(
+                        snap,
+                        episodes=EpisodeHistory.of(snap.episodes),
+                        evaluations=EvaluationHistory.of(snap.evaluations),
+                    )
                 snaps[job_id] = snap
             self._snaps = snaps
             self._capacity, self._running = max(1, int(reply["capacity"])), int(reply["running"])

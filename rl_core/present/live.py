@@ -24,7 +24,7 @@ import plotly.io as pio
 from _plotly_utils.utils import to_typed_array_spec
 
 from rl_core.config import LIVE_TICK_SECONDS, QUEUED_TICK_SECONDS
-from rl_core.learning.history import EpisodeHistory, room_for
+from rl_core.learning.history import RecordHistory, room_for
 from rl_core.present.figures import imitation_spec, optuna_figure
 from rl_core.present.plots import epsilon_loss_spec, presentation_layout, training_spec
 
@@ -133,7 +133,7 @@ class Columns:
         self._last: Any = None  # the last record read, to see that the sequence only grew
 
     def read(self, records: Sequence[Any]) -> dict[str, np.ndarray]:
-        if isinstance(records, EpisodeHistory):  # columns already: read as they are
+        if isinstance(records, RecordHistory):  # columns already: read as they are
             return {f: records.column(f) for f in self.fields}
         n = len(records)
         if n < self._count or (self._count and records[self._count - 1] is not self._last):
