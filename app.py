@@ -18,11 +18,11 @@ from pages._ui import (  # noqa: E402
     registry_notice,
 )
 from rl_core.compute.engine import engine_status, service_mode, start_engine  # noqa: E402
-from rl_core.present.memory import fix_mmap_threshold, limit_malloc_arenas  # noqa: E402
+from rl_core.present.memory import fix_malloc_thresholds, limit_malloc_arenas  # noqa: E402
 
 # glibc's malloc for many short-lived threads: see rl_core/present/memory.py (each run: harmless)
 limit_malloc_arenas()
-fix_mmap_threshold()
+fix_malloc_thresholds()
 lock_free_config_reads()  # before the first page: see there (once per process)
 st.set_page_config(page_title="Q-Lab", page_icon=":material/target:", layout="wide")
 # Ray comes up in the background (once per process): the first page draws at once. By default the

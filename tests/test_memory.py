@@ -1,5 +1,5 @@
-"""The web process's malloc: arenas limited and the mmap threshold fixed at start-up, both seen in
-glibc's own report (malloc_info)."""
+"""The web process's malloc: arenas limited and the mmap and trim thresholds fixed at start-up, seen
+in glibc's own report (malloc_info) and in the process's resident memory."""
 
 import subprocess
 import sys
@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 
-from rl_core.present.memory import _libc, fix_mmap_threshold, limit_malloc_arenas
+from rl_core.present.memory import _libc, fix_malloc_thresholds, limit_malloc_arenas
 
 MALLOC_INFO = """
 libc.fopen.restype = ctypes.c_void_p
@@ -49,9 +49,9 @@ COUNT_ARENAS = textwrap.dedent(
 COUNT_MMAPPED = textwrap.dedent(
     """
     import ctypes, re, sys, tempfile
-    from rl_core.present.memory import fix_mmap_threshold
+    from rl_core.present.memory import fix_malloc_thresholds
     if sys.argv[1] == "fixed":
-        assert fix_mmap_threshold(256 * 1024)
+        assert fix_malloc_thresholds(256 * 1024)
     libc = ctypes.CDLL(None)
     libc.malloc.restype = ctypes.c_void_p
     libc.free.argtypes = (ctypes.c_void_p,)
@@ -62,6 +62,31 @@ COUNT_MMAPPED = textwrap.dedent(
     before = mmapped()
     kept = libc.malloc(1024 * 1024)
     print(mmapped() - before)
+    """
+)
+
+# What imports do: a 16 MiB block freed (glibc then raises its mmap threshold to 16 MiB and its trim
+# threshold to 32). Then the thresholds fixed (or not), 20 MB of 200 KB blocks (under the fixed mmap
+# threshold: from the heap) written and freed: the MB still resident afterwards, above the start
+HEAP_TOP_KEPT = textwrap.dedent(
+    """
+    import ctypes, sys
+    from rl_core.present.memory import fix_malloc_thresholds
+    libc = ctypes.CDLL(None)
+    libc.malloc.restype = ctypes.c_void_p
+    libc.free.argtypes = (ctypes.c_void_p,)
+    def rss_mb():
+        return next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmRSS")) / 1024
+    libc.free(libc.malloc(16 * 1024 * 1024))
+    if sys.argv[1] == "fixed":
+        assert fix_malloc_thresholds(256 * 1024)
+    start = rss_mb()
+    blocks = [libc.malloc(200 * 1024) for _ in range(100)]
+    for block in blocks:
+        ctypes.memset(block, 1, 200 * 1024)
+    for block in blocks:
+        libc.free(block)
+    print(round(rss_mb() - start))
     """
 )
 
@@ -97,9 +122,21 @@ def test_with_the_threshold_fixed_a_large_block_is_mmapped_after_a_larger_one_wa
     assert run_alone(COUNT_MMAPPED, "fixed") == 1
 
 
+@pytest.mark.skipif(_libc() is None, reason="glibc only")
+def test_with_the_thresholds_fixed_after_a_large_block_was_freed_a_freed_heap_top_goes_back():
+    assert run_alone(HEAP_TOP_KEPT, "default") >= 15  # the raised trim threshold keeps the 20 MB
+    assert run_alone(HEAP_TOP_KEPT, "fixed") <= 2
+
+
 @pytest.mark.parametrize(
-    "name, value", [("MALLOC_MMAP_THRESHOLD_", "131072"), ("GLIBC_TUNABLES", "glibc.malloc.mmap_threshold=131072")]
+    "name, value",
+    [
+        ("MALLOC_MMAP_THRESHOLD_", "131072"),
+        ("MALLOC_TRIM_THRESHOLD_", "131072"),
+        ("GLIBC_TUNABLES", "glibc.malloc.mmap_threshold=131072"),
+        ("GLIBC_TUNABLES", "glibc.malloc.trim_threshold=131072"),
+    ],
 )
 def test_a_threshold_chosen_in_the_environment_is_left_alone(monkeypatch, name, value):
     monkeypatch.setenv(name, value)
-    assert fix_mmap_threshold() is False
+    assert fix_malloc_thresholds() is False

@@ -9,7 +9,9 @@ Two settings, both measured on live soaks (bench/RESULTS.md, issue 17):
   raises that threshold to its size (up to 32 MiB). A tick's figure JSON and the growing history
   columns are such blocks: after a few, they come from the heap instead and leave holes there that
   are rarely whole free pages, so the process keeps them. A fixed threshold keeps them mmapped (given
-  back on free): a pair of soaks at the same time grew 1.0 KB and 0.53 KB per episode.
+  back on free): a pair of soaks at the same time grew 1.0 KB and 0.53 KB per episode with the
+  threshold fixed from the process's start (MALLOC_MMAP_THRESHOLD_). Fixed in the process, after the
+  imports, the trim threshold must be fixed too (fix_malloc_thresholds says why).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import sys
 from rl_core.config import WEB_MALLOC_ARENAS, WEB_MMAP_THRESHOLD
 
 # glibc's mallopt parameters (malloc.h)
+M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
 M_ARENA_MAX = -8
 
@@ -49,13 +52,23 @@ def limit_malloc_arenas(arenas: int = WEB_MALLOC_ARENAS) -> bool:
     return libc is not None and libc.mallopt(M_ARENA_MAX, arenas) == 1
 
 
-def fix_mmap_threshold(size: int = WEB_MMAP_THRESHOLD) -> bool:
-    """Mmap every block of ``size`` bytes or more, now and for the life of the process (glibc stops
-    raising the threshold once it is set). Returns whether it was set: not on another C library, and
-    not when the environment chose (MALLOC_MMAP_THRESHOLD_, or GLIBC_TUNABLES naming it). Set it in
-    the process, not its environment: the local Ray instance the app starts would inherit that."""
+def fix_malloc_thresholds(mmap_threshold: int = WEB_MMAP_THRESHOLD) -> bool:
+    """Mmap every block of ``mmap_threshold`` bytes or more, and give free memory at the heap's top
+    back once it reaches twice that, for the life of the process (glibc stops moving either once
+    set). Both: by the time this runs, imports have freed large blocks, and glibc has raised its trim
+    threshold with its mmap threshold (to twice the largest freed block, up to 64 MiB); fixing only the
+    mmap threshold left that, and a freed heap top stayed resident (tests/test_memory.py).
+
+    Returns whether they were set: not on another C library, and not when the environment chose
+    (MALLOC_MMAP_THRESHOLD_ or MALLOC_TRIM_THRESHOLD_, or GLIBC_TUNABLES naming either). Set in the
+    process, not its environment: the local Ray instance the app starts would inherit that."""
     tunables = os.environ.get("GLIBC_TUNABLES", "")
-    if "MALLOC_MMAP_THRESHOLD_" in os.environ or "mmap_threshold" in tunables:
+    chosen = {"MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_"} & os.environ.keys()
+    if chosen or "mmap_threshold" in tunables or "trim_threshold" in tunables:
         return False
     libc = _libc()
-    return libc is not None and libc.mallopt(M_MMAP_THRESHOLD, size) == 1
+    return (
+        libc is not None
+        and libc.mallopt(M_MMAP_THRESHOLD, mmap_threshold) == 1
+        and libc.mallopt(M_TRIM_THRESHOLD, 2 * mmap_threshold) == 1
+    )
