@@ -222,6 +222,37 @@ def test_with_ray_gone_the_client_says_so_in_one_line_and_nothing_on_disk_is_los
     assert (runs / "kept" / "model.pt").is_file()
 
 
+def test_a_failing_sync_shows_pages_only_the_explained_error_never_the_raw_one_first(monkeypatch):
+    """The mirror's error is set once per failed sync: pages read it at any moment, and a read
+    between two assignments once showed the raw error instead of "`make stop-engine` stopped it"."""
+    import threading
+
+    from rl_core.compute import service
+    from rl_core.compute.service import RegistryClient
+
+    monkeypatch.setattr(service, "SYNC_SECONDS", 0.0)
+    client = object.__new__(RegistryClient)
+    client.error, client._closed = None, threading.Event()
+
+    def sync():
+        raise RuntimeError("ActorDiedError: the raw one")
+
+    def after_failure(failing_for):
+        time.sleep(0.002)  # judging Ray takes a moment (a process check, a file read)
+        return "explained"
+
+    client.sync, client._after_failure = sync, after_failure
+    mirror = threading.Thread(target=client._mirror, daemon=True)
+    mirror.start()
+    seen = set()
+    deadline = time.monotonic() + 1.0
+    while time.monotonic() < deadline:
+        seen.add(client.error)
+    client._closed.set()
+    mirror.join(5)
+    assert seen - {None} == {"explained"}
+
+
 def test_changes_send_only_what_a_viewer_lacks(tmp_path):
     from rl_core.compute.registry import JobRegistry
     from rl_core.config import AgentConfig

@@ -256,38 +256,40 @@ class RegistryClient:
                 self.error = None
                 failing_since = None
             except Exception as exc:  # the thread must outlive any trouble; pages show ``error``
-                self.error = str(exc) if isinstance(exc, EngineUnavailable) else one_line(exc)
                 failing_since = failing_since or time.monotonic()
                 try:
-                    self._after_failure(time.monotonic() - failing_since)
-                except Exception as exc:
-                    self.error = one_line(exc)
+                    said = self._after_failure(time.monotonic() - failing_since)
+                except Exception as trouble:
+                    said = one_line(trouble)
+                # set once: a page reading between two assignments showed the raw error for a moment
+                self.error = said or (str(exc) if isinstance(exc, EngineUnavailable) else one_line(exc))
             self._closed.wait(SYNC_SECONDS)
 
-    def _after_failure(self, failing_for: float) -> None:
+    def _after_failure(self, failing_for: float) -> str | None:
         """What a sync that failed says about Ray, and what to do: a local instance that has ended
         took every job with it (each fails in one line and gives its name back); the engine then
         connects again (starting the instance anew, unless it was stopped on purpose) and the queue
-        goes on. A cluster away is tried again every while; its jobs are judged once it answers."""
+        goes on. A cluster away is tried again every while; its jobs are judged once it answers.
+        Returns what pages should say, or None for the sync's own error."""
         status = engine_status()
         if status.state == "failed":
             restart_engine("the last try failed")
-            return
+            return None
         lost = ray_lost()
         if lost is not None:
             why, for_good = lost
             if for_good:
                 self.fail_unfinished(f"failed: {why} while it ran; nothing was saved")
                 if local_instance_was_stopped():
-                    self.error = (
+                    return (
                         f"The job registry cannot be reached ({why}: `make stop-engine` stopped it); "
                         "restart the app to start it again. Nothing on disk is lost."
                     )
-                    return
-            self.error = f"The job registry cannot be reached ({why}); connecting again. Nothing on disk is lost."
             restart_engine(why)
-        elif failing_for > UNANSWERED_SECONDS:
+            return f"The job registry cannot be reached ({why}); connecting again. Nothing on disk is lost."
+        if failing_for > UNANSWERED_SECONDS:
             restart_engine("the job registry has not answered for a minute")
+        return None
 
     def fail_unfinished(self, message: str) -> int:
         """Mark every job of the copy that had not ended as failed with ``message`` ("before it
