@@ -2,6 +2,8 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+# the web process starts with its own malloc settings (rl_core/present/memory.py says why)
+WEB := $(PY) -m rl_core.present.memory
 # Where pip looks for torch. Empty: pip's own configuration, which on PyPI gives Linux the CUDA build
 # (GBs of nvidia-* wheels). `make setup TORCH_INDEX=https://download.pytorch.org/whl/cpu` takes PyTorch's
 # CPU-only build instead. Read on the first setup only (delete .venv to choose again).
@@ -17,11 +19,11 @@ $(VENV)/.installed: pyproject.toml
 setup: $(VENV)/.installed
 
 app: setup
-	SDL_VIDEODRIVER=dummy $(VENV)/bin/streamlit run app.py $(ARGS)
+	SDL_VIDEODRIVER=dummy $(WEB) $(VENV)/bin/streamlit run app.py $(ARGS)
 
 # while editing the code: rerun the app on every save (a poller: see .streamlit/config.toml)
 dev: setup
-	SDL_VIDEODRIVER=dummy $(VENV)/bin/streamlit run app.py --server.fileWatcherType poll --server.runOnSave true
+	SDL_VIDEODRIVER=dummy $(WEB) $(VENV)/bin/streamlit run app.py --server.fileWatcherType poll --server.runOnSave true
 
 # a class: PROCESSES app processes behind Debian's nginx (sticky sessions), on PORT
 PROCESSES ?= 2

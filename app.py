@@ -18,11 +18,9 @@ from pages._ui import (  # noqa: E402
     registry_notice,
 )
 from rl_core.compute.engine import engine_status, service_mode, start_engine  # noqa: E402
-from rl_core.present.memory import fix_malloc_thresholds, limit_malloc_arenas  # noqa: E402
+from rl_core.present.memory import limit_malloc_arenas  # noqa: E402
 
-# glibc's malloc for many short-lived threads: see rl_core/present/memory.py (each run: harmless)
-limit_malloc_arenas()
-fix_malloc_thresholds()
+limit_malloc_arenas()  # the many script threads share 2 malloc arenas: see rl_core/config.py (each run: harmless)
 lock_free_config_reads()  # before the first page: see there (once per process)
 st.set_page_config(page_title="Q-Lab", page_icon=":material/target:", layout="wide")
 # Ray comes up in the background (once per process): the first page draws at once. By default the

@@ -34,7 +34,9 @@ def nginx_config(prefix: Path, listen: str, backends: list[int]) -> str:
 
 
 def start_app(port: int, log: Path, extra: list[str]) -> subprocess.Popen:
-    env = {**os.environ, "SDL_VIDEODRIVER": "dummy"}
+    from rl_core.present.memory import web_malloc_env
+
+    env = web_malloc_env({**os.environ, "SDL_VIDEODRIVER": "dummy"})  # glibc's malloc for its threads
     command = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port)]
     command += ["--server.address", "127.0.0.1", "--server.headless", "true", *extra]
     return subprocess.Popen(command, cwd=ROOT, env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT)

@@ -547,4 +547,4 @@ STUDY_TICK_SECONDS = 2.0  # the Tune page's running study (each tick reads the s
 BOARD_TICK_SECONDS = 2.0  # the Class board's "Training now"
 ENGINE_POLL_SECONDS = 1.0  # a page saying "Starting the compute engine" looks again this often
 WEB_MALLOC_ARENAS = 2  # malloc arenas the web process's threads share (rl_core/present/memory.py says why)
-WEB_MMAP_THRESHOLD = 256 * 1024  # web process: a block this large or larger is mmapped, never from the heap
+WEB_MMAP_THRESHOLD = 256 * 1024  # bytes: the web process mmaps every block this large (set by its launchers)

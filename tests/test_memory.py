@@ -1,13 +1,15 @@
-"""The web process's malloc: arenas limited and the mmap and trim thresholds fixed at start-up, seen
-in glibc's own report (malloc_info) and in the process's resident memory."""
+"""The web process's malloc: arenas limited and the mmap threshold fixed from its start by its
+launcher (the environment glibc reads), and kept from the Ray instance it starts; seen in glibc's own
+report (malloc_info)."""
 
+import os
 import subprocess
 import sys
 import textwrap
 
 import pytest
 
-from rl_core.present.memory import _libc, fix_malloc_thresholds, limit_malloc_arenas
+from rl_core.present.memory import LAUNCHER_ADDED, _libc, limit_malloc_arenas, web_malloc_env, without_web_malloc
 
 MALLOC_INFO = """
 libc.fopen.restype = ctypes.c_void_p
@@ -49,9 +51,6 @@ COUNT_ARENAS = textwrap.dedent(
 COUNT_MMAPPED = textwrap.dedent(
     """
     import ctypes, re, sys, tempfile
-    from rl_core.present.memory import fix_malloc_thresholds
-    if sys.argv[1] == "fixed":
-        assert fix_malloc_thresholds(256 * 1024)
     libc = ctypes.CDLL(None)
     libc.malloc.restype = ctypes.c_void_p
     libc.free.argtypes = (ctypes.c_void_p,)
@@ -65,36 +64,14 @@ COUNT_MMAPPED = textwrap.dedent(
     """
 )
 
-# What imports do: a 16 MiB block freed (glibc then raises its mmap threshold to 16 MiB and its trim
-# threshold to 32). Then the thresholds fixed (or not), 20 MB of 200 KB blocks (under the fixed mmap
-# threshold: from the heap) written and freed: the MB still resident afterwards, above the start
-HEAP_TOP_KEPT = textwrap.dedent(
-    """
-    import ctypes, sys
-    from rl_core.present.memory import fix_malloc_thresholds
-    libc = ctypes.CDLL(None)
-    libc.malloc.restype = ctypes.c_void_p
-    libc.free.argtypes = (ctypes.c_void_p,)
-    def rss_mb():
-        return next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmRSS")) / 1024
-    libc.free(libc.malloc(16 * 1024 * 1024))
-    if sys.argv[1] == "fixed":
-        assert fix_malloc_thresholds(256 * 1024)
-    start = rss_mb()
-    blocks = [libc.malloc(200 * 1024) for _ in range(100)]
-    for block in blocks:
-        ctypes.memset(block, 1, 200 * 1024)
-    for block in blocks:
-        libc.free(block)
-    print(round(rss_mb() - start))
-    """
-)
-
 
 def run_alone(program: str, mode: str) -> int:
     """The last number ``program`` prints, run in a fresh process without this environment's malloc
-    settings (MALLOC_ARENA_MAX, MALLOC_MMAP_THRESHOLD_, GLIBC_TUNABLES)."""
+    settings (MALLOC_ARENA_MAX, MALLOC_MMAP_THRESHOLD_, GLIBC_TUNABLES); mode "web": in the
+    environment the web launcher gives."""
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": "."}
+    if mode == "web":
+        env = web_malloc_env(env)
     code = f"MALLOC_INFO = {MALLOC_INFO!r}\n{program}"
     done = subprocess.run([sys.executable, "-c", code, mode], capture_output=True, text=True, env=env, timeout=60)
     assert done.returncode == 0, done.stderr
@@ -117,26 +94,51 @@ def test_malloc_arena_max_in_the_environment_is_left_to_decide(monkeypatch):
 
 
 @pytest.mark.skipif(_libc() is None, reason="glibc only")
-def test_with_the_threshold_fixed_a_large_block_is_mmapped_after_a_larger_one_was_freed():
+def test_in_the_web_environment_a_large_block_is_mmapped_after_a_larger_one_was_freed():
     assert run_alone(COUNT_MMAPPED, "default") == 0  # glibc's default: the 1 MiB block came from the heap
-    assert run_alone(COUNT_MMAPPED, "fixed") == 1
+    assert run_alone(COUNT_MMAPPED, "web") == 1
 
 
 @pytest.mark.skipif(_libc() is None, reason="glibc only")
-def test_with_the_thresholds_fixed_after_a_large_block_was_freed_a_freed_heap_top_goes_back():
-    assert run_alone(HEAP_TOP_KEPT, "default") >= 15  # the raised trim threshold keeps the 20 MB
-    assert run_alone(HEAP_TOP_KEPT, "fixed") <= 2
+def test_in_the_web_environment_the_threads_share_two_arenas():
+    assert arenas_in_a_process("web") <= 2
 
 
-@pytest.mark.parametrize(
-    "name, value",
-    [
-        ("MALLOC_MMAP_THRESHOLD_", "131072"),
-        ("MALLOC_TRIM_THRESHOLD_", "131072"),
-        ("GLIBC_TUNABLES", "glibc.malloc.mmap_threshold=131072"),
-        ("GLIBC_TUNABLES", "glibc.malloc.trim_threshold=131072"),
-    ],
-)
-def test_a_threshold_chosen_in_the_environment_is_left_alone(monkeypatch, name, value):
-    monkeypatch.setenv(name, value)
-    assert fix_malloc_thresholds() is False
+def test_the_web_environment_keeps_what_the_environment_chose_and_ray_loses_only_what_it_added():
+    chosen = {"PATH": "/bin", "MALLOC_ARENA_MAX": "4"}
+    web = web_malloc_env(chosen)
+    assert web["MALLOC_ARENA_MAX"] == "4" and web["MALLOC_MMAP_THRESHOLD_"] == str(256 * 1024)
+    assert web[LAUNCHER_ADDED] == "MALLOC_MMAP_THRESHOLD_"
+    assert without_web_malloc(web) == chosen  # the user's own choice reaches Ray too
+    assert without_web_malloc(web_malloc_env({"PATH": "/bin"})) == {"PATH": "/bin"}
+    assert without_web_malloc({"PATH": "/bin", "MALLOC_ARENA_MAX": "8"}) == {"PATH": "/bin", "MALLOC_ARENA_MAX": "8"}
+
+
+def test_the_launcher_runs_the_command_in_the_web_environment():
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": "."}
+    show = "import os; print(os.environ['MALLOC_ARENA_MAX'], os.environ['MALLOC_MMAP_THRESHOLD_'])"
+    done = subprocess.run(
+        [sys.executable, "-m", "rl_core.present.memory", sys.executable, "-c", show],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["2", str(256 * 1024)]
+
+
+def test_the_local_ray_instance_starts_without_the_web_malloc_settings(monkeypatch, tmp_path):
+    from rl_core.compute import engine
+
+    for name, value in web_malloc_env({}).items():
+        monkeypatch.setenv(name, value)
+    started = {}
+
+    class Started:
+        def __init__(self, command, env, **kwargs):
+            started.update(env)
+
+    monkeypatch.setattr(engine.subprocess, "Popen", Started)
+    engine._spawn_ray(tmp_path, 6379, tmp_path / "ray", cpus=1)
+    assert started and not {"MALLOC_ARENA_MAX", "MALLOC_MMAP_THRESHOLD_", LAUNCHER_ADDED} & started.keys()

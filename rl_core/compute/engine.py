@@ -36,6 +36,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rl_core.present.memory import without_web_malloc
+
 
 class EngineUnavailable(RuntimeError):
     """Ray could not be started or reached; the message is one line for the user."""
@@ -472,7 +474,8 @@ def _spawn_ray(folder: Path, port: int, temp_dir: Path, cpus: int | None) -> tup
     ]
     # Loopback only and private to this store: no token (Ray 2.60 turns token auth on when
     # ~/.ray/auth_token exists, and a driver not in token mode is then refused).
-    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS" and k not in GCS_PATIENCE_ENV}
+    # nor the web process's own malloc settings (rl_core/present/memory.py): they are tuned for its threads
+    env = {k: v for k, v in without_web_malloc(os.environ).items() if k != "RAY_ADDRESS" and k not in GCS_PATIENCE_ENV}
     env["RAY_AUTH_MODE"] = "disabled"
     log_path = folder / "ray.log"
     offset = log_path.stat().st_size if log_path.exists() else 0

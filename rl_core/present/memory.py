@@ -10,8 +10,11 @@ Two settings, both measured on live soaks (bench/RESULTS.md, issue 17):
   columns are such blocks: after a few, they come from the heap instead and leave holes there that
   are rarely whole free pages, so the process keeps them. A fixed threshold keeps them mmapped (given
   back on free): a pair of soaks at the same time grew 1.0 KB and 0.53 KB per episode with the
-  threshold fixed from the process's start (MALLOC_MMAP_THRESHOLD_). Fixed in the process, after the
-  imports, the trim threshold must be fixed too (fix_malloc_thresholds says why).
+  threshold fixed from the process's start (MALLOC_MMAP_THRESHOLD_); another pair, 1.91 and 1.15 MB per
+  10 minutes. Set with mallopt once app.py runs (after the imports, with the trim threshold too) it
+  changed nothing measurable (1.81), so it is set in the environment the launchers give the web
+  process (``python -m rl_core.present.memory streamlit run app.py``: make app, deploy/serve.py).
+  The local Ray instance the app starts goes without what the launcher added (without_web_malloc).
 """
 
 from __future__ import annotations
@@ -20,13 +23,12 @@ import ctypes
 import functools
 import os
 import sys
+from collections.abc import Mapping, Sequence
 
 from rl_core.config import WEB_MALLOC_ARENAS, WEB_MMAP_THRESHOLD
 
-# glibc's mallopt parameters (malloc.h)
-M_TRIM_THRESHOLD = -1
-M_MMAP_THRESHOLD = -3
-M_ARENA_MAX = -8
+M_ARENA_MAX = -8  # glibc's mallopt parameter for the number of arenas (malloc.h)
+LAUNCHER_ADDED = "QLAB_WEB_MALLOC_ADDED"  # the variables web_malloc_env added, comma-separated
 
 
 @functools.cache  # app.py asks on every run: look the library up once
@@ -52,23 +54,31 @@ def limit_malloc_arenas(arenas: int = WEB_MALLOC_ARENAS) -> bool:
     return libc is not None and libc.mallopt(M_ARENA_MAX, arenas) == 1
 
 
-def fix_malloc_thresholds(mmap_threshold: int = WEB_MMAP_THRESHOLD) -> bool:
-    """Mmap every block of ``mmap_threshold`` bytes or more, and give free memory at the heap's top
-    back once it reaches twice that, for the life of the process (glibc stops moving either once
-    set). Both: by the time this runs, imports have freed large blocks, and glibc has raised its trim
-    threshold with its mmap threshold (to twice the largest freed block, up to 64 MiB); fixing only the
-    mmap threshold left that, and a freed heap top stayed resident (tests/test_memory.py).
+def web_malloc_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """``environ`` for a web process: glibc's malloc settings (2 arenas, the fixed mmap threshold)
+    from the process's start, except those ``environ`` already chooses. LAUNCHER_ADDED names the ones
+    added, so that the local Ray instance the app starts goes without them."""
+    wanted = {"MALLOC_ARENA_MAX": str(WEB_MALLOC_ARENAS), "MALLOC_MMAP_THRESHOLD_": str(WEB_MMAP_THRESHOLD)}
+    added = [name for name in wanted if name not in environ]
+    env = {**environ, **{name: wanted[name] for name in added}}
+    if added:
+        env[LAUNCHER_ADDED] = ",".join(added)
+    return env
 
-    Returns whether they were set: not on another C library, and not when the environment chose
-    (MALLOC_MMAP_THRESHOLD_ or MALLOC_TRIM_THRESHOLD_, or GLIBC_TUNABLES naming either). Set in the
-    process, not its environment: the local Ray instance the app starts would inherit that."""
-    tunables = os.environ.get("GLIBC_TUNABLES", "")
-    chosen = {"MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_"} & os.environ.keys()
-    if chosen or "mmap_threshold" in tunables or "trim_threshold" in tunables:
-        return False
-    libc = _libc()
-    return (
-        libc is not None
-        and libc.mallopt(M_MMAP_THRESHOLD, mmap_threshold) == 1
-        and libc.mallopt(M_TRIM_THRESHOLD, 2 * mmap_threshold) == 1
-    )
+
+def without_web_malloc(environ: Mapping[str, str]) -> dict[str, str]:
+    """``environ`` without the malloc settings a web launcher added (for the processes the web
+    process starts: its Ray instance, whose workers train)."""
+    added = set(environ.get(LAUNCHER_ADDED, "").split(",")) | {LAUNCHER_ADDED}
+    return {name: value for name, value in environ.items() if name not in added}
+
+
+def main(command: Sequence[str]) -> None:
+    """Run ``command`` (``streamlit run app.py ...``) in this process with the web malloc settings."""
+    if not command:
+        raise SystemExit("usage: python -m rl_core.present.memory streamlit run app.py [options]")
+    os.execvpe(command[0], list(command), web_malloc_env(os.environ))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
