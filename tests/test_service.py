@@ -98,7 +98,7 @@ def test_a_second_process_sees_a_job_live_and_its_stop_reaches_the_worker(store)
     first = drive(
         store,
         """
-        job = client.submit("bob", tiny(n_episodes=100_000), name="shared-live")
+        job = client.submit("bob", tiny(n_episodes=100_000, eval_every_episodes=2), name="shared-live")
         print(json.dumps({"job": job}))
         """,
     )
